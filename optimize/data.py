@@ -1,0 +1,326 @@
+"""Candle loading and validation (freqtrade's on-disk layout and gap filling).
+
+Candles live where freqtrade keeps them: ``<datadir>/<exchange>/<BASE>_<QUOTE>-<timeframe>.feather``
+with the columns ``date, open, high, low, close, volume`` (``date`` is the candle's open time, UTC).
+Every file is validated before use; a malformed file raises :class:`CandleValidationError` that names
+the file, the row/date, the rule that failed and what was expected. Missing candles (exchange outages)
+are filled exactly as freqtrade's backtesting fills them (open = high = low = close = previous close,
+volume = 0), so this project and freqtrade see the same candles.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATADIR = REPO_ROOT / "data"
+"""The embedded dataset shipped with the project (real Binance spot candles)."""
+
+COLUMNS = ("date", "open", "high", "low", "close", "volume")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+DEFAULT_MAX_GAP_CANDLES = 100
+
+_TIMEFRAME_RE = re.compile(r"^(\d+)([mhdw])$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class CandleValidationError(ValueError):
+    """A candle file breaks a validation rule; the message names file, row/date, rule, expectation."""
+
+
+class PairNotFoundError(FileNotFoundError):
+    """The requested pair/timeframe has no file; the message lists the pairs that are there."""
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """Missing candles found (and filled) in one file.
+
+    Attributes:
+        n_gaps: number of breaks in the candle grid.
+        n_missing: number of absent candles (rows added by filling).
+        largest: size of the largest gap, in candles.
+        largest_at: open time of the first missing candle of the largest gap (None without gaps).
+    """
+
+    n_gaps: int
+    n_missing: int
+    largest: int
+    largest_at: pd.Timestamp | None
+
+
+def timeframe_to_seconds(timeframe: str) -> int:
+    """Convert a freqtrade timeframe string (``5m``, ``1h``, ``4h``, ``1d``, ``1w``) to seconds.
+
+    Raises:
+        ValueError: for anything else (months are not supported: they have no fixed length).
+    """
+    match = _TIMEFRAME_RE.match(str(timeframe))
+    if match is None or int(match.group(1)) <= 0:
+        raise ValueError(
+            f"timeframe must look like '5m', '1h', '4h', '1d' or '1w', but got {timeframe=!r}."
+        )
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def timeframe_to_timedelta(timeframe: str) -> pd.Timedelta:
+    """Convert a freqtrade timeframe string to a :class:`pandas.Timedelta`."""
+    return pd.Timedelta(seconds=timeframe_to_seconds(timeframe))
+
+
+def pair_to_filename(pair: str) -> str:
+    """``BTC/USDT`` -> ``BTC_USDT`` (freqtrade's file naming for spot pairs)."""
+    if not isinstance(pair, str) or "/" not in pair:
+        raise ValueError(f"pair must look like 'BTC/USDT', but got {pair=!r}.")
+    return pair.replace("/", "_").replace(":", "_")
+
+
+def candle_path(datadir: Path | str, pair: str, timeframe: str, exchange: str = "binance") -> Path:
+    """Path of a pair's feather file in freqtrade's layout."""
+    return Path(datadir) / exchange / f"{pair_to_filename(pair)}-{timeframe}.feather"
+
+
+def available_pairs(
+    datadir: Path | str = DEFAULT_DATADIR, timeframe: str | None = None, exchange: str = "binance"
+) -> list[str]:
+    """List the pairs present in ``datadir`` (optionally for one timeframe), as ``BASE/QUOTE``."""
+    folder = Path(datadir) / exchange
+    pattern = f"*-{timeframe}.feather" if timeframe else "*-*.feather"
+    pairs = set()
+    for path in folder.glob(pattern):
+        name = path.name.rsplit("-", 1)[0]
+        base, _, quote = name.partition("_")
+        if base and quote:
+            pairs.add(f"{base}/{quote}")
+    return sorted(pairs)
+
+
+def load_candles(
+    pair: str,
+    timeframe: str,
+    *,
+    datadir: Path | str = DEFAULT_DATADIR,
+    exchange: str = "binance",
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    fill_gaps: bool = True,
+    max_gap_candles: int = DEFAULT_MAX_GAP_CANDLES,
+) -> pd.DataFrame:
+    """Load, validate and gap-fill one pair's candles.
+
+    Args:
+        pair: ``BASE/QUOTE``, e.g. ``"BTC/USDT"``.
+        timeframe: freqtrade timeframe, e.g. ``"1h"``.
+        datadir: folder holding ``<exchange>/`` (default: the embedded dataset).
+        exchange: exchange sub-folder.
+        start: first candle open time to keep (inclusive, UTC); ``None`` keeps all.
+        end: candles with open time strictly before ``end`` are kept; ``None`` keeps all.
+        fill_gaps: fill missing candles as freqtrade's backtesting does.
+        max_gap_candles: a gap of more missing candles than this is an error (a hole in the data,
+            not an outage); smaller gaps are filled and logged as a warning with counts.
+
+    Returns:
+        DataFrame with columns ``date`` (``datetime64[ns, UTC]``), ``open``, ``high``, ``low``,
+        ``close``, ``volume`` (float64), a RangeIndex, one row per candle of the grid.
+
+    Raises:
+        PairNotFoundError: no file for ``pair``/``timeframe``; lists the pairs that exist.
+        CandleValidationError: a rule is broken (see :func:`validate_candles`).
+    """
+    path = candle_path(datadir, pair, timeframe, exchange)
+    if not path.is_file():
+        present = available_pairs(datadir, timeframe, exchange)
+        raise PairNotFoundError(
+            f"No {timeframe} candles for {pair!r}: {path} does not exist. "
+            f"Pairs with {timeframe} candles in {Path(datadir) / exchange}: "
+            f"{', '.join(present) if present else 'none'}."
+        )
+    try:
+        frame = pd.read_feather(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise CandleValidationError(f"{path}: cannot be read as a feather file ({exc}).") from exc
+    frame = validate_candles(frame, timeframe=timeframe, source=str(path))
+    gaps = find_gaps(frame["date"], timeframe)
+    if gaps.n_missing:
+        if gaps.largest > max_gap_candles:
+            raise CandleValidationError(
+                f"{path}: rule 'gap': {gaps.largest} missing candles in a row starting at "
+                f"{gaps.largest_at}; expected at most max_gap_candles={max_gap_candles} "
+                "(raise max_gap_candles to accept it)."
+            )
+        logger.warning(
+            "%s: %d gaps, %d missing candles (largest %d at %s)%s",
+            path,
+            gaps.n_gaps,
+            gaps.n_missing,
+            gaps.largest,
+            gaps.largest_at,
+            ", filled as freqtrade does" if fill_gaps else "",
+        )
+        if fill_gaps:
+            frame = fill_missing_candles(frame, timeframe)
+    if start is not None:
+        frame = frame[frame["date"] >= _utc(start)]
+    if end is not None:
+        frame = frame[frame["date"] < _utc(end)]
+    return frame.reset_index(drop=True)
+
+
+def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _fail(source: str, row: int, date: object, rule: str, detail: str) -> CandleValidationError:
+    return CandleValidationError(f"{source}: row {row} (date {date}): rule '{rule}': {detail}")
+
+
+def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<candles>") -> pd.DataFrame:
+    """Check a candle frame against every rule; return it with canonical dtypes and column order.
+
+    Rules: exact columns ``date, open, high, low, close, volume``; ``date`` is a UTC datetime;
+    dates strictly increasing (no unsorted rows, no duplicates) and on the timeframe grid; no NaN or
+    inf; prices > 0 and volume >= 0; ``low <= min(open, close)`` and ``high >= max(open, close)``
+    (which implies ``high >= low``).
+
+    Raises:
+        CandleValidationError: at the first broken rule, naming ``source``, the row, its date and
+            what was expected.
+    """
+    columns = list(frame.columns)
+    missing = [c for c in COLUMNS if c not in columns]
+    extra = [c for c in columns if c not in COLUMNS]
+    if missing or extra:
+        raise CandleValidationError(
+            f"{source}: rule 'columns': missing {missing}, unexpected {extra}; "
+            f"expected exactly {list(COLUMNS)}."
+        )
+    if len(frame) == 0:
+        raise CandleValidationError(f"{source}: rule 'rows': the file has no candles.")
+    date = frame["date"]
+    if not isinstance(date.dtype, pd.DatetimeTZDtype):
+        raise CandleValidationError(
+            f"{source}: rule 'date dtype': column 'date' has dtype {date.dtype}; "
+            "expected a timezone-aware UTC datetime (datetime64[ns, UTC])."
+        )
+    date = date.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    ns = date.astype("int64").to_numpy()
+    step = np.diff(ns)
+    bad = np.flatnonzero(step < 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise _fail(source, i, date.iloc[i], "sorted dates",
+                    f"comes after {date.iloc[i - 1]}; expected dates in increasing order.")
+    bad = np.flatnonzero(step == 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise _fail(source, i, date.iloc[i], "unique dates",
+                    f"duplicates row {i - 1}; expected one candle per date.")
+    tf_ns = timeframe_to_seconds(timeframe) * 1_000_000_000
+    bad = np.flatnonzero(ns % tf_ns != 0)
+    if bad.size:
+        i = int(bad[0])
+        raise _fail(source, i, date.iloc[i], "timeframe grid",
+                    f"is not a multiple of {timeframe} since the epoch; expected candle open times "
+                    f"on the {timeframe} grid.")
+    values = {}
+    for col in COLUMNS[1:]:
+        try:
+            values[col] = frame[col].to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise CandleValidationError(
+                f"{source}: rule 'numeric': column {col!r} is not numeric ({exc})."
+            ) from exc
+        bad = np.flatnonzero(~np.isfinite(values[col]))
+        if bad.size:
+            i = int(bad[0])
+            raise _fail(source, i, date.iloc[i], "finite",
+                        f"{col}={values[col][i]!r}; expected a finite number (no NaN/inf).")
+    for col in PRICE_COLUMNS:
+        bad = np.flatnonzero(values[col] <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise _fail(source, i, date.iloc[i], "positive price",
+                        f"{col}={values[col][i]!r}; expected a price > 0.")
+    bad = np.flatnonzero(values["volume"] < 0)
+    if bad.size:
+        i = int(bad[0])
+        raise _fail(source, i, date.iloc[i], "volume",
+                    f"volume={values['volume'][i]!r}; expected volume >= 0.")
+    o, h, lo, c = (values[k] for k in PRICE_COLUMNS)
+    bad = np.flatnonzero(h < lo)
+    if bad.size:
+        i = int(bad[0])
+        raise _fail(source, i, date.iloc[i], "high >= low",
+                    f"high={h[i]!r} < low={lo[i]!r}; expected high >= low.")
+    bad = np.flatnonzero((h < np.maximum(o, c)) | (lo > np.minimum(o, c)))
+    if bad.size:
+        i = int(bad[0])
+        raise _fail(source, i, date.iloc[i], "OHLC consistency",
+                    f"open={o[i]!r} high={h[i]!r} low={lo[i]!r} close={c[i]!r}; expected "
+                    "low <= min(open, close) and high >= max(open, close).")
+    out = pd.DataFrame({"date": date.reset_index(drop=True)})
+    for col in COLUMNS[1:]:
+        out[col] = values[col]
+    return out
+
+
+def find_gaps(dates: pd.Series, timeframe: str) -> GapReport:
+    """Count the breaks in a sorted, on-grid date column.
+
+    Args:
+        dates: candle open times, validated (sorted, unique, on the grid).
+        timeframe: freqtrade timeframe.
+    """
+    ns = dates.astype("int64").to_numpy()
+    tf_ns = timeframe_to_seconds(timeframe) * 1_000_000_000
+    missing = np.diff(ns) // tf_ns - 1
+    where = np.flatnonzero(missing > 0)
+    if where.size == 0:
+        return GapReport(0, 0, 0, None)
+    k = int(where[np.argmax(missing[where])])
+    return GapReport(
+        n_gaps=int(where.size),
+        n_missing=int(missing[where].sum()),
+        largest=int(missing[k]),
+        largest_at=dates.iloc[k] + pd.Timedelta(tf_ns, unit="ns"),
+    )
+
+
+def fill_missing_candles(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
+    """Fill missing candles the way freqtrade's ``ohlcv_fill_up_missing_data`` does.
+
+    Every absent candle of the grid between the first and last date gets open = high = low = close
+    = the previous candle's close and volume = 0.
+    """
+    tf_ns = timeframe_to_seconds(timeframe) * 1_000_000_000
+    ns = frame["date"].astype("int64").to_numpy()
+    grid = ns[0] + tf_ns * np.arange((ns[-1] - ns[0]) // tf_ns + 1, dtype=np.int64)
+    if grid.size == ns.size:
+        return frame.reset_index(drop=True)
+    pos = np.searchsorted(grid, ns)
+    present = np.zeros(grid.size, dtype=bool)
+    present[pos] = True
+    # index of the last present candle at or before each grid slot
+    last = np.maximum.accumulate(np.where(present, np.arange(grid.size), 0))
+    src = np.empty(grid.size, dtype=np.int64)
+    src[pos] = np.arange(ns.size)
+    prev_row = src[last]
+    close = frame["close"].to_numpy()[prev_row]
+    out = pd.DataFrame({"date": pd.to_datetime(grid, utc=True).astype("datetime64[ns, UTC]")})
+    for col in PRICE_COLUMNS:
+        filled = close.copy()
+        filled[pos] = frame[col].to_numpy()
+        out[col] = filled
+    volume = np.zeros(grid.size)
+    volume[pos] = frame["volume"].to_numpy()
+    out["volume"] = volume
+    return out

@@ -1,0 +1,291 @@
+"""The LSTM's input features: the seed's FreqAI feature set, configurable and cached.
+
+The seed strategies define their features in FreqAI's three hooks; this module holds the same
+definitions as plain functions (so the freqtrade strategy of this project calls them from its hooks)
+and a builder that expands them the way FreqAI does:
+
+* :func:`expand_all` — per ``period`` in ``indicator_periods_candles``: CCI, RSI, MOM, SMA, ROC
+  (TA-Lib), Bollinger bands of the typical price (``stds=2.2``) -> width and ``close / lower``;
+  MACD (the seed's ``slowperiod=12, fastperiod=26``) does not depend on the period, so it is
+  computed once per timeframe (the seed repeats identical columns per period);
+* :func:`expand_basic` — pct-change, raw volume, raw price;
+* :func:`standard` — day of week and hour of day of the base timeframe.
+
+Each informative timeframe in ``include_timeframes`` is computed on its own candles and merged onto
+the base candles without look-ahead, as freqtrade's ``merge_informative_pair`` does: a higher-timeframe
+candle becomes visible on the base candle during which it closes. ``include_shifted_candles`` adds
+copies shifted by 1..k base candles. Column names follow FreqAI: ``%-rsi-period_10_1h``.
+
+Every value at row ``t`` depends on candles whose close is at or before row ``t``'s close.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import talib
+from technical import qtpylib
+
+logger = logging.getLogger(__name__)
+
+FEATURES_VERSION = 1
+"""Bumped whenever a feature definition changes (part of the cache key)."""
+
+PERIOD_FEATURES = ("cci", "rsi", "momentum", "ma", "roc", "bb_width", "close-bb_lower")
+TIMEFRAME_FEATURES = ("macd", "macdsignal", "macdhist")
+BASIC_FEATURES = ("pct-change", "raw_volume", "raw_price")
+STANDARD_FEATURES = ("day_of_week", "hour_of_day")
+ALL_FEATURES = PERIOD_FEATURES + TIMEFRAME_FEATURES + BASIC_FEATURES + STANDARD_FEATURES
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Which features the LSTM sees (FreqAI's ``feature_parameters``, same names).
+
+    Attributes:
+        include_timeframes: base timeframe first, then informative timeframes (each a multiple of
+            the base).
+        indicator_periods_candles: periods of the per-period indicators, in candles of each timeframe.
+        include_shifted_candles: add copies shifted by 1..k base candles (0 = none; the LSTM window
+            already sees the past, so the default adds none).
+        features: the subset of :data:`ALL_FEATURES` to build.
+    """
+
+    include_timeframes: tuple[str, ...] = ("1h", "2h", "4h")
+    indicator_periods_candles: tuple[int, ...] = (10, 20)
+    include_shifted_candles: int = 0
+    features: tuple[str, ...] = field(default=ALL_FEATURES)
+
+    def __post_init__(self) -> None:
+        from optimize.data import timeframe_to_seconds
+
+        object.__setattr__(self, "include_timeframes", tuple(self.include_timeframes))
+        object.__setattr__(self, "indicator_periods_candles", tuple(self.indicator_periods_candles))
+        object.__setattr__(self, "features", tuple(self.features))
+        if not self.include_timeframes:
+            raise ValueError("include_timeframes must name at least the base timeframe, but got ().")
+        seconds = [timeframe_to_seconds(tf) for tf in self.include_timeframes]
+        base = seconds[0]
+        for tf, sec in zip(self.include_timeframes[1:], seconds[1:], strict=True):
+            if sec <= base or sec % base:
+                raise ValueError(
+                    "each informative timeframe must be a multiple of the base timeframe "
+                    f"{self.include_timeframes[0]!r}, but got {tf!r} in include_timeframes="
+                    f"{self.include_timeframes}."
+                )
+        if len(set(self.include_timeframes)) != len(self.include_timeframes):
+            raise ValueError(f"include_timeframes has duplicates: {self.include_timeframes}.")
+        bad = [p for p in self.indicator_periods_candles if not isinstance(p, int) or p < 2]
+        if bad or not self.indicator_periods_candles:
+            raise ValueError(
+                "indicator_periods_candles must be integers >= 2, but got "
+                f"indicator_periods_candles={self.indicator_periods_candles}."
+            )
+        if not isinstance(self.include_shifted_candles, int) or self.include_shifted_candles < 0:
+            raise ValueError(
+                "include_shifted_candles must be an integer >= 0, but got "
+                f"include_shifted_candles={self.include_shifted_candles!r}."
+            )
+        unknown = [f for f in self.features if f not in ALL_FEATURES]
+        if unknown or not self.features:
+            raise ValueError(
+                f"features must be a non-empty subset of {list(ALL_FEATURES)}, but got unknown "
+                f"{unknown} in features={self.features}."
+            )
+
+    @property
+    def base_timeframe(self) -> str:
+        return self.include_timeframes[0]
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _arrays(candles: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    return tuple(
+        np.ascontiguousarray(candles[c].to_numpy(dtype=np.float64))
+        for c in ("open", "high", "low", "close", "volume")
+    )
+
+
+def expand_all(candles: pd.DataFrame, period: int, wanted: tuple[str, ...] = ALL_FEATURES) -> dict:
+    """Per-period features of one timeframe's candles, keyed ``%-<name>-period``."""
+    _, high, low, close, _ = _arrays(candles)
+    out: dict[str, np.ndarray] = {}
+    if "cci" in wanted:
+        out["%-cci-period"] = talib.CCI(high, low, close, timeperiod=period)
+    if "rsi" in wanted:
+        out["%-rsi-period"] = talib.RSI(close, timeperiod=period)
+    if "momentum" in wanted:
+        out["%-momentum-period"] = talib.MOM(close, timeperiod=period)
+    if "ma" in wanted:
+        out["%-ma-period"] = talib.SMA(close, timeperiod=period)
+    if "roc" in wanted:
+        out["%-roc-period"] = talib.ROC(close, timeperiod=period)
+    if "bb_width" in wanted or "close-bb_lower" in wanted:
+        bands = qtpylib.bollinger_bands(qtpylib.typical_price(candles), window=period, stds=2.2)
+        lower = bands["lower"].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if "bb_width" in wanted:
+                out["%-bb_width-period"] = (bands["upper"].to_numpy() - lower) / bands["mid"].to_numpy()
+            if "close-bb_lower" in wanted:
+                out["%-close-bb_lower-period"] = close / lower
+    return out
+
+
+def expand_timeframe(candles: pd.DataFrame, wanted: tuple[str, ...] = ALL_FEATURES) -> dict:
+    """Period-independent indicators of one timeframe (the seed's MACD)."""
+    _, _, _, close, _ = _arrays(candles)
+    out: dict[str, np.ndarray] = {}
+    if any(f in wanted for f in TIMEFRAME_FEATURES):
+        macd, signal, hist = talib.MACD(close, slowperiod=12, fastperiod=26)
+        for name, values in (("macd", macd), ("macdsignal", signal), ("macdhist", hist)):
+            if name in wanted:
+                out[f"%-{name}"] = values
+    return out
+
+
+def expand_basic(candles: pd.DataFrame, wanted: tuple[str, ...] = ALL_FEATURES) -> dict:
+    """pct-change, raw volume and raw price of one timeframe's candles."""
+    _, _, _, close, volume = _arrays(candles)
+    out: dict[str, np.ndarray] = {}
+    if "pct-change" in wanted:
+        pct = np.full_like(close, np.nan)
+        pct[1:] = close[1:] / close[:-1] - 1.0
+        out["%-pct-change"] = pct
+    if "raw_volume" in wanted:
+        out["%-raw_volume"] = volume
+    if "raw_price" in wanted:
+        out["%-raw_price"] = close
+    return out
+
+
+def standard(candles: pd.DataFrame, wanted: tuple[str, ...] = ALL_FEATURES) -> dict:
+    """Calendar features of the base timeframe (from the candle's open time, UTC)."""
+    date = pd.DatetimeIndex(candles["date"])
+    out: dict[str, np.ndarray] = {}
+    if "day_of_week" in wanted:
+        out["%-day_of_week"] = date.dayofweek.to_numpy(dtype=np.float64)
+    if "hour_of_day" in wanted:
+        out["%-hour_of_day"] = date.hour.to_numpy(dtype=np.float64)
+    return out
+
+
+def timeframe_features(candles: pd.DataFrame, config: FeatureConfig, timeframe: str) -> pd.DataFrame:
+    """All per-timeframe features of one timeframe's candles, FreqAI names with ``_<tf>`` suffix."""
+    cols: dict[str, np.ndarray] = {}
+    for period in config.indicator_periods_candles:
+        for name, values in expand_all(candles, period, config.features).items():
+            cols[f"{name}_{period}_{timeframe}"] = values
+    for part in (expand_timeframe(candles, config.features), expand_basic(candles, config.features)):
+        for name, values in part.items():
+            cols[f"{name}_{timeframe}"] = values
+    return pd.DataFrame(cols, index=candles.index)
+
+
+def merge_informative(
+    base_dates: pd.Series, informative_dates: pd.Series, informative: pd.DataFrame,
+    base_timeframe: str, informative_timeframe: str,
+) -> pd.DataFrame:
+    """Align an informative timeframe's rows onto base candles without look-ahead.
+
+    The informative candle opening at ``d`` closes at ``d + tf_inf``; it is attached to every base
+    candle whose close ``date + tf_base`` is at or after that moment (forward-filled), which is what
+    freqtrade's ``merge_informative_pair`` does.
+    """
+    from optimize.data import timeframe_to_timedelta
+
+    avail = (pd.DatetimeIndex(informative_dates) + timeframe_to_timedelta(informative_timeframe)).asi8
+    close = (pd.DatetimeIndex(base_dates) + timeframe_to_timedelta(base_timeframe)).asi8
+    pos = np.searchsorted(avail, close, side="right") - 1
+    values = informative.to_numpy(dtype=np.float64)
+    out = np.full((len(pos), values.shape[1]), np.nan)
+    ok = pos >= 0
+    out[ok] = values[pos[ok]]
+    return pd.DataFrame(out, columns=informative.columns, index=base_dates.index)
+
+
+def build_features(candles: Mapping[str, pd.DataFrame], config: FeatureConfig) -> pd.DataFrame:
+    """Build the LSTM's input features for one pair.
+
+    Args:
+        candles: timeframe -> that timeframe's candles of the pair; must hold every timeframe of
+            ``config.include_timeframes`` (the base one defines the rows).
+        config: the feature set.
+
+    Returns:
+        float32 DataFrame, index aligned with the base candles, one column per feature; NaN in the
+        warm-up of each indicator.
+
+    Raises:
+        KeyError: a timeframe of the config is missing from ``candles``.
+    """
+    missing = [tf for tf in config.include_timeframes if tf not in candles]
+    if missing:
+        raise KeyError(
+            f"build_features needs candles for timeframes {missing} (include_timeframes="
+            f"{config.include_timeframes}); got {sorted(candles)}."
+        )
+    base_tf = config.base_timeframe
+    base = candles[base_tf]
+    frames = [timeframe_features(base, config, base_tf)]
+    for tf in config.include_timeframes[1:]:
+        inf = candles[tf]
+        frames.append(
+            merge_informative(base["date"], inf["date"], timeframe_features(inf, config, tf), base_tf, tf)
+        )
+    frames.append(pd.DataFrame(standard(base, config.features), index=base.index))
+    features = pd.concat(frames, axis=1)
+    if config.include_shifted_candles:
+        shifted = [
+            features.shift(k).add_suffix(f"_shift-{k}") for k in range(1, config.include_shifted_candles + 1)
+        ]
+        features = pd.concat([features, *shifted], axis=1)
+    return features.astype(np.float32)
+
+
+def feature_cache_key(candles: Mapping[str, pd.DataFrame], config: FeatureConfig) -> str:
+    """Hash of the candles (all timeframes used) and the config: the on-disk cache key."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"v": FEATURES_VERSION, "config": config.to_dict()}, sort_keys=True).encode())
+    for tf in config.include_timeframes:
+        frame = candles[tf]
+        digest.update(tf.encode())
+        digest.update(frame["date"].astype("int64").to_numpy().tobytes())
+        for col in ("open", "high", "low", "close", "volume"):
+            digest.update(np.ascontiguousarray(frame[col].to_numpy(dtype=np.float64)).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def cached_features(
+    candles: Mapping[str, pd.DataFrame], config: FeatureConfig, cache_dir: Path | str | None
+) -> pd.DataFrame:
+    """:func:`build_features`, memoised on disk under ``cache_dir`` (``None`` disables the cache).
+
+    The file is written to a temporary name and renamed, so concurrent workers never read a
+    half-written file; whichever finishes first wins, the result is identical.
+    """
+    if cache_dir is None:
+        return build_features(candles, config)
+    folder = Path(cache_dir)
+    path = folder / f"features-{feature_cache_key(candles, config)}.feather"
+    if path.is_file():
+        try:
+            frame = pd.read_feather(path)
+            frame.index = candles[config.base_timeframe].index
+            return frame
+        except Exception:  # a corrupt cache entry is rebuilt, never trusted
+            logger.warning("feature cache entry %s unreadable; rebuilding", path)
+    features = build_features(candles, config)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{np.random.default_rng().integers(1 << 62)}")
+    features.reset_index(drop=True).to_feather(tmp)
+    tmp.replace(path)
+    return features
