@@ -55,6 +55,8 @@ Metric = Callable[[np.ndarray], np.ndarray]
 _PEARSON_RTOL = 1e-9
 # Combination x trial cells per chunk of the fast PBO path (cache-sized temporaries).
 _PBO_CHUNK_CELLS = 262_144
+# PBO scores closer than this (relative) are ties.
+_TIE_RTOL = 1e-9
 
 
 # --------------------------------------------------------------------------- validation
@@ -378,19 +380,30 @@ def _train_masks(s: int) -> np.ndarray:
     return mask
 
 
+def _near(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """values == ref up to a relative _TIE_RTOL (ref broadcast along axis 1)."""
+    tol = np.where(np.isfinite(ref), _TIE_RTOL * np.abs(ref), 0.0)
+    with np.errstate(invalid="ignore"):
+        close = np.abs(values - ref) <= tol
+    return close | (values == ref)
+
+
 def _logits(train_scores: np.ndarray, test_scores: np.ndarray) -> np.ndarray:
     """Logit of the OOS relative rank of each row's in-sample best column.
 
-    NaN scores rank lowest; in-sample ties pick the first column; OOS ties get the
-    average rank. Rank r in 1..N, omega = r / (N + 1), logit = ln(omega / (1 - omega)).
+    NaN scores rank lowest. Scores equal up to a relative _TIE_RTOL are ties (a
+    duplicated or rescaled trial has the same Sharpe up to rounding): in-sample ties
+    pick the first column, out-of-sample ties get the average rank. Rank r in 1..N,
+    omega = r / (N + 1), logit = ln(omega / (1 - omega)).
     """
     train = np.where(np.isnan(train_scores), -np.inf, train_scores)
     test = np.where(np.isnan(test_scores), -np.inf, test_scores)
     n = train.shape[1]
-    best = np.argmax(train, axis=1)
+    best = np.argmax(_near(train, train.max(axis=1, keepdims=True)), axis=1)
     chosen = np.take_along_axis(test, best[:, None], axis=1)
-    below = np.count_nonzero(test < chosen, axis=1)
-    equal = np.count_nonzero(test == chosen, axis=1)
+    tied = _near(test, chosen)
+    below = np.count_nonzero((test < chosen) & ~tied, axis=1)
+    equal = np.count_nonzero(tied, axis=1)
     rank = below + (equal + 1) / 2.0
     omega = rank / (n + 1.0)
     return np.log(omega / (1.0 - omega))
@@ -412,7 +425,7 @@ def _sharpe_from_centred_sums(
 
 
 def _pbo_logits_sharpe(blocks: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Fast path: Sharpe from per-block sums; train sums = masks @ block sums."""
+    """Fast path: Sharpe from per-block sums; train sums = masks x block sums."""
     s, b, n = blocks.shape
     shift = blocks.reshape(-1, n).mean(axis=0)
     centred = blocks - shift
@@ -425,7 +438,9 @@ def _pbo_logits_sharpe(blocks: np.ndarray, masks: np.ndarray) -> np.ndarray:
     out = np.empty(masks.shape[0])
     for start in range(0, masks.shape[0], chunk):
         w = weights[start : start + chunk]
-        tr1, tr2 = w @ sum1, w @ sum2
+        # einsum, not BLAS: tiny products where BLAS threads only add contention.
+        tr1 = np.einsum("cs,sn->cn", w, sum1)
+        tr2 = np.einsum("cs,sn->cn", w, sum2)
         te1, te2 = tot1 - tr1, tot2 - tr2
         train = _sharpe_from_centred_sums(half, tr1, tr2, shift)
         test = _sharpe_from_centred_sums(half, te1, te2, shift)
@@ -464,9 +479,10 @@ def probability_of_backtest_overfitting(
 
     Edge cases (documented choices): columns containing any NaN (failed or pruned
     trials) are dropped; the first T mod S rows are dropped so that blocks are
-    even (the most recent data is kept); NaN metric values rank lowest; in-sample
+    even (the most recent data is kept); NaN metric values rank lowest; scores
+    equal up to a relative 1e-9 are ties (duplicated or rescaled trials); in-sample
     ties pick the lowest column index; out-of-sample ties get the average rank, so
-    an odd N with a median-ranked pick gives logit 0 (counted as overfit).
+    a median-ranked pick gives logit 0 (counted as overfit).
 
     Args:
         returns_matrix: (T, N) per-period returns, T >= n_splits, N >= 2 after

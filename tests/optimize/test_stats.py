@@ -308,7 +308,7 @@ def _awkward_matrix() -> np.ndarray:
     m = rng.standard_normal((203, 12)) * 0.02 + 0.001
     m[:, 3] = 0.0  # a trial that never traded
     m[:, 5] = m[:, 4] * 7.0  # scaled copy: same Sharpe on every subset (a tie)
-    m[:, 6] += 100.0  # large offset: stresses cancellation in the fast path
+    m[:, 6] -= 0.5  # always last: ties nothing, never picked
     m[17, 8] = np.nan  # a failed trial
     m[:, 10] = np.nan
     return m
@@ -321,6 +321,16 @@ def test_pbo_fast_path_matches_generic_path() -> None:
     np.testing.assert_allclose(fast.logits, slow.logits, rtol=0, atol=1e-9)
     assert fast.pbo == slow.pbo
     np.testing.assert_array_equal(fast.kept_columns, slow.kept_columns)
+
+
+def test_pbo_fast_path_is_exact_with_a_large_common_offset() -> None:
+    """Returns far from zero relative to their spread (Sharpe ~ 1e7) must not lose
+    the variance to cancellation in the per-block sums."""
+    rng = np.random.default_rng(12)
+    m = 1e7 + rng.standard_normal((256, 16)) * rng.uniform(0.5, 2.0, size=16)
+    fast = probability_of_backtest_overfitting(m, 8)
+    slow = probability_of_backtest_overfitting(m, 8, metric=_sharpe_as_plain_callable)
+    np.testing.assert_allclose(fast.logits, slow.logits, rtol=0, atol=1e-9)
 
 
 def test_pbo_drops_nan_columns_and_leading_rows() -> None:
