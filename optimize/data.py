@@ -243,29 +243,30 @@ def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<can
         if bad.size:
             i = int(bad[0])
             raise _fail(source, i, date.iloc[i], "finite",
-                        f"{col}={values[col][i]!r}; expected a finite number (no NaN/inf).")
+                        f"{col}={float(values[col][i])!r}; expected a finite number (no NaN/inf).")
     for col in PRICE_COLUMNS:
         bad = np.flatnonzero(values[col] <= 0)
         if bad.size:
             i = int(bad[0])
             raise _fail(source, i, date.iloc[i], "positive price",
-                        f"{col}={values[col][i]!r}; expected a price > 0.")
+                        f"{col}={float(values[col][i])!r}; expected a price > 0.")
     bad = np.flatnonzero(values["volume"] < 0)
     if bad.size:
         i = int(bad[0])
         raise _fail(source, i, date.iloc[i], "volume",
-                    f"volume={values['volume'][i]!r}; expected volume >= 0.")
+                    f"volume={float(values['volume'][i])!r}; expected volume >= 0.")
     o, h, lo, c = (values[k] for k in PRICE_COLUMNS)
     bad = np.flatnonzero(h < lo)
     if bad.size:
         i = int(bad[0])
         raise _fail(source, i, date.iloc[i], "high >= low",
-                    f"high={h[i]!r} < low={lo[i]!r}; expected high >= low.")
+                    f"high={float(h[i])!r} < low={float(lo[i])!r}; expected high >= low.")
     bad = np.flatnonzero((h < np.maximum(o, c)) | (lo > np.minimum(o, c)))
     if bad.size:
         i = int(bad[0])
         raise _fail(source, i, date.iloc[i], "OHLC consistency",
-                    f"open={o[i]!r} high={h[i]!r} low={lo[i]!r} close={c[i]!r}; expected "
+                    f"open={float(o[i])!r} high={float(h[i])!r} low={float(lo[i])!r} "
+                    f"close={float(c[i])!r}; expected "
                     "low <= min(open, close) and high >= max(open, close).")
     out = pd.DataFrame({"date": date.reset_index(drop=True)})
     for col in COLUMNS[1:]:

@@ -1,0 +1,133 @@
+"""LSTM input features: FreqAI-style expansion, no look-ahead, freqtrade-equal merge, disk cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from freqtrade.strategy import merge_informative_pair
+
+from optimize.data import load_candles, timeframe_to_timedelta
+from strategy.features import (
+    ALL_FEATURES,
+    FeatureConfig,
+    build_features,
+    cached_features,
+    feature_cache_key,
+    merge_informative,
+    timeframe_features,
+)
+
+TFS = ("1h", "2h", "4h")
+
+
+@pytest.fixture(scope="module")
+def candles(datadir) -> dict[str, pd.DataFrame]:
+    return {tf: load_candles("ETH/USDT", tf, datadir=datadir, start="2023-01-01", end="2023-07-01") for tf in TFS}
+
+
+def visible_at(candles: dict[str, pd.DataFrame], k: int) -> dict[str, pd.DataFrame]:
+    """What a live bot knows after base candle k-1 closes: closed candles only, every timeframe."""
+    base = candles["1h"]
+    now = base["date"].iloc[k - 1] + timeframe_to_timedelta("1h")
+    return {
+        tf: frame[frame["date"] + timeframe_to_timedelta(tf) <= now] for tf, frame in candles.items()
+    }
+
+
+def test_columns_follow_freqai_naming(candles):
+    feats = build_features(candles, FeatureConfig())
+    assert feats.index.equals(candles["1h"].index)
+    assert feats.dtypes.eq(np.float32).all()
+    names = set(feats.columns)
+    for tf in TFS:
+        for period in (10, 20):
+            assert f"%-rsi-period_{period}_{tf}" in names
+            assert f"%-close-bb_lower-period_{period}_{tf}" in names
+        assert f"%-macd_{tf}" in names and f"%-pct-change_{tf}" in names
+    assert {"%-day_of_week", "%-hour_of_day"} <= names
+    assert len(names) == len(TFS) * (2 * 7 + 3 + 3) + 2
+    # past the warm-up (MACD 33 candles of 4h = 132 hours) every feature is defined
+    assert not feats.iloc[200:].isna().any().any()
+
+
+@pytest.mark.parametrize("k", [300, 1001, 2222, 4000])
+def test_no_look_ahead(candles, k):
+    """Features for rows < k computed from what was known at row k-1's close equal the full run."""
+    config = FeatureConfig(include_shifted_candles=2)
+    full = build_features(candles, config)
+    cut = build_features(visible_at(candles, k), config)
+    assert len(cut) == k
+    pd.testing.assert_frame_equal(cut, full.iloc[:k])
+
+
+def test_merge_equals_freqtrades_merge_informative_pair(candles):
+    base, inf = candles["1h"], candles["4h"]
+    ours = merge_informative(base["date"], inf["date"], inf[["close"]].rename(columns={"close": "c"}), "1h", "4h")
+    theirs = merge_informative_pair(base[["date", "close"]], inf[["date", "close"]], "1h", "4h", ffill=True)
+    np.testing.assert_array_equal(ours["c"].to_numpy(), theirs["close_4h"].to_numpy())
+
+
+def test_higher_timeframe_value_appears_when_its_candle_closes(candles):
+    base, inf = candles["1h"], candles["4h"]
+    tf_feats = timeframe_features(inf, FeatureConfig(features=("raw_price",)), "4h")
+    merged = build_features(candles, FeatureConfig(features=("raw_price",)))
+    # the 4h candle opening at 08:00 closes at 12:00: visible from the 1h candle 11:00 (closes 12:00)
+    row_11 = base.index[base["date"] == pd.Timestamp("2023-03-01 11:00", tz="UTC")][0]
+    row_10 = row_11 - 1
+    c08 = tf_feats.loc[inf["date"] == pd.Timestamp("2023-03-01 08:00", tz="UTC"), "%-raw_price_4h"].iloc[0]
+    c04 = tf_feats.loc[inf["date"] == pd.Timestamp("2023-03-01 04:00", tz="UTC"), "%-raw_price_4h"].iloc[0]
+    assert merged.loc[row_11, "%-raw_price_4h"] == np.float32(c08)
+    assert merged.loc[row_10, "%-raw_price_4h"] == np.float32(c04)
+    assert c08 != c04
+
+
+def test_subset_and_shift(candles):
+    config = FeatureConfig(include_timeframes=("1h",), indicator_periods_candles=(14,),
+                           include_shifted_candles=1, features=("rsi", "pct-change"))
+    feats = build_features(candles, config)
+    assert list(feats.columns) == ["%-rsi-period_14_1h", "%-pct-change_1h",
+                                   "%-rsi-period_14_1h_shift-1", "%-pct-change_1h_shift-1"]
+    np.testing.assert_array_equal(feats["%-rsi-period_14_1h_shift-1"].to_numpy()[1:],
+                                  feats["%-rsi-period_14_1h"].to_numpy()[:-1])
+
+
+def test_cache_hit_miss_and_key(candles, tmp_path):
+    config = FeatureConfig()
+    first = cached_features(candles, config, tmp_path)
+    files = list(tmp_path.glob("features-*.feather"))
+    assert len(files) == 1
+    again = cached_features(candles, config, tmp_path)
+    pd.testing.assert_frame_equal(first, again)
+    other = {tf: f.copy() for tf, f in candles.items()}
+    other["4h"].loc[5, "close"] *= 1.01
+    assert feature_cache_key(other, config) != feature_cache_key(candles, config)
+    assert feature_cache_key(candles, FeatureConfig(indicator_periods_candles=(10,))) != feature_cache_key(candles, config)
+    files[0].write_bytes(b"corrupt")
+    pd.testing.assert_frame_equal(cached_features(candles, config, tmp_path), first)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"include_timeframes": ()}, "at least the base"),
+        ({"include_timeframes": ("4h", "1h")}, "multiple of the base"),
+        ({"include_timeframes": ("1h", "90m")}, "multiple of the base"),
+        ({"include_timeframes": ("1h", "1M")}, "timeframe must look like"),
+        ({"indicator_periods_candles": (1,)}, "indicator_periods_candles must be integers >= 2"),
+        ({"include_shifted_candles": -1}, "include_shifted_candles must be"),
+        ({"features": ("rsi", "vwap")}, r"unknown \['vwap'\]"),
+    ],
+)
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FeatureConfig(**kwargs)
+
+
+def test_missing_timeframe_is_named(candles):
+    with pytest.raises(KeyError, match=r"timeframes \['2h'\]"):
+        build_features({"1h": candles["1h"], "4h": candles["4h"]}, FeatureConfig())
+
+
+def test_all_features_known():
+    assert len(ALL_FEATURES) == len(set(ALL_FEATURES)) == 15
