@@ -207,7 +207,7 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
     SR0 = sqrt(V) * ((1-g) * Phi^-1(1 - 1/N) + g * Phi^-1(1 - 1/(N e))), g the
     Euler-Mascheroni constant (Bailey & López de Prado 2014, eq. 7): the expected
     maximum of N independent draws from N(0, V), an extreme-value approximation that
-    is within ~2 % of the exact value for N >= 10 and slightly above it.
+    is slightly above the exact value: +2.3 % at N = 10, +0.9 % at N = 100.
 
     Args:
         n_trials: number of independent trials N (>= 1).
