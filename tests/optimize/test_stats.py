@@ -426,6 +426,20 @@ def test_returns_validation(returns: np.ndarray, match: str) -> None:
         returns_moments(returns)
 
 
+def test_deflated_sharpe_from_returns_validates_trial_sharpes() -> None:
+    returns = np.random.default_rng(0).standard_normal(50)
+    with pytest.raises(ValueError, match=r"trial_sharpes\[2\]"):
+        deflated_sharpe_from_returns(returns, np.array([0.1, 0.2, np.nan]))
+    with pytest.raises(ValueError, match="trial_sharpes needs at least 1"):
+        deflated_sharpe_from_returns(returns, np.array([]))
+    single = deflated_sharpe_from_returns(returns, np.array([0.05]))
+    skew, kurt = returns_moments(returns)
+    expected = probabilistic_sharpe_ratio(
+        sharpe_from_returns(returns), 0.0, n_obs=50, skew=skew, kurtosis=kurt
+    )
+    assert single == expected
+
+
 def test_returns_moments_rejects_constant_series() -> None:
     with pytest.raises(ValueError, match="constant"):
         returns_moments(np.full(10, 0.01))
