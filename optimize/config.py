@@ -1,0 +1,258 @@
+"""The run config (``configs/*.yaml``): data, features, folds, backtest, objective, study, training.
+
+Every section maps to a frozen dataclass validated on load; an unknown key or a bad value raises
+:class:`ConfigError` naming the file, the key and the value. Relative paths in the file are resolved
+against the current directory first, then against the project root (so the configs shipped in
+``configs/`` work from anywhere).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from optimize.backtest import BacktestSettings
+from optimize.data import DEFAULT_DATADIR, REPO_ROOT, timeframe_to_seconds
+from optimize.walkforward import WalkForwardSettings
+from strategy.features import FeatureConfig
+
+SAMPLERS = ("tpe", "random", "nsga2", "cmaes")
+PRUNERS = ("median", "wilcoxon", "percentile", "none")
+
+
+class ConfigError(ValueError):
+    """A malformed run config; the message names file, key and value."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which candles a study uses.
+
+    Attributes:
+        datadir: folder with ``<exchange>/<PAIR>-<tf>.feather`` (default: the embedded data).
+        exchange: exchange sub-folder.
+        pairs: pairs to trade; one model per pair per fold.
+        timeframe: the strategy's (base) timeframe.
+        start, end: the span used (end exclusive; ISO dates, UTC); None = all data.
+        max_gap_candles: larger gaps are an error (see :func:`optimize.data.load_candles`).
+    """
+
+    datadir: str = str(DEFAULT_DATADIR)
+    exchange: str = "binance"
+    pairs: tuple[str, ...] = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
+    timeframe: str = "1h"
+    start: str | None = None
+    end: str | None = None
+    max_gap_candles: int = 100
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pairs", tuple(self.pairs))
+        if not self.pairs or any(not isinstance(p, str) or "/" not in p for p in self.pairs):
+            raise ValueError(f"pairs must be a non-empty list like ['BTC/USDT'], but got pairs={list(self.pairs)}.")
+        if len(set(self.pairs)) != len(self.pairs):
+            raise ValueError(f"pairs has duplicates: {list(self.pairs)}.")
+        timeframe_to_seconds(self.timeframe)
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, str(value))
+
+    @property
+    def path(self) -> Path:
+        return resolve_path(self.datadir)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Optuna settings.
+
+    Attributes:
+        objective: name of an objective in :mod:`optimize.objectives`.
+        sampler: one of :data:`SAMPLERS`.
+        pruner: one of :data:`PRUNERS` (multi-objective studies cannot prune: use ``none``).
+        n_trials: trials the study should reach in total (all workers together).
+        timeout: seconds per worker, None = no limit.
+        seed: base seed; worker ``k`` uses ``seed + k``.
+        n_startup_trials: trials before the pruner and TPE start to act.
+        heartbeat_interval: seconds between worker heartbeats (dead workers are detected).
+        grace_period: seconds without heartbeat after which a trial is failed and retried.
+        max_retry: retries of a trial whose worker died.
+    """
+
+    objective: str = "sharpe"
+    sampler: str = "tpe"
+    pruner: str = "median"
+    n_trials: int = 20
+    timeout: float | None = None
+    seed: int = 42
+    n_startup_trials: int = 5
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    max_retry: int = 2
+
+    def __post_init__(self) -> None:
+        from optimize.objectives import get_objective
+
+        get_objective(self.objective)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, but got sampler={self.sampler!r}.")
+        if self.pruner not in PRUNERS:
+            raise ValueError(f"pruner must be one of {PRUNERS}, but got pruner={self.pruner!r}.")
+        for name in ("n_trials", "seed", "n_startup_trials", "heartbeat_interval", "grace_period", "max_retry"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, but got {name}={value!r}.")
+        if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
+            raise ValueError(
+                "need heartbeat_interval >= 1 and grace_period > heartbeat_interval, but got "
+                f"heartbeat_interval={self.heartbeat_interval}, grace_period={self.grace_period}."
+            )
+        if self.timeout is not None and (not isinstance(self.timeout, int | float) or self.timeout <= 0):
+            raise ValueError(f"timeout must be a number of seconds > 0 or null, but got timeout={self.timeout!r}.")
+        if get_objective(self.objective).n_objectives > 1 and self.pruner != "none":
+            raise ValueError(
+                f"multi-objective objective {self.objective!r} cannot prune; set pruner: none "
+                f"(got pruner={self.pruner!r})."
+            )
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Where and how models train.
+
+    Attributes:
+        accelerator: ``auto`` (cuda, mps or cpu), ``cpu``, ``gpu``/``cuda``, ``mps``.
+        threads_per_worker: torch intra-op threads per worker process (None: cores / workers).
+        cache_dir: on-disk feature cache shared by workers (None disables it).
+        min_train_samples: a pair/fold with fewer usable training rows is skipped (scored flat).
+    """
+
+    accelerator: str = "auto"
+    threads_per_worker: int | None = None
+    cache_dir: str | None = ".cache/features"
+    min_train_samples: int = 200
+
+    def __post_init__(self) -> None:
+        if self.accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):
+            raise ValueError(
+                "accelerator must be one of auto, cpu, gpu, cuda, mps, but got "
+                f"accelerator={self.accelerator!r}."
+            )
+        if self.threads_per_worker is not None and (
+            not isinstance(self.threads_per_worker, int) or self.threads_per_worker < 1
+        ):
+            raise ValueError(
+                f"threads_per_worker must be an integer >= 1 or null, but got {self.threads_per_worker!r}."
+            )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run config. ``source`` is the file it came from."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    walkforward: WalkForwardSettings = field(
+        default_factory=lambda: WalkForwardSettings(train_days=120, test_days=30, purge_candles=48, holdout_days=60)
+    )
+    backtest: BacktestSettings = field(default_factory=BacktestSettings)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    source: str = "<defaults>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able dict of every section (stored in the study's user attrs)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = _plain(dataclasses.asdict(value)) if dataclasses.is_dataclass(value) else value
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+SECTIONS = {
+    "data": DataConfig,
+    "features": FeatureConfig,
+    "walkforward": WalkForwardSettings,
+    "backtest": BacktestSettings,
+    "study": StudyConfig,
+    "training": TrainingConfig,
+}
+
+
+def resolve_path(value: str | Path) -> Path:
+    """A relative path: the current directory if it exists there, else the project root."""
+    path = Path(value)
+    if path.is_absolute() or path.exists():
+        return path
+    return REPO_ROOT / path
+
+
+def _section(source: str, name: str, cls: type, body: Any) -> Any:
+    if body is None:
+        body = {}
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{source}: {name}: expected a mapping, but got {body!r}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(body) - names)
+    if unknown:
+        raise ConfigError(f"{source}: {name}.{unknown[0]}: unknown key; expected one of {sorted(names)}.")
+    values = {k: tuple(v) if isinstance(v, list) and k != "minimal_roi" else v for k, v in body.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {name}: {exc}") from exc
+
+
+def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
+    """Validate a parsed YAML mapping into a :class:`RunConfig`."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: expected a mapping of sections {sorted(SECTIONS)}, but got {raw!r}.")
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{source}: {unknown[0]}: unknown section; expected one of {sorted(SECTIONS)}.")
+    defaults = RunConfig()
+    sections = {
+        name: _section(source, name, cls, raw[name]) if name in raw else getattr(defaults, name)
+        for name, cls in SECTIONS.items()
+    }
+    config = RunConfig(**sections, source=source)
+    if config.features.base_timeframe != config.data.timeframe:
+        raise ConfigError(
+            f"{source}: features.include_timeframes must start with data.timeframe "
+            f"{config.data.timeframe!r}, but got {list(config.features.include_timeframes)}."
+        )
+    if config.backtest.timeframe != config.data.timeframe:
+        config = dataclasses.replace(config, backtest=dataclasses.replace(config.backtest, timeframe=config.data.timeframe))
+    return config
+
+
+def load_config(path: Path | str) -> RunConfig:
+    """Read and validate a run config YAML file."""
+    path = resolve_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"run config {path} does not exist.")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}).") from exc
+    return parse_config(raw, str(path))

@@ -1,0 +1,279 @@
+"""One trial, end to end: T(w) -> labels -> LSTM per pair per fold -> signals -> backtest.
+
+:class:`StudyData` holds everything that does not depend on the trial's parameters (candles,
+target basis, LSTM features, the walk-forward plan); it is built once per worker process (features
+come from the shared on-disk cache). :func:`evaluate` scores one :class:`~optimize.space.TrialParams`
+on it and calls ``report(fold_index, fold_score)`` after every fold so a pruner can stop it early.
+
+The trial's value is the objective of one backtest over the whole out-of-sample span (the test
+windows back to back, each traded by the models of its own fold — what FreqAI's sliding-window
+backtest does). Each fold is also backtested on its own for the per-fold metrics and the pruner.
+Baselines over the same folds: buy-and-hold (equal weight over the pairs) and "no model" (the same
+thresholds applied to T itself).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstm.train import fit_predict
+from optimize.backtest import BacktestResult, backtest
+from optimize.config import RunConfig
+from optimize.data import load_candles
+from optimize.metrics import buy_and_hold
+from optimize.objectives import Objective
+from optimize.space import TrialParams
+from optimize.walkforward import Fold, WalkForwardPlan, make_folds
+from strategy.features import cached_features
+from strategy.signals import long_signals, resolve_thresholds
+from strategy.target import TargetBasis
+
+logger = logging.getLogger(__name__)
+
+FOLD_METRIC_KEYS = ("total_trades", "profit_total", "sharpe", "sortino", "calmar", "max_drawdown_account",
+                    "winrate", "profit_factor", "exposure", "cagr")
+
+
+@dataclass(frozen=True, eq=False)
+class PairData:
+    """One pair, restricted to the study span (warm-up computed on the candles before it)."""
+
+    candles: pd.DataFrame
+    basis: TargetBasis
+    features: np.ndarray
+    feature_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class StudyData:
+    """Trial-independent inputs of a study (built once per worker)."""
+
+    config: RunConfig
+    pairs: dict[str, PairData]
+    plan: WalkForwardPlan
+    dates: pd.DatetimeIndex
+
+    @classmethod
+    def load(cls, config: RunConfig) -> StudyData:
+        """Load candles, build the target basis and the (cached) features, make the folds.
+
+        Raises:
+            ValueError: a pair does not cover the span, or the folds cannot be made (the message
+                says how much data there is and how much is needed).
+        """
+        data = config.data
+        start = pd.Timestamp(data.start, tz="UTC") if data.start else None
+        end = pd.Timestamp(data.end, tz="UTC") if data.end else None
+        pairs: dict[str, PairData] = {}
+        dates: pd.DatetimeIndex | None = None
+        for pair in data.pairs:
+            frames = {
+                tf: load_candles(pair, tf, datadir=data.path, exchange=data.exchange,
+                                 end=end, max_gap_candles=data.max_gap_candles)
+                for tf in config.features.include_timeframes
+            }
+            base = frames[data.timeframe]
+            features = cached_features(frames, config.features, config.training.cache_dir)
+            basis = TargetBasis.from_candles(base)
+            first = base["date"].iloc[0]
+            if start is not None and first > start:
+                raise ValueError(
+                    f"{pair} {data.timeframe} candles start at {first}, after data.start={start}; "
+                    "move data.start later or drop the pair."
+                )
+            keep = (base["date"] >= start).to_numpy() if start is not None else np.ones(len(base), bool)
+            rows = np.flatnonzero(keep)
+            sl = slice(int(rows[0]), int(rows[-1]) + 1)
+            span = base.iloc[sl].reset_index(drop=True)
+            pair_dates = pd.DatetimeIndex(span["date"])
+            if dates is None:
+                dates = pair_dates
+            elif not pair_dates.equals(dates):
+                raise ValueError(
+                    f"{pair} covers {pair_dates[0]}..{pair_dates[-1]} ({len(pair_dates)} candles) but "
+                    f"{data.pairs[0]} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs must "
+                    "cover the study span (set data.start/end inside every pair's history)."
+                )
+            pairs[pair] = PairData(
+                candles=span,
+                basis=TargetBasis(basis.z[sl], basis.multiplier[sl], basis.strong_trend[sl], span.index),
+                features=np.ascontiguousarray(features.to_numpy(dtype=np.float32)[sl]),
+                feature_names=tuple(features.columns),
+            )
+        assert dates is not None
+        plan = make_folds(dates, config.walkforward, data.timeframe)
+        logger.info("study data: %d pairs, %d candles %s..%s, %d folds, holdout %s",
+                    len(pairs), len(dates), dates[0], dates[-1], len(plan.folds),
+                    None if plan.holdout is None else (plan.holdout.start, plan.holdout.end))
+        return cls(config=config, pairs=pairs, plan=plan, dates=dates)
+
+
+def make_labels(target: np.ndarray, horizon: int) -> np.ndarray:
+    """``y_t = T_{t+h}``; the last ``h`` rows have no label (NaN)."""
+    if horizon == 0:
+        return target.copy()
+    y = np.full_like(target, np.nan)
+    y[:-horizon] = target[horizon:]
+    return y
+
+
+@dataclass
+class PairFold:
+    """Signals of one pair in one fold's test window (model and no-model baseline)."""
+
+    enter: np.ndarray
+    exit: np.ndarray
+    base_enter: np.ndarray
+    base_exit: np.ndarray
+    info: dict[str, Any]
+
+
+def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seed: int, accelerator: str,
+                  min_train_samples: int) -> tuple[PairFold, Any]:
+    """Train the pair's LSTM on the fold's train window and produce test-window signals."""
+    target = pd_.basis.score(params.weights)
+    labels = make_labels(target, params.label_horizon)
+    test_len = fold.test.stop - fold.test.start
+    base_thr = resolve_thresholds(params.signal, train_predictions=target[fold.train],
+                                  train_labels=labels[fold.train])
+    base_enter, base_exit = long_signals(target[fold.test], base_thr)
+    usable = int(np.isfinite(labels[fold.train]).sum())
+    if usable < min_train_samples:
+        flat = np.zeros(test_len, dtype=bool)
+        info = {"skipped": f"only {usable} finite labels in the train window (< {min_train_samples})"}
+        return PairFold(flat, flat, base_enter, base_exit, info), None
+    result = fit_predict(pd_.features, labels, train=fold.train, predict=fold.test, params=params.lstm,
+                         seed=seed, accelerator=accelerator, feature_names=pd_.feature_names)
+    thr = resolve_thresholds(params.signal, train_predictions=result.train_predictions,
+                             train_labels=labels[fold.train])
+    enter, exit_ = long_signals(result.predictions, thr)
+    info = {"threshold_buy": thr.buy, "threshold_sell": thr.sell, "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "val_loss": float(min((h["val_loss"] for h in result.history), default=float("nan"))),
+            "device": result.device}
+    return PairFold(enter, exit_, base_enter, base_exit, info), result
+
+
+def _span_backtest(data: StudyData, sl: slice, enter: dict, exit_: dict) -> BacktestResult:
+    candles = {p: d.candles.iloc[sl] for p, d in data.pairs.items()}
+    return backtest(candles, enter, exit_, settings=data.config.backtest)
+
+
+def _subset(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(metrics[k]) for k in FOLD_METRIC_KEYS if k in metrics}
+
+
+def _buy_and_hold(data: StudyData, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
+    per_pair = {p: buy_and_hold(d.candles, start, end, fee=data.config.backtest.fee)
+                for p, d in data.pairs.items()}
+    return {
+        "profit_total": float(np.mean([m["profit_total"] for m in per_pair.values()])),
+        "max_drawdown_equity": float(np.mean([m["max_drawdown_equity"] for m in per_pair.values()])),
+        "per_pair": {p: m["profit_total"] for p, m in per_pair.items()},
+    }
+
+
+@dataclass
+class TrialOutcome:
+    """What :func:`evaluate` returns: the objective values and everything stored with the trial."""
+
+    values: tuple[float, ...]
+    folds: list[dict[str, Any]]
+    oos_metrics: dict[str, float]
+    baselines: dict[str, Any]
+    daily_returns: list[float]
+    oos_result: BacktestResult
+    models: dict[tuple[int, str], Any]
+
+
+def evaluate(
+    data: StudyData,
+    params: TrialParams,
+    objective: Objective,
+    *,
+    seed: int,
+    report: Callable[[int, float], None] | None = None,
+    keep_models: bool = False,
+) -> TrialOutcome:
+    """Score one trial's parameters with the walk-forward backtest.
+
+    Args:
+        data: the study's precomputed inputs.
+        params: the trial's parameters.
+        objective: scores metrics dicts (per fold for ``report``, overall for the value).
+        seed: base seed; pair ``j`` in fold ``k`` trains with ``seed + 1000 k + j``.
+        report: called as ``report(fold_index, score)`` after each fold (may raise to prune).
+        keep_models: keep each fold's fitted models (the holdout/export path needs them).
+
+    Raises:
+        ValueError: the purge gap is shorter than window_size + label_horizon (look-ahead risk).
+    """
+    needed = params.lstm.window_size + params.label_horizon
+    if data.plan.settings.purge_candles < needed:
+        raise ValueError(
+            f"walkforward.purge_candles={data.plan.settings.purge_candles} is shorter than "
+            f"window_size + label_horizon = {needed}; raise purge_candles in the run config."
+        )
+    cfg = data.config
+    folds = data.plan.folds
+    n = len(data.dates)
+    oos = slice(folds[0].test.start, folds[-1].test.stop)
+    oos_enter = {p: np.zeros(n, bool) for p in data.pairs}
+    oos_exit = {p: np.zeros(n, bool) for p in data.pairs}
+    base_enter = {p: np.zeros(n, bool) for p in data.pairs}
+    base_exit = {p: np.zeros(n, bool) for p in data.pairs}
+    fold_rows: list[dict[str, Any]] = []
+    models: dict[tuple[int, str], Any] = {}
+    for fold in folds:
+        infos = {}
+        for j, (pair, pd_) in enumerate(data.pairs.items()):
+            pf, result = fit_pair_fold(pd_, params, fold, seed=seed + 1000 * fold.index + j,
+                                       accelerator=cfg.training.accelerator,
+                                       min_train_samples=cfg.training.min_train_samples)
+            oos_enter[pair][fold.test] = pf.enter
+            oos_exit[pair][fold.test] = pf.exit
+            base_enter[pair][fold.test] = pf.base_enter
+            base_exit[pair][fold.test] = pf.base_exit
+            infos[pair] = pf.info
+            if keep_models and result is not None:
+                models[(fold.index, pair)] = result
+        fold_res = _span_backtest(data, fold.test, {p: a[fold.test] for p, a in oos_enter.items()},
+                                  {p: a[fold.test] for p, a in oos_exit.items()})
+        base_res = _span_backtest(data, fold.test, {p: a[fold.test] for p, a in base_enter.items()},
+                                  {p: a[fold.test] for p, a in base_exit.items()})
+        score = objective(fold_res.metrics)[0]
+        fold_rows.append({
+            "fold": fold.index,
+            "train_start": str(fold.train_start), "train_end": str(fold.train_end),
+            "test_start": str(fold.test_start), "test_end": str(fold.test_end),
+            "score": score,
+            "metrics": _subset(fold_res.metrics),
+            "no_model": _subset(base_res.metrics),
+            "buy_and_hold": _buy_and_hold(data, fold.test_start, fold.test_end),
+            "pairs": infos,
+        })
+        logger.debug("fold %d score %.4f trades %d", fold.index, score, fold_res.metrics["total_trades"])
+        if report is not None:
+            report(fold.index, score)
+    oos_res = _span_backtest(data, oos, {p: a[oos] for p, a in oos_enter.items()},
+                             {p: a[oos] for p, a in oos_exit.items()})
+    base_res = _span_backtest(data, oos, {p: a[oos] for p, a in base_enter.items()},
+                              {p: a[oos] for p, a in base_exit.items()})
+    start, end = folds[0].test_start, folds[-1].test_end
+    baselines = {"buy_and_hold": _buy_and_hold(data, start, end), "no_model": _subset(base_res.metrics)}
+    daily = oos_res.daily_returns
+    return TrialOutcome(
+        values=objective(oos_res.metrics),
+        folds=fold_rows,
+        oos_metrics=_subset(oos_res.metrics),
+        baselines=baselines,
+        daily_returns=[float(x) for x in np.nan_to_num(daily.to_numpy(), nan=0.0)],
+        oos_result=oos_res,
+        models=models,
+    )

@@ -1,0 +1,121 @@
+"""Entry/exit signals from a score (the model's prediction of T, or T itself) and two thresholds.
+
+The seed enters long when the predicted target is above ``threshold_buy`` and exits when it falls
+below ``threshold_sell``. Here the pair of thresholds is parametrised so that they can never
+conflict: ``threshold_sell = threshold_buy - exit_gap`` with ``exit_gap >= 0``, hence a candle can
+never carry an entry and an exit at once (``pred > buy`` and ``pred < sell <= buy`` exclude each
+other).
+
+Three threshold modes, all fitted on the training window only (no look-ahead):
+
+``quantile``
+    ``threshold_buy`` is the ``entry`` quantile of the model's in-sample predictions on its
+    training window, ``threshold_sell`` the ``entry - exit_gap`` quantile (clipped at 0). Scale-free
+    and pair-free: T's scale differs between pairs by orders of magnitude (it carries ``1/ATR``).
+``zscore``
+    ``threshold_buy = mean + entry * std`` of the training labels, ``threshold_sell =
+    threshold_buy - exit_gap * std``. The same statistic FreqAI exposes to a strategy as
+    ``&-target_mean`` / ``&-target_std``, so exported parameters mean the same in freqtrade.
+``absolute``
+    ``threshold_buy = entry``, ``threshold_sell = entry - exit_gap`` in units of T, as the seed
+    does; only meaningful for one pair at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+THRESHOLD_MODES = ("quantile", "zscore", "absolute")
+
+
+@dataclass(frozen=True)
+class SignalParams:
+    """Threshold parameters of one trial.
+
+    Attributes:
+        mode: one of :data:`THRESHOLD_MODES`.
+        entry: quantile in (0, 1) for ``quantile``; number of standard deviations for ``zscore``;
+            a value of T for ``absolute``.
+        exit_gap: distance between the entry and the exit threshold, >= 0, in the mode's unit
+            (quantile points, standard deviations, T units).
+    """
+
+    mode: str = "quantile"
+    entry: float = 0.9
+    exit_gap: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.mode not in THRESHOLD_MODES:
+            raise ValueError(f"signal mode must be one of {THRESHOLD_MODES}, but got mode={self.mode!r}.")
+        for name in ("entry", "exit_gap"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"signal {name} must be a finite number, but got {name}={value!r}.")
+            object.__setattr__(self, name, float(value))
+        if self.exit_gap < 0:
+            raise ValueError(f"signal exit_gap must be >= 0, but got exit_gap={self.exit_gap!r}.")
+        if self.mode == "quantile" and not 0.0 < self.entry < 1.0:
+            raise ValueError(f"quantile entry must be in (0, 1), but got entry={self.entry!r}.")
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "entry": self.entry, "exit_gap": self.exit_gap}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Resolved thresholds in units of the score. ``sell <= buy`` always."""
+
+    buy: float
+    sell: float
+
+
+def resolve_thresholds(
+    params: SignalParams, *, train_predictions: np.ndarray, train_labels: np.ndarray
+) -> Thresholds:
+    """Turn :class:`SignalParams` into absolute thresholds using training-window data only.
+
+    Args:
+        params: the trial's threshold parameters.
+        train_predictions: the score on the training window (model's in-sample predictions, or T
+            itself for the no-model baseline); NaN ignored. Used by ``quantile``.
+        train_labels: the training labels; NaN ignored. Used by ``zscore``.
+
+    Returns:
+        :class:`Thresholds`; NaN thresholds (no finite reference values) produce no signals.
+    """
+    if params.mode == "absolute":
+        return Thresholds(params.entry, params.entry - params.exit_gap)
+    if params.mode == "quantile":
+        ref = np.asarray(train_predictions, dtype=np.float64)
+        ref = ref[np.isfinite(ref)]
+        if ref.size == 0:
+            return Thresholds(math.nan, math.nan)
+        buy, sell = np.quantile(ref, [params.entry, max(params.entry - params.exit_gap, 0.0)])
+        return Thresholds(float(buy), float(min(sell, buy)))
+    ref = np.asarray(train_labels, dtype=np.float64)
+    ref = ref[np.isfinite(ref)]
+    if ref.size < 2:
+        return Thresholds(math.nan, math.nan)
+    mean, std = float(ref.mean()), float(ref.std())
+    buy = mean + params.entry * std
+    return Thresholds(buy, buy - params.exit_gap * std)
+
+
+def long_signals(score: np.ndarray, thresholds: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """Entry/exit booleans: ``enter = score > buy``, ``exit = score < sell``; NaN gives neither.
+
+    Args:
+        score: (n,) the score on the candles to trade.
+        thresholds: resolved thresholds.
+
+    Returns:
+        ``(enter_long, exit_long)``, two (n,) bool arrays that are never both True.
+    """
+    s = np.asarray(score, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        enter = s > thresholds.buy
+        exit_ = s < thresholds.sell
+    return enter, exit_
