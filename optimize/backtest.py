@@ -1,0 +1,618 @@
+"""Vectorised backtest engine that trades exactly like freqtrade's backtesting.
+
+:func:`backtest` takes candles and boolean signals (computed on each candle's close) and returns
+the trades, freqtrade-style metrics, a per-candle mark-to-market equity curve and the positions.
+The trade loop is an O(n) numba kernel (:mod:`optimize._backtest_kernel`); this module validates
+input, lines pairs up on one candle grid and turns the kernel's arrays into DataFrames.
+
+freqtrade semantics reproduced (freqtrade 2026.9, spot):
+
+* A signal on candle ``t`` (at its close) fills at the open of candle ``t + 1``; an entry signal
+  together with an exit signal (or the opposite entry) on the same candle is ignored; no entry
+  on the last candle; one open trade per pair.
+* Fees on entry and exit; ``profit_ratio`` and ``profit_abs`` are computed like freqtrade's trade
+  model (net of both fees, ``profit_abs`` rounded to 8 decimals).
+* Exit checks on every candle a trade is open, the opening candle included, in freqtrade's order:
+  exit signal (filled at the open), stoploss (against the low; filled at the stop price, or at
+  the open when the candle opens beyond the stop), ROI (trade age in minutes against
+  ``minimal_roi``, profit measured at the high; filled at the ROI price clipped to the candle, or
+  at the open when a new ROI step starts on this candle below the open), trailing stop (raised
+  from the candle's high before the low is checked; worst-case fill inside the opening candle).
+* Stop and exit prices rounded to the tick size freqtrade infers from the candles (the maximum
+  number of decimals per calendar month), amounts truncated to the market's amount step when
+  one is given.
+* Several pairs: pairs with open trades are processed first each candle (in opening order), then
+  the others in the given order; ``max_open_trades`` and freqtrade's wallet: with
+  ``stake_amount="unlimited"`` each entry stakes ``available / (max_open_trades - open trades)``
+  where ``available = (free + staked) * tradable_balance_ratio - staked``.
+* Trades open at the end are closed at the open of the last candle with reason ``force_exit``.
+
+Not modelled (freqtrade features this project does not use): custom callbacks (custom stoploss,
+exit price, stake), position adjustment, protections, order timeouts, ``timeframe_detail``, the
+exchange's minimum stake, leverage and funding fees (shorts are simulated as 1x without
+funding; freqtrade only shorts in futures mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimize import _backtest_kernel as kernel
+from optimize import metrics as _metrics
+from optimize.data import timeframe_to_timedelta
+
+logger = logging.getLogger(__name__)
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+TRADE_COLUMNS = (
+    "pair",
+    "open_date",
+    "close_date",
+    "open_rate",
+    "close_rate",
+    "amount",
+    "stake_amount",
+    "profit_ratio",
+    "profit_abs",
+    "exit_reason",
+    "is_short",
+    "trade_duration",
+)
+DEFAULT_PAIR = "PAIR"
+"""Name given to a single DataFrame passed without a pair name."""
+
+
+def _ratio(
+    name: str, value: object, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False
+) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        raise ValueError(
+            f"{name} must be a number in {left}{lo}, {hi}{right}, but got {name}={value!r}."
+        )
+    return float(value)
+
+
+def _power_of_ten_decimals(name: str, value: object) -> int:
+    """Decimals of a tick/step that must be a power of ten (0.01 -> 2)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and value > 0:
+        decimals = -math.log10(value)
+        rounded = round(decimals)
+        if abs(decimals - rounded) < 1e-9 and 0 <= rounded <= 15:
+            return int(rounded)
+    raise ValueError(
+        f"{name} must be a power of ten such as 0.01 or 1e-05, but got {name}={value!r}."
+    )
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """Backtest configuration; field names and defaults follow freqtrade's config keys.
+
+    Attributes:
+        fee: fee ratio per side (entry and exit).
+        stoploss: stop distance as a negative ratio of the open rate, in [-1, 0).
+        minimal_roi: ``{minutes: ratio}`` (keys int or numeric str); the step in force is the one
+            with the largest key <= trade age. ``{"0": 10}`` (default) is effectively off.
+        trailing_stop: enable the trailing stop.
+        trailing_stop_positive: stop distance (positive ratio) once the profit exceeds
+            ``trailing_stop_positive_offset``; None: trail at ``stoploss`` distance.
+        trailing_stop_positive_offset: profit ratio from which ``trailing_stop_positive`` applies.
+        trailing_only_offset_is_reached: only trail once the offset is reached.
+        stake_amount: ``"unlimited"`` or a fixed stake in quote currency.
+        max_open_trades: limit on simultaneous trades (-1: unlimited, only with a fixed stake).
+        dry_run_wallet: starting balance in quote currency.
+        tradable_balance_ratio: share of the balance that may be staked (freqtrade default 0.99).
+        can_short: allow short entries.
+        timeframe: candle timeframe; the candles must be on this grid without gaps.
+        use_exit_signal, exit_profit_only, exit_profit_offset, ignore_roi_if_entry_signal:
+            freqtrade's strategy flags of the same names.
+        price_precision: ``"candles"`` rounds stop/exit prices to the tick freqtrade infers from
+            the candles' decimals (per month); a float (power of ten) uses that fixed tick;
+            None disables rounding.
+        amount_precision: amount step of the market (power of ten, e.g. 1e-05 for BTC/USDT on
+            Binance), or ``{pair: step}``; None: amounts are not truncated.
+    """
+
+    fee: float = 0.001
+    stoploss: float = -0.10
+    minimal_roi: Mapping[Any, float] = field(default_factory=lambda: {"0": 10})
+    trailing_stop: bool = False
+    trailing_stop_positive: float | None = None
+    trailing_stop_positive_offset: float = 0.0
+    trailing_only_offset_is_reached: bool = False
+    stake_amount: str | float = "unlimited"
+    max_open_trades: int = 1
+    dry_run_wallet: float = 1000.0
+    tradable_balance_ratio: float = 0.99
+    can_short: bool = False
+    timeframe: str = "1h"
+    use_exit_signal: bool = True
+    exit_profit_only: bool = False
+    exit_profit_offset: float = 0.0
+    ignore_roi_if_entry_signal: bool = False
+    price_precision: str | float | None = "candles"
+    amount_precision: float | Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        _ratio("fee", self.fee, 0.0, 1.0, hi_open=True)
+        _ratio("stoploss", self.stoploss, -1.0, 0.0, hi_open=True)
+        for flag in (
+            "trailing_stop",
+            "trailing_only_offset_is_reached",
+            "can_short",
+            "use_exit_signal",
+            "exit_profit_only",
+            "ignore_roi_if_entry_signal",
+        ):
+            if not isinstance(getattr(self, flag), bool | np.bool_):
+                raise TypeError(f"{flag} must be a bool, but got {flag}={getattr(self, flag)!r}.")
+        if self.trailing_stop_positive is not None:
+            _ratio(
+                "trailing_stop_positive",
+                self.trailing_stop_positive,
+                0.0,
+                1.0,
+                lo_open=True,
+                hi_open=True,
+            )
+        _ratio("trailing_stop_positive_offset", self.trailing_stop_positive_offset, 0.0, math.inf)
+        _ratio("exit_profit_offset", self.exit_profit_offset, -1.0, math.inf)
+        _ratio("dry_run_wallet", self.dry_run_wallet, 0.0, math.inf, lo_open=True, hi_open=True)
+        _ratio("tradable_balance_ratio", self.tradable_balance_ratio, 0.0, 1.0, lo_open=True)
+        if self.stake_amount != "unlimited":
+            _ratio("stake_amount", self.stake_amount, 0.0, math.inf, lo_open=True, hi_open=True)
+        mot = self.max_open_trades
+        if (
+            isinstance(mot, bool)
+            or not isinstance(mot, int | np.integer)
+            or not (mot >= 1 or mot == -1)
+        ):
+            raise ValueError(
+                f"max_open_trades must be an integer >= 1 or -1, but got max_open_trades={mot!r}."
+            )
+        if mot == -1 and self.stake_amount == "unlimited":
+            raise ValueError(
+                "max_open_trades=-1 (no limit) needs a fixed stake_amount: with "
+                f"stake_amount='unlimited' freqtrade would stake 0, but got {mot=}."
+            )
+        timeframe_to_timedelta(self.timeframe)
+        object.__setattr__(self, "minimal_roi", _roi_table(self.minimal_roi))
+        if self.price_precision not in ("candles", None):
+            _power_of_ten_decimals("price_precision", self.price_precision)
+        if isinstance(self.amount_precision, Mapping):
+            for pair, step in self.amount_precision.items():
+                _power_of_ten_decimals(f"amount_precision[{pair!r}]", step)
+        elif self.amount_precision is not None:
+            _power_of_ten_decimals("amount_precision", self.amount_precision)
+
+    def roi_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ROI table as sorted ``(minutes int64, ratio float64)`` arrays."""
+        keys = np.array(sorted(self.minimal_roi), dtype=np.int64)
+        vals = np.array([self.minimal_roi[k] for k in keys], dtype=np.float64)
+        return keys, vals
+
+
+def _roi_table(table: Mapping[Any, float]) -> dict[int, float]:
+    if not isinstance(table, Mapping) or not table:
+        raise ValueError(
+            f"minimal_roi must be a non-empty dict {{minutes: ratio}}, but got minimal_roi={table!r}."
+        )
+    out: dict[int, float] = {}
+    for key, value in table.items():
+        try:
+            minutes = int(key)
+            if isinstance(key, float | bool) or (
+                isinstance(key, str) and str(minutes) != key.strip()
+            ):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"minimal_roi keys must be whole minutes (int or str like '60'), but got key {key!r}."
+            ) from None
+        if minutes < 0:
+            raise ValueError(f"minimal_roi keys must be >= 0 minutes, but got key {key!r}.")
+        out[minutes] = _ratio(f"minimal_roi[{key!r}]", value, -1.0, math.inf)
+    return out
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Outcome of :func:`backtest`.
+
+    Attributes:
+        trades: one row per trade, columns :data:`TRADE_COLUMNS` (dates UTC, ``trade_duration``
+            in minutes), ordered by close (force exits last).
+        metrics: :func:`optimize.metrics.summarize` of the run.
+        equity: mark-to-market balance after each candle's close (open trades valued at the close
+            net of the exit fee), indexed by candle date; the last value is the final balance
+            after force exits.
+        positions: +1 long / -1 short / 0 flat per candle (rows) and pair (columns).
+        settings: the settings used.
+    """
+
+    trades: pd.DataFrame
+    metrics: dict[str, float]
+    equity: pd.Series
+    positions: pd.DataFrame
+    settings: BacktestSettings
+
+    @property
+    def returns(self) -> pd.Series:
+        """Per-candle simple returns of the equity curve (first candle against the start wallet)."""
+        prev = np.concatenate(([self.settings.dry_run_wallet], self.equity.to_numpy()[:-1]))
+        return pd.Series(
+            self.equity.to_numpy() / prev - 1.0, index=self.equity.index, name="returns"
+        )
+
+    @property
+    def daily_returns(self) -> pd.Series:
+        """Day-over-day returns of the equity curve (see :func:`optimize.metrics.daily_returns`)."""
+        return _metrics.daily_returns(self.equity)
+
+
+def _as_frames(candles: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    if isinstance(candles, pd.DataFrame):
+        return {DEFAULT_PAIR: candles}
+    if isinstance(candles, Mapping) and candles:
+        for pair, frame in candles.items():
+            if not isinstance(frame, pd.DataFrame):
+                raise TypeError(
+                    f"candles[{pair!r}] must be a DataFrame, but got {type(frame).__name__}."
+                )
+        return dict(candles)
+    raise ValueError(
+        "candles must be a DataFrame or a non-empty dict pair -> DataFrame, but got "
+        f"{type(candles).__name__}."
+    )
+
+
+def _check_candles(pair: str, frame: pd.DataFrame, tf: pd.Timedelta) -> pd.DatetimeIndex:
+    missing = [c for c in ("date", *PRICE_COLUMNS) if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"candles[{pair!r}] lacks columns {missing}; expected date, open, high, low, close."
+        )
+    if len(frame) < 2:
+        raise ValueError(f"candles[{pair!r}] needs at least 2 candles, but got {len(frame)}.")
+    dates = pd.DatetimeIndex(frame["date"])
+    if dates.tz is None:
+        raise ValueError(
+            f"candles[{pair!r}]['date'] must be timezone-aware UTC, but got naive dates."
+        )
+    dates = dates.as_unit("ns")
+    steps = np.diff(dates.asi8)
+    bad = np.flatnonzero(steps != tf.value)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"candles[{pair!r}] must be on a gapless {tf} grid (load them with "
+            f"optimize.data.load_candles, which fills gaps as freqtrade does), but got "
+            f"date[{i}]={dates[i]} followed by date[{i + 1}]={dates[i + 1]}."
+        )
+    prices = frame.loc[:, list(PRICE_COLUMNS)].to_numpy(dtype=np.float64)
+    finite = np.isfinite(prices) & (prices > 0)
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        raise ValueError(
+            f"candles[{pair!r}] prices must be finite and > 0, but got "
+            f"{PRICE_COLUMNS[col]}={prices[row, col]!r} at row {row} ({dates[row]})."
+        )
+    o, h, lo, c = prices.T
+    broken = (h < lo) | (o > h) | (o < lo) | (c > h) | (c < lo)
+    if broken.any():
+        row = int(np.argmax(broken))
+        raise ValueError(
+            f"candles[{pair!r}] must satisfy low <= open, close <= high, but got row {row} "
+            f"({dates[row]}): open={o[row]}, high={h[row]}, low={lo[row]}, close={c[row]}."
+        )
+    return dates.tz_convert("UTC")
+
+
+def _signal(name: str, pair: str, value: Any, dates: pd.DatetimeIndex) -> np.ndarray:
+    indexed = isinstance(value, pd.Series) and isinstance(value.index, pd.DatetimeIndex)
+    if indexed and not value.index.equals(dates):
+        raise ValueError(
+            f"{name}[{pair!r}] is indexed by dates that differ from the candles' dates; "
+            "align it to the candles (or pass a plain array)."
+        )
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.shape[0] != len(dates):
+        raise ValueError(
+            f"{name}[{pair!r}] must be a 1-D array aligned with the {len(dates)} candles, but got "
+            f"shape {arr.shape}."
+        )
+    if arr.dtype == np.bool_:
+        return arr
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name}[{pair!r}] must be bool or 0/1 numbers, but got dtype {arr.dtype}."
+        )
+    arr = np.nan_to_num(arr.astype(np.float64), nan=0.0)  # freqtrade treats NaN as "no signal"
+    odd = (arr != 0) & (arr != 1)
+    if odd.any():
+        i = int(np.argmax(odd))
+        raise ValueError(
+            f"{name}[{pair!r}] must hold only 0/1 (or bool), but got {arr[i]!r} at row {i}."
+        )
+    return arr == 1
+
+
+def _signals_for(
+    name: str, signals: Any, frames: dict[str, pd.DataFrame], dates: dict[str, pd.DatetimeIndex]
+) -> dict[str, np.ndarray] | None:
+    if signals is None:
+        return None
+    if isinstance(signals, Mapping):
+        extra = set(signals) - set(frames)
+        lacking = set(frames) - set(signals)
+        if extra or lacking:
+            raise ValueError(
+                f"{name} must have exactly the candles' pairs {sorted(frames)}, but got "
+                f"{sorted(signals)}."
+            )
+        return {p: _signal(name, p, signals[p], dates[p]) for p in frames}
+    if len(frames) != 1:
+        raise ValueError(
+            f"{name} must be a dict pair -> signals when several pairs are backtested."
+        )
+    pair = next(iter(frames))
+    return {pair: _signal(name, pair, signals, dates[pair])}
+
+
+def candle_price_decimals(frame: pd.DataFrame) -> np.ndarray:
+    """Tick decimals freqtrade uses for each candle's trades (``get_tick_size_over_time``).
+
+    freqtrade counts the decimals of open/high/low/close (14 significant digits), takes the
+    maximum per calendar month and uses the month's value for trades opened in it; a month
+    without any decimal digit takes the previous month's value. -1 where none is known.
+
+    Args:
+        frame: one pair's candles (``date``, ``open``, ``high``, ``low``, ``close``).
+
+    Returns:
+        int64 array, one entry per candle.
+    """
+    prices = frame.loc[:, list(PRICE_COLUMNS)].to_numpy(dtype=np.float64)
+    per_row = kernel.price_decimals(prices.ravel()).reshape(prices.shape).max(axis=1)
+    dates = pd.DatetimeIndex(frame["date"])
+    month = (dates.year * 12 + dates.month).to_numpy()
+    starts = np.flatnonzero(np.r_[True, month[1:] != month[:-1]])
+    month_max = np.maximum.reduceat(per_row, starts)
+    filled = pd.Series(np.where(month_max >= 0, month_max, np.nan)).ffill().fillna(-1).to_numpy()
+    counts = np.diff(np.r_[starts, len(per_row)])
+    return np.repeat(filled.astype(np.int64), counts)
+
+
+def backtest(
+    candles: pd.DataFrame | Mapping[str, pd.DataFrame],
+    enter_long: Any,
+    exit_long: Any,
+    *,
+    enter_short: Any = None,
+    exit_short: Any = None,
+    settings: BacktestSettings | None = None,
+) -> BacktestResult:
+    """Backtest signals on candles with freqtrade's trading rules (see the module docstring).
+
+    Args:
+        candles: one pair's candles (DataFrame with ``date`` UTC, ``open``, ``high``, ``low``,
+            ``close``) or a dict ``pair -> DataFrame`` (pairs may start and end at different
+            candles but must share the timeframe grid). Each pair's candles must be gapless.
+        enter_long, exit_long: bool (or 0/1) arrays aligned with the candles, or dicts
+            ``pair -> array``; the value at candle ``t`` is the signal computed at its close.
+        enter_short, exit_short: same for shorts; only with ``settings.can_short``.
+        settings: :class:`BacktestSettings` (default: freqtrade's defaults, see there).
+
+    Returns:
+        :class:`BacktestResult`.
+
+    Raises:
+        ValueError: malformed candles or signals (the message names pair, field and row).
+    """
+    settings = BacktestSettings() if settings is None else settings
+    if not isinstance(settings, BacktestSettings):
+        raise TypeError(f"settings must be a BacktestSettings, but got {type(settings).__name__}.")
+    if not settings.can_short and (enter_short is not None or exit_short is not None):
+        raise ValueError(
+            "enter_short/exit_short were given but settings.can_short is False; enable "
+            "can_short or pass None."
+        )
+    tf = timeframe_to_timedelta(settings.timeframe)
+    frames = _as_frames(candles)
+    dates = {p: _check_candles(p, f, tf) for p, f in frames.items()}
+    sig = {
+        "enter_long": _signals_for("enter_long", enter_long, frames, dates),
+        "exit_long": _signals_for("exit_long", exit_long, frames, dates),
+        "enter_short": _signals_for("enter_short", enter_short, frames, dates),
+        "exit_short": _signals_for("exit_short", exit_short, frames, dates),
+    }
+    if sig["enter_long"] is None or sig["exit_long"] is None:
+        raise ValueError("enter_long and exit_long are required (use all-False arrays for none).")
+
+    pairs = list(frames)
+    start = min(d[0] for d in dates.values())
+    end = max(d[-1] for d in dates.values())
+    grid = pd.date_range(start, end, freq=tf)
+    n, n_pairs = len(grid), len(pairs)
+    offsets = {p: (dates[p][0] - start) // tf for p in pairs}
+    off_grid = [p for p in pairs if dates[p][0] != start + offsets[p] * tf]
+    if off_grid:
+        raise ValueError(f"candles of {off_grid} are not on the same {tf} grid as the other pairs.")
+
+    prices = np.ones((4, n, n_pairs), dtype=np.float64)
+    flags = np.zeros((4, n, n_pairs), dtype=np.bool_)
+    price_dec = np.full((n, n_pairs), -1, dtype=np.int64)
+    first = np.empty(n_pairs, dtype=np.int64)
+    last = np.empty(n_pairs, dtype=np.int64)
+    fixed_dec = (
+        None
+        if settings.price_precision in ("candles", None)
+        else _power_of_ten_decimals("price_precision", settings.price_precision)
+    )
+    for j, pair in enumerate(pairs):
+        lo_i = offsets[pair]
+        hi_i = lo_i + len(dates[pair])
+        first[j], last[j] = lo_i, hi_i - 1
+        frame = frames[pair]
+        prices[:, lo_i:hi_i, j] = frame.loc[:, list(PRICE_COLUMNS)].to_numpy(dtype=np.float64).T
+        for k, name in enumerate(("enter_long", "exit_long", "enter_short", "exit_short")):
+            if sig[name] is not None:
+                flags[k, lo_i:hi_i, j] = sig[name][pair]
+        if settings.price_precision == "candles":
+            price_dec[lo_i:hi_i, j] = candle_price_decimals(frame)
+        elif fixed_dec is not None:
+            price_dec[lo_i:hi_i, j] = fixed_dec
+    amount_dec = np.array(
+        [_amount_decimals(settings.amount_precision, p) for p in pairs], dtype=np.int64
+    )
+    roi_keys, roi_vals = settings.roi_arrays()
+    tsp = np.nan if settings.trailing_stop_positive is None else settings.trailing_stop_positive
+    unlimited = settings.stake_amount == "unlimited"
+
+    out = kernel.simulate(
+        prices[0],
+        prices[1],
+        prices[2],
+        prices[3],
+        flags[0],
+        flags[1],
+        flags[2],
+        flags[3],
+        first,
+        last,
+        price_dec,
+        amount_dec,
+        int(tf / pd.Timedelta(minutes=1)),
+        roi_keys,
+        roi_vals,
+        float(settings.fee),
+        float(settings.stoploss),
+        bool(settings.trailing_stop),
+        float(tsp),
+        float(settings.trailing_stop_positive_offset),
+        bool(settings.trailing_only_offset_is_reached),
+        unlimited,
+        0.0 if unlimited else float(settings.stake_amount),
+        int(settings.max_open_trades),
+        float(settings.dry_run_wallet),
+        float(settings.tradable_balance_ratio),
+        bool(settings.can_short),
+        bool(settings.use_exit_signal),
+        bool(settings.exit_profit_only),
+        float(settings.exit_profit_offset),
+        bool(settings.ignore_roi_if_entry_signal),
+    )
+    (
+        n_tr,
+        t_pair,
+        t_open,
+        t_close,
+        t_orate,
+        t_crate,
+        t_amount,
+        t_stake,
+        t_pr,
+        t_pa,
+        t_reason,
+        t_short,
+        equity,
+        positions,
+    ) = out
+    trades = _trades_frame(
+        pairs,
+        grid,
+        n_tr,
+        t_pair,
+        t_open,
+        t_close,
+        t_orate,
+        t_crate,
+        t_amount,
+        t_stake,
+        t_pr,
+        t_pa,
+        t_reason,
+        t_short,
+    )
+    by_close = trades.sort_values("close_date", kind="stable")
+    metrics = _metrics.summarize(
+        by_close["profit_abs"].to_numpy(),
+        starting_balance=settings.dry_run_wallet,
+        start=grid[0],
+        end=grid[-1],
+        equity=equity,
+        positions=positions,
+    )
+    logger.debug("backtest: %d pairs, %d candles, %d trades", n_pairs, n, n_tr)
+    return BacktestResult(
+        trades=trades,
+        metrics=metrics,
+        equity=pd.Series(equity, index=grid, name="equity"),
+        positions=pd.DataFrame(positions, index=grid, columns=pairs),
+        settings=settings,
+    )
+
+
+def _amount_decimals(precision: float | Mapping[str, float] | None, pair: str) -> int:
+    if precision is None:
+        return -1
+    if isinstance(precision, Mapping):
+        if pair not in precision:
+            return -1
+        return _power_of_ten_decimals(f"amount_precision[{pair!r}]", precision[pair])
+    return _power_of_ten_decimals("amount_precision", precision)
+
+
+def _trades_frame(
+    pairs,
+    grid,
+    n_tr,
+    t_pair,
+    t_open,
+    t_close,
+    t_orate,
+    t_crate,
+    t_amount,
+    t_stake,
+    t_pr,
+    t_pa,
+    t_reason,
+    t_short,
+) -> pd.DataFrame:
+    sl = slice(0, int(n_tr))
+    open_dates = grid[t_open[sl]]
+    close_dates = grid[t_close[sl]]
+    reasons = np.array(kernel.EXIT_REASONS, dtype=object)
+    frame = pd.DataFrame(
+        {
+            "pair": np.array(pairs, dtype=object)[t_pair[sl]],
+            "open_date": open_dates,
+            "close_date": close_dates,
+            "open_rate": t_orate[sl],
+            "close_rate": t_crate[sl],
+            "amount": t_amount[sl],
+            "stake_amount": t_stake[sl],
+            "profit_ratio": t_pr[sl],
+            "profit_abs": t_pa[sl],
+            "exit_reason": reasons[t_reason[sl]],
+            "is_short": t_short[sl].astype(bool),
+            "trade_duration": ((close_dates - open_dates) // pd.Timedelta(minutes=1)).astype(
+                np.int64
+            ),
+        },
+        columns=list(TRADE_COLUMNS),
+    )
+    return frame

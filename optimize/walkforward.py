@@ -1,0 +1,304 @@
+"""Walk-forward folds with a purge gap and a final holdout, anchored at the start of the span.
+
+Layout of one plan over the span ``[start, end)`` (sizes in days, the purge in candles)::
+
+    start                                                        holdout_start         end
+      |-- train 0 --|purge|-- test 0 --|                               |-- holdout --|
+      |<- step ->|-- train 1 --|purge|-- test 1 --|                    |             |
+      |<--- 2 step --->|-- train 2 --|purge|-- test 2 --|   (unused)   |             |
+
+* Fold ``k`` trains on ``[start + k*step, start + k*step + train)``, skips ``purge_candles``
+  candles, then tests on the next ``test_days``. Only folds whose test window ends at or before
+  the holdout start are kept; whatever is left between the last test window and the holdout is
+  not used (less than one step).
+* The holdout is the final ``holdout_days`` of the span; no fold ever touches it.
+* Anchoring: every boundary is ``start + k * step + constant``. With ``end`` fixed, appending
+  candles after ``end`` changes nothing at all; with ``end=None`` (span ends with the data) new
+  candles move the holdout forward and may add folds, but every existing fold keeps its dates.
+* ``test_days`` and ``train_days`` map 1:1 to FreqAI's ``backtest_period_days`` and
+  ``train_period_days`` (:meth:`WalkForwardPlan.to_freqai`).
+
+Windows are positional slices into the ``dates`` given to :func:`make_folds`; the purge is
+enforced on positions as well as on time, so a gap in the data can never shrink it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimize.data import timeframe_to_timedelta
+
+logger = logging.getLogger(__name__)
+
+
+def _positive_days(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a positive number of days, but got {name}={value!r}.")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number of days, but got {name}={value!r}.")
+    return value
+
+
+def _utc(name: str, value: object) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a date (e.g. '2024-01-01'), but got {name}={value!r}."
+        ) from exc
+    if pd.isna(stamp):
+        raise ValueError(f"{name} must be a date (e.g. '2024-01-01'), but got {name}={value!r}.")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class WalkForwardSettings:
+    """Sizes of the walk-forward windows.
+
+    Attributes:
+        train_days: length of each training window, in days (FreqAI ``train_period_days``).
+        test_days: length of each out-of-sample test window, in days (``backtest_period_days``).
+        step_days: distance between consecutive fold starts, in days; None means ``test_days``
+            (back-to-back test windows). Must be >= ``test_days`` so test windows never overlap.
+        purge_candles: candles skipped between the end of training and the start of testing
+            (at least the model's window size plus the label horizon).
+        holdout_days: final part of the span never used by any fold, in days (0: no holdout).
+        start: first instant of the span (UTC); None: the first candle. Folds are anchored here.
+        end: end of the span, exclusive (UTC); None: one candle after the last candle.
+    """
+
+    train_days: float
+    test_days: float
+    step_days: float | None = None
+    purge_candles: int = 0
+    holdout_days: float = 0
+    start: str | pd.Timestamp | None = None
+    end: str | pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        _positive_days("train_days", self.train_days)
+        _positive_days("test_days", self.test_days)
+        if self.step_days is not None:
+            _positive_days("step_days", self.step_days)
+            if self.step_days < self.test_days:
+                raise ValueError(
+                    "step_days must be >= test_days so test windows do not overlap, but got "
+                    f"step_days={self.step_days!r} with test_days={self.test_days!r}."
+                )
+        purge = self.purge_candles
+        if isinstance(purge, bool) or not isinstance(purge, int | np.integer) or purge < 0:
+            raise ValueError(
+                f"purge_candles must be an integer >= 0, but got purge_candles={purge!r}."
+            )
+        holdout = self.holdout_days
+        if (
+            isinstance(holdout, bool)
+            or not isinstance(holdout, int | float)
+            or not (math.isfinite(holdout) and holdout >= 0)
+        ):
+            raise ValueError(
+                f"holdout_days must be a number >= 0, but got holdout_days={holdout!r}."
+            )
+        start = _utc("start", self.start)
+        end = _utc("end", self.end)
+        if start is not None and end is not None and start >= end:
+            raise ValueError(f"start must be before end, but got start={start} and end={end}.")
+        object.__setattr__(self, "purge_candles", int(purge))
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
+    @property
+    def step(self) -> float:
+        """Effective step in days (``step_days`` or ``test_days``)."""
+        return self.test_days if self.step_days is None else self.step_days
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward fold: positional slices into the dates and their boundaries (UTC).
+
+    ``*_end`` dates are exclusive: the window holds candles with ``start <= date < end``.
+    """
+
+    index: int
+    train: slice
+    test: slice
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    test_start: pd.Timestamp
+    test_end: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The final, never-optimised part of the span (``start <= date < end``)."""
+
+    slice: slice
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class WalkForwardPlan:
+    """Folds and holdout of one span.
+
+    Attributes:
+        folds: the folds in time order.
+        holdout: the holdout window, or None when ``holdout_days == 0``.
+        span_start, span_end: the span (end exclusive).
+        settings: the settings the plan was made from.
+        timeframe: candle timeframe string.
+    """
+
+    folds: tuple[Fold, ...]
+    holdout: Holdout | None
+    span_start: pd.Timestamp
+    span_end: pd.Timestamp
+    settings: WalkForwardSettings
+    timeframe: str
+
+    def __len__(self) -> int:
+        return len(self.folds)
+
+    def to_freqai(self) -> dict[str, float]:
+        """FreqAI's equivalent sliding-window sizes: ``train_period_days``, ``backtest_period_days``.
+
+        FreqAI has no purge gap and always steps by the backtest period; the purge and a step
+        larger than the test window have no FreqAI counterpart.
+        """
+        return {
+            "train_period_days": self.settings.train_days,
+            "backtest_period_days": self.settings.test_days,
+        }
+
+
+def _dates_index(dates: pd.DatetimeIndex | pd.Series) -> pd.DatetimeIndex:
+    if isinstance(dates, pd.Series):
+        index = pd.DatetimeIndex(dates.to_numpy())
+    elif isinstance(dates, pd.DatetimeIndex):
+        index = dates
+    else:
+        raise TypeError(
+            f"dates must be a pandas DatetimeIndex or Series of dates, but got {type(dates).__name__}."
+        )
+    if index.tz is None:
+        index = index.tz_localize("UTC")
+    else:
+        index = index.tz_convert("UTC")
+    if len(index) == 0:
+        raise ValueError("dates is empty: walk-forward folds need candles.")
+    if index.hasnans:
+        raise ValueError(
+            f"dates must not contain NaT, but got NaT at position {int(np.argmax(index.isna()))}."
+        )
+    steps = np.diff(index.asi8)
+    if np.any(steps <= 0):
+        bad = int(np.flatnonzero(steps <= 0)[0]) + 1
+        raise ValueError(
+            "dates must be strictly increasing, but got "
+            f"dates[{bad - 1}]={index[bad - 1]} followed by dates[{bad}]={index[bad]}."
+        )
+    return index
+
+
+def make_folds(
+    dates: pd.DatetimeIndex | pd.Series, settings: WalkForwardSettings, timeframe: str
+) -> WalkForwardPlan:
+    """Cut the span into anchored walk-forward folds and a final holdout.
+
+    Args:
+        dates: candle open times, strictly increasing (naive dates are taken as UTC).
+        settings: window sizes and span.
+        timeframe: candle timeframe (``"1h"``...), used for the span end and the purge.
+
+    Returns:
+        The :class:`WalkForwardPlan`.
+
+    Raises:
+        ValueError: unsorted dates, a span outside the data, or too little data for one fold
+            (the message says how many days the span has and how many one fold plus the holdout
+            needs).
+    """
+    index = _dates_index(dates)
+    tf = timeframe_to_timedelta(timeframe)
+    first, after_last = index[0], index[-1] + tf
+    span_start = settings.start if settings.start is not None else first
+    span_end = settings.end if settings.end is not None else after_last
+    if span_start < first:
+        raise ValueError(
+            f"start={span_start} is before the first candle {first}; the first training window "
+            "would be short. Use a later start or None."
+        )
+    if span_end > after_last:
+        raise ValueError(
+            f"end={span_end} is after the last candle ({index[-1]}, timeframe {timeframe}); "
+            "the holdout would reach past the data. Use an earlier end or None."
+        )
+    if span_start >= span_end:
+        raise ValueError(f"the span is empty: start={span_start} is not before end={span_end}.")
+
+    train = pd.Timedelta(days=settings.train_days)
+    test = pd.Timedelta(days=settings.test_days)
+    step = pd.Timedelta(days=settings.step)
+    purge = tf * settings.purge_candles
+    holdout_start = span_end - pd.Timedelta(days=settings.holdout_days)
+    needed = train + purge + test + pd.Timedelta(days=settings.holdout_days)
+    if span_start + needed > span_end:
+        have = span_end - span_start
+        n_candles = int(index.searchsorted(span_end) - index.searchsorted(span_start))
+        raise ValueError(
+            "too little data for one walk-forward fold: the span "
+            f"{span_start} .. {span_end} has {have / pd.Timedelta(days=1):.2f} days "
+            f"({n_candles} candles of {timeframe}), but train_days={settings.train_days} + "
+            f"purge_candles={settings.purge_candles} ({purge}) + test_days={settings.test_days} + "
+            f"holdout_days={settings.holdout_days} need {needed / pd.Timedelta(days=1):.2f} days."
+        )
+
+    folds: list[Fold] = []
+    k = 0
+    while True:
+        train_start = span_start + k * step
+        train_end = train_start + train
+        test_start = train_end + purge
+        test_end = test_start + test
+        if test_end > holdout_start:
+            break
+        lo = int(index.searchsorted(train_start))
+        hi = int(index.searchsorted(train_end))
+        test_lo = max(int(index.searchsorted(test_start)), hi + settings.purge_candles)
+        test_hi = int(index.searchsorted(test_end))
+        if hi <= lo or test_hi <= test_lo:
+            raise ValueError(
+                f"fold {k} has no candles in its {'train' if hi <= lo else 'test'} window "
+                f"({train_start} .. {test_end}): the data has a hole there."
+            )
+        folds.append(
+            Fold(
+                k,
+                slice(lo, hi),
+                slice(test_lo, test_hi),
+                train_start,
+                train_end,
+                test_start,
+                test_end,
+            )
+        )
+        k += 1
+
+    holdout = None
+    if settings.holdout_days > 0:
+        holdout = Holdout(
+            slice(int(index.searchsorted(holdout_start)), int(index.searchsorted(span_end))),
+            holdout_start,
+            span_end,
+        )
+    plan = WalkForwardPlan(tuple(folds), holdout, span_start, span_end, settings, timeframe)
+    logger.debug("walk-forward plan: %d folds over %s .. %s", len(folds), span_start, span_end)
+    return plan

@@ -1,0 +1,51 @@
+"""freqtrade strategy that replays precomputed signals, so freqtrade trades exactly given signals.
+
+The config key ``signal_replay_file`` names a feather file with columns ``date, pair, enter_long,
+exit_long, enter_short, exit_short`` (written by ``optimize.ftoffline.save_signals``); each
+candle's signal row is merged on ``date``; candles without a row get no signal. ROI, stoploss
+and trailing settings come from the config (config > strategy defaults in freqtrade).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+from freqtrade.strategy import IStrategy
+
+SIGNAL_COLUMNS = ("enter_long", "exit_long", "enter_short", "exit_short")
+
+
+@lru_cache(maxsize=4)
+def _signals(path: str) -> pd.DataFrame:
+    return pd.read_feather(path)
+
+
+class SignalReplay(IStrategy):
+    INTERFACE_VERSION = 3
+    timeframe = "1h"
+    can_short = False
+    minimal_roi = {"0": 10}  # noqa: RUF012 - freqtrade's strategy convention
+    stoploss = -0.99
+    startup_candle_count = 0
+    process_only_new_candles = True
+
+    def _merged(self, dataframe: pd.DataFrame, pair: str) -> pd.DataFrame:
+        signals = _signals(str(self.config["signal_replay_file"]))
+        own = signals.loc[signals["pair"] == pair, ["date", *SIGNAL_COLUMNS]]
+        return dataframe[["date"]].merge(own, on="date", how="left")
+
+    def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        return dataframe
+
+    def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        merged = self._merged(dataframe, metadata["pair"])
+        for col in ("enter_long", "enter_short"):
+            dataframe[col] = merged[col].fillna(0).astype(int).to_numpy()
+        return dataframe
+
+    def populate_exit_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        merged = self._merged(dataframe, metadata["pair"])
+        for col in ("exit_long", "exit_short"):
+            dataframe[col] = merged[col].fillna(0).astype(int).to_numpy()
+        return dataframe
