@@ -1,0 +1,44 @@
+"""Lightning LSTM regressor: params, model, windowed in-memory data, training, checkpoints.
+
+Names are imported lazily so ``import lstm`` stays cheap (torch/Lightning load on first use).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LSTMParams": "lstm.params",
+    "LSTMRegressor": "lstm.model",
+    "LSTMLightningModule": "lstm.module",
+    "RobustScaler": "lstm.data",
+    "WindowedBatches": "lstm.data",
+    "window_view": "lstm.data",
+    "FitResult": "lstm.train",
+    "fit_predict": "lstm.train",
+    "predict": "lstm.train",
+    "save_checkpoint": "lstm.checkpoint",
+    "load_checkpoint": "lstm.checkpoint",
+}
+
+__all__ = [
+    "FitResult",
+    "LSTMLightningModule",
+    "LSTMParams",
+    "LSTMRegressor",
+    "RobustScaler",
+    "WindowedBatches",
+    "fit_predict",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+    "window_view",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lstm' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
