@@ -1,0 +1,235 @@
+"""Command line: ``python -m optimize {run,worker,...} --help``.
+
+``run`` starts ``--workers`` worker processes on one storage and shows a progress bar; ``worker``
+is the same worker on its own, to join a study from any machine (point ``--storage`` at a shared
+PostgreSQL server). Commands added by later modules register in :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from optimize import __version__
+
+logger = logging.getLogger("optimize.cli")
+
+DEFAULT_CONFIG = "configs/default.yaml"
+DEFAULT_SPACE = "search_spaces/default.yaml"
+LOG_DIR = Path("logs")
+
+
+def _study_args(p: argparse.ArgumentParser) -> None:
+    from optimize.study import DEFAULT_STORAGE
+
+    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"run config YAML (default {DEFAULT_CONFIG})")
+    p.add_argument("--space", default=DEFAULT_SPACE, help=f"search space YAML (default {DEFAULT_SPACE})")
+    p.add_argument("--storage", default=DEFAULT_STORAGE,
+                   help=f"Optuna storage URL (default {DEFAULT_STORAGE}; e.g. postgresql+psycopg2://user@host/db)")
+    p.add_argument("--study-name", default="default", help="study to create or resume (default: default)")
+    p.add_argument("--n-trials", type=int, default=None,
+                   help="finished trials the study should hold in total (default: the config's study.n_trials)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds after which workers start no new trial")
+
+
+def _load(args: argparse.Namespace):
+    from optimize.config import load_config
+    from optimize.space import load_space
+
+    return load_config(args.config), load_space(args.space)
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids workers may use (``CUDA_VISIBLE_DEVICES`` if set, else every CUDA device)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception:  # no torch CUDA runtime
+        return []
+
+
+def _set_threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from optimize.study import run_worker
+
+    config, space = _load(args)
+    threads = args.threads or config.training.threads_per_worker
+    _set_threads(threads)
+    log_file = Path(args.log_file) if args.log_file else LOG_DIR / f"{args.study_name}.log"
+    try:
+        ran = run_worker(config, space, storage=args.storage, study_name=args.study_name,
+                         n_trials=args.n_trials, timeout=args.timeout, worker_index=args.worker_index,
+                         log_file=log_file, show_progress=args.progress)
+    except KeyboardInterrupt:
+        logger.warning("worker %d interrupted; its running trial is marked FAILED, rerun to resume",
+                       args.worker_index)
+        return 130
+    logger.info("worker %d ran %d trials", args.worker_index, ran)
+    return 0
+
+
+def _worker_command(args: argparse.Namespace, index: int, threads: int) -> list[str]:
+    cmd = [sys.executable, "-m", "optimize", "worker", "--config", args.config, "--space", args.space,
+           "--storage", args.storage, "--study-name", args.study_name, "--worker-index", str(index),
+           "--threads", str(threads)]
+    if args.n_trials is not None:
+        cmd += ["--n-trials", str(args.n_trials)]
+    if args.timeout is not None:
+        cmd += ["--timeout", str(args.timeout)]
+    return cmd
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from optimize.study import finished_trials, open_study
+
+    config, space = _load(args)
+    target = args.n_trials if args.n_trials is not None else config.study.n_trials
+    workers = max(1, args.workers)
+    study = open_study(args.storage, args.study_name, config, space, seed=config.study.seed)
+    log_file = LOG_DIR / f"{args.study_name}.log"
+    threads = config.training.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+    gpus = visible_gpus() if config.training.accelerator in ("auto", "gpu", "cuda") else []
+    print(f"study {args.study_name!r} on {args.storage}: {finished_trials(study)}/{target} finished; "
+          f"{workers} worker(s), {threads} thread(s) each"
+          + (f", GPUs {gpus}" if gpus else ", CPU") + f"; log {log_file}", flush=True)
+    procs: list[subprocess.Popen] = []
+    for k in range(workers):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
+        cmd = _worker_command(args, k, threads)
+        procs.append(subprocess.Popen(cmd, env=env))
+    try:
+        _progress(args, config, study, target, procs)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping workers (their running trials are marked FAILED); "
+              "rerun the same command to resume", file=sys.stderr, flush=True)
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        _wait(procs, 60)
+        return 130
+    codes = [p.wait() for p in procs]
+    _summary(study)
+    return 0 if all(c == 0 for c in codes) else 1
+
+
+def _wait(procs: list[subprocess.Popen], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.terminate()
+            p.wait()
+
+
+def _progress(args, config, study, target: int, procs: list[subprocess.Popen]) -> None:
+    from tqdm import tqdm
+
+    from optimize.study import finished_trials
+
+    multi = len(study.directions) > 1
+    with tqdm(total=target, desc=args.study_name, unit="trial", dynamic_ncols=True) as bar:
+        bar.update(min(finished_trials(study), target))
+        while any(p.poll() is None for p in procs):
+            time.sleep(2.0)
+            done = min(finished_trials(study), target)
+            bar.update(done - bar.n)
+            if not multi:
+                try:
+                    bar.set_postfix(best=f"{study.best_value:.4f}")
+                except ValueError:
+                    pass
+        bar.update(min(finished_trials(study), target) - bar.n)
+
+
+def _summary(study) -> None:
+    from optuna.trial import TrialState
+
+    states = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
+    print("trials: " + ", ".join(f"{k.lower()} {v}" for k, v in states.items() if v))
+    if len(study.directions) == 1:
+        try:
+            best = study.best_trial
+        except ValueError:
+            print("no completed trial yet")
+            return
+        oos = best.user_attrs.get("oos_metrics", {})
+        base = best.user_attrs.get("baselines", {})
+        print(f"best trial #{best.number}: value {best.value:.4f}; out-of-sample profit "
+              f"{oos.get('profit_total', float('nan')):.2%}, max drawdown {oos.get('max_drawdown_account', float('nan')):.2%}, "
+              f"{oos.get('total_trades', 0):.0f} trades; buy-and-hold {base.get('buy_and_hold', {}).get('profit_total', float('nan')):.2%}, "
+              f"no-model {base.get('no_model', {}).get('profit_total', float('nan')):.2%}")
+    else:
+        print(f"Pareto front: {len(study.best_trials)} trials")
+
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m optimize", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"lstm-optuna {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on the console")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a study with N local worker processes (progress bar)")
+    _study_args(run)
+    run.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser("worker", help="join a study as one worker (any machine, same storage)")
+    _study_args(worker)
+    worker.add_argument("--worker-index", type=int, default=0, help="offsets the seed (default 0)")
+    worker.add_argument("--threads", type=int, default=None, help="torch threads (default: config or torch's)")
+    worker.add_argument("--log-file", default=None, help="log file (default logs/<study>.log)")
+    worker.add_argument("--progress", action="store_true", help="show Optuna's progress bar")
+    worker.set_defaults(func=cmd_worker)
+
+    for add in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_optional_commands()
+    args = build_parser().parse_args(argv)
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[console])
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _register_optional_commands() -> None:
+    """Import the modules that add sub-commands (export, verify, report) when they exist."""
+    import importlib
+
+    for name in ("optimize.export_cli", "optimize.report_cli"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
