@@ -1,0 +1,36 @@
+"""The training benchmark returns well-formed ratio rows (the run itself is a slow test)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from optimize.bench.training import bench_features, bench_training
+
+
+def test_bench_features_are_real_and_causal() -> None:
+    feats, labels = bench_features(rows=300)
+    assert feats.shape == (300, 20) and feats.dtype == np.float32
+    assert np.isfinite(feats).all()  # warm-up rows are dropped before the tail is taken
+    assert np.isnan(labels[-1]) and np.isfinite(labels[:-1]).all()
+    # The label at t is the next candle's log return, which is feature 0 (1-candle return) at t+1.
+    np.testing.assert_allclose(labels[:-1], feats[1:, 0], rtol=1e-5, atol=1e-7)
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="seconds > 0"):
+        bench_training("cpu", seconds=0)
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda"):
+        bench_training("tpu", seconds=1)
+
+
+@pytest.mark.slow
+def test_bench_training_rows() -> None:
+    rows = bench_training("cpu", seconds=2)
+    assert len(rows) == 2
+    for row in rows:
+        assert set(row) == {"name", "value", "reference", "ratio", "unit", "goal"}
+        assert row["value"] > 0 and row["reference"] > 0 and row["unit"] == "samples/s"
+        assert math.isclose(row["ratio"], row["value"] / row["reference"], rel_tol=1e-2)
