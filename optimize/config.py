@@ -170,6 +170,8 @@ class RunConfig:
         """Plain, JSON-able dict of every section (stored in the study's user attrs)."""
         out = {}
         for f in dataclasses.fields(self):
+            if f.name == "source":
+                continue
             value = getattr(self, f.name)
             out[f.name] = _plain(dataclasses.asdict(value)) if dataclasses.is_dataclass(value) else value
         return out

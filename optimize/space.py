@@ -234,15 +234,38 @@ def parse_space(raw: Any, source: str = "<space>") -> SearchSpace:
     return space
 
 
+def _defaults() -> dict[tuple[str, str], Any]:
+    values: dict[tuple[str, str], Any] = {("lstm", k): v for k, v in LSTMParams().to_dict().items()}
+    values.update({("weights", w): 0.0 for w in WEIGHT_NAMES})
+    values.update({("signal", k): v for k, v in SignalParams().to_dict().items()})
+    values[("target", "label_horizon")] = 0
+    return values
+
+
 def _check_against_types(space: SearchSpace) -> None:
-    """Build TrialParams at every corner of every distribution so bad bounds fail at load time."""
-    base = {key: dist.corners()[0] for key, dist in space.dists.items()}
+    """Build TrialParams at every corner of every distribution, one key at a time (the others at
+    their defaults, for every threshold mode the space allows), so a bad bound fails at load time
+    and the error names the key that holds it."""
+    mode_key = ("signal", "mode")
+    modes = space.dists[mode_key].corners() if mode_key in space.dists else ["quantile"]
+    for mode in modes:
+        try:
+            SignalParams(mode=mode, entry=0.5)
+        except (TypeError, ValueError) as exc:
+            raise _err(space.source, "signal.mode", f"value {mode!r} is not accepted: {exc}") from exc
     for key, dist in space.dists.items():
         for value in dist.corners():
-            try:
-                space.build({**base, key: value})
-            except (TypeError, ValueError) as exc:
-                raise _err(space.source, ".".join(key), f"value {value!r} is not accepted: {exc}") from exc
+            for mode in modes if key != mode_key else [None]:
+                values = _defaults()
+                if mode is not None:
+                    values[mode_key] = mode
+                    if mode != "quantile":
+                        values[("signal", "entry")] = 1.0
+                values[key] = value
+                try:
+                    space.build(values)
+                except (TypeError, ValueError) as exc:
+                    raise _err(space.source, ".".join(key), f"value {value!r} is not accepted: {exc}") from exc
 
 
 def load_space(path: Path | str) -> SearchSpace:
