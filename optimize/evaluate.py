@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -179,6 +179,26 @@ def _buy_and_hold(data: StudyData, start: pd.Timestamp, end: pd.Timestamp) -> di
     }
 
 
+def daily_equity(data: StudyData, sl: slice, model: BacktestResult, no_model: BacktestResult) -> dict[str, Any]:
+    """End-of-day equity over ``sl`` of the model, the no-model baseline and buy-and-hold.
+
+    Values are ratios to the starting wallet (1.0 = unchanged), one per calendar day (UTC) from
+    ``start``, rounded to 6 decimals. Buy-and-hold is the equal-weight mean over the pairs of
+    ``close_t / close_0 * (1 - fee) / (1 + fee)`` (bought at the first close, as in
+    :func:`optimize.metrics.buy_and_hold`), so its last value is ``1 + profit_total``.
+    """
+    fee = data.config.backtest.fee
+    growth = np.mean([d.candles["close"].to_numpy(np.float64)[sl] / float(d.candles["close"].iloc[sl.start])
+                      for d in data.pairs.values()], axis=0) * (1.0 - fee) / (1.0 + fee)
+    curves = pd.DataFrame({"model": model.equity.to_numpy() / model.settings.dry_run_wallet,
+                           "no_model": no_model.equity.to_numpy() / no_model.settings.dry_run_wallet,
+                           "buy_and_hold": growth}, index=model.equity.index)
+    days = curves.resample("1D").last().dropna()
+    out: dict[str, Any] = {"start": days.index[0].strftime("%Y-%m-%d") if len(days) else None}
+    out.update({k: [round(float(x), 6) for x in days[k]] for k in curves.columns})
+    return out
+
+
 @dataclass
 class TrialOutcome:
     """What :func:`evaluate` returns: the objective values and everything stored with the trial."""
@@ -190,6 +210,7 @@ class TrialOutcome:
     daily_returns: list[float]
     oos_result: BacktestResult
     models: dict[tuple[int, str], Any]
+    daily_equity: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate(
@@ -276,4 +297,5 @@ def evaluate(
         daily_returns=[float(x) for x in np.nan_to_num(daily.to_numpy(), nan=0.0)],
         oos_result=oos_res,
         models=models,
+        daily_equity=daily_equity(data, oos, oos_res, base_res),
     )
