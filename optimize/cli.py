@@ -66,9 +66,17 @@ def _set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
+def _interrupt_once(signum, frame) -> None:
+    """First SIGINT: stop (Optuna marks the running trial FAILED); later ones are ignored so that
+    the bookkeeping is not interrupted."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from optimize.study import run_worker
 
+    signal.signal(signal.SIGINT, _interrupt_once)
     config, space = _load(args)
     threads = args.threads or config.training.threads_per_worker
     _set_threads(threads)
@@ -115,7 +123,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
         cmd = _worker_command(args, k, threads)
-        procs.append(subprocess.Popen(cmd, env=env))
+        # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
+        # SIGINT per worker (a second one could interrupt Optuna while it marks the trial FAILED).
+        procs.append(subprocess.Popen(cmd, env=env, start_new_session=True))
     try:
         _progress(args, config, study, target, procs)
     except KeyboardInterrupt:
