@@ -87,6 +87,27 @@ def round_half_up_tick(x: float, decimals: int) -> float:
 
 
 @njit(cache=True)
+def _value_decimals(value: float) -> int:
+    """Decimals of one price as freqtrade counts them (14 significant digits, zeros trimmed)."""
+    v = abs(value)
+    if not np.isfinite(v) or v == 0.0:
+        return -1
+    exponent = int(np.floor(np.log10(v)))
+    k = _SIGNIFICANT_DIGITS - 1 - exponent
+    s = np.round(v * 10.0**k)
+    if s >= 10.0**_SIGNIFICANT_DIGITS:  # log10 rounded across a power of ten
+        k -= 1
+        s = np.round(v * 10.0**k)
+    if k <= 0:
+        return -1
+    digits = np.int64(s)
+    while k > 0 and digits % 10 == 0:
+        digits //= 10
+        k -= 1
+    return k if k > 0 else -1
+
+
+@njit(cache=True)
 def price_decimals(values: np.ndarray) -> np.ndarray:
     """Decimal places of each price as freqtrade counts them (14 significant digits, zeros trimmed).
 
@@ -99,24 +120,48 @@ def price_decimals(values: np.ndarray) -> np.ndarray:
     """
     out = np.empty(values.shape[0], np.int64)
     for i in range(values.shape[0]):
-        v = abs(values[i])
-        if not np.isfinite(v) or v == 0.0:
-            out[i] = -1
-            continue
-        exponent = int(np.floor(np.log10(v)))
-        k = _SIGNIFICANT_DIGITS - 1 - exponent
-        s = np.round(v * 10.0**k)
-        if s >= 10.0**_SIGNIFICANT_DIGITS:  # log10 rounded across a power of ten
-            k -= 1
-            s = np.round(v * 10.0**k)
-        if k <= 0:
-            out[i] = -1
-            continue
-        digits = np.int64(s)
-        while k > 0 and digits % 10 == 0:
-            digits //= 10
-            k -= 1
-        out[i] = k if k > 0 else -1
+        out[i] = _value_decimals(values[i])
+    return out
+
+
+@njit(cache=True)
+def monthly_tick_decimals(prices: np.ndarray, month: np.ndarray) -> np.ndarray:
+    """Tick decimals per candle: the maximum price decimals of the candle's calendar month.
+
+    This is freqtrade's ``get_tick_size_over_time`` followed by ``Series.asof``: a month whose
+    prices have no decimal digit takes the previous month's value (-1 before any is known).
+
+    Args:
+        prices: float64 ``(4, n)`` open/high/low/close.
+        month: int64 ``(n,)`` calendar-month number of each candle (non-decreasing).
+
+    Returns:
+        int64 ``(n,)`` decimals.
+    """
+    n = month.shape[0]
+    out = np.empty(n, np.int64)
+    known = -1
+    i = 0
+    while i < n:
+        best = -1
+        scale = 1.0
+        j = i
+        while j < n and month[j] == month[i]:
+            for k in range(prices.shape[0]):
+                v = prices[k, j]
+                if best >= 0:  # fast path: the value has no more decimals than seen so far
+                    x = v * scale
+                    if abs(x - np.round(x)) <= abs(x) * 1e-15:
+                        continue
+                d = _value_decimals(v)
+                if d > best:
+                    best = d
+                    scale = 10.0**best
+            j += 1
+        if best >= 0:
+            known = best
+        out[i:j] = known
+        i = j
     return out
 
 

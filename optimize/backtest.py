@@ -20,7 +20,10 @@ freqtrade semantics reproduced (freqtrade 2026.9, spot):
   from the candle's high before the low is checked; worst-case fill inside the opening candle).
 * Stop and exit prices rounded to the tick size freqtrade infers from the candles (the maximum
   number of decimals per calendar month), amounts truncated to the market's amount step when
-  one is given.
+  one is given. The inferred tick stands in for a static market property (the exchange's tick
+  size) but is, like in freqtrade, taken over the whole calendar month; it moves prices by less
+  than one tick and is kept for exact parity. ``price_precision=0.01`` (a fixed tick) or None
+  uses no candle at all.
 * Several pairs: pairs with open trades are processed first each candle (in opening order), then
   the others in the given order; ``max_open_trades`` and freqtrade's wallet: with
   ``stake_amount="unlimited"`` each entry stakes ``available / (max_open_trades - open trades)``
@@ -65,6 +68,7 @@ TRADE_COLUMNS = (
     "is_short",
     "trade_duration",
 )
+_REASON_DTYPE = pd.CategoricalDtype(list(kernel.EXIT_REASONS))
 DEFAULT_PAIR = "PAIR"
 """Name given to a single DataFrame passed without a pair name."""
 
@@ -279,7 +283,10 @@ def _as_frames(candles: pd.DataFrame | Mapping[str, pd.DataFrame]) -> dict[str, 
     )
 
 
-def _check_candles(pair: str, frame: pd.DataFrame, tf: pd.Timedelta) -> pd.DatetimeIndex:
+def _check_candles(
+    pair: str, frame: pd.DataFrame, tf: pd.Timedelta
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Validate one pair's candles; return its UTC dates (ns) and prices as ``(4, n)`` float64."""
     missing = [c for c in ("date", *PRICE_COLUMNS) if c not in frame.columns]
     if missing:
         raise ValueError(
@@ -302,15 +309,15 @@ def _check_candles(pair: str, frame: pd.DataFrame, tf: pd.Timedelta) -> pd.Datet
             f"optimize.data.load_candles, which fills gaps as freqtrade does), but got "
             f"date[{i}]={dates[i]} followed by date[{i + 1}]={dates[i + 1]}."
         )
-    prices = frame.loc[:, list(PRICE_COLUMNS)].to_numpy(dtype=np.float64)
+    prices = np.stack([frame[col].to_numpy(dtype=np.float64) for col in PRICE_COLUMNS])
     finite = np.isfinite(prices) & (prices > 0)
     if not finite.all():
-        row, col = np.argwhere(~finite)[0]
+        col, row = np.argwhere(~finite)[0]
         raise ValueError(
             f"candles[{pair!r}] prices must be finite and > 0, but got "
             f"{PRICE_COLUMNS[col]}={prices[row, col]!r} at row {row} ({dates[row]})."
         )
-    o, h, lo, c = prices.T
+    o, h, lo, c = prices
     broken = (h < lo) | (o > h) | (o < lo) | (c > h) | (c < lo)
     if broken.any():
         row = int(np.argmax(broken))
@@ -318,7 +325,7 @@ def _check_candles(pair: str, frame: pd.DataFrame, tf: pd.Timedelta) -> pd.Datet
             f"candles[{pair!r}] must satisfy low <= open, close <= high, but got row {row} "
             f"({dates[row]}): open={o[row]}, high={h[row]}, low={lo[row]}, close={c[row]}."
         )
-    return dates.tz_convert("UTC")
+    return dates.tz_convert("UTC"), prices
 
 
 def _signal(name: str, pair: str, value: Any, dates: pd.DatetimeIndex) -> np.ndarray:
@@ -385,15 +392,15 @@ def candle_price_decimals(frame: pd.DataFrame) -> np.ndarray:
     Returns:
         int64 array, one entry per candle.
     """
-    prices = frame.loc[:, list(PRICE_COLUMNS)].to_numpy(dtype=np.float64)
-    per_row = kernel.price_decimals(prices.ravel()).reshape(prices.shape).max(axis=1)
     dates = pd.DatetimeIndex(frame["date"])
-    month = (dates.year * 12 + dates.month).to_numpy()
-    starts = np.flatnonzero(np.r_[True, month[1:] != month[:-1]])
-    month_max = np.maximum.reduceat(per_row, starts)
-    filled = pd.Series(np.where(month_max >= 0, month_max, np.nan)).ffill().fillna(-1).to_numpy()
-    counts = np.diff(np.r_[starts, len(per_row)])
-    return np.repeat(filled.astype(np.int64), counts)
+    prices = np.stack([frame[col].to_numpy(dtype=np.float64) for col in PRICE_COLUMNS])
+    return _tick_decimals(dates, prices)
+
+
+def _tick_decimals(dates: pd.DatetimeIndex, prices: np.ndarray) -> np.ndarray:
+    utc = dates.tz_convert("UTC") if dates.tz is not None else dates
+    month = utc.as_unit("ns").asi8.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    return kernel.monthly_tick_decimals(np.ascontiguousarray(prices), month)
 
 
 def backtest(
@@ -432,7 +439,8 @@ def backtest(
         )
     tf = timeframe_to_timedelta(settings.timeframe)
     frames = _as_frames(candles)
-    dates = {p: _check_candles(p, f, tf) for p, f in frames.items()}
+    checked = {p: _check_candles(p, f, tf) for p, f in frames.items()}
+    dates = {p: d for p, (d, _) in checked.items()}
     sig = {
         "enter_long": _signals_for("enter_long", enter_long, frames, dates),
         "exit_long": _signals_for("exit_long", exit_long, frames, dates),
@@ -445,7 +453,7 @@ def backtest(
     pairs = list(frames)
     start = min(d[0] for d in dates.values())
     end = max(d[-1] for d in dates.values())
-    grid = pd.date_range(start, end, freq=tf)
+    grid = dates[pairs[0]] if len(pairs) == 1 else pd.date_range(start, end, freq=tf)
     n, n_pairs = len(grid), len(pairs)
     offsets = {p: (dates[p][0] - start) // tf for p in pairs}
     off_grid = [p for p in pairs if dates[p][0] != start + offsets[p] * tf]
@@ -466,19 +474,20 @@ def backtest(
         lo_i = offsets[pair]
         hi_i = lo_i + len(dates[pair])
         first[j], last[j] = lo_i, hi_i - 1
-        frame = frames[pair]
-        prices[:, lo_i:hi_i, j] = frame.loc[:, list(PRICE_COLUMNS)].to_numpy(dtype=np.float64).T
+        pair_prices = checked[pair][1]
+        prices[:, lo_i:hi_i, j] = pair_prices
         for k, name in enumerate(("enter_long", "exit_long", "enter_short", "exit_short")):
             if sig[name] is not None:
                 flags[k, lo_i:hi_i, j] = sig[name][pair]
         if settings.price_precision == "candles":
-            price_dec[lo_i:hi_i, j] = candle_price_decimals(frame)
+            price_dec[lo_i:hi_i, j] = _tick_decimals(dates[pair], pair_prices)
         elif fixed_dec is not None:
             price_dec[lo_i:hi_i, j] = fixed_dec
     amount_dec = np.array(
         [_amount_decimals(settings.amount_precision, p) for p in pairs], dtype=np.int64
     )
     roi_keys, roi_vals = settings.roi_arrays()
+    tf_min = int(tf / pd.Timedelta(minutes=1))
     tsp = np.nan if settings.trailing_stop_positive is None else settings.trailing_stop_positive
     unlimited = settings.stake_amount == "unlimited"
 
@@ -495,7 +504,7 @@ def backtest(
         last,
         price_dec,
         amount_dec,
-        int(tf / pd.Timedelta(minutes=1)),
+        tf_min,
         roi_keys,
         roi_vals,
         float(settings.fee),
@@ -515,41 +524,12 @@ def backtest(
         float(settings.exit_profit_offset),
         bool(settings.ignore_roi_if_entry_signal),
     )
-    (
-        n_tr,
-        t_pair,
-        t_open,
-        t_close,
-        t_orate,
-        t_crate,
-        t_amount,
-        t_stake,
-        t_pr,
-        t_pa,
-        t_reason,
-        t_short,
-        equity,
-        positions,
-    ) = out
-    trades = _trades_frame(
-        pairs,
-        grid,
-        n_tr,
-        t_pair,
-        t_open,
-        t_close,
-        t_orate,
-        t_crate,
-        t_amount,
-        t_stake,
-        t_pr,
-        t_pa,
-        t_reason,
-        t_short,
-    )
-    by_close = trades.sort_values("close_date", kind="stable")
+    n_tr = int(out[0])
+    equity, positions = out[12], out[13]
+    trades = _trades_frame(pairs, grid, tf_min, [arr[:n_tr] for arr in out[1:12]])
+    by_close = np.argsort(out[3][:n_tr], kind="stable")
     metrics = _metrics.summarize(
-        by_close["profit_abs"].to_numpy(),
+        out[9][:n_tr][by_close],
         starting_balance=settings.dry_run_wallet,
         start=grid[0],
         end=grid[-1],
@@ -577,42 +557,27 @@ def _amount_decimals(precision: float | Mapping[str, float] | None, pair: str) -
 
 
 def _trades_frame(
-    pairs,
-    grid,
-    n_tr,
-    t_pair,
-    t_open,
-    t_close,
-    t_orate,
-    t_crate,
-    t_amount,
-    t_stake,
-    t_pr,
-    t_pa,
-    t_reason,
-    t_short,
+    pairs: list[str], grid: pd.DatetimeIndex, tf_min: int, arrays: list[np.ndarray]
 ) -> pd.DataFrame:
-    sl = slice(0, int(n_tr))
-    open_dates = grid[t_open[sl]]
-    close_dates = grid[t_close[sl]]
-    reasons = np.array(kernel.EXIT_REASONS, dtype=object)
-    frame = pd.DataFrame(
+    """Trades DataFrame from the kernel's trade arrays (pair, open, close, ..., is_short)."""
+    pair, t_open, t_close, orate, crate, amount, stake, ratio, pa, reason, short = arrays
+    open_dates = grid[t_open]
+    close_dates = grid[t_close]
+    minutes = (t_close - t_open) * tf_min
+    return pd.DataFrame(
         {
-            "pair": np.array(pairs, dtype=object)[t_pair[sl]],
+            "pair": pd.Categorical.from_codes(pair, categories=pairs),
             "open_date": open_dates,
             "close_date": close_dates,
-            "open_rate": t_orate[sl],
-            "close_rate": t_crate[sl],
-            "amount": t_amount[sl],
-            "stake_amount": t_stake[sl],
-            "profit_ratio": t_pr[sl],
-            "profit_abs": t_pa[sl],
-            "exit_reason": reasons[t_reason[sl]],
-            "is_short": t_short[sl].astype(bool),
-            "trade_duration": ((close_dates - open_dates) // pd.Timedelta(minutes=1)).astype(
-                np.int64
-            ),
+            "open_rate": orate,
+            "close_rate": crate,
+            "amount": amount,
+            "stake_amount": stake,
+            "profit_ratio": ratio,
+            "profit_abs": pa,
+            "exit_reason": pd.Categorical.from_codes(reason, dtype=_REASON_DTYPE),
+            "is_short": short.astype(bool),
+            "trade_duration": minutes.astype(np.int64),
         },
         columns=list(TRADE_COLUMNS),
     )
-    return frame

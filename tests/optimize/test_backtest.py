@@ -175,6 +175,10 @@ def test_roi_needs_profit_above_target_at_the_high():
     res = backtest(c, sig(4, 0), sig(4), settings=settings(minimal_roi={"0": 0.05}))
     assert one_trade(res).exit_reason == "force_exit"
     assert 105.2 < target
+    # exactly at the target is not enough: freqtrade requires profit > roi (fee 0: high 105)
+    exact = candles([FLAT, (100, 101, 99, 100), (101, 105, 100, 104), FLAT])
+    res = backtest(exact, sig(4, 0), sig(4), settings=settings(fee=0.0, minimal_roi={"0": 0.05}))
+    assert one_trade(res).exit_reason == "force_exit"
 
 
 def test_new_roi_step_below_the_open_fills_at_open():

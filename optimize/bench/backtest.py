@@ -1,0 +1,223 @@
+"""Benchmark: the backtest engine against freqtrade's own backtesting, same pair-year, same run.
+
+Both sides trade one year of real BTC/USDT 1h candles (2024) with the same precomputed signals
+and the same exit rules (stoploss, ROI table, trailing stop). The reference is freqtrade's
+``Backtesting.backtest`` call, run in-process and offline through :mod:`optimize.ftoffline`
+(signal advice and the trade loop; data loading and indicator computation excluded). Ours is
+:func:`optimize.backtest.backtest` (input validation, price ticks, the numba kernel, result
+frames and metrics), timed as the median of repeated calls after one warm-up call that compiles
+or loads the kernel; freqtrade's loop is timed as the median of a few runs. The run fails loudly if the two sides do not produce the same trades, so
+the figures always compare the same work. Figures are throughputs in candles per second and
+their ratio (> 1: ours is faster).
+
+The replay strategy lives with the tests (``tests/optimize/ftstrategies``).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optimize import _backtest_kernel as kernel
+from optimize import ftoffline
+from optimize.backtest import BacktestSettings, backtest
+from optimize.data import DEFAULT_DATADIR, load_candles
+
+log = logging.getLogger(__name__)
+
+PAIR, TIMEFRAME = "BTC/USDT", "1h"
+START, END, TIMERANGE = "2024-01-01", "2025-01-02", "20240101-20241231"
+STRATEGY_PATH = Path(__file__).resolve().parents[2] / "tests" / "optimize" / "ftstrategies"
+SETTINGS = BacktestSettings(
+    stoploss=-0.04,
+    minimal_roi={"0": 0.05, "240": 0.02, "720": 0.0},
+    trailing_stop=True,
+    trailing_stop_positive=0.01,
+    trailing_stop_positive_offset=0.02,
+)
+
+
+def _row(name: str, value: float, reference: float, goal: str) -> dict:
+    return {
+        "name": name,
+        "value": round(value, 1),
+        "reference": round(reference, 1),
+        "ratio": round(value / reference, 1) if reference > 0 else float("nan"),
+        "unit": "candles/s",
+        "goal": goal,
+    }
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _freqtrade_run(config: dict, datadir: Path | str, markets: dict) -> ftoffline.FreqtradeBacktest:
+    return ftoffline.run_freqtrade_backtest(
+        config,
+        "SignalReplay",
+        datadir=datadir,
+        timerange=TIMERANGE,
+        strategy_path=STRATEGY_PATH,
+        markets=markets,
+    )
+
+
+def bench_backtest(
+    *, repeats: int = 30, rounds: int = 3, datadir: Path | str = DEFAULT_DATADIR
+) -> list[dict]:
+    """Throughput of the engine vs freqtrade's backtesting on one pair-year.
+
+    Rounds alternate one freqtrade run with ``repeats`` engine calls, so background load hits
+    both sides alike; value and reference are medians over all timings.
+
+    Args:
+        repeats: timed engine (and bare kernel) calls per round.
+        rounds: alternating rounds; each runs freqtrade's backtest loop once.
+        datadir: data folder with ``binance/BTC_USDT-1h.feather``.
+
+    Returns:
+        Row dicts ``{"name", "value", "reference", "ratio", "unit", "goal"}``: the full
+        ``backtest()`` call and the bare kernel, each against freqtrade's backtest loop;
+        ``ratio`` = value / reference, > 1 means ours is faster.
+
+    Raises:
+        ValueError: ``repeats`` or ``rounds`` < 1.
+        RuntimeError: the two sides disagree on the trades.
+    """
+    if repeats < 1 or rounds < 1:
+        raise ValueError(
+            f"bench_backtest needs repeats, rounds >= 1, but got {repeats=}, {rounds=}."
+        )
+    raw = load_candles(PAIR, TIMEFRAME, datadir=datadir, start=START, end=END)
+    rng = np.random.default_rng(2024)
+    raw_enter = rng.random(len(raw)) < 0.05
+    raw_exit = rng.random(len(raw)) < 0.03
+    markets = ftoffline.load_markets()
+    settings = BacktestSettings(
+        **{**SETTINGS.__dict__, "amount_precision": ftoffline.amount_precisions(markets, [PAIR])}
+    )
+    ft_times: list[float] = []
+    engine_times: list[float] = []
+    kernel_times: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
+        signal_file = Path(tmp) / "signals.feather"
+        signals = {"enter_long": {PAIR: raw_enter}, "exit_long": {PAIR: raw_exit}}
+        ftoffline.save_signals(signal_file, {PAIR: raw}, signals)
+        config = ftoffline.freqtrade_config(
+            [PAIR], SETTINGS, **{ftoffline.SIGNAL_FILE_KEY: str(signal_file)}
+        )
+        for k in range(rounds):
+            ft = _freqtrade_run(config, datadir, markets)
+            ft_times.append(ft.seconds)
+            if k == 0:
+                candles = ft.candles[PAIR]
+                index = pd.Series(np.arange(len(raw)), index=raw["date"])
+                rows = index.reindex(candles["date"]).to_numpy()
+                enter, exit_ = raw_enter[rows], raw_exit[rows]
+                ours = _engine_call(candles, enter, exit_, settings)
+                bare_kernel = _bare_kernel(candles, enter, exit_, settings)
+                _check_same_trades(ours(), ft)  # also the warm-up (compiles or loads the kernel)
+                bare_kernel()
+            engine_times.append(_median_seconds(ours, repeats))
+            kernel_times.append(_median_seconds(bare_kernel, repeats))
+    n = len(candles)
+    ft_s = statistics.median(ft_times)
+    engine_s = statistics.median(engine_times)
+    kernel_s = statistics.median(kernel_times)
+    log.info(
+        "bench_backtest: %d candles, %d trades; freqtrade %.3f s, backtest() %.5f s, kernel %.5f s",
+        n,
+        len(ft.trades),
+        ft_s,
+        engine_s,
+        kernel_s,
+    )
+    reference = n / ft_s
+    return [
+        _row(
+            f"backtest() vs freqtrade Backtesting.backtest ({PAIR} {TIMEFRAME}, 2024)",
+            n / engine_s,
+            reference,
+            ">= 200x",
+        ),
+        _row(
+            f"backtest kernel alone vs freqtrade ({PAIR} {TIMEFRAME}, 2024)",
+            n / kernel_s,
+            reference,
+            "info",
+        ),
+    ]
+
+
+def _check_same_trades(result, ft: ftoffline.FreqtradeBacktest) -> None:
+    ours = result.trades.sort_values("open_date")
+    theirs = ft.trades.sort_values("open_date")
+    same = len(ours) == len(theirs) and np.allclose(
+        ours["profit_ratio"].to_numpy(), theirs["profit_ratio"].to_numpy(), rtol=0, atol=1e-6
+    )
+    if not same:
+        raise RuntimeError(f"engine and freqtrade disagree: {len(ours)} vs {len(theirs)} trades.")
+
+
+def _engine_call(candles: pd.DataFrame, enter: np.ndarray, exit_: np.ndarray, settings):
+    """The public ``backtest()`` call on fixed inputs."""
+
+    def run():
+        return backtest(candles, enter, exit_, settings=settings)
+
+    return run
+
+
+def _bare_kernel(candles: pd.DataFrame, enter: np.ndarray, exit_: np.ndarray, settings):
+    """The kernel call alone, on arrays prepared once (what ``backtest()`` wraps)."""
+    n = len(candles)
+    prices = [
+        candles[c].to_numpy(np.float64).reshape(n, 1) for c in ("open", "high", "low", "close")
+    ]
+    none = np.zeros((n, 1), bool)
+    flags = [enter.reshape(n, 1), exit_.reshape(n, 1), none, none]
+    price_dec = np.full((n, 1), 2, np.int64)
+    roi_keys, roi_vals = settings.roi_arrays()
+
+    def run():
+        kernel.simulate(
+            *prices,
+            *flags,
+            np.array([0]),
+            np.array([n - 1]),
+            price_dec,
+            np.array([5]),
+            60,
+            roi_keys,
+            roi_vals,
+            settings.fee,
+            settings.stoploss,
+            settings.trailing_stop,
+            settings.trailing_stop_positive or np.nan,
+            settings.trailing_stop_positive_offset,
+            settings.trailing_only_offset_is_reached,
+            settings.stake_amount == "unlimited",
+            0.0,
+            settings.max_open_trades,
+            settings.dry_run_wallet,
+            settings.tradable_balance_ratio,
+            False,
+            True,
+            False,
+            0.0,
+            False,
+        )
+
+    return run
