@@ -66,11 +66,19 @@ def _set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
+class WorkerInterrupted(Exception):
+    """Raised in a worker by its first SIGINT.
+
+    An ``Exception`` (not ``KeyboardInterrupt``): Lightning turns a KeyboardInterrupt inside
+    ``fit`` into ``sys.exit(1)``, which Optuna would not record; an ordinary exception passes
+    through Lightning's teardown and Optuna marks the running trial FAILED before re-raising it.
+    """
+
+
 def _interrupt_once(signum, frame) -> None:
-    """First SIGINT: stop (Optuna marks the running trial FAILED); later ones are ignored so that
-    the bookkeeping is not interrupted."""
+    """First SIGINT: stop the worker; later ones are ignored so the bookkeeping finishes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
+    raise WorkerInterrupted("interrupted by SIGINT")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -85,7 +93,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         ran = run_worker(config, space, storage=args.storage, study_name=args.study_name,
                          n_trials=args.n_trials, timeout=args.timeout, worker_index=args.worker_index,
                          log_file=log_file, show_progress=args.progress)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, WorkerInterrupted):
         logger.warning("worker %d interrupted; its running trial is marked FAILED, rerun to resume",
                        args.worker_index)
         return 130

@@ -221,7 +221,6 @@ def test_ctrl_c_leaves_storage_consistent_and_resumable(tmp_path):
             "--study-name", "int", "--n-trials", "2", "--workers", "1"]
     proc = cli(*args, start_new_session=True)
     number = _wait_for_running(storage, "int")
-    time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, out
