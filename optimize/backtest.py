@@ -491,39 +491,20 @@ def backtest(
     tsp = np.nan if settings.trailing_stop_positive is None else settings.trailing_stop_positive
     unlimited = settings.stake_amount == "unlimited"
 
+    # fmt: off
     out = kernel.simulate(
-        prices[0],
-        prices[1],
-        prices[2],
-        prices[3],
-        flags[0],
-        flags[1],
-        flags[2],
-        flags[3],
-        first,
-        last,
-        price_dec,
-        amount_dec,
-        tf_min,
-        roi_keys,
-        roi_vals,
-        float(settings.fee),
-        float(settings.stoploss),
-        bool(settings.trailing_stop),
-        float(tsp),
+        prices[0], prices[1], prices[2], prices[3], flags[0], flags[1], flags[2], flags[3],
+        first, last, price_dec, amount_dec, tf_min, roi_keys, roi_vals,
+        float(settings.fee), float(settings.stoploss), bool(settings.trailing_stop), float(tsp),
         float(settings.trailing_stop_positive_offset),
         bool(settings.trailing_only_offset_is_reached),
-        unlimited,
-        0.0 if unlimited else float(settings.stake_amount),
-        int(settings.max_open_trades),
-        float(settings.dry_run_wallet),
-        float(settings.tradable_balance_ratio),
-        bool(settings.can_short),
-        bool(settings.use_exit_signal),
-        bool(settings.exit_profit_only),
-        float(settings.exit_profit_offset),
-        bool(settings.ignore_roi_if_entry_signal),
+        unlimited, 0.0 if unlimited else float(settings.stake_amount),
+        int(settings.max_open_trades), float(settings.dry_run_wallet),
+        float(settings.tradable_balance_ratio), bool(settings.can_short),
+        bool(settings.use_exit_signal), bool(settings.exit_profit_only),
+        float(settings.exit_profit_offset), bool(settings.ignore_roi_if_entry_signal),
     )
+    # fmt: on
     n_tr = int(out[0])
     equity, positions = out[12], out[13]
     trades = _trades_frame(pairs, grid, tf_min, [arr[:n_tr] for arr in out[1:12]])

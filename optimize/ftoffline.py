@@ -288,12 +288,15 @@ def run_freqtrade_backtest(
         raise ValueError(f"repeats must be an integer >= 1, but got {repeats=}.")
     name, path = _strategy_location(strategy, strategy_path)
     markets = load_markets() if markets is None else markets
+    exchange_dir = Path(datadir) / str(config["exchange"]["name"]).lower()
+    if not exchange_dir.is_dir():  # freqtrade would create it silently and then find no data
+        raise ValueError(f"datadir must hold the exchange folder, but {exchange_dir} is missing.")
     with tempfile.TemporaryDirectory(prefix="ftoffline-") as tmp, _preserved_logging():
         cfg_path = Path(tmp) / "config.json"
         cfg_path.write_text(json.dumps(dict(config), default=str), encoding="utf-8")
         args: dict[str, Any] = {
             "config": [str(cfg_path)],
-            "datadir": str(Path(datadir) / str(config["exchange"]["name"]).lower()),
+            "datadir": str(exchange_dir),
             "user_data_dir": tmp,
             "strategy": name,
             "timerange": timerange,
@@ -302,9 +305,9 @@ def run_freqtrade_backtest(
         if path is not None:
             args["strategy_path"] = path
         ft_config = Configuration(args, RunMode.BACKTEST).get_config()
-        with offline_markets(markets):
-            bt = Backtesting(ft_config)
         try:
+            with offline_markets(markets):
+                bt = Backtesting(ft_config)
             data, trange = bt.load_bt_data()
             bt._set_strategy(bt.strategylist[0])
             preprocessed = bt.strategy.advise_all_indicators(data)

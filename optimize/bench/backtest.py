@@ -192,32 +192,15 @@ def _bare_kernel(candles: pd.DataFrame, enter: np.ndarray, exit_: np.ndarray, se
     roi_keys, roi_vals = settings.roi_arrays()
 
     def run():
+        # fmt: off
         kernel.simulate(
-            *prices,
-            *flags,
-            np.array([0]),
-            np.array([n - 1]),
-            price_dec,
-            np.array([5]),
-            60,
-            roi_keys,
-            roi_vals,
-            settings.fee,
-            settings.stoploss,
-            settings.trailing_stop,
-            settings.trailing_stop_positive or np.nan,
-            settings.trailing_stop_positive_offset,
-            settings.trailing_only_offset_is_reached,
-            settings.stake_amount == "unlimited",
-            0.0,
-            settings.max_open_trades,
-            settings.dry_run_wallet,
-            settings.tradable_balance_ratio,
-            False,
-            True,
-            False,
-            0.0,
-            False,
+            *prices, *flags, np.array([0]), np.array([n - 1]), price_dec, np.array([5]), 60,
+            roi_keys, roi_vals, settings.fee, settings.stoploss, settings.trailing_stop,
+            settings.trailing_stop_positive or np.nan, settings.trailing_stop_positive_offset,
+            settings.trailing_only_offset_is_reached, settings.stake_amount == "unlimited", 0.0,
+            settings.max_open_trades, settings.dry_run_wallet, settings.tradable_balance_ratio,
+            False, True, False, 0.0, False,
         )
+        # fmt: on
 
     return run

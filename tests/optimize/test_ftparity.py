@@ -177,3 +177,28 @@ def test_same_report_metrics(parity):
         assert parity.our_metrics[key] == pytest.approx(
             parity.their_stats[key], rel=1e-6, abs=1e-9
         ), key
+
+
+def test_offline_markets_patch_is_scoped(markets):
+    from freqtrade.exchange.exchange import Exchange
+
+    original = Exchange._api_reload_markets
+    with ftoffline.offline_markets(markets):
+        assert Exchange._api_reload_markets is not original
+    assert Exchange._api_reload_markets is original
+
+
+def test_markets_file_and_harness_errors(markets, tmp_path, datadir):
+    assert {"BTC/USDT", "ETH/USDT", "SOL/USDT"} <= set(markets)
+    assert ftoffline.amount_precisions(markets, ["BTC/USDT"]) == {"BTC/USDT": 1e-05}
+    with pytest.raises(ValueError, match="no market for"):
+        ftoffline.amount_precisions(markets, ["DOGE/USDT"])
+    with pytest.raises(ValueError, match="signal names"):
+        ftoffline.save_signals(tmp_path / "s.feather", {}, {"buy": {}})
+    config = ftoffline.freqtrade_config(["BTC/USDT"])
+    with pytest.raises(ValueError, match="exchange folder"):
+        ftoffline.run_freqtrade_backtest(config, "SignalReplay", datadir=tmp_path)
+    bad = tmp_path / "markets.json"
+    bad.write_text('{"markets": {}}')
+    with pytest.raises(ValueError, match="markets"):
+        ftoffline.load_markets(bad)
