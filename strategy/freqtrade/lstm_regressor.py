@@ -1,0 +1,212 @@
+"""FreqAI model that trains and predicts with this project's LSTM (:mod:`lstm`).
+
+freqtrade loads :class:`LstmOptunaRegressor` from this folder (``--freqaimodel LstmOptunaRegressor
+--freqaimodel-path <repo>/strategy/freqtrade``). Compared with FreqAI's stock PyTorch models:
+
+* **Training** is :func:`lstm.train.fit_predict` on the training window exactly as the study
+  fits a fold: the rows stay in time order and contiguous (FreqAI's own NaN filter would drop rows
+  and glue windows across the holes), scaling statistics come from the training rows only, early
+  stopping uses the time-ordered last part of the window. Hyperparameters are
+  ``freqai.model_training_parameters`` (:class:`lstm.params.LSTMParams` fields, validated).
+* **Prediction is windowed**: row ``i`` is predicted from rows ``i-W+1 .. i`` with
+  :func:`lstm.train.predict` (FreqAI's ``BasePyTorchRegressor.predict`` feeds a 2-D frame, i.e. a
+  window of 1). The first ``W-1`` rows of a backtest window take their history from the last
+  rows of the training window (kept with the model); elsewhere rows without a full window are NaN
+  with ``do_predict = 0``. Live, FreqAI predicts the last ``conv_width`` rows: the exported
+  config sets ``conv_width = window_size``.
+* **Thresholds per train**: the label statistics FreqAI exposes as ``&-target_mean`` /
+  ``&-target_std`` are the mean and population std of the finite training labels (what
+  :func:`strategy.signals.resolve_thresholds` uses in ``zscore`` mode), and
+  ``resolve_thresholds`` itself runs on the in-sample predictions for the strategy's current
+  threshold parameters; the result reaches the strategy through ``extra_returns_per_train``
+  (see :mod:`strategy.freqtrade.rules`).
+* **Checkpoints** are :func:`lstm.checkpoint.save_checkpoint` files, loadable with
+  ``torch.load(..., weights_only=True)`` (see :mod:`strategy.freqtrade.trained`).
+
+Project-specific settings are read from the config's ``lstm_optuna`` block: ``seed`` (base seed;
+each training uses ``seed`` mixed with the pair and the training window's end, so a rerun, or
+freqtrade's lookahead analysis re-running a window, trains the same model on CPU) and
+``accelerator`` (``auto``, ``cpu``, ``cuda``...).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+try:  # freqtrade imports this file as a top-level module: make the project importable
+    import strategy.freqtrade  # noqa: F401
+except ImportError:  # pragma: no cover - only when the project is not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np
+import pandas as pd
+import torch
+from freqtrade.exchange import timeframe_to_seconds
+from freqtrade.freqai.base_models.BasePyTorchRegressor import BasePyTorchRegressor
+from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
+from freqtrade.freqai.torch.PyTorchDataConvertor import (
+    DefaultPyTorchDataConvertor,
+    PyTorchDataConvertor,
+)
+
+from lstm.params import LSTMParams
+from lstm.train import fit_predict
+from strategy.freqtrade.rules import LABEL, extra_returns
+from strategy.freqtrade.trained import (
+    CheckpointDataDrawer,
+    TrainedLSTM,
+    feature_matrix,
+    training_seed,
+)
+from strategy.signals import SignalParams, resolve_thresholds
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_KEY = "lstm_optuna"
+"""Top-level config block with the project's settings and export metadata."""
+UNSUPPORTED_FEATURE_PARAMETERS = (
+    "DI_threshold", "principal_component_analysis", "use_SVM_to_remove_outliers",
+    "use_DBSCAN_to_remove_outliers", "weight_factor", "noise_standard_deviation",
+)
+
+
+class LstmOptunaRegressor(BasePyTorchRegressor):
+    """FreqAI regressor backed by :func:`lstm.train.fit_predict` and :func:`lstm.train.predict`.
+
+    Config: ``freqai.model_training_parameters`` = :class:`~lstm.params.LSTMParams` fields;
+    ``freqai.conv_width`` >= ``window_size`` (live inference window); optional
+    ``lstm_optuna.seed`` (default 0) and ``lstm_optuna.accelerator`` (default ``auto``).
+
+    Raises:
+        ValueError: bad ``model_training_parameters`` (the field and value are named),
+            ``conv_width`` shorter than ``window_size``, or FreqAI data-pipeline options this
+            model does not apply (:data:`UNSUPPORTED_FEATURE_PARAMETERS`).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lstm_params = LSTMParams.from_dict(self.model_training_parameters)
+        conv_width = int(self.freqai_info.get("conv_width", 1))
+        if conv_width < self.lstm_params.window_size:
+            raise ValueError(
+                "freqai.conv_width must be >= model_training_parameters.window_size (live "
+                f"predictions need a whole window), but got conv_width={conv_width} with "
+                f"window_size={self.lstm_params.window_size}."
+            )
+        fp = self.freqai_info.get("feature_parameters", {})
+        unsupported = {k: fp[k] for k in UNSUPPORTED_FEATURE_PARAMETERS if fp.get(k)}
+        if unsupported:
+            raise ValueError(
+                "LstmOptunaRegressor does not apply FreqAI's outlier removal, PCA, noise or sample "
+                f"weights (its scaler is lstm's RobustScaler); set them to 0/false, but got {unsupported}."
+            )
+        settings = self.config.get(SETTINGS_KEY, {})
+        self.base_seed = int(settings.get("seed", 0))
+        self.accelerator = str(settings.get("accelerator", "auto"))
+        self.signal_params: SignalParams | None = None
+        # Same drawer state as FreqAI's, with weights-only checkpoint loading.
+        self.dd = CheckpointDataDrawer(Path(self.full_path), self.config)
+        self.dd.model_type = "pytorch"
+        self.dd.current_candle = self.current_candle
+
+    @property
+    def data_convertor(self) -> PyTorchDataConvertor:
+        """Required by FreqAI's base class; unused (features never go through a DataFrame->tensor
+        conversion here: :mod:`lstm` builds its windows itself)."""
+        return DefaultPyTorchDataConvertor(target_tensor_type=torch.float)
+
+    def start(self, dataframe: pd.DataFrame, metadata: dict, strategy: Any) -> pd.DataFrame:
+        """Read the strategy's current threshold parameters, then run FreqAI as usual."""
+        getter = getattr(strategy, "signal_params", None)
+        self.signal_params = getter() if callable(getter) else None
+        return super().start(dataframe, metadata, strategy)
+
+    def fit(self, data_dictionary: dict[str, Any], dk: FreqaiDataKitchen, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "LstmOptunaRegressor trains in train() on the unfiltered, time-ordered window; "
+            "fit() on FreqAI's filtered data dictionary is not used."
+        )
+
+    def train(self, unfiltered_df: pd.DataFrame, pair: str, dk: FreqaiDataKitchen, **kwargs: Any) -> Any:
+        """Fit the LSTM on one training window (rows in time order, NaN handled by :mod:`lstm`).
+
+        Returns:
+            :class:`TrainedLSTM` (FreqAI saves it with ``.save`` and hands it to :meth:`predict`).
+
+        Raises:
+            ValueError: not exactly one label column, or too few usable training rows.
+        """
+        if len(dk.label_list) != 1:
+            raise ValueError(
+                f"LstmOptunaRegressor predicts one label, but the strategy set {dk.label_list}."
+            )
+        label = dk.label_list[0]
+        names = list(dk.training_features_list)
+        x = feature_matrix(unfiltered_df, names)
+        y = unfiltered_df[label].to_numpy(dtype=np.float64, copy=True)
+        dates = pd.DatetimeIndex(unfiltered_df["date"])
+        seed = training_seed(self.base_seed, pair, dates[-1])
+        logger.info("training LSTM for %s on %d rows (%s .. %s), %d features, seed %d",
+                    pair, len(x), dates[0], dates[-1], len(names), seed)
+        n = x.shape[0]
+        result = fit_predict(x, y, train=slice(0, n), predict=slice(n - 1, n),
+                             params=self.lstm_params, seed=seed, accelerator=self.accelerator,
+                             feature_names=names)
+        finite = y[np.isfinite(y)]
+        dk.data["labels_mean"] = {label: float(finite.mean())}
+        dk.data["labels_std"] = {label: float(finite.std())}
+        thresholds = None
+        if self.signal_params is not None:
+            thresholds = resolve_thresholds(self.signal_params,
+                                            train_predictions=result.train_predictions,
+                                            train_labels=y)
+        dk.data["extra_returns_per_train"] = {
+            **dk.data.get("extra_returns_per_train", {}),
+            **extra_returns(self.signal_params, thresholds),
+        }
+        dk.data[SETTINGS_KEY] = {"seed": seed, "best_epoch": result.best_epoch,
+                                 "epochs_run": len(result.history),
+                                 "n_fit_samples": result.n_fit_samples}
+        dk.data_dictionary = {
+            "train_features": unfiltered_df.loc[:, names],
+            "train_labels": unfiltered_df.loc[:, [label]],
+            "train_dates": unfiltered_df["date"],
+        }
+        k = min(self.lstm_params.window_size - 1, n)
+        step = pd.Timedelta(seconds=timeframe_to_seconds(self.config["timeframe"]))
+        return TrainedLSTM(
+            module=result.model,
+            scaler=result.scaler,
+            feature_names=tuple(names),
+            context=x[n - k :].copy(),
+            context_next=(dates[-1] + step).value,
+        )
+
+    def predict(self, unfiltered_df: pd.DataFrame, dk: FreqaiDataKitchen, **kwargs: Any
+                ) -> tuple[pd.DataFrame, np.ndarray]:
+        """Windowed predictions for every row of ``unfiltered_df``.
+
+        Returns:
+            ``(pred_df, do_predict)``: one prediction per row in the label column, and 1 where
+            the prediction is finite (0 where the window is incomplete or holds NaN features).
+        """
+        model: TrainedLSTM = self.model
+        names = list(model.feature_names)
+        dk.find_features(unfiltered_df)
+        if list(dk.training_features_list) != names:
+            raise ValueError(
+                "the strategy's features differ from the model's: "
+                f"{len(dk.training_features_list)} columns now, {len(names)} at training; use a "
+                "new freqai.identifier after changing features."
+            )
+        x = feature_matrix(unfiltered_df, names)
+        first = pd.Timestamp(unfiltered_df["date"].iloc[0]) if len(unfiltered_df) else None
+        values = model.predict_frame(x, first)
+        do_predict = np.isfinite(values).astype(np.int_)
+        label = dk.label_list[0] if dk.label_list else LABEL
+        dk.DI_values = np.zeros(len(values))
+        dk.do_predict = do_predict
+        return pd.DataFrame({label: values}), do_predict

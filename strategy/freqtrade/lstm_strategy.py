@@ -1,0 +1,188 @@
+"""``LstmOptunaStrategy``: the study's strategy as a freqtrade FreqAI strategy.
+
+Every step calls the project code the study used:
+
+* features: the FreqAI hooks call :func:`strategy.features.expand_all` (per period),
+  :func:`~strategy.features.expand_timeframe` and :func:`~strategy.features.expand_basic` (per
+  timeframe) and :func:`~strategy.features.standard`; FreqAI merges the informative timeframes
+  without look-ahead and names the columns (``%-rsi-period_10_BTC/USDT_1h``). The feature subset
+  is ``lstm_optuna.features`` of the config (default: all);
+* target: :meth:`strategy.target.TargetBasis.score` with the weights ``w0..w8``, label
+  ``y_t = T_{t+h}`` by :func:`optimize.evaluate.make_labels` with
+  ``h = freqai.feature_parameters.label_period_candles``;
+* signals: thresholds per candle and :func:`strategy.signals.long_signals` through
+  :mod:`strategy.freqtrade.rules`.
+
+Parameters (freqtrade's own parameter objects, loaded from ``LstmOptunaStrategy.json`` next to the
+strategy file, config values first): ``w0..w8``, ``threshold_mode``, ``entry_threshold`` (buy
+space) and ``exit_gap`` (sell space). The weights and the mode shape the training labels, which
+FreqAI computes once per training window, so they are not hyperopted (``optimize=False``);
+``entry_threshold`` and ``exit_gap`` are (zscore and absolute mode; quantile thresholds are fixed
+at training time, see :mod:`strategy.freqtrade.rules`). Their hyperopt ranges can be set in the
+config as ``lstm_optuna.parameter_ranges: {"entry_threshold": [low, high], ...}`` (the export
+writes the study's search-space bounds there).
+
+Use with ``--freqaimodel LstmOptunaRegressor --freqaimodel-path <repo>/strategy/freqtrade``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+try:  # freqtrade imports this file as a top-level module: make the project importable
+    import strategy.freqtrade  # noqa: F401
+except ImportError:  # pragma: no cover - only when the project is not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np
+from freqtrade.strategy import CategoricalParameter, DecimalParameter, IStrategy
+from pandas import DataFrame
+
+from optimize.evaluate import make_labels
+from strategy.features import (
+    ALL_FEATURES,
+    expand_all,
+    expand_basic,
+    expand_timeframe,
+    standard,
+)
+from strategy.freqtrade.rules import (
+    BUY_SPACE,
+    LABEL,
+    SELL_SPACE,
+    THRESHOLD_DECIMALS,
+    WEIGHT_DECIMALS,
+    candle_thresholds,
+    trade_signals,
+)
+from strategy.signals import THRESHOLD_MODES, SignalParams
+from strategy.target import WEIGHT_NAMES, TargetBasis
+
+SETTINGS_KEY = "lstm_optuna"
+RANGED_PARAMETERS = {"entry_threshold": BUY_SPACE, "exit_gap": SELL_SPACE}
+
+
+def _weight(default: float) -> DecimalParameter:
+    return DecimalParameter(0.0, 1.0, default=default, decimals=WEIGHT_DECIMALS, space=BUY_SPACE,
+                            optimize=False)
+
+
+class LstmOptunaStrategy(IStrategy):
+    """FreqAI strategy of the "dynamic weighting and aggregate scoring" target (see module doc)."""
+
+    INTERFACE_VERSION = 3
+    timeframe = "1h"
+    can_short = False
+    process_only_new_candles = True
+    use_exit_signal = True
+    startup_candle_count = 300
+    minimal_roi = {"0": 10}  # noqa: RUF012 - freqtrade's strategy convention
+    stoploss = -0.10
+    trailing_stop = False
+
+    w0 = _weight(1.0)
+    w1 = _weight(1.0)
+    w2 = _weight(1.0)
+    w3 = _weight(1.0)
+    w4 = _weight(1.0)
+    w5 = _weight(1.0)
+    w6 = _weight(1.0)
+    w7 = _weight(1.0)
+    w8 = _weight(1.0)
+    threshold_mode = CategoricalParameter(list(THRESHOLD_MODES), default="quantile",
+                                          space=BUY_SPACE, optimize=False)
+    entry_threshold = DecimalParameter(0.5, 0.99, default=0.9, decimals=THRESHOLD_DECIMALS,
+                                       space=BUY_SPACE)
+    exit_gap = DecimalParameter(0.0, 0.5, default=0.3, decimals=THRESHOLD_DECIMALS,
+                                space=SELL_SPACE)
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        settings = config.get(SETTINGS_KEY, {})
+        wanted = tuple(settings.get("features", ALL_FEATURES))
+        unknown = [f for f in wanted if f not in ALL_FEATURES]
+        if unknown or not wanted:
+            raise ValueError(
+                f"{SETTINGS_KEY}.features must be a non-empty subset of {list(ALL_FEATURES)}, but "
+                f"got unknown {unknown} in features={list(wanted)}."
+            )
+        self.feature_set = wanted
+        for name, (low, high) in dict(settings.get("parameter_ranges", {})).items():
+            if name not in RANGED_PARAMETERS:
+                raise ValueError(
+                    f"{SETTINGS_KEY}.parameter_ranges may set {sorted(RANGED_PARAMETERS)}, but "
+                    f"got {name!r}."
+                )
+            default = getattr(type(self), name).value
+            setattr(self, name, DecimalParameter(
+                float(low), float(high), default=min(max(default, float(low)), float(high)),
+                decimals=THRESHOLD_DECIMALS, space=RANGED_PARAMETERS[name]))
+        super().__init__(config)
+
+    # --- parameters -------------------------------------------------------------------------
+
+    def weights(self) -> tuple[float, ...]:
+        """The current ``w0..w8``."""
+        return tuple(float(getattr(self, name).value) for name in WEIGHT_NAMES)
+
+    def signal_params(self) -> SignalParams:
+        """The current threshold parameters (validated by :class:`~strategy.signals.SignalParams`)."""
+        return SignalParams(mode=str(self.threshold_mode.value),
+                            entry=float(self.entry_threshold.value),
+                            exit_gap=float(self.exit_gap.value))
+
+    def label_horizon(self) -> int:
+        """``h`` of ``y_t = T_{t+h}`` (``freqai.feature_parameters.label_period_candles``)."""
+        h = self.config.get("freqai", {}).get("feature_parameters", {}).get("label_period_candles", 0)
+        if isinstance(h, bool) or not isinstance(h, int) or h < 0:
+            raise ValueError(
+                f"freqai.feature_parameters.label_period_candles must be an integer >= 0, but got {h!r}."
+            )
+        return h
+
+    # --- FreqAI feature hooks ---------------------------------------------------------------
+
+    @staticmethod
+    def _assign(dataframe: DataFrame, columns: dict[str, np.ndarray]) -> DataFrame:
+        for name, values in columns.items():
+            dataframe[name] = values
+        return dataframe
+
+    def feature_engineering_expand_all(self, dataframe: DataFrame, period: int, metadata: dict,
+                                       **kwargs: Any) -> DataFrame:
+        return self._assign(dataframe, expand_all(dataframe, int(period), self.feature_set))
+
+    def feature_engineering_expand_basic(self, dataframe: DataFrame, metadata: dict,
+                                         **kwargs: Any) -> DataFrame:
+        self._assign(dataframe, expand_timeframe(dataframe, self.feature_set))
+        return self._assign(dataframe, expand_basic(dataframe, self.feature_set))
+
+    def feature_engineering_standard(self, dataframe: DataFrame, metadata: dict,
+                                     **kwargs: Any) -> DataFrame:
+        return self._assign(dataframe, standard(dataframe, self.feature_set))
+
+    def set_freqai_targets(self, dataframe: DataFrame, metadata: dict, **kwargs: Any) -> DataFrame:
+        target = TargetBasis.from_candles(dataframe).score(self.weights())
+        dataframe[LABEL] = make_labels(target, self.label_horizon())
+        return dataframe
+
+    # --- freqtrade hooks --------------------------------------------------------------------
+
+    def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        return self.freqai.start(dataframe, metadata, self)
+
+    def _signals(self, dataframe: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        do_predict = dataframe["do_predict"].to_numpy()
+        buy, sell = candle_thresholds(self.signal_params(), dataframe, do_predict)
+        return trade_signals(dataframe[LABEL].to_numpy(), do_predict, buy, sell)
+
+    def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        enter, _ = self._signals(dataframe)
+        dataframe.loc[enter, "enter_long"] = 1
+        return dataframe
+
+    def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        _, exit_ = self._signals(dataframe)
+        dataframe.loc[exit_, "exit_long"] = 1
+        return dataframe

@@ -1,0 +1,165 @@
+"""What one FreqAI training of the LSTM produces, and how FreqAI stores and reloads it.
+
+* :class:`TrainedLSTM` — the fitted module, its scaler, the feature names and the last
+  ``window_size - 1`` training rows (the history the first predictions of the next backtest
+  window need); saved as an :mod:`lstm.checkpoint` file (plain tensors and containers, loadable
+  with ``torch.load(..., weights_only=True)``), where FreqAI's stock ``pytorch`` format pickles a
+  trainer object that needs ``weights_only=False``.
+* :class:`CheckpointDataDrawer` — FreqAI's data drawer with only the model loading replaced.
+* :func:`training_seed` — the seed of one training, stable across reruns of the same window.
+
+Kept apart from :mod:`strategy.freqtrade.lstm_regressor` because freqtrade imports that file as
+a loose module.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+import rapidjson
+import torch
+from freqtrade.freqai.data_drawer import (
+    FEATURE_PIPELINE,
+    LABEL_PIPELINE,
+    METADATA,
+    METADATA_NUMBER_MODE,
+    FreqaiDataDrawer,
+)
+from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
+
+from lstm.checkpoint import load_checkpoint, save_checkpoint
+from lstm.data import RobustScaler
+from lstm.module import LSTMLightningModule
+from lstm.train import predict
+
+
+def training_seed(base: int, pair: str, train_end: pd.Timestamp) -> int:
+    """Seed of one FreqAI training: ``base`` mixed with the pair and the window's end (< 2**32)."""
+    mix = zlib.crc32(f"{pair}|{pd.Timestamp(train_end).isoformat()}".encode())
+    return (int(base) * 1_000_003 + mix) % (2**32)
+
+
+def feature_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The named feature columns as a float64 matrix, non-finite values as NaN (KeyError if absent)."""
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise KeyError(
+            f"the dataframe lacks {len(missing)} feature column(s) the model was trained with, "
+            f"e.g. {missing[:3]}."
+        )
+    x = frame.loc[:, names].to_numpy(dtype=np.float64, copy=True)
+    x[~np.isfinite(x)] = np.nan
+    return x
+
+
+@dataclass(eq=False)
+class TrainedLSTM:
+    """What one FreqAI training produces: the fitted module, its scaler and the history it needs.
+
+    Attributes:
+        module: the fitted LightningModule (eval mode).
+        scaler: feature/label scaler fitted on the training rows.
+        feature_names: FreqAI feature columns, in the model's input order.
+        context: (k, F) unscaled features of the last ``k <= window_size - 1`` training rows.
+        context_next: open time (ns since epoch, UTC) of the candle right after the context; a
+            prediction frame starting there is preceded by the context.
+    """
+
+    module: LSTMLightningModule
+    scaler: RobustScaler
+    feature_names: tuple[str, ...]
+    context: np.ndarray
+    context_next: int
+
+    @property
+    def window(self) -> int:
+        return self.module.params.window_size
+
+    def save(self, path: str | Path) -> Path:
+        """Write a weights-only checkpoint (FreqAI calls this with ``<name>_model.zip``)."""
+        return save_checkpoint(
+            self.module,
+            self.scaler,
+            path,
+            feature_names=self.feature_names,
+            extra={"context": self.context, "context_next": int(self.context_next)},
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainedLSTM:
+        """Read a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``)."""
+        module, scaler, meta = load_checkpoint(path)
+        extra = meta["extra"]
+        context = extra.get("context")
+        context = (
+            context.numpy().astype(np.float64)
+            if isinstance(context, torch.Tensor)
+            else np.zeros((0, module.input_dim))
+        )
+        return cls(module, scaler, tuple(meta["feature_names"]), context,
+                   int(extra.get("context_next", -1)))
+
+    def predict_frame(self, features: np.ndarray, first_date: pd.Timestamp | None) -> np.ndarray:
+        """Windowed predictions for every row of ``features`` (label units; NaN: no full window).
+
+        Rows ``0..W-2`` use the training context when ``first_date`` is the candle right after
+        it; otherwise they only see the rows of ``features`` (and are NaN where that is too few).
+        """
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"expected (rows, {len(self.feature_names)}) features, but got {x.shape=}."
+            )
+        offset = 0
+        if (
+            first_date is not None
+            and len(self.context)
+            and pd.Timestamp(first_date).value == self.context_next
+        ):
+            offset = len(self.context)
+            x = np.vstack([self.context, x])
+        if x.shape[0] == offset:
+            return np.zeros(0)
+        return predict(self.module, self.scaler, x, slice(offset, x.shape[0]), self.window)
+
+
+class CheckpointDataDrawer(FreqaiDataDrawer):
+    """FreqAI's data drawer, loading ``pytorch`` models from :class:`TrainedLSTM` checkpoints.
+
+    Everything but the model file is FreqAI's own format (metadata JSON, pickled pipelines);
+    only the model loading of :meth:`FreqaiDataDrawer.load_data` changes.
+    """
+
+    def load_data(self, coin: str, dk: FreqaiDataKitchen) -> Any:
+        if self.model_type != "pytorch":
+            return super().load_data(coin, dk)
+        if not self.pair_dict[coin]["model_filename"]:
+            return None
+        if dk.live:
+            dk.model_filename = self.pair_dict[coin]["model_filename"]
+            dk.data_path = Path(self.pair_dict[coin]["data_path"])
+        if coin in self.meta_data_dictionary:
+            dk.data = self.meta_data_dictionary[coin][METADATA]
+            dk.feature_pipeline = self.meta_data_dictionary[coin][FEATURE_PIPELINE]
+            dk.label_pipeline = self.meta_data_dictionary[coin][LABEL_PIPELINE]
+        else:
+            with (dk.data_path / f"{dk.model_filename}_{METADATA}.json").open("r") as fp:
+                dk.data = rapidjson.load(fp, number_mode=METADATA_NUMBER_MODE)
+            with (dk.data_path / f"{dk.model_filename}_{FEATURE_PIPELINE}.pkl").open("rb") as fp:
+                dk.feature_pipeline = cloudpickle.load(fp)
+            with (dk.data_path / f"{dk.model_filename}_{LABEL_PIPELINE}.pkl").open("rb") as fp:
+                dk.label_pipeline = cloudpickle.load(fp)
+        dk.training_features_list = dk.data["training_features_list"]
+        dk.label_list = dk.data["label_list"]
+        if dk.live and coin in self.model_dictionary:
+            model = self.model_dictionary[coin]
+        else:
+            model = TrainedLSTM.load(dk.data_path / f"{dk.model_filename}_model.zip")
+        self.model_dictionary.setdefault(coin, model)
+        return model
