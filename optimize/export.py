@@ -1,0 +1,391 @@
+"""Export one trial of a study to freqtrade: config, strategy parameter file, README.
+
+``python -m optimize export --study-name NAME [--storage URL] [--trial N] --out DIR`` writes::
+
+    DIR/config.json                                   freqtrade config (FreqAI enabled)
+    DIR/user_data/strategies/LstmOptunaStrategy.py    symlink to strategy/freqtrade/lstm_strategy.py
+    DIR/user_data/strategies/LstmOptunaStrategy.json  the strategy's parameters (freqtrade format)
+    DIR/README.md                                     the exact freqtrade command
+
+* The strategy code is this repository's file: the symlink only gives freqtrade a place to find
+  the parameter file, which freqtrade reads from ``<strategy file name>.json`` next to the
+  strategy file it resolved (the symlink's path). Nothing is copied and freqtrade is unchanged.
+* ``config.json``: pairs (StaticPairList), timeframe, fee, stake settings and the exit flags of
+  the study's backtest settings; exchange binance without keys; ``dry_run: true``; ``freqai``:
+  enabled, a new ``identifier`` per export (FreqAI caches predictions per identifier),
+  ``train_period_days`` / ``backtest_period_days`` from the walk-forward settings,
+  ``feature_parameters`` from the run config's features (``label_period_candles`` = the trial's
+  label horizon), ``model_training_parameters`` = the trial's LSTM parameters,
+  ``conv_width`` = window size, ``extra_returns_per_train`` for the quantile thresholds; the
+  static FreqAI settings come from ``configs/freqtrade/freqai_template.json``.
+  stoploss, minimal_roi and trailing settings live in the parameter file (config values would
+  override it).
+* Every artefact carries the lstm-optuna version, the study name, the trial number and the
+  trial's parameters (``lstm_optuna`` block of the config and of the parameter file; README).
+* No secrets: exchange key/secret are empty, a storage password is masked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from optimize import __version__
+from optimize.config import RunConfig
+from optimize.data import REPO_ROOT, load_candles
+from optimize.ftoffline import freqtrade_config
+from optimize.holdout import select_trial, study_config
+from optimize.space import TrialParams
+from optimize.study import DEFAULT_STORAGE, _redact
+from optimize.walkforward import WalkForwardPlan, make_folds
+from strategy.freqtrade import MODEL_NAME, PACKAGE_DIR, STRATEGY_FILE, STRATEGY_NAME
+from strategy.freqtrade.rules import EXTRA_RETURNS, strategy_params
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_KEY = "lstm_optuna"
+CONFIG_FILE = "config.json"
+README_FILE = "README.md"
+USER_DATA = "user_data"
+TEMPLATE_FILE = REPO_ROOT / "configs" / "freqtrade" / "freqai_template.json"
+STRATEGY_PARAM_KEYS = (
+    "stoploss", "minimal_roi", "trailing_stop", "trailing_stop_positive",
+    "trailing_stop_positive_offset", "trailing_only_offset_is_reached",
+)
+"""Strategy-level settings moved from the config into the parameter file."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where an export went and what it holds."""
+
+    out_dir: Path
+    config_path: Path
+    params_path: Path
+    strategy_link: Path
+    readme_path: Path
+    study_name: str
+    trial_number: int
+    identifier: str
+    timerange: str | None
+    command: str
+
+
+def absolute_storage(url: str) -> str:
+    """A relative SQLite URL made absolute (so the export works from any directory)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(Path(url[len(prefix):]).resolve())
+    return url
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "study"
+
+
+def new_identifier(study_name: str, trial_number: int) -> str:
+    """A FreqAI identifier unique to one export (study, trial, time, random suffix)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return f"{_safe(study_name)}-t{trial_number}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def timerange_of(start: pd.Timestamp, end: pd.Timestamp) -> str:
+    """freqtrade timerange in epoch seconds (``start-end``, end exclusive) for a UTC span."""
+    return f"{int(pd.Timestamp(start).timestamp())}-{int(pd.Timestamp(end).timestamp())}"
+
+
+def study_plan(config: RunConfig) -> WalkForwardPlan:
+    """The study's walk-forward plan (folds and holdout), from the first pair's base candles."""
+    data = config.data
+    end = pd.Timestamp(data.end, tz="UTC") if data.end else None
+    candles = load_candles(data.pairs[0], data.timeframe, datadir=data.path, exchange=data.exchange,
+                           end=end, max_gap_candles=data.max_gap_candles)
+    dates = candles["date"]
+    if data.start:
+        dates = dates[dates >= pd.Timestamp(data.start, tz="UTC")]
+    return make_folds(pd.DatetimeIndex(dates), config.walkforward, data.timeframe)
+
+
+def _train_period_days(value: float) -> int:
+    if float(value) != int(value):
+        raise ValueError(
+            "FreqAI's train_period_days must be a whole number of days, but the study's "
+            f"walkforward.train_days={value!r}."
+        )
+    return int(value)
+
+
+def _parameter_ranges(space: dict[str, Any], params: TrialParams) -> dict[str, list[float]]:
+    """Hyperopt ranges of the threshold parameters from the study's search space (when searched)."""
+    ranges: dict[str, list[float]] = {}
+    for key, name, value in (("signal.entry", "entry_threshold", params.signal.entry),
+                             ("signal.exit_gap", "exit_gap", params.signal.exit_gap)):
+        spec = space.get(key) or {}
+        if spec.get("type") in ("float", "int") and spec["low"] <= value <= spec["high"]:
+            ranges[name] = [float(spec["low"]), float(spec["high"])]
+    return ranges
+
+
+def _strip_comments(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_comments(v) for k, v in value.items() if not str(k).startswith("_")}
+    return value
+
+
+def load_template(path: Path | str = TEMPLATE_FILE) -> dict[str, Any]:
+    """The static part of the exported config (``configs/freqtrade/freqai_template.json``).
+
+    Raises:
+        ValueError: the file has no ``freqai`` mapping.
+    """
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("freqai"), dict):
+        raise ValueError(f"{path}: expected a JSON object with a 'freqai' mapping.")  # noqa: TRY004
+    return doc
+
+
+def build_freqtrade_config(
+    config: RunConfig, params: TrialParams, *, identifier: str, settings: dict[str, Any],
+    user_data_dir: Path | None = None, strategy_path: Path | None = None,
+) -> dict[str, Any]:
+    """The freqtrade config of a trial (JSON-able).
+
+    Args:
+        config: the study's run config.
+        params: the trial's parameters.
+        identifier: FreqAI identifier (unique per export / verification).
+        settings: the ``lstm_optuna`` block (metadata and project settings) to embed.
+        user_data_dir, strategy_path: absolute paths to embed (None: left to the command line).
+
+    Raises:
+        ValueError: pairs with different quote currencies, or a fractional ``train_days``.
+    """
+    quotes = {p.split("/")[1].split(":")[0] for p in config.data.pairs}
+    if len(quotes) != 1:
+        raise ValueError(f"all pairs must share one stake currency, but got pairs={list(config.data.pairs)}.")
+    ft = freqtrade_config(list(config.data.pairs), config.backtest, exchange=config.data.exchange,
+                          stake_currency=quotes.pop())
+    for key in (*STRATEGY_PARAM_KEYS, "export"):
+        ft.pop(key, None)
+    wf = config.walkforward
+    features = config.features
+    freqai = _strip_comments(load_template()["freqai"])
+    freqai.update({
+        "identifier": identifier,
+        "train_period_days": _train_period_days(wf.train_days),
+        "backtest_period_days": wf.test_days,
+        "live_retrain_hours": float(wf.test_days) * 24.0,
+        "conv_width": params.lstm.window_size,
+        "model_training_parameters": params.lstm.to_dict(),
+        "extra_returns_per_train": {name: 0.0 for name in EXTRA_RETURNS},
+    })
+    freqai["feature_parameters"] = {
+        **freqai.get("feature_parameters", {}),
+        "include_timeframes": list(features.include_timeframes),
+        "indicator_periods_candles": list(features.indicator_periods_candles),
+        "include_shifted_candles": features.include_shifted_candles,
+        "label_period_candles": params.label_horizon,
+    }
+    ft.update({
+        "bot_name": f"lstm-optuna {settings.get('study_name', '')} trial {settings.get('trial_number', '')}".strip(),
+        "strategy": STRATEGY_NAME,
+        "freqaimodel": MODEL_NAME,
+        "freqaimodel_path": str(PACKAGE_DIR),
+        "freqai": freqai,
+        SETTINGS_KEY: settings,
+    })
+    if user_data_dir is not None:
+        ft["user_data_dir"] = str(user_data_dir)
+    if strategy_path is not None:
+        ft["strategy_path"] = str(strategy_path)
+    return ft
+
+
+def build_parameter_file(params: TrialParams, config: RunConfig, *, metadata: dict[str, Any],
+                         export_time: str) -> dict[str, Any]:
+    """The strategy's parameter file in freqtrade's format (plus an ``lstm_optuna`` block)."""
+    bt = config.backtest
+    spaces: dict[str, Any] = strategy_params(params.weights, params.signal)
+    spaces["roi"] = {str(k): float(v) for k, v in bt.minimal_roi.items()}
+    spaces["stoploss"] = {"stoploss": float(bt.stoploss)}
+    spaces["trailing"] = {
+        "trailing_stop": bool(bt.trailing_stop),
+        "trailing_stop_positive": bt.trailing_stop_positive,
+        "trailing_stop_positive_offset": float(bt.trailing_stop_positive_offset),
+        "trailing_only_offset_is_reached": bool(bt.trailing_only_offset_is_reached),
+    }
+    return {"strategy_name": STRATEGY_NAME, "params": spaces, "ft_stratparam_v": 1,
+            "export_time": export_time, SETTINGS_KEY: metadata}
+
+
+def _command(config_path: Path, strategy_dir: Path, datadir: Path, user_data: Path,
+             timerange: str | None) -> str:
+    parts = ["freqtrade backtesting", f"--config {config_path}", f"--strategy {STRATEGY_NAME}",
+             f"--strategy-path {strategy_dir}", f"--freqaimodel {MODEL_NAME}",
+             f"--freqaimodel-path {PACKAGE_DIR}", f"--datadir {datadir}", f"--userdir {user_data}"]
+    if timerange:
+        parts.append(f"--timerange {timerange}")
+    return " ".join(parts)
+
+
+def _readme(meta: dict[str, Any], command: str, out_dir: Path) -> str:
+    params = json.dumps(meta["params"], indent=2, sort_keys=True)
+    holdout = meta.get("holdout") or {}
+    return "\n".join([
+        f"# lstm-optuna export: study {meta['study_name']!r}, trial {meta['trial_number']}",
+        "",
+        (f"lstm-optuna {meta['version']}, exported {meta['exported_at']}, study storage "
+         f"`{meta['storage']}`, FreqAI identifier `{meta['identifier']}`."),
+        "",
+        "Backtest the trial with freqtrade over the study's holdout"
+        + (f" ({holdout.get('start')} .. {holdout.get('end')}):" if holdout else ":"),
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        ("freqtrade's CLI loads the exchange's markets over the network; offline, in-process and "
+         f"next to the study's own holdout figures: `python -m optimize verify --export {out_dir}`."),
+        "",
+        ("Files: `config.json` (freqtrade config, FreqAI section), "
+         f"`{USER_DATA}/strategies/{STRATEGY_NAME}.json` (strategy parameters), "
+         f"`{USER_DATA}/strategies/{STRATEGY_NAME}.py` (link to the strategy in the repository)."),
+        "",
+        "Trial parameters:",
+        "",
+        "```json",
+        params,
+        "```",
+        "",
+    ])
+
+
+def export_study_trial(study: optuna.Study, out_dir: Path | str, *, trial_number: int | None = None,
+                       storage: str | None = None) -> ExportResult:
+    """Export one COMPLETE trial of ``study`` (default: the best) into ``out_dir``.
+
+    Args:
+        study: a study made by this project's runner.
+        out_dir: output folder (created; existing export files are overwritten).
+        trial_number: the trial; None: the best trial.
+        storage: the storage URL to record (a password is masked).
+
+    Raises:
+        ValueError: no such trial, a trial that is not COMPLETE (named with its state), a study
+            without a stored run config.
+    """
+    trial = _complete_trial(study, trial_number)
+    config = study_config(study)
+    params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
+    plan = study_plan(config)
+    out = Path(out_dir).resolve()
+    strategy_dir = out / USER_DATA / "strategies"
+    strategy_dir.mkdir(parents=True, exist_ok=True)
+    identifier = new_identifier(study.study_name, trial.number)
+    exported_at = datetime.now(UTC).isoformat(timespec="seconds")
+    holdout = plan.holdout
+    timerange = None if holdout is None else timerange_of(holdout.start, holdout.end)
+    space = (study.user_attrs.get("fingerprint") or {}).get("space", {})
+    metadata = {
+        "version": __version__,
+        "study_name": study.study_name,
+        "trial_number": trial.number,
+        "trial_values": list(trial.values),
+        "params": params.to_dict(),
+        "exported_at": exported_at,
+    }
+    settings = {
+        **metadata,
+        "objective": study.user_attrs.get("objective"),
+        "storage": _redact(absolute_storage(storage)) if storage else None,
+        "identifier": identifier,
+        "features": list(config.features.features),
+        "seed": config.study.seed,
+        "accelerator": config.training.accelerator,
+        "datadir": str(Path(config.data.path).resolve()),
+        "exchange": config.data.exchange,
+        "holdout": None if holdout is None else {"start": holdout.start.isoformat(),
+                                                 "end": holdout.end.isoformat(),
+                                                 "timerange": timerange},
+        "freqai_windows": plan.to_freqai(),
+        "parameter_ranges": _parameter_ranges(space, params),
+        "oos_metrics": trial.user_attrs.get("oos_metrics", {}),
+    }
+    ft = build_freqtrade_config(config, params, identifier=identifier, settings=settings,
+                                user_data_dir=out / USER_DATA, strategy_path=strategy_dir)
+    config_path = out / CONFIG_FILE
+    config_path.write_text(json.dumps(ft, indent=2) + "\n", encoding="utf-8")
+    params_path = strategy_dir / f"{STRATEGY_NAME}.json"
+    param_file = build_parameter_file(params, config, metadata=metadata, export_time=exported_at)
+    params_path.write_text(json.dumps(param_file, indent=2) + "\n", encoding="utf-8")
+    link = strategy_dir / f"{STRATEGY_NAME}.py"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(STRATEGY_FILE)
+    datadir = Path(settings["datadir"]) / config.data.exchange
+    command = _command(config_path, strategy_dir, datadir, out / USER_DATA, timerange)
+    readme_path = out / README_FILE
+    readme_path.write_text(_readme(settings, command, out), encoding="utf-8")
+    logger.info("exported trial %d of study %s to %s (identifier %s)", trial.number,
+                study.study_name, out, identifier)
+    return ExportResult(out, config_path, params_path, link, readme_path, study.study_name,
+                        trial.number, identifier, timerange, command)
+
+
+def _complete_trial(study: optuna.Study, trial_number: int | None) -> FrozenTrial:
+    if trial_number is not None:
+        trials = study.get_trials(deepcopy=False)
+        if isinstance(trial_number, bool) or not isinstance(trial_number, int):
+            raise ValueError(f"trial must be an integer, but got {trial_number=!r}.")
+        if not 0 <= trial_number < len(trials):
+            raise ValueError(
+                f"study {study.study_name!r} has trials 0..{len(trials) - 1}, but got trial={trial_number}."
+            )
+        state = trials[trial_number].state
+        if state != TrialState.COMPLETE:
+            raise ValueError(
+                f"trial {trial_number} of study {study.study_name!r} is {state.name}; only COMPLETE "
+                "trials can be exported."
+            )
+    return select_trial(study, trial_number)
+
+
+def export_trial(study_name: str, out_dir: Path | str, *, storage: str = DEFAULT_STORAGE,
+                 trial_number: int | None = None) -> ExportResult:
+    """Load ``study_name`` from ``storage`` and export a trial (see :func:`export_study_trial`).
+
+    Raises:
+        ValueError: no such study in the storage, or see :func:`export_study_trial`.
+    """
+    url = absolute_storage(storage)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=url)
+    except KeyError as exc:
+        names = optuna.study.get_all_study_names(storage=url)
+        raise ValueError(
+            f"no study named {study_name!r} in storage {_redact(url)}; it has {names}."
+        ) from exc
+    return export_study_trial(study, out_dir, trial_number=trial_number, storage=url)
+
+
+__all__ = [
+    "ExportResult",
+    "absolute_storage",
+    "build_freqtrade_config",
+    "build_parameter_file",
+    "export_study_trial",
+    "export_trial",
+    "new_identifier",
+    "study_plan",
+    "timerange_of",
+]
