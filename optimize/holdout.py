@@ -151,8 +151,15 @@ def holdout_fold(plan: WalkForwardPlan, dates: pd.DatetimeIndex) -> Fold:
             f"the holdout fold has no candles in its {'train' if hi <= lo else 'test'} window "
             f"({train_start} .. {holdout.end})."
         )
-    return Fold(len(plan.folds), slice(lo, hi), holdout.slice, train_start, train_end,
-                holdout.start, holdout.end)
+    return Fold(
+        len(plan.folds),
+        slice(lo, hi),
+        holdout.slice,
+        train_start,
+        train_end,
+        holdout.start,
+        holdout.end,
+    )
 
 
 def holdout_seed(config: RunConfig, trial_number: int) -> int:
@@ -191,7 +198,9 @@ def evaluate_holdout(
     trial = select_trial(study, trial_number)
     stored = stored_holdout(study, trial.number)
     if stored is not None:
-        logger.info("holdout of trial %d reused (computed %s)", trial.number, stored.get("computed_at"))
+        logger.info(
+            "holdout of trial %d reused (computed %s)", trial.number, stored.get("computed_at")
+        )
         return stored
     config = study_config(study)
     params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
@@ -206,13 +215,24 @@ def evaluate_holdout(
     fold = holdout_fold(data.plan, data.dates)
     seed = holdout_seed(config, trial.number)
     started = time.perf_counter()
-    logger.info("holdout of trial %d: train %s..%s, test %s..%s", trial.number, fold.train_start,
-                fold.train_end, fold.test_start, fold.test_end)
+    logger.info(
+        "holdout of trial %d: train %s..%s, test %s..%s",
+        trial.number,
+        fold.train_start,
+        fold.train_end,
+        fold.test_start,
+        fold.test_end,
+    )
     enter, exit_, base_enter, base_exit, infos = {}, {}, {}, {}, {}
     for j, (pair, pair_data) in enumerate(data.pairs.items()):
-        pf, _ = fit_pair_fold(pair_data, params, fold, seed=seed + 1000 * fold.index + j,
-                              accelerator=config.training.accelerator,
-                              min_train_samples=config.training.min_train_samples)
+        pf, _ = fit_pair_fold(
+            pair_data,
+            params,
+            fold,
+            seed=seed + 1000 * fold.index + j,
+            accelerator=config.training.accelerator,
+            min_train_samples=config.training.min_train_samples,
+        )
         enter[pair], exit_[pair] = pf.enter, pf.exit
         base_enter[pair], base_exit[pair] = pf.base_enter, pf.base_exit
         infos[pair] = pf.info
@@ -225,26 +245,39 @@ def evaluate_holdout(
         "objective": objective.name,
         "values": list(objective(result.metrics)),
         "trial_values": list(trial.values),
-        "holdout": {"start": str(fold.test_start), "end": str(fold.test_end),
-                    "candles": fold.test.stop - fold.test.start},
-        "train": {"start": str(fold.train_start), "end": str(fold.train_end),
-                  "candles": fold.train.stop - fold.train.start},
+        "holdout": {
+            "start": str(fold.test_start),
+            "end": str(fold.test_end),
+            "candles": fold.test.stop - fold.test.start,
+        },
+        "train": {
+            "start": str(fold.train_start),
+            "end": str(fold.train_end),
+            "candles": fold.train.stop - fold.train.start,
+        },
         "metrics": _subset(result.metrics),
-        "baselines": {"buy_and_hold": _buy_and_hold(data, fold.test_start, fold.test_end),
-                      "no_model": _subset(base.metrics)},
+        "baselines": {
+            "buy_and_hold": _buy_and_hold(data, fold.test_start, fold.test_end),
+            "no_model": _subset(base.metrics),
+        },
         "pairs": infos,
         "daily_equity": daily_equity(data, fold.test, result, base),
-        "daily_returns": [float(x) for x in np.nan_to_num(result.daily_returns.to_numpy(), nan=0.0)],
+        "daily_returns": [
+            float(x) for x in np.nan_to_num(result.daily_returns.to_numpy(), nan=0.0)
+        ],
         "seed": seed,
         "duration_s": time.perf_counter() - started,
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "version": __version__,
     }
     _store(study, trial.number, record)
-    logger.info("holdout of trial %d: profit %.4f, buy-and-hold %.4f, no-model %.4f", trial.number,
-                record["metrics"].get("profit_total", float("nan")),
-                record["baselines"]["buy_and_hold"]["profit_total"],
-                record["baselines"]["no_model"].get("profit_total", float("nan")))
+    logger.info(
+        "holdout of trial %d: profit %.4f, buy-and-hold %.4f, no-model %.4f",
+        trial.number,
+        record["metrics"].get("profit_total", float("nan")),
+        record["baselines"]["buy_and_hold"]["profit_total"],
+        record["baselines"]["no_model"].get("profit_total", float("nan")),
+    )
     return record
 
 

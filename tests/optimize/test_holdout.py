@@ -37,8 +37,13 @@ SMOKE_SPACE = "search_spaces/smoke.yaml"
 @pytest.fixture(scope="module")
 def smoke_study(tmp_path_factory):
     storage = f"sqlite:///{tmp_path_factory.mktemp('holdout') / 'study.db'}"
-    run_worker(load_config(SMOKE_CONFIG), load_space(SMOKE_SPACE), storage=storage,
-               study_name="holdout", n_trials=2)
+    run_worker(
+        load_config(SMOKE_CONFIG),
+        load_space(SMOKE_SPACE),
+        storage=storage,
+        study_name="holdout",
+        n_trials=2,
+    )
     return storage
 
 
@@ -47,9 +52,15 @@ def _load(storage: str) -> optuna.Study:
 
 
 def _span_dates(config) -> pd.DatetimeIndex:
-    candles = load_candles(config.data.pairs[0], config.data.timeframe, datadir=config.data.path,
-                           end=pd.Timestamp(config.data.end, tz="UTC"))
-    return pd.DatetimeIndex(candles["date"][candles["date"] >= pd.Timestamp(config.data.start, tz="UTC")])
+    candles = load_candles(
+        config.data.pairs[0],
+        config.data.timeframe,
+        datadir=config.data.path,
+        end=pd.Timestamp(config.data.end, tz="UTC"),
+    )
+    return pd.DatetimeIndex(
+        candles["date"][candles["date"] >= pd.Timestamp(config.data.start, tz="UTC")]
+    )
 
 
 # --------------------------------------------------------------------------- fold geometry
@@ -72,7 +83,9 @@ def test_holdout_fold_trains_like_a_fold_and_tests_the_holdout(purge):
     assert train_dates[0] >= fold.train_start and train_dates[-1] < fold.train_end
     assert dates[fold.test][0] >= plan.holdout.start
     # same length as the walk-forward folds' train windows (the span has no gaps)
-    assert {f.train.stop - f.train.start for f in plan.folds} == {fold.train.stop - fold.train.start}
+    assert {f.train.stop - f.train.start for f in plan.folds} == {
+        fold.train.stop - fold.train.start
+    }
 
 
 def test_holdout_fold_without_holdout_says_so():
@@ -140,9 +153,14 @@ def test_purge_shorter_than_window_is_refused_before_training(smoke_study):
     study = optuna.create_study(direction="maximize")
     study.set_user_attr("fingerprint", fingerprint)
     best = real.best_trial
-    study.add_trial(optuna.trial.create_trial(value=best.value, params=best.params,
-                                              distributions=best.distributions,
-                                              user_attrs={"resolved_params": best.user_attrs["resolved_params"]}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            value=best.value,
+            params=best.params,
+            distributions=best.distributions,
+            user_attrs={"resolved_params": best.user_attrs["resolved_params"]},
+        )
+    )
     window = best.user_attrs["resolved_params"]["lstm"]["window_size"]
     assert window > 1 and config.walkforward.purge_candles >= window
     with pytest.raises(ValueError, match="purge_candles=1 is shorter"):
@@ -200,11 +218,16 @@ def test_holdout_record_matches_independent_figures(smoke_study):
     assert record["holdout"]["candles"] == int(((data_dates >= start) & (data_dates < end)).sum())
     purge = pd.Timedelta(hours=config.walkforward.purge_candles)
     assert pd.Timestamp(record["train"]["end"]) == start - purge
-    assert pd.Timestamp(record["train"]["end"]) - pd.Timestamp(record["train"]["start"]) == pd.Timedelta(
-        days=config.walkforward.train_days)
+    assert pd.Timestamp(record["train"]["end"]) - pd.Timestamp(
+        record["train"]["start"]
+    ) == pd.Timedelta(days=config.walkforward.train_days)
     # buy-and-hold from the candles, computed here without the study code
-    per_pair = [buy_and_hold(load_candles(p, "1h", datadir=config.data.path), start, end, fee=config.backtest.fee)
-                for p in config.data.pairs]
+    per_pair = [
+        buy_and_hold(
+            load_candles(p, "1h", datadir=config.data.path), start, end, fee=config.backtest.fee
+        )
+        for p in config.data.pairs
+    ]
     bh = record["baselines"]["buy_and_hold"]["profit_total"]
     assert bh == pytest.approx(np.mean([m["profit_total"] for m in per_pair]), rel=1e-12)
     eq = record["daily_equity"]
@@ -212,6 +235,8 @@ def test_holdout_record_matches_independent_figures(smoke_study):
     assert len(eq["model"]) == (end - start).days
     assert eq["model"][-1] == pytest.approx(1 + record["metrics"]["profit_total"], abs=2e-6)
     assert eq["buy_and_hold"][-1] == pytest.approx(1 + bh, abs=2e-6)
-    assert eq["no_model"][-1] == pytest.approx(1 + record["baselines"]["no_model"]["profit_total"], abs=2e-6)
+    assert eq["no_model"][-1] == pytest.approx(
+        1 + record["baselines"]["no_model"]["profit_total"], abs=2e-6
+    )
     assert set(record["pairs"]) == set(config.data.pairs)
     assert record["objective"] == config.study.objective and len(record["values"]) == 1
