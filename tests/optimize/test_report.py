@@ -157,6 +157,25 @@ def test_report_of_a_tiny_in_memory_study_degrades_gracefully():
     assert all(f'<section id="{sid}">' in page for sid in SECTIONS)
 
 
+def test_report_of_a_multi_objective_study_uses_the_first_objective():
+    study = optuna.create_study(study_name="multi", directions=["maximize", "minimize"])
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        trial = study.ask()
+        x, y = trial.suggest_float("x", 0, 1), trial.suggest_float("y", 0, 1)
+        trial.set_user_attr("resolved_params", {})
+        trial.set_user_attr("oos_daily_returns", list(rng.normal(0.001 * x, 0.01, 30)))
+        study.tell(trial, (x + y, y))
+    inputs = collect(study, holdout=False)
+    best_first = max(study.best_trials, key=lambda t: t.values[0])
+    assert inputs.trial.number == best_first.number
+    page = render(inputs)
+    assert "this section failed" not in page
+    for name in ("history", "importances", "parallel", "pbo"):
+        assert f'id="fig-{name}"' in page
+    assert "Pareto front, best first objective" in page
+
+
 def test_default_report_path_is_safe():
     assert default_report_path("a/b c") == Path("reports/a_b_c.html")
 
