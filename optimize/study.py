@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,13 +46,15 @@ def make_storage(url: str, study: StudyConfig) -> RDBStorage:
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    return RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs,
-        heartbeat_interval=study.heartbeat_interval,
-        grace_period=study.grace_period,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=study.max_retry),
-    )
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them knowingly
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=study.heartbeat_interval,
+            grace_period=study.grace_period,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=study.max_retry),
+        )
 
 
 def make_sampler(study: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:

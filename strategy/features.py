@@ -172,7 +172,7 @@ def standard(candles: pd.DataFrame, wanted: tuple[str, ...] = ALL_FEATURES) -> d
     date = pd.DatetimeIndex(candles["date"])
     out: dict[str, np.ndarray] = {}
     if "day_of_week" in wanted:
-        out["%-day_of_week"] = date.dayofweek.to_numpy(dtype=np.float64)
+        out["%-day_of_week"] = date.day_of_week.to_numpy(dtype=np.float64)
     if "hour_of_day" in wanted:
         out["%-hour_of_day"] = date.hour.to_numpy(dtype=np.float64)
     return out
