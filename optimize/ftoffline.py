@@ -91,7 +91,7 @@ def offline_markets(markets: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _preserved_logging() -> Iterator[None]:
+def preserved_logging() -> Iterator[None]:
     """Keep freqtrade from reconfiguring the caller's logging; quiet its INFO chatter."""
     from freqtrade.configuration import configuration as ft_configuration
 
@@ -114,6 +114,9 @@ def _preserved_logging() -> Iterator[None]:
                 root.addHandler(handler)
         root.setLevel(level)
         ft_logger.setLevel(ft_level)
+
+
+_preserved_logging = preserved_logging  # former private name, still used by callers
 
 
 def freqtrade_config(
@@ -291,7 +294,7 @@ def run_freqtrade_backtest(
     exchange_dir = Path(datadir) / str(config["exchange"]["name"]).lower()
     if not exchange_dir.is_dir():  # freqtrade would create it silently and then find no data
         raise ValueError(f"datadir must hold the exchange folder, but {exchange_dir} is missing.")
-    with tempfile.TemporaryDirectory(prefix="ftoffline-") as tmp, _preserved_logging():
+    with tempfile.TemporaryDirectory(prefix="ftoffline-") as tmp, preserved_logging():
         cfg_path = Path(tmp) / "config.json"
         cfg_path.write_text(json.dumps(dict(config), default=str), encoding="utf-8")
         args: dict[str, Any] = {
