@@ -80,6 +80,8 @@ class StudyConfig:
         timeout: seconds per worker, None = no limit.
         seed: base seed; worker ``k`` uses ``seed + k``.
         n_startup_trials: trials before the pruner and TPE start to act.
+        pruner_warmup_folds: folds a trial always completes before it may be pruned (single-fold
+            scores are noisy; 0 allows pruning right after the first fold).
         heartbeat_interval: seconds between worker heartbeats (dead workers are detected).
         grace_period: seconds without heartbeat after which a trial is failed and retried.
         max_retry: retries of a trial whose worker died.
@@ -92,6 +94,7 @@ class StudyConfig:
     timeout: float | None = None
     seed: int = 42
     n_startup_trials: int = 5
+    pruner_warmup_folds: int = 2
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 2
@@ -104,7 +107,7 @@ class StudyConfig:
             raise ValueError(f"sampler must be one of {SAMPLERS}, but got sampler={self.sampler!r}.")
         if self.pruner not in PRUNERS:
             raise ValueError(f"pruner must be one of {PRUNERS}, but got pruner={self.pruner!r}.")
-        for name in ("n_trials", "seed", "n_startup_trials", "heartbeat_interval", "grace_period", "max_retry"):
+        for name in ("n_trials", "seed", "n_startup_trials", "pruner_warmup_folds", "heartbeat_interval", "grace_period", "max_retry"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, but got {name}={value!r}.")

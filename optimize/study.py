@@ -72,11 +72,12 @@ def make_pruner(study: StudyConfig) -> optuna.pruners.BasePruner:
     if study.pruner == "none":
         return optuna.pruners.NopPruner()
     if study.pruner == "wilcoxon":
-        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=1)
+        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=max(1, study.pruner_warmup_folds))
     if study.pruner == "percentile":
         return optuna.pruners.PercentilePruner(25.0, n_startup_trials=study.n_startup_trials,
-                                               n_warmup_steps=0)
-    return optuna.pruners.MedianPruner(n_startup_trials=study.n_startup_trials, n_warmup_steps=0)
+                                               n_warmup_steps=study.pruner_warmup_folds)
+    return optuna.pruners.MedianPruner(n_startup_trials=study.n_startup_trials,
+                                       n_warmup_steps=study.pruner_warmup_folds)
 
 
 def study_fingerprint(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
@@ -207,6 +208,12 @@ def run_worker(
     if finished_trials(study) >= target:
         logger.info("study %s already has %d finished trials (target %d)", study_name, finished_trials(study), target)
         return 0
+    touched = study.user_attrs.get("holdout_touched")
+    if touched:
+        logger.warning(
+            "study %s: the holdout was already evaluated (trials %s, first at %s); trials added now "
+            "are selected by people who have seen it — the holdout is no longer untouched evidence",
+            study_name, touched.get("trials"), touched.get("first_at"))
     data = StudyData.load(config)
     runner = TrialRunner(data=data, space=space, seed=seed * 100_003)
     logger.info("worker %d (pid %d) joins study %s on %s", worker_index, os.getpid(), study_name,

@@ -240,7 +240,8 @@ def test_pruning_stops_a_deliberately_bad_trial_after_its_first_fold(tmp_path):
     """Churning thresholds (enter above the median prediction, exit below it) with a 1 % fee lose on
     every fold; the median pruner must stop that trial after fold 0."""
     path = write_config(tmp_path, walkforward={"train_days": 15, "test_days": 6},
-                        backtest={"fee": 0.01}, study={"objective": "profit", "n_startup_trials": 2})
+                        backtest={"fee": 0.01},
+                        study={"objective": "profit", "n_startup_trials": 2, "pruner_warmup_folds": 0})
     config, space = load(path), load_space(SMOKE_SPACE)
     storage = make_storage(f"sqlite:///{tmp_path / 'prune.db'}", config.study)
     study = open_study(storage, "prune", config, space, seed=0)
