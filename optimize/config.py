@@ -251,13 +251,23 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     return config
 
 
-def load_config(path: Path | str) -> RunConfig:
-    """Read and validate a run config YAML file."""
+def read_yaml(path: Path | str, *, what: str, error: type[ValueError]) -> tuple[Any, Path]:
+    """Resolve (see :func:`resolve_path`) and parse a YAML file.
+
+    Raises:
+        FileNotFoundError: no such file (``what`` names the kind of file).
+        error: the file is not valid YAML.
+    """
     path = resolve_path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"run config {path} does not exist.")
+        raise FileNotFoundError(f"{what} {path} does not exist.")
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text()), path
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc}).") from exc
+        raise error(f"{path}: not valid YAML ({exc}).") from exc
+
+
+def load_config(path: Path | str) -> RunConfig:
+    """Read and validate a run config YAML file."""
+    raw, path = read_yaml(path, what="run config", error=ConfigError)
     return parse_config(raw, str(path))

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 
 from lstm.params import LSTMParams
 from strategy.signals import SignalParams
@@ -270,11 +269,7 @@ def _check_against_types(space: SearchSpace) -> None:
 
 def load_space(path: Path | str) -> SearchSpace:
     """Read and validate a search-space YAML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"search space {path} does not exist.")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SearchSpaceError(f"{path}: not valid YAML ({exc}).") from exc
+    from optimize.config import read_yaml
+
+    raw, path = read_yaml(path, what="search space", error=SearchSpaceError)
     return parse_space(raw, str(path))
