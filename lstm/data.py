@@ -189,8 +189,14 @@ def valid_window_ends(finite_rows: np.ndarray, window: int) -> np.ndarray:
     return mask & (counts == 0)
 
 
-def split_train_val(samples: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def split_train_val(
+    samples: np.ndarray, val_fraction: float, gap: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Split time-ordered sample rows: the last ``val_fraction`` (at least one) is validation.
+
+    ``gap`` drops the fit samples whose row is within ``gap`` rows of the first validation row:
+    with labels ``y_t = T_{t+h}``, pass ``gap = h`` so no fit label reaches into the validation
+    period (early stopping then judges truly unseen targets).
 
     Raises:
         ValueError: Fewer than 2 training samples or no validation sample would remain.
@@ -198,13 +204,15 @@ def split_train_val(samples: np.ndarray, val_fraction: float) -> tuple[np.ndarra
     samples = np.sort(np.asarray(samples, dtype=np.int64))
     n_val = max(1, round(samples.size * val_fraction))
     n_fit = samples.size - n_val
+    if gap > 0 and n_val < samples.size:
+        n_fit = int(np.searchsorted(samples[:n_fit], samples[n_fit] - gap, side="left"))
     if n_fit < 2:
         raise ValueError(
             f"Too few usable training samples to fit and validate: {samples.size=} with "
             f"{val_fraction=} leaves {n_fit} for fitting (need >= 2). Use a longer train "
             "window or check for NaN features/labels."
         )
-    return samples[:n_fit], samples[n_fit:]
+    return samples[:n_fit], samples[samples.size - n_val :]
 
 
 class WindowedBatches:

@@ -240,6 +240,7 @@ def fit_predict(
     callbacks: Sequence[Callback] = (),
     logger: bool | Logger | str | os.PathLike[str] = False,
     feature_names: Sequence[str] | None = None,
+    label_horizon: int = 0,
 ) -> FitResult:
     """Train on ``train`` rows, predict ``predict`` rows (and the training rows in-sample).
 
@@ -259,6 +260,8 @@ def fit_predict(
         logger: False (none), True (Lightning's default), a Lightning ``Logger``, or a directory
             for a TensorBoard logger.
         feature_names: Optional names of the F feature columns (kept for checkpoints).
+        label_horizon: h when ``labels[i] = T[i + h]``: the last h fit samples before the
+            validation part are dropped so no fit label overlaps the validation period.
 
     Returns:
         :class:`FitResult`.
@@ -300,7 +303,7 @@ def fit_predict(
     y_scaled = scaler.transform_labels(y[lo:hi])
     tr_local = np.arange(tr.start - lo, tr.stop - lo)
     usable = tr_local[valid[tr_local] & np.isfinite(y_scaled[tr_local])]
-    fit_rows, val_rows = split_train_val(usable, params.val_fraction)
+    fit_rows, val_rows = split_train_val(usable, params.val_fraction, gap=label_horizon)
     log.debug(
         "fit_predict: %d usable of %d train rows (%d fit, %d val), %d predict rows",
         usable.size,

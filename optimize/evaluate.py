@@ -149,7 +149,8 @@ def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seed: int, 
         info = {"skipped": f"only {usable} finite labels in the train window (< {min_train_samples})"}
         return PairFold(flat, flat, base_enter, base_exit, info), None
     result = fit_predict(pd_.features, labels, train=fold.train, predict=fold.test, params=params.lstm,
-                         seed=seed, accelerator=accelerator, feature_names=pd_.feature_names)
+                         seed=seed, accelerator=accelerator, feature_names=pd_.feature_names,
+                         label_horizon=params.label_horizon)
     thr = resolve_thresholds(params.signal, train_predictions=result.train_predictions,
                              train_labels=labels[fold.train])
     enter, exit_ = long_signals(result.predictions, thr)

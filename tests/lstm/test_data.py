@@ -124,3 +124,15 @@ def test_batches_reject_samples_without_history(real_features: np.ndarray) -> No
     rows = torch.from_numpy(real_features)
     with pytest.raises(ValueError, match=r"samples must lie in \[3, "):
         _batches(rows, torch.arange(2, 20), shuffle=False)
+
+
+def test_split_gap_keeps_fit_labels_out_of_the_validation_period():
+    from lstm.data import split_train_val
+
+    samples = np.arange(10, 110)
+    fit, val = split_train_val(samples, 0.2)
+    assert fit[-1] == 89 and val[0] == 90 and val.size == 20
+    fit_gap, val_gap = split_train_val(samples, 0.2, gap=4)
+    np.testing.assert_array_equal(val_gap, val)
+    assert fit_gap[-1] == 85  # 85 + h = 89 < 90: no fit label from the validation period
+    np.testing.assert_array_equal(fit_gap, fit[: fit_gap.size])
