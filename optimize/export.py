@@ -287,26 +287,50 @@ def export_study_trial(study: optuna.Study, out_dir: Path | str, *, trial_number
     trial = _complete_trial(study, trial_number)
     config = study_config(study)
     params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
+    space = (study.user_attrs.get("fingerprint") or {}).get("space", {})
+    return write_export(
+        out_dir, config, params, study_name=study.study_name, trial_number=trial.number,
+        trial_values=list(trial.values), storage=storage,
+        extra={"objective": study.user_attrs.get("objective"),
+               "parameter_ranges": _parameter_ranges(space, params),
+               "oos_metrics": trial.user_attrs.get("oos_metrics", {})},
+    )
+
+
+def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *, study_name: str,
+                 trial_number: int, trial_values: list[float] | None = None,
+                 storage: str | None = None, extra: dict[str, Any] | None = None) -> ExportResult:
+    """Write the export files of ``params`` under ``config`` (the part that needs no study).
+
+    Args:
+        out_dir: output folder (created; existing export files are overwritten).
+        config: the study's run config (pairs, features, walk-forward and backtest settings).
+        params: the trial's parameters.
+        study_name, trial_number, trial_values: recorded in every artefact.
+        storage: the study's storage URL to record (a password is masked).
+        extra: further entries of the config's ``lstm_optuna`` block.
+
+    Raises:
+        ValueError: see :func:`build_freqtrade_config`; the data cannot make the study's plan.
+    """
     plan = study_plan(config)
     out = Path(out_dir).resolve()
     strategy_dir = out / USER_DATA / "strategies"
     strategy_dir.mkdir(parents=True, exist_ok=True)
-    identifier = new_identifier(study.study_name, trial.number)
+    identifier = new_identifier(study_name, trial_number)
     exported_at = datetime.now(UTC).isoformat(timespec="seconds")
     holdout = plan.holdout
     timerange = None if holdout is None else timerange_of(holdout.start, holdout.end)
-    space = (study.user_attrs.get("fingerprint") or {}).get("space", {})
     metadata = {
         "version": __version__,
-        "study_name": study.study_name,
-        "trial_number": trial.number,
-        "trial_values": list(trial.values),
+        "study_name": study_name,
+        "trial_number": trial_number,
+        "trial_values": list(trial_values or []),
         "params": params.to_dict(),
         "exported_at": exported_at,
     }
     settings = {
         **metadata,
-        "objective": study.user_attrs.get("objective"),
         "storage": _redact(absolute_storage(storage)) if storage else None,
         "identifier": identifier,
         "features": list(config.features.features),
@@ -318,8 +342,7 @@ def export_study_trial(study: optuna.Study, out_dir: Path | str, *, trial_number
                                                  "end": holdout.end.isoformat(),
                                                  "timerange": timerange},
         "freqai_windows": plan.to_freqai(),
-        "parameter_ranges": _parameter_ranges(space, params),
-        "oos_metrics": trial.user_attrs.get("oos_metrics", {}),
+        **(extra or {}),
     }
     ft = build_freqtrade_config(config, params, identifier=identifier, settings=settings,
                                 user_data_dir=out / USER_DATA, strategy_path=strategy_dir)
@@ -336,10 +359,10 @@ def export_study_trial(study: optuna.Study, out_dir: Path | str, *, trial_number
     command = _command(config_path, strategy_dir, datadir, out / USER_DATA, timerange)
     readme_path = out / README_FILE
     readme_path.write_text(_readme(settings, command, out), encoding="utf-8")
-    logger.info("exported trial %d of study %s to %s (identifier %s)", trial.number,
-                study.study_name, out, identifier)
-    return ExportResult(out, config_path, params_path, link, readme_path, study.study_name,
-                        trial.number, identifier, timerange, command)
+    logger.info("exported trial %d of study %s to %s (identifier %s)", trial_number, study_name,
+                out, identifier)
+    return ExportResult(out, config_path, params_path, link, readme_path, study_name,
+                        trial_number, identifier, timerange, command)
 
 
 def _complete_trial(study: optuna.Study, trial_number: int | None) -> FrozenTrial:
@@ -388,4 +411,5 @@ __all__ = [
     "new_identifier",
     "study_plan",
     "timerange_of",
+    "write_export",
 ]

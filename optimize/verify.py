@@ -49,6 +49,7 @@ class VerifyResult:
         timerange: the backtested freqtrade timerange.
         freqtrade: freqtrade's metrics (keys of :data:`optimize.evaluate.FOLD_METRIC_KEYS` it has).
         study_holdout: the study's holdout metrics for the trial, or None when not available.
+        holdout_span: the span of the study's holdout record (``start .. end``), empty if none.
         note: why the study's figures are missing (empty when present).
         trades: number of freqtrade trades.
         stats: freqtrade's full per-strategy stats dict.
@@ -59,6 +60,7 @@ class VerifyResult:
     timerange: str
     freqtrade: dict[str, float]
     study_holdout: dict[str, float] | None
+    holdout_span: str
     note: str
     trades: int
     stats: dict[str, Any]
@@ -80,21 +82,23 @@ def read_export(export_dir: Path | str) -> dict[str, Any]:
     return config
 
 
-def _study_holdout(settings: dict[str, Any], storage: str | None) -> tuple[dict | None, str]:
+def _study_holdout(settings: dict[str, Any], storage: str | None) -> tuple[dict | None, str, str]:
+    """``(metrics, span, note)`` of the study's holdout record for the exported trial."""
     url = storage or settings.get("storage")
     if not url:
-        return None, "no study storage recorded in the export (pass --storage)."
+        return None, "", "no study storage recorded in the export (pass --storage)."
     if "***" in url:
-        return None, f"the recorded storage {url} has a masked password (pass --storage)."
+        return None, "", f"the recorded storage {url} has a masked password (pass --storage)."
     try:
         study = optuna.load_study(study_name=settings["study_name"], storage=url)
     except (KeyError, ValueError, ImportError, SQLAlchemyError) as exc:  # comparison is optional
-        return None, f"could not open study {settings['study_name']!r} at {_redact(url)}: {exc}"
+        return None, "", f"could not open study {settings['study_name']!r} at {_redact(url)}: {exc}"
     record = stored_holdout(study, int(settings["trial_number"]))
     if record is None:
-        return None, (f"the study has no holdout record for trial {settings['trial_number']} "
-                      "(the report computes it).")
-    return dict(record.get("metrics", {})), ""
+        return None, "", (f"the study has no holdout record for trial {settings['trial_number']} "
+                          "(the report computes it).")
+    span = record.get("holdout", {})
+    return dict(record.get("metrics", {})), f"{span.get('start')} .. {span.get('end')}", ""
 
 
 def verify_export(export_dir: Path | str, *, storage: str | None = None,
@@ -131,9 +135,9 @@ def verify_export(export_dir: Path | str, *, storage: str | None = None,
     stats = result.stats
     figures = {k: float(stats[v]) for k, v in FREQTRADE_KEYS.items()
                if isinstance(stats.get(v), int | float)}
-    holdout, note = _study_holdout(settings, storage)
+    holdout, span, note = _study_holdout(settings, storage)
     return VerifyResult(settings["study_name"], int(settings["trial_number"]), timerange, figures,
-                        holdout, note, len(result.trades), stats)
+                        holdout, span, note, len(result.trades), stats)
 
 
 def _fmt(value: float | None) -> str:
@@ -144,7 +148,9 @@ def _fmt(value: float | None) -> str:
 
 def format_comparison(result: VerifyResult) -> str:
     """A text table: metric, freqtrade (FreqAI backtest), study holdout."""
-    rows = [f"study {result.study_name!r} trial {result.trial_number}, timerange {result.timerange}",
+    rows = [f"study {result.study_name!r} trial {result.trial_number}: freqtrade FreqAI backtest "
+            f"over timerange {result.timerange}"
+            + (f", study holdout {result.holdout_span}" if result.holdout_span else ""),
             f"{'metric':<22}{'freqtrade':>14}{'study holdout':>16}"]
     for key in FOLD_METRIC_KEYS:
         theirs = None if result.study_holdout is None else result.study_holdout.get(key)
@@ -152,3 +158,121 @@ def format_comparison(result: VerifyResult) -> str:
     if result.note:
         rows.append(f"study holdout: {result.note}")
     return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class LookaheadSummary:
+    """Outcome of freqtrade's lookahead analysis of an export.
+
+    Attributes:
+        total_signals: trades whose entry and exit were re-checked on truncated data.
+        false_entry_signals, false_exit_signals: signals that changed when the future was cut.
+        false_indicators: dataframe columns whose values changed when the future was cut.
+        has_bias: freqtrade's verdict.
+        failed_bias_check: True when freqtrade could not check (too few trades).
+        changed_before_last_candle: columns that differ between the full and a cut run on any
+            candle before the cut run's last one.
+        last_candle_unpredicted: every cut run's last candle has ``do_predict == 0``: FreqAI's
+            backtest windows end before the candle at the timerange's end, so FreqAI never
+            predicts it, and freqtrade's indicator comparison flags the prediction columns there
+            for any FreqAI strategy.
+    """
+
+    total_signals: int
+    false_entry_signals: int
+    false_exit_signals: int
+    false_indicators: list[str]
+    has_bias: bool
+    failed_bias_check: bool
+    changed_before_last_candle: list[str]
+    last_candle_unpredicted: bool
+
+    @property
+    def no_lookahead(self) -> bool:
+        """Trades were checked, no signal changed, and no column changed before the cut."""
+        return (self.total_signals > 0 and self.false_entry_signals == 0
+                and self.false_exit_signals == 0 and not self.changed_before_last_candle)
+
+
+def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path | str | None = None,
+                       pairs: list[str] | None = None, minimum_trade_amount: int = 1,
+                       targeted_trade_amount: int = 5) -> LookaheadSummary:
+    """Run freqtrade's ``lookahead-analysis`` on an export, in-process and offline.
+
+    freqtrade backtests the timerange once, then for each of up to ``targeted_trade_amount``
+    trades backtests again with the data cut right after the trade's entry (and exit) candle, and
+    compares signals and dataframe columns. With FreqAI every run retrains its windows (fresh
+    identifier, freqtrade purges the models folder between runs).
+
+    Args:
+        export_dir: folder written by the export.
+        timerange: freqtrade timerange to analyse (keep it short: every trade costs two backtests).
+        datadir: data folder (default: the study's).
+        pairs: restrict the whitelist (default: the export's pairs).
+        minimum_trade_amount, targeted_trade_amount: freqtrade's options of the same names.
+    """
+    import tempfile
+
+    from freqtrade.configuration import setup_utils_configuration
+    from freqtrade.enums import RunMode
+    from freqtrade.optimize.analysis.lookahead_helpers import LookaheadAnalysisSubFunctions
+    from freqtrade.resolvers import StrategyResolver
+    from freqtrade.util import get_progress_tracker
+
+    from optimize.ftoffline import _preserved_logging, load_markets, offline_markets
+
+    out = Path(export_dir).resolve()
+    config = read_export(out)
+    settings = config[SETTINGS_KEY]
+    datadir = Path(datadir) if datadir is not None else Path(settings["datadir"])
+    run_config = dict(config)
+    run_config["freqai"] = {**config["freqai"],
+                            "identifier": new_identifier(f"{settings['study_name']}-lookahead",
+                                                         int(settings["trial_number"]))}
+    run_config["exchange"] = {**config["exchange"],
+                              "pair_whitelist": list(pairs or config["exchange"]["pair_whitelist"])}
+    for key in ("user_data_dir", "strategy_path"):
+        run_config.pop(key, None)
+    with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp, _preserved_logging():
+        cfg_path = Path(tmp) / "config.json"
+        cfg_path.write_text(json.dumps(run_config), encoding="utf-8")
+        args = {
+            "config": [str(cfg_path)],
+            "datadir": str(datadir / str(settings.get("exchange", "binance"))),
+            "user_data_dir": tmp,
+            "strategy": STRATEGY_NAME,
+            "strategy_path": str(out / USER_DATA / "strategies"),
+            "timerange": timerange,
+            "minimum_trade_amount": minimum_trade_amount,
+            "targeted_trade_amount": targeted_trade_amount,
+        }
+        ft_config = setup_utils_configuration(args, RunMode.UTIL_NO_EXCHANGE)
+        ft_config = LookaheadAnalysisSubFunctions.calculate_config_overrides(ft_config)
+        found = [o for o in StrategyResolver.search_all_objects(ft_config, enum_failed=False)
+                 if o["name"] == STRATEGY_NAME]
+        if not found:
+            raise ValueError(f"{STRATEGY_NAME} not found in {out / USER_DATA / 'strategies'}.")
+        with offline_markets(load_markets()), get_progress_tracker() as progress:
+            analysis = LookaheadAnalysisSubFunctions.initialize_single_lookahead_analysis(
+                ft_config, found[0], progress)
+    result = analysis.current_analysis
+    changed, unpredicted = _compare_cuts(analysis)
+    return LookaheadSummary(int(result.total_signals), int(result.false_entry_signals),
+                            int(result.false_exit_signals), list(result.false_indicators),
+                            bool(result.has_bias), bool(analysis.failed_bias_check),
+                            changed, unpredicted)
+
+
+def _compare_cuts(analysis: Any) -> tuple[list[str], bool]:
+    """Columns differing before each cut's last candle; whether every last candle is unpredicted."""
+    changed: set[str] = set()
+    unpredicted = True
+    full = analysis.full_varHolder.indicators
+    for holder in (*analysis.entry_varHolders, *analysis.exit_varHolders):
+        for pair, cut in getattr(holder, "indicators", {}).items():
+            same = full[pair].loc[cut.index]
+            diff = same.iloc[:-1].compare(cut.iloc[:-1])
+            changed.update(str(col) for col, _ in diff.columns)
+            if "do_predict" in cut.columns and cut["do_predict"].iloc[-1] == 1:
+                unpredicted = False
+    return sorted(changed), unpredicted

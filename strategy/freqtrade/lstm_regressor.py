@@ -10,7 +10,8 @@ freqtrade loads :class:`LstmOptunaRegressor` from this folder (``--freqaimodel L
   ``freqai.model_training_parameters`` (:class:`lstm.params.LSTMParams` fields, validated).
 * **Prediction is windowed**: row ``i`` is predicted from rows ``i-W+1 .. i`` with
   :func:`lstm.train.predict` (FreqAI's ``BasePyTorchRegressor.predict`` feeds a 2-D frame, i.e. a
-  window of 1). The first ``W-1`` rows of a backtest window take their history from the last
+  window of 1), in fixed-size batches so that a prediction never depends on how many candles
+  follow it (:func:`strategy.freqtrade.trained.chunked_predict`). The first ``W-1`` rows of a backtest window take their history from the last
   rows of the training window (kept with the model); elsewhere rows without a full window are NaN
   with ``do_predict = 0``. Live, FreqAI predicts the last ``conv_width`` rows: the exported
   config sets ``conv_width = window_size``.
@@ -54,7 +55,7 @@ from freqtrade.freqai.torch.PyTorchDataConvertor import (
 
 from lstm.params import LSTMParams
 from lstm.train import fit_predict
-from strategy.freqtrade.rules import LABEL, extra_returns
+from strategy.freqtrade.rules import LABEL, extra_returns, label_stats
 from strategy.freqtrade.trained import (
     CheckpointDataDrawer,
     TrainedLSTM,
@@ -155,9 +156,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         result = fit_predict(x, y, train=slice(0, n), predict=slice(n - 1, n),
                              params=self.lstm_params, seed=seed, accelerator=self.accelerator,
                              feature_names=names)
-        finite = y[np.isfinite(y)]
-        dk.data["labels_mean"] = {label: float(finite.mean())}
-        dk.data["labels_std"] = {label: float(finite.std())}
+        mean, std = label_stats(y)
+        dk.data["labels_mean"] = {label: mean}
+        dk.data["labels_std"] = {label: std}
         thresholds = None
         if self.signal_params is not None:
             thresholds = resolve_thresholds(self.signal_params,

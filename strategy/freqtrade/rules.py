@@ -97,6 +97,20 @@ def strategy_params(weights: tuple[float, ...], signal: SignalParams) -> dict[st
     return {BUY_SPACE: buy, SELL_SPACE: sell}
 
 
+def label_stats(labels: np.ndarray) -> tuple[float, float]:
+    """Mean and population std of the finite training labels: the statistic ``zscore`` mode uses.
+
+    Returns:
+        ``(mean, std)``; ``(nan, nan)`` with fewer than two finite labels (no thresholds then,
+        as in :func:`strategy.signals.resolve_thresholds`).
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    if y.size < 2:
+        return math.nan, math.nan
+    return float(y.mean()), float(y.std())
+
+
 def extra_returns(signal: SignalParams | None, thresholds: Thresholds | None) -> dict[str, float]:
     """The per-train values the FreqAI model hands to the strategy (NaN where unknown)."""
     if signal is None or thresholds is None:
