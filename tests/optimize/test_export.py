@@ -1,0 +1,162 @@
+"""Export of a real (smoke) study to freqtrade: freqtrade validates the config and loads the
+strategy with exactly the exported values; artefacts are traceable and hold no secrets; only
+COMPLETE trials export; the CLI exports and verifies against the study's holdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from freqtrade.configuration import Configuration
+from freqtrade.configuration.config_validation import validate_config_consistency
+from freqtrade.enums import RunMode
+from freqtrade.resolvers import StrategyResolver
+from optuna.trial import TrialState
+
+from optimize import __version__
+from optimize.cli import main
+from optimize.config import load_config
+from optimize.export import export_study_trial, export_trial
+from optimize.holdout import evaluate_holdout
+from optimize.space import TrialParams, load_space
+from optimize.study import run_worker
+from strategy.freqtrade import STRATEGY_FILE, STRATEGY_NAME
+
+STUDY = "export-smoke"
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory) -> str:
+    """A finished two-trial smoke study (2 pairs, 3 folds, holdout 2025-08-05..2025-08-15)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('study') / 'study.db'}"
+    run_worker(load_config("configs/smoke.yaml"), load_space("search_spaces/smoke.yaml"),
+               storage=url, study_name=STUDY, n_trials=2)
+    return url
+
+
+@pytest.fixture(scope="module")
+def study(storage) -> optuna.Study:
+    return optuna.load_study(study_name=STUDY, storage=storage)
+
+
+@pytest.fixture(scope="module")
+def exported(storage, tmp_path_factory):
+    return export_trial(STUDY, tmp_path_factory.mktemp("export"), storage=storage)
+
+
+@pytest.fixture
+def quiet_freqtrade_logging(monkeypatch):
+    """freqtrade's Configuration would reconfigure the root logger; keep pytest's."""
+    from freqtrade.configuration import configuration
+
+    monkeypatch.setattr(configuration, "setup_logging", lambda config: None)
+
+
+def test_freqtrade_validates_the_config_and_loads_the_exported_values(exported, datadir,
+                                                                      quiet_freqtrade_logging):
+    args = {"config": [str(exported.config_path)], "datadir": str(datadir / "binance"),
+            "strategy": STRATEGY_NAME, "timerange": exported.timerange}  # as in the README
+    config = Configuration(args, RunMode.BACKTEST).get_config()
+    strategy = StrategyResolver.load_strategy(config)
+    validate_config_consistency(config)  # freqtrade's full schema and consistency checks
+    strategy.ft_load_hyper_params(False)
+    params = json.loads(exported.params_path.read_text())["params"]
+    loaded = {space: {name: p.value for name, p in strategy.enumerate_parameters(space)}
+              for space in ("buy", "sell")}
+    assert loaded == {"buy": params["buy"], "sell": params["sell"]}
+    assert strategy.stoploss == params["stoploss"]["stoploss"]
+    assert {str(k): v for k, v in strategy.minimal_roi.items()} == params["roi"]
+    assert Path(strategy.__file__) == exported.strategy_link  # found through the export folder
+    assert exported.strategy_link.resolve() == STRATEGY_FILE  # ... and it is the repository's code
+
+
+def test_exported_values_are_the_trial_s(exported, study):
+    trial = study.trials[exported.trial_number]
+    assert exported.trial_number == study.best_trial.number
+    params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
+    file = json.loads(exported.params_path.read_text())
+    assert file["strategy_name"] == STRATEGY_NAME and file["ft_stratparam_v"] == 1
+    buy, sell = file["params"]["buy"], file["params"]["sell"]
+    assert [buy[f"w{i}"] for i in range(9)] == pytest.approx(params.weights, abs=5e-7)
+    assert buy["threshold_mode"] == params.signal.mode
+    assert buy["entry_threshold"] == pytest.approx(params.signal.entry, abs=5e-9)
+    assert sell["exit_gap"] == pytest.approx(params.signal.exit_gap, abs=5e-9)
+    config = json.loads(exported.config_path.read_text())
+    run = load_config("configs/smoke.yaml")
+    freqai = config["freqai"]
+    assert freqai["enabled"] and freqai["identifier"] == exported.identifier
+    assert freqai["train_period_days"] == run.walkforward.train_days
+    assert freqai["backtest_period_days"] == run.walkforward.test_days
+    assert freqai["model_training_parameters"] == params.lstm.to_dict()
+    assert freqai["conv_width"] == params.lstm.window_size
+    fp = freqai["feature_parameters"]
+    assert fp["include_timeframes"] == list(run.features.include_timeframes)
+    assert fp["indicator_periods_candles"] == list(run.features.indicator_periods_candles)
+    assert fp["include_shifted_candles"] == run.features.include_shifted_candles
+    assert fp["label_period_candles"] == params.label_horizon
+    assert config["exchange"]["pair_whitelist"] == list(run.data.pairs)
+    assert config["pairlists"] == [{"method": "StaticPairList"}]
+    assert config["timeframe"] == run.data.timeframe and config["fee"] == run.backtest.fee
+    assert config["dry_run"] is True and config["exchange"]["name"] == "binance"
+
+
+def test_every_artefact_carries_version_study_trial_and_params(exported, study):
+    trial = study.trials[exported.trial_number]
+    config = json.loads(exported.config_path.read_text())
+    file = json.loads(exported.params_path.read_text())
+    for block in (config["lstm_optuna"], file["lstm_optuna"]):
+        assert block["version"] == __version__
+        assert block["study_name"] == STUDY and block["trial_number"] == trial.number
+        assert block["params"] == trial.user_attrs["resolved_params"]
+    readme = exported.readme_path.read_text()
+    assert __version__ in readme and repr(STUDY) in readme and f"trial {trial.number}" in readme
+    assert exported.command in readme
+    for flag in ("--config", "--strategy-path", "--freqaimodel-path", "--datadir", "--timerange"):
+        assert flag in exported.command
+    assert config["lstm_optuna"]["holdout"]["timerange"] == exported.timerange
+
+
+def test_each_export_gets_its_own_freqai_identifier(storage, exported, tmp_path):
+    again = export_trial(STUDY, tmp_path, storage=storage)
+    assert again.identifier != exported.identifier
+
+
+def test_no_secrets_in_the_output(study, tmp_path):
+    url = "postgresql+psycopg2://bob:s3cret-pw@db.example/optuna"
+    result = export_study_trial(study, tmp_path, storage=url)
+    texts = [p.read_text() for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert texts and not any("s3cret-pw" in t for t in texts)
+    config = json.loads(result.config_path.read_text())
+    assert config["lstm_optuna"]["storage"] == "postgresql+psycopg2://bob:***@db.example/optuna"
+    assert config["exchange"]["key"] == "" and config["exchange"]["secret"] == ""
+
+
+def test_a_trial_that_is_not_complete_is_refused(storage, study, tmp_path, capsys):
+    pruned = study.ask()
+    study.tell(pruned, state=TrialState.PRUNED)
+    with pytest.raises(ValueError, match=rf"trial {pruned.number} of study .* is PRUNED"):
+        export_trial(STUDY, tmp_path, storage=storage, trial_number=pruned.number)
+    code = main(["export", "--study-name", STUDY, "--storage", storage, "--trial",
+                 str(pruned.number), "--out", str(tmp_path)])
+    assert code == 2 and f"trial {pruned.number}" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="has trials 0"):
+        export_trial(STUDY, tmp_path, storage=storage, trial_number=99)
+    with pytest.raises(ValueError, match="no study named 'nope'"):
+        export_trial("nope", tmp_path, storage=storage)
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_cli_export_then_verify_next_to_the_study_holdout(storage, study, tmp_path, capsys):
+    best = study.best_trial.number
+    record = evaluate_holdout(study, best)
+    out = tmp_path / "exp"
+    assert main(["export", "--study-name", STUDY, "--storage", storage, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", "--export", str(out), "--timerange", "20250805-20250808"]) == 0
+    text = capsys.readouterr().out
+    assert f"trial {best}" in text and "20250805-20250808" in text
+    row = next(line.split() for line in text.splitlines() if line.startswith("profit_total"))
+    assert row[2] == f"{record['metrics']['profit_total']:.4f}"  # the study's own figure
+    assert row[1] != "n/a"  # freqtrade's

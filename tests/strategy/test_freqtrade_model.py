@@ -1,0 +1,181 @@
+"""The FreqAI model class: trains with lstm.fit_predict, predicts windows like lstm.predict,
+stores weights-only checkpoints FreqAI can reload (real freqtrade FreqAI classes, real candles)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
+
+from lstm.checkpoint import load_checkpoint
+from lstm.params import LSTMParams
+from lstm.train import fit_predict, predict
+from optimize.config import load_config
+from optimize.evaluate import make_labels
+from optimize.export import build_freqtrade_config
+from optimize.space import TrialParams
+from strategy.features import build_features
+from strategy.freqtrade.lstm_regressor import LstmOptunaRegressor
+from strategy.freqtrade.rules import EXTRA_BUY, EXTRA_SELL, LABEL, label_stats
+from strategy.freqtrade.trained import (
+    PREDICT_CHUNK,
+    CheckpointDataDrawer,
+    TrainedLSTM,
+    training_seed,
+)
+from strategy.signals import SignalParams, resolve_thresholds
+from strategy.target import TargetBasis
+
+PAIR = "BTC/USDT"
+SEED = 7
+WINDOW = 4
+TRAIN_ROWS = 720
+TEST_ROWS = PREDICT_CHUNK  # one full inference batch: bitwise comparable with lstm.predict
+LSTM = LSTMParams(num_lstm_layers=2, hidden_dim=8, dropout_percent=0.1, window_size=WINDOW,
+                  learning_rate=3e-3, batch_size=128, epochs=2, early_stopping_patience=1)
+SIGNAL = SignalParams("quantile", 0.8, 0.3)
+WEIGHTS = (0.5, 0.4, 0.3, 0.6, 0.1, 0.3, 0.4, 0.5, 0.8)
+FLOAT32_BATCH = {"rtol": 1e-6, "atol": 0.0}
+"""A window predicted in another batch position may differ in the last float32 bits."""
+
+
+def _config(tmp: Path, **freqai: object) -> dict:
+    run = load_config("configs/smoke.yaml")
+    params = TrialParams(lstm=LSTM, weights=WEIGHTS, signal=SIGNAL, label_horizon=2)
+    config = build_freqtrade_config(run, params, identifier="model-test",
+                                    settings={"seed": SEED, "accelerator": "cpu"})
+    config["freqai"].update(freqai)
+    config["user_data_dir"] = tmp
+    return config
+
+
+@pytest.fixture(scope="module")
+def frame(datadir) -> pd.DataFrame:
+    """Real candles with the project's features (FreqAI-style '%' names) and the label."""
+    base = pd.read_feather(datadir / "binance" / "BTC_USDT-1h.feather")
+    base = base[base["date"] < pd.Timestamp("2025-08-01", tz="UTC")].tail(1400).reset_index(drop=True)
+    four = pd.read_feather(datadir / "binance" / "BTC_USDT-4h.feather")
+    four = four[four["date"] < pd.Timestamp("2025-08-01", tz="UTC")].tail(400).reset_index(drop=True)
+    run = load_config("configs/smoke.yaml")
+    features = build_features({"1h": base, "4h": four}, run.features)
+    target = TargetBasis.from_candles(base).score(WEIGHTS)
+    out = pd.concat([base, features], axis=1)
+    out[LABEL] = make_labels(target, 2)
+    return out.tail(TRAIN_ROWS + TEST_ROWS + 50).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def trained(frame, tmp_path_factory):
+    """One FreqAI training through the model class."""
+    tmp = tmp_path_factory.mktemp("freqai")
+    model = LstmOptunaRegressor(config=_config(tmp))
+    model.signal_params = SIGNAL
+    dk = FreqaiDataKitchen(model.config, live=True, pair=PAIR)
+    train = frame.iloc[:TRAIN_ROWS].copy()
+    dk.find_features(train)
+    dk.find_labels(train)
+    result = model.train(train, PAIR, dk)
+    return model, dk, result
+
+
+def _features(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
+    return frame.loc[:, list(names)].to_numpy(dtype=np.float64)
+
+
+def test_training_is_the_projects_fit(frame, trained):
+    _, dk, result = trained
+    names = result.feature_names
+    assert len(names) > 10 and all("%" in n for n in names)
+    x = _features(frame.iloc[:TRAIN_ROWS], names)
+    y = frame[LABEL].to_numpy()[:TRAIN_ROWS]
+    seed = training_seed(SEED, PAIR, frame["date"].iloc[TRAIN_ROWS - 1])
+    reference = fit_predict(x, y, train=slice(0, TRAIN_ROWS), predict=slice(TRAIN_ROWS - 1, TRAIN_ROWS),
+                            params=LSTM, seed=seed, accelerator="cpu", feature_names=names)
+    ours = result.module.state_dict()
+    for key, value in reference.model.state_dict().items():
+        assert torch.equal(ours[key], value), key
+    thr = resolve_thresholds(SIGNAL, train_predictions=reference.train_predictions, train_labels=y)
+    extras = dk.data["extra_returns_per_train"]
+    assert extras[EXTRA_BUY] == thr.buy and extras[EXTRA_SELL] == thr.sell
+    assert (dk.data["labels_mean"][LABEL], dk.data["labels_std"][LABEL]) == label_stats(y)
+    # the window before the test rows travels with the model
+    np.testing.assert_array_equal(result.context, x[-(WINDOW - 1):])
+
+
+def test_predictions_equal_the_project_predict_of_the_checkpoint(frame, trained, tmp_path):
+    model, dk, result = trained
+    path = result.save(tmp_path / "sub-train_model.zip")
+    payload = torch.load(path, weights_only=True)  # no pickled code in the file
+    assert {"state_dict", "scaler", "hyperparameters"} <= set(payload)
+    module, scaler, _ = load_checkpoint(path)
+    rows = slice(TRAIN_ROWS, TRAIN_ROWS + TEST_ROWS)
+    expected = predict(module, scaler, _features(frame, result.feature_names), rows, WINDOW)
+    assert np.isfinite(expected).all()
+    model.model = TrainedLSTM.load(path)
+    pred_df, do_predict = model.predict(frame.iloc[rows].reset_index(drop=True), dk)
+    np.testing.assert_array_equal(pred_df[LABEL].to_numpy(), expected)
+    assert do_predict.tolist() == [1] * TEST_ROWS
+    model.model = result  # the in-memory model predicts the same
+    np.testing.assert_array_equal(model.predict(frame.iloc[rows], dk)[0][LABEL].to_numpy(), expected)
+    # a window of 1 (what FreqAI's stock predict feeds the model) gives other numbers
+    single = predict(module, scaler, _features(frame, result.feature_names), rows, 1)
+    assert not np.allclose(single, expected)
+
+
+def test_rows_without_history_are_not_predicted(frame, trained):
+    model, dk, result = trained
+    model.model = result
+    adjacent, _ = model.predict(frame.iloc[TRAIN_ROWS: TRAIN_ROWS + TEST_ROWS], dk)
+    later = frame.iloc[TRAIN_ROWS + 10: TRAIN_ROWS + TEST_ROWS]  # not right after training
+    pred_df, do_predict = model.predict(later, dk)
+    values = pred_df[LABEL].to_numpy()
+    assert np.isnan(values[: WINDOW - 1]).all() and not do_predict[: WINDOW - 1].any()
+    np.testing.assert_allclose(values[WINDOW - 1:], adjacent[LABEL].to_numpy()[10 + WINDOW - 1:],
+                               **FLOAT32_BATCH)
+    assert do_predict[WINDOW - 1:].all()
+
+
+def test_truncating_the_future_does_not_change_past_predictions(frame, trained):
+    model, dk, result = trained
+    model.model = result
+    full = model.predict(frame.iloc[TRAIN_ROWS: TRAIN_ROWS + TEST_ROWS], dk)[0][LABEL].to_numpy()
+    for cut in (1, WINDOW, 37, TEST_ROWS - 1):
+        part = model.predict(frame.iloc[TRAIN_ROWS: TRAIN_ROWS + cut], dk)[0][LABEL].to_numpy()
+        np.testing.assert_array_equal(part, full[:cut])  # bitwise: batches have a fixed size
+
+
+def test_freqai_drawer_reloads_the_checkpoint(frame, trained):
+    model, dk, result = trained
+    stamp = int(frame["date"].iloc[TRAIN_ROWS].timestamp())
+    model.dd.set_pair_dict_info({"pair": PAIR})
+    dk.set_paths(PAIR, stamp)
+    dk.set_new_model_names(PAIR, stamp)
+    model.dd.save_data(result, PAIR, dk)  # FreqAI's own save: calls result.save(<name>_model.zip)
+    assert (dk.data_path / f"{dk.model_filename}_model.zip").is_file()
+    fresh = CheckpointDataDrawer(Path(model.full_path), model.config)
+    fresh.model_type = "pytorch"
+    dk2 = FreqaiDataKitchen(model.config, live=True, pair=PAIR)
+    loaded = fresh.load_data(PAIR, dk2)
+    assert isinstance(loaded, TrainedLSTM) and dk2.training_features_list == list(result.feature_names)
+    test = frame.iloc[TRAIN_ROWS: TRAIN_ROWS + TEST_ROWS]
+    model.model = loaded
+    again = model.predict(test, dk2)[0][LABEL].to_numpy()
+    model.model = result
+    np.testing.assert_array_equal(again, model.predict(test, dk)[0][LABEL].to_numpy())
+
+
+def test_config_errors_name_the_setting(tmp_path):
+    with pytest.raises(ValueError, match="conv_width"):
+        LstmOptunaRegressor(config=_config(tmp_path, conv_width=WINDOW - 1))
+    bad_fp = _config(tmp_path)
+    bad_fp["freqai"]["feature_parameters"]["DI_threshold"] = 0.9
+    with pytest.raises(ValueError, match="DI_threshold"):
+        LstmOptunaRegressor(config=bad_fp)
+    bad_params = _config(tmp_path)
+    bad_params["freqai"]["model_training_parameters"]["hidden_units"] = 4
+    with pytest.raises(ValueError, match="hidden_units"):
+        LstmOptunaRegressor(config=bad_params)

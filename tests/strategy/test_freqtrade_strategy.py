@@ -1,0 +1,114 @@
+"""The exported FreqAI strategy inside freqtrade itself (in-process, offline, real candles):
+its feature hooks rebuild the study's features, a short FreqAI backtest trains the project's LSTM
+through the FreqAI model class, and freqtrade's lookahead analysis finds no look-ahead."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
+
+from lstm.params import LSTMParams
+from optimize.config import load_config
+from optimize.evaluate import make_labels
+from optimize.export import write_export
+from optimize.space import TrialParams
+from optimize.verify import lookahead_analysis, read_export, verify_export
+from optimize.walkforward import WalkForwardSettings
+from strategy.features import build_features
+from strategy.freqtrade.lstm_strategy import LstmOptunaStrategy
+from strategy.freqtrade.rules import LABEL
+from strategy.signals import SignalParams
+from strategy.target import TargetBasis
+
+PAIR = "BTC/USDT"
+WEIGHTS = (0.5, 0.4, 0.3, 0.6, 0.1, 0.3, 0.4, 0.5, 0.8)
+TRAIN_DAYS, TEST_DAYS = 20, 3
+TIMERANGE = "20250805-20250811"  # two FreqAI windows of 3 days
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory) -> Path:
+    """An export of hand-picked tiny parameters under the smoke run config (short windows)."""
+    run = load_config("configs/smoke.yaml")
+    run = dataclasses.replace(run, walkforward=WalkForwardSettings(
+        train_days=TRAIN_DAYS, test_days=TEST_DAYS, purge_candles=24, holdout_days=10))
+    params = TrialParams(
+        lstm=LSTMParams(num_lstm_layers=1, hidden_dim=8, dropout_percent=0.0, window_size=3,
+                        batch_size=256, epochs=1, early_stopping_patience=1),
+        weights=WEIGHTS, signal=SignalParams("quantile", 0.6, 0.3), label_horizon=1)
+    out = tmp_path_factory.mktemp("export")
+    write_export(out, run, params, study_name="handmade", trial_number=0)
+    return out
+
+
+def _freqai_name(name: str, timeframes: tuple[str, ...]) -> str:
+    """The FreqAI column name of a project feature column (same definition, other naming)."""
+    for tf in timeframes:
+        if name.endswith(f"_{tf}"):
+            stem = name[: -len(tf) - 1]
+            if re.search(r"-period_\d+$", stem):
+                return f"{stem}_{PAIR}_{tf}"
+            return f"{stem}_gen_{PAIR}_{tf}"
+    return name
+
+
+def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir):
+    config = read_export(export_dir)
+    config["user_data_dir"] = export_dir / "user_data"
+    end = pd.Timestamp("2025-08-01", tz="UTC")
+    base = pd.read_feather(datadir / "binance" / "BTC_USDT-1h.feather")
+    base = base[base["date"] < end].tail(900).reset_index(drop=True)
+    four = pd.read_feather(datadir / "binance" / "BTC_USDT-4h.feather")
+    four = four[(four["date"] < end) & (four["date"] >= base["date"].iloc[0])].reset_index(drop=True)
+    strategy = LstmOptunaStrategy(config)
+    strategy.ft_load_hyper_params()  # defaults (no parameter file next to the imported class)
+    dk = FreqaiDataKitchen(config, live=True, pair=PAIR)
+    populated = dk.use_strategy_to_populate_indicators(
+        strategy, base_dataframes={"1h": base.copy(), "4h": four.copy()}, pair=PAIR,
+        prediction_dataframe=base.copy())
+    run = load_config("configs/smoke.yaml")
+    expected = build_features({"1h": base, "4h": four}, run.features)
+    names = {_freqai_name(c, run.features.include_timeframes): c for c in expected.columns}
+    assert sorted(c for c in populated.columns if c.startswith("%")) == sorted(names)
+    for ft_name, name in names.items():
+        np.testing.assert_array_equal(populated[ft_name].to_numpy(np.float32),
+                                      expected[name].to_numpy(), err_msg=ft_name)
+    target = TargetBasis.from_candles(base).score(strategy.weights())
+    np.testing.assert_array_equal(populated[LABEL].to_numpy(), make_labels(target, 1))
+
+
+def test_short_freqai_backtest_trains_the_project_lstm(export_dir, caplog):
+    caplog.set_level(logging.INFO)
+    result = verify_export(export_dir, timerange=TIMERANGE)
+    trainings = [r.getMessage() for r in caplog.records if "training LSTM for" in r.getMessage()]
+    # one training per pair and FreqAI window, each on the train_period_days before the window
+    assert len(trainings) == 2 * 2
+    rows = TRAIN_DAYS * 24
+    for pair in ("BTC/USDT", "ETH/USDT"):
+        for last in ("2025-08-04 23:00:00", "2025-08-07 23:00:00"):
+            assert any(m.startswith(f"training LSTM for {pair} on {rows} rows") and last in m
+                       for m in trainings), (pair, last, trainings)
+    assert result.trades > 0 and result.freqtrade["total_trades"] == result.trades
+    start, stop = (pd.Timestamp(d, tz="UTC") for d in TIMERANGE.split("-"))
+    opened = pd.to_datetime([t["open_date"] for t in result.stats["trades"]], utc=True)
+    assert len(opened) == result.trades and (opened >= start).all() and (opened < stop).all()
+    assert result.study_holdout is None and "storage" in result.note
+
+
+def test_freqtrade_lookahead_analysis_finds_no_lookahead(export_dir):
+    summary = lookahead_analysis(export_dir, timerange="20250805-20250809", pairs=[PAIR],
+                                 targeted_trade_amount=3)
+    assert summary.total_signals >= 1
+    assert summary.false_entry_signals == 0 and summary.false_exit_signals == 0
+    # nothing changes on any candle before the cut; on the cut's last candle only FreqAI's
+    # unpredicted boundary differs (its windows end before the timerange's last candle)
+    assert summary.changed_before_last_candle == []
+    assert summary.last_candle_unpredicted
+    assert summary.no_lookahead
