@@ -78,6 +78,8 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
     """FreqAI regressor backed by :func:`lstm.train.fit_predict` and :func:`lstm.train.predict`.
 
     Config: ``freqai.model_training_parameters`` = :class:`~lstm.params.LSTMParams` fields;
+    ``freqai.feature_parameters.label_period_candles`` = the label horizon ``h`` (early stopping
+    drops the last ``h`` fit samples before the validation part, as in the study);
     ``freqai.conv_width`` >= ``window_size`` (live inference window); optional
     ``lstm_optuna.seed`` (default 0) and ``lstm_optuna.accelerator`` (default ``auto``).
 
@@ -104,6 +106,13 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
                 "LstmOptunaRegressor does not apply FreqAI's outlier removal, PCA, noise or sample "
                 f"weights (its scaler is lstm's RobustScaler); set them to 0/false, but got {unsupported}."
             )
+        horizon = fp.get("label_period_candles", 0)
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 0:
+            raise ValueError(
+                "freqai.feature_parameters.label_period_candles must be an integer >= 0, but got "
+                f"label_period_candles={horizon!r}."
+            )
+        self.label_horizon = horizon
         settings = self.config.get(SETTINGS_KEY, {})
         self.base_seed = int(settings.get("seed", 0))
         self.accelerator = str(settings.get("accelerator", "auto"))
@@ -155,7 +164,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         n = x.shape[0]
         result = fit_predict(x, y, train=slice(0, n), predict=slice(n - 1, n),
                              params=self.lstm_params, seed=seed, accelerator=self.accelerator,
-                             feature_names=names)
+                             feature_names=names, label_horizon=self.label_horizon)
         mean, std = label_stats(y)
         dk.data["labels_mean"] = {label: mean}
         dk.data["labels_std"] = {label: std}

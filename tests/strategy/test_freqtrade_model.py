@@ -33,6 +33,7 @@ from strategy.target import TargetBasis
 PAIR = "BTC/USDT"
 SEED = 7
 WINDOW = 4
+HORIZON = 2
 TRAIN_ROWS = 720
 TEST_ROWS = PREDICT_CHUNK  # one full inference batch: bitwise comparable with lstm.predict
 LSTM = LSTMParams(num_lstm_layers=2, hidden_dim=8, dropout_percent=0.1, window_size=WINDOW,
@@ -45,7 +46,7 @@ FLOAT32_BATCH = {"rtol": 1e-6, "atol": 0.0}
 
 def _config(tmp: Path, **freqai: object) -> dict:
     run = load_config("configs/smoke.yaml")
-    params = TrialParams(lstm=LSTM, weights=WEIGHTS, signal=SIGNAL, label_horizon=2)
+    params = TrialParams(lstm=LSTM, weights=WEIGHTS, signal=SIGNAL, label_horizon=HORIZON)
     config = build_freqtrade_config(run, params, identifier="model-test",
                                     settings={"seed": SEED, "accelerator": "cpu"})
     config["freqai"].update(freqai)
@@ -64,7 +65,7 @@ def frame(datadir) -> pd.DataFrame:
     features = build_features({"1h": base, "4h": four}, run.features)
     target = TargetBasis.from_candles(base).score(WEIGHTS)
     out = pd.concat([base, features], axis=1)
-    out[LABEL] = make_labels(target, 2)
+    out[LABEL] = make_labels(target, HORIZON)
     return out.tail(TRAIN_ROWS + TEST_ROWS + 50).reset_index(drop=True)
 
 
@@ -94,7 +95,8 @@ def test_training_is_the_projects_fit(frame, trained):
     y = frame[LABEL].to_numpy()[:TRAIN_ROWS]
     seed = training_seed(SEED, PAIR, frame["date"].iloc[TRAIN_ROWS - 1])
     reference = fit_predict(x, y, train=slice(0, TRAIN_ROWS), predict=slice(TRAIN_ROWS - 1, TRAIN_ROWS),
-                            params=LSTM, seed=seed, accelerator="cpu", feature_names=names)
+                            params=LSTM, seed=seed, accelerator="cpu", feature_names=names,
+                            label_horizon=HORIZON)
     ours = result.module.state_dict()
     for key, value in reference.model.state_dict().items():
         assert torch.equal(ours[key], value), key
