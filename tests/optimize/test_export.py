@@ -68,6 +68,10 @@ def test_freqtrade_validates_the_config_and_loads_the_exported_values(exported, 
     assert loaded == {"buy": params["buy"], "sell": params["sell"]}
     assert strategy.stoploss == params["stoploss"]["stoploss"]
     assert {str(k): v for k, v in strategy.minimal_roi.items()} == params["roi"]
+    space = load_space("search_spaces/smoke.yaml").dists  # hyperopt ranges = the study's space
+    for name, key in (("entry_threshold", ("signal", "entry")), ("exit_gap", ("signal", "exit_gap"))):
+        param = getattr(strategy, name)
+        assert (param.low, param.high) == (space[key].low, space[key].high)
     assert Path(strategy.__file__) == exported.strategy_link  # found through the export folder
     assert exported.strategy_link.resolve() == STRATEGY_FILE  # ... and it is the repository's code
 
