@@ -19,10 +19,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    import sys
+
+    from freqtrade.exceptions import OperationalException
+
     from optimize.verify import format_comparison, verify_export
 
-    result = verify_export(args.export, storage=args.storage, timerange=args.timerange,
-                           datadir=args.datadir)
+    try:
+        result = verify_export(args.export, storage=args.storage, timerange=args.timerange,
+                               datadir=args.datadir)
+    except OperationalException as exc:  # freqtrade's own errors (config, data, strategy)
+        print(f"error: freqtrade: {exc}", file=sys.stderr)
+        return 2
     print(format_comparison(result))
     return 0
 
