@@ -2,10 +2,11 @@
 
 ``python -m optimize export --study-name NAME [--storage URL] [--trial N] --out DIR`` writes::
 
-    DIR/config.json                                   freqtrade config (FreqAI enabled)
-    DIR/user_data/strategies/LstmOptunaStrategy.py    symlink to strategy/freqtrade/lstm_strategy.py
-    DIR/user_data/strategies/LstmOptunaStrategy.json  the strategy's parameters (freqtrade format)
-    DIR/README.md                                     the exact freqtrade command
+    DIR/config.json                          freqtrade config (FreqAI enabled)
+    DIR/strategy/LstmOptunaStrategy.py       symlink to strategy/freqtrade/lstm_strategy.py
+    DIR/strategy/LstmOptunaStrategy.json     the strategy's parameters (freqtrade format)
+    DIR/user_data/                           freqtrade's user-data folder (FreqAI models go here)
+    DIR/README.md                            the exact freqtrade command
 
 * The strategy code is this repository's file: the symlink only gives freqtrade a place to find
   the parameter file, which freqtrade reads from ``<strategy file name>.json`` next to the
@@ -57,6 +58,8 @@ SETTINGS_KEY = "lstm_optuna"
 CONFIG_FILE = "config.json"
 README_FILE = "README.md"
 USER_DATA = "user_data"
+STRATEGY_DIR = "strategy"
+"""Export sub-folder with the strategy link and its parameter file (``--strategy-path``)."""
 TEMPLATE_FILE = REPO_ROOT / "configs" / "freqtrade" / "freqai_template.json"
 STRATEGY_PARAM_KEYS = (
     "stoploss", "minimal_roi", "trailing_stop", "trailing_stop_positive",
@@ -258,8 +261,9 @@ def _readme(meta: dict[str, Any], command: str, out_dir: Path) -> str:
          f"next to the study's own holdout figures: `python -m optimize verify --export {out_dir}`."),
         "",
         ("Files: `config.json` (freqtrade config, FreqAI section), "
-         f"`{USER_DATA}/strategies/{STRATEGY_NAME}.json` (strategy parameters), "
-         f"`{USER_DATA}/strategies/{STRATEGY_NAME}.py` (link to the strategy in the repository)."),
+         f"`{STRATEGY_DIR}/{STRATEGY_NAME}.json` (strategy parameters), "
+         f"`{STRATEGY_DIR}/{STRATEGY_NAME}.py` (link to the strategy in the repository), "
+         f"`{USER_DATA}/` (freqtrade's user data; FreqAI models)."),
         "",
         "Trial parameters:",
         "",
@@ -315,8 +319,9 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
     """
     plan = study_plan(config)
     out = Path(out_dir).resolve()
-    strategy_dir = out / USER_DATA / "strategies"
+    strategy_dir = out / STRATEGY_DIR
     strategy_dir.mkdir(parents=True, exist_ok=True)
+    (out / USER_DATA).mkdir(exist_ok=True)
     identifier = new_identifier(study_name, trial_number)
     exported_at = datetime.now(UTC).isoformat(timespec="seconds")
     holdout = plan.holdout

@@ -28,7 +28,7 @@ import optuna
 from sqlalchemy.exc import SQLAlchemyError
 
 from optimize.evaluate import FOLD_METRIC_KEYS
-from optimize.export import CONFIG_FILE, SETTINGS_KEY, USER_DATA, new_identifier
+from optimize.export import CONFIG_FILE, SETTINGS_KEY, STRATEGY_DIR, new_identifier
 from optimize.ftoffline import run_freqtrade_backtest
 from optimize.holdout import stored_holdout
 from optimize.study import _redact
@@ -131,7 +131,7 @@ def verify_export(export_dir: Path | str, *, storage: str | None = None,
         run_config.pop(key, None)
     logger.info("verifying %s over %s", out, timerange)
     result = run_freqtrade_backtest(run_config, STRATEGY_NAME, datadir=datadir, timerange=timerange,
-                                    strategy_path=out / USER_DATA / "strategies")
+                                    strategy_path=out / STRATEGY_DIR)
     stats = result.stats
     figures = {k: float(stats[v]) for k, v in FREQTRADE_KEYS.items()
                if isinstance(stats.get(v), int | float)}
@@ -241,7 +241,7 @@ def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path 
             "datadir": str(datadir / str(settings.get("exchange", "binance"))),
             "user_data_dir": tmp,
             "strategy": STRATEGY_NAME,
-            "strategy_path": str(out / USER_DATA / "strategies"),
+            "strategy_path": str(out / STRATEGY_DIR),
             "timerange": timerange,
             "minimum_trade_amount": minimum_trade_amount,
             "targeted_trade_amount": targeted_trade_amount,
@@ -251,7 +251,7 @@ def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path 
         found = [o for o in StrategyResolver.search_all_objects(ft_config, enum_failed=False)
                  if o["name"] == STRATEGY_NAME]
         if not found:
-            raise ValueError(f"{STRATEGY_NAME} not found in {out / USER_DATA / 'strategies'}.")
+            raise ValueError(f"{STRATEGY_NAME} not found in {out / STRATEGY_DIR}.")
         with offline_markets(load_markets()), get_progress_tracker() as progress:
             analysis = LookaheadAnalysisSubFunctions.initialize_single_lookahead_analysis(
                 ft_config, found[0], progress)

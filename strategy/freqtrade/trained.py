@@ -8,14 +8,13 @@
 * :class:`CheckpointDataDrawer` — FreqAI's data drawer with only the model loading replaced.
 * :func:`training_seed` — the seed of one training, stable across reruns of the same window.
 
-Kept apart from :mod:`strategy.freqtrade.lstm_regressor` because freqtrade imports that file as
-a loose module.
+Kept apart from :mod:`strategy.freqtrade.lstm_regressor`, the file freqtrade resolves the model
+class from.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +60,11 @@ def feature_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
     return x
 
 
-@dataclass(eq=False)
 class TrainedLSTM:
     """What one FreqAI training produces: the fitted module, its scaler and the history it needs.
+
+    (A plain class, not a dataclass: freqtrade's resolvers import every file of this folder as
+    a loose module, where dataclasses cannot be created.)
 
     Attributes:
         module: the fitted LightningModule (eval mode).
@@ -74,11 +75,13 @@ class TrainedLSTM:
             prediction frame starting there is preceded by the context.
     """
 
-    module: LSTMLightningModule
-    scaler: RobustScaler
-    feature_names: tuple[str, ...]
-    context: np.ndarray
-    context_next: int
+    def __init__(self, module: LSTMLightningModule, scaler: RobustScaler,
+                 feature_names: tuple[str, ...], context: np.ndarray, context_next: int) -> None:
+        self.module = module
+        self.scaler = scaler
+        self.feature_names = tuple(feature_names)
+        self.context = np.asarray(context, dtype=np.float64)
+        self.context_next = int(context_next)
 
     @property
     def window(self) -> int:
