@@ -92,6 +92,16 @@ def absolute_storage(url: str) -> str:
     return url
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL when it does not exist (opening it would create it)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and ":memory:" not in url:
+        path = Path(url[len(prefix):].split("?", 1)[0])
+        if not path.is_file():
+            return path
+    return None
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "study"
 
@@ -396,6 +406,8 @@ def export_trial(study_name: str, out_dir: Path | str, *, storage: str = DEFAULT
         ValueError: no such study in the storage, or see :func:`export_study_trial`.
     """
     url = absolute_storage(storage)
+    if (missing := missing_sqlite_file(url)) is not None:
+        raise ValueError(f"no study storage at {missing} (storage={storage!r}); pass --storage.")
     try:
         study = optuna.load_study(study_name=study_name, storage=url)
     except KeyError as exc:
@@ -413,6 +425,7 @@ __all__ = [
     "build_parameter_file",
     "export_study_trial",
     "export_trial",
+    "missing_sqlite_file",
     "new_identifier",
     "study_plan",
     "timerange_of",

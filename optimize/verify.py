@@ -28,7 +28,13 @@ import optuna
 from sqlalchemy.exc import SQLAlchemyError
 
 from optimize.evaluate import FOLD_METRIC_KEYS
-from optimize.export import CONFIG_FILE, SETTINGS_KEY, STRATEGY_DIR, new_identifier
+from optimize.export import (
+    CONFIG_FILE,
+    SETTINGS_KEY,
+    STRATEGY_DIR,
+    missing_sqlite_file,
+    new_identifier,
+)
 from optimize.ftoffline import run_freqtrade_backtest
 from optimize.holdout import stored_holdout
 from optimize.study import _redact
@@ -89,6 +95,8 @@ def _study_holdout(settings: dict[str, Any], storage: str | None) -> tuple[dict 
         return None, "", "no study storage recorded in the export (pass --storage)."
     if "***" in url:
         return None, "", f"the recorded storage {url} has a masked password (pass --storage)."
+    if (missing := missing_sqlite_file(url)) is not None:
+        return None, "", f"the study storage {missing} does not exist (pass --storage)."
     try:
         study = optuna.load_study(study_name=settings["study_name"], storage=url)
     except (KeyError, ValueError, ImportError, SQLAlchemyError) as exc:  # comparison is optional

@@ -149,6 +149,10 @@ def test_a_trial_that_is_not_complete_is_refused(storage, study, tmp_path, capsy
         export_trial(STUDY, tmp_path, storage=storage, trial_number=99)
     with pytest.raises(ValueError, match="no study named 'nope'"):
         export_trial("nope", tmp_path, storage=storage)
+    absent = tmp_path / "absent.db"
+    with pytest.raises(ValueError, match="no study storage"):
+        export_trial(STUDY, tmp_path, storage=f"sqlite:///{absent}")
+    assert not absent.exists()  # looking did not create an empty database
     assert not (tmp_path / "config.json").exists()
 
 
