@@ -77,6 +77,8 @@ class LstmOptunaStrategy(IStrategy):
     can_short = False
     process_only_new_candles = True
     use_exit_signal = True
+    # Candles before each training window: T needs ~130 (SMA 100, MACD then a 26-candle z-score);
+    # the margin lets the EMA-based indicators (RSI, MACD, ATR) settle close to full-history values.
     startup_candle_count = 300
     minimal_roi = {"0": 10}  # noqa: RUF012 - freqtrade's strategy convention
     stoploss = -0.10
