@@ -77,7 +77,7 @@ class LstmOptunaStrategy(IStrategy):
     can_short = False
     process_only_new_candles = True
     use_exit_signal = True
-    # Candles before each training window: T needs ~130 (SMA 100, MACD then a 26-candle z-score);
+    # Candles before each training window: T needs 100 (its SMA 100 regime term, the longest);
     # the margin lets the EMA-based indicators (RSI, MACD, ATR) settle close to full-history values.
     startup_candle_count = 300
     minimal_roi = {"0": 10}  # noqa: RUF012 - freqtrade's strategy convention
