@@ -134,32 +134,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
         # SIGINT per worker (a second one could interrupt Optuna while it marks the trial FAILED).
         procs.append(subprocess.Popen(cmd, env=env, start_new_session=True))
+    interrupted = []
+
+    def forward_sigint(signum, frame) -> None:
+        # Exactly one SIGINT per worker, however often Ctrl-C is pressed: a second one could
+        # interrupt Optuna while it records the running trial as FAILED.
+        if not interrupted:
+            interrupted.append(True)
+            print("\ninterrupted: stopping workers (their running trials are marked FAILED); "
+                  "rerun the same command to resume", file=sys.stderr, flush=True)
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, forward_sigint)
     try:
-        _progress(args, config, study, target, procs)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping workers (their running trials are marked FAILED); "
-              "rerun the same command to resume", file=sys.stderr, flush=True)
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        _wait(procs, 60)
+        _progress(args, study, target, procs)
+        codes = [p.wait() for p in procs]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
         return 130
-    codes = [p.wait() for p in procs]
     _summary(study)
     return 0 if all(c == 0 for c in codes) else 1
 
 
-def _wait(procs: list[subprocess.Popen], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.terminate()
-            p.wait()
-
-
-def _progress(args, config, study, target: int, procs: list[subprocess.Popen]) -> None:
+def _progress(args, study, target: int, procs: list[subprocess.Popen]) -> None:
     from tqdm import tqdm
 
     from optimize.study import finished_trials
