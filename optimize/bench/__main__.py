@@ -84,7 +84,9 @@ def _training(quick: bool, device: str = "cpu") -> list[dict]:
 def _workers(quick: bool) -> list[dict]:
     from optimize.bench.study import bench_workers
 
-    return bench_workers(workers=(1, _n_workers()), trials_per_worker=3 if quick else 6)
+    return bench_workers(
+        workers=(1, _n_workers()), trials_per_worker=3 if quick else 8, one_thread_reference=True
+    )
 
 
 def _memory(quick: bool) -> list[dict]:
@@ -218,7 +220,8 @@ FIGURES = (
         "fresh temporary SQLite file, N = min(cores, 4). Trials/hour are computed from the trials' "
         "start/completion times in the storage over the window where all N workers were busy (process "
         "start-up, data loading and the tail excluded; idle gaps between trials counted). Each worker "
-        "gets `cores / N` torch threads, as `run` assigns them.",
+        "gets `cores / N` torch threads, as `run` assigns them; one more run of a single worker with "
+        "`training.threads_per_worker: 1` separates process scaling from torch's thread scaling.",
         _workers,
         lambda r: None if r["goal"] == "info" else bool(r["ratio"] >= 0.8 * _n_workers()),
     ),

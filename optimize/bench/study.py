@@ -392,11 +392,31 @@ def _intervals(trials: Sequence[optuna.trial.FrozenTrial]) -> list[tuple[Any, fl
     ]
 
 
+def _cli_rate(
+    folder: Path, config: Path, space: Path, n: int, n_trials: int, name: str, sample
+) -> tuple[float, list[float]]:
+    t0 = time.perf_counter()
+    trials, readings = run_cli_study(
+        folder, config, space, workers=n, n_trials=n_trials, name=name, sample=sample
+    )
+    rate = steady_trials_per_hour(_intervals(trials))
+    log.info(
+        "bench_workers: %s, %d worker(s): %.0f trials/h (%d trials, run %.0f s)",
+        name,
+        n,
+        rate,
+        len(trials),
+        time.perf_counter() - t0,
+    )
+    return rate, readings
+
+
 def bench_workers(
     *,
     workers: Sequence[int] = (1, 2),
     trials_per_worker: int = 6,
     accelerator: str = "cpu",
+    one_thread_reference: bool = False,
     sample: Callable[[], float | None] | None = None,
     sample_unit: str = "%",
 ) -> list[dict]:
@@ -407,13 +427,16 @@ def bench_workers(
         trials_per_worker: each run is asked for ``N * trials_per_worker`` trials (>= 3, so the
             window where all workers are busy is not empty).
         accelerator: ``training.accelerator`` of the run config ("cpu", or "cuda" to share a GPU).
+        one_thread_reference: also run one worker with ``training.threads_per_worker: 1``
+            (``run`` gives a lone worker all cores' threads) and report it against the first
+            count's run, as info: it separates process scaling from torch's thread scaling.
         sample: optional reading sampled during each run (e.g. GPU utilisation); its mean per run
             becomes an extra info row per worker count.
         sample_unit: unit of ``sample``.
 
     Returns:
         One row per worker count after the first: trials/hour with N workers vs the first count
-        (goal: ratio >= 0.8 N / N0), then the sampled readings, if any.
+        (goal: ratio >= 0.8 N / N0); then the one-thread row and the sampled readings, if asked.
 
     Raises:
         ValueError: fewer than two worker counts, a count < 1, or ``trials_per_worker`` < 3.
@@ -430,23 +453,17 @@ def bench_workers(
         folder = Path(tmp)
         config, space = bench_study_files(folder, accelerator=accelerator)
         for n in workers:
-            t0 = time.perf_counter()
-            trials, readings[n] = run_cli_study(
-                folder,
-                config,
-                space,
-                workers=n,
-                n_trials=n * trials_per_worker,
-                name=f"workers{n}",
-                sample=sample,
+            rates[n], readings[n] = _cli_rate(
+                folder, config, space, n, n * trials_per_worker, f"workers{n}", sample
             )
-            rates[n] = steady_trials_per_hour(_intervals(trials))
-            log.info(
-                "bench_workers: %d worker(s): %.0f trials/h (%d trials, run %.0f s)",
-                n,
-                rates[n],
-                len(trials),
-                time.perf_counter() - t0,
+        if one_thread_reference:
+            sub = folder / "one-thread"
+            sub.mkdir()
+            config1, space1 = bench_study_files(
+                sub, accelerator=accelerator, overrides={"training": {"threads_per_worker": 1}}
+            )
+            one_thread, _ = _cli_rate(
+                folder, config1, space1, 1, trials_per_worker, "one-thread", None
             )
     ref = workers[0]
     size = f"tiny study (smoke, fixed LSTM), {trials_per_worker} trials per worker, {accelerator}"
@@ -460,6 +477,18 @@ def bench_workers(
         )
         for n in workers[1:]
     ]
+    if one_thread_reference:
+        threads = max(1, (os.cpu_count() or 1) // ref)
+        rows.append(
+            make_row(
+                f"trials/hour, 1 worker with 1 torch thread vs {ref} worker(s) with {threads} "
+                f"(run's default: cores / workers) ({size})",
+                one_thread,
+                rates[ref],
+                "trials/h",
+                "info",
+            )
+        )
     if sample is not None:
         for n in workers[1:]:
             if readings[n] and readings[ref]:

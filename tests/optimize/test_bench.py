@@ -171,9 +171,12 @@ def test_bench_workers_validates_arguments():
 
 @pytest.mark.slow
 def test_bench_workers_rows():
-    rows = bench_workers(workers=(1, 2), trials_per_worker=3)
+    rows = bench_workers(workers=(1, 2), trials_per_worker=3, one_thread_reference=True)
     assert_rows(rows)
-    assert rows[0]["unit"] == "trials/h" and rows[0]["goal"].startswith("ratio >= 1.6")
+    assert [r["unit"] for r in rows] == ["trials/h", "trials/h"]
+    assert rows[0]["goal"].startswith("ratio >= 1.6")
+    assert "1 torch thread" in rows[1]["name"] and rows[1]["goal"] == "info"
+    assert rows[0]["reference"] == rows[1]["reference"]  # both against the 1-worker default run
 
 
 @pytest.mark.slow
