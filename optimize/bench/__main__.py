@@ -199,7 +199,10 @@ FIGURES = (
         "SQLite storage with heartbeats), in this process, after one untimed warm-up trial. The whole "
         "trial cycle (sampling, evaluation, backtests, baselines, storage writes) is timed between "
         "Optuna callbacks; `optimize.evaluate.fit_predict` and Lightning's `Trainer.fit` are wrapped by "
-        "timers for the measurement. Overhead = trial time minus time inside `fit_predict`.",
+        "timers for the measurement, garbage collections are timed with `gc.callbacks`. Overhead = "
+        "trial time minus time inside `fit_predict`. The smoke trial trains six tiny models, so fixed "
+        "per-trial costs weigh far more here than in a default-space trial: the seconds per trial are "
+        "what carries over to other studies, the fraction is an upper bound.",
         _overhead,
         _ratio_below(0.05),
     ),
@@ -308,18 +311,24 @@ def _notes(cuda: bool, load_start: str, load_end: str) -> list[str]:
             "sharing one GPU, bf16 vs fp32, configs/gpu.yaml trials/hour) run only where torch sees a "
             "CUDA device; this run had none."
         )
+    cores = _usable_cores()
+    shared = (
+        f"Other jobs may share this machine's {cores} cores: the load averages at the start and the "
+        "end of the run are listed above. Figures 1, 2, 4 and 7 alternate ours and the reference (or "
+        "take medians/best-of over repeats), so both sides see the same load; figures 3 and 5 run "
+        "whole trials and move most with the load; figure 5 (N workers competing with other "
+        "processes for the same cores) is the most affected."
+    )
     try:
         busiest = max(float(x) for part in (load_start, load_end) for x in part.split(" / "))
     except ValueError:
         busiest = None
-    cores = _usable_cores()
     if busiest is not None and busiest > 0.5 * cores:
-        notes.append(
-            f"The machine was shared: the load average reached {busiest:.2f} on {cores} cores during this "
-            "run, so absolute figures are lower than on an idle machine. Figures 1, 2 and 4 alternate "
-            "ours and the reference round by round, so both sides see the same load; figure 5 (N "
-            "workers competing with the other processes for the same cores) is the most affected."
+        shared += (
+            f" In this run the load average reached {busiest:.2f}: absolute figures are lower than "
+            "on an idle machine."
         )
+    notes.append(shared)
     return notes
 
 
