@@ -30,7 +30,7 @@ __all__ = ["FitResult", "fit_predict", "load_checkpoint", "predict", "save_check
 
 log = logging.getLogger(__name__)
 
-PREDICT_BATCH = 8192
+PREDICT_BATCH = 1024  # windows per inference batch: bounds the gathered copy (W x F floats each)
 _LIGHTNING_CHATTER = (
     "lightning.pytorch.utilities.rank_zero",
     "lightning.fabric.utilities.rank_zero",

@@ -1,7 +1,7 @@
 """Benchmark: the LSTM training path against a plain PyTorch DataLoader loop, same run.
 
 Both sides train the same :class:`lstm.model.LSTMRegressor` (same size, batch size, optimiser,
-gradient clipping, validation pass per epoch, final test prediction) on the same real features
+gradient clipping, validation pass per epoch, final test and in-sample predictions) on the same real features
 (returns, ranges, volume and volatility of the embedded BTC/USDT 1h candles). The reference
 builds a copied window tensor and iterates ``DataLoader(TensorDataset(...), shuffle=True)``
 with a manual loop (host-to-device copy per batch on a GPU); ours is ``lstm.train.fit_predict``
@@ -134,8 +134,9 @@ def _reference_round(
                 float(loss_fn(model(xb.to(device))[:, 0], yb.to(device))) for xb, yb in val_loader
             )
         log.debug("reference val loss %.4f", val_loss)
-    with torch.no_grad():
+    with torch.no_grad():  # the same outputs fit_predict returns: test and in-sample predictions
         model(windows[test_idx].to(device)).cpu()
+        model(windows[train_idx].to(device)).cpu()
     return int(fit_idx.size) * params.epochs
 
 

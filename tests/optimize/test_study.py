@@ -49,6 +49,15 @@ def write_config(tmp_path: Path, **overrides) -> Path:
     return path
 
 
+def slow_space(tmp_path: Path) -> Path:
+    """The smoke space with many epochs and no early stop: trials long enough to be hit mid-way."""
+    raw = yaml.safe_load(SMOKE_SPACE.read_text())
+    raw["lstm"].update({"epochs": 40, "early_stopping_patience": 40, "hidden_dim": 32})
+    path = tmp_path / "slow-space.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 def load(path: Path):
     return parse_config(yaml.safe_load(path.read_text()), str(path))
 
@@ -59,8 +68,9 @@ def cli(*args: str, **kw) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
-def worker_args(config: Path, storage: str, name: str, n_trials: int, index: int = 0) -> list[str]:
-    return ["worker", "--config", str(config), "--space", str(SMOKE_SPACE), "--storage", storage,
+def worker_args(config: Path, storage: str, name: str, n_trials: int, index: int = 0,
+                space: Path = SMOKE_SPACE) -> list[str]:
+    return ["worker", "--config", str(config), "--space", str(space), "--storage", storage,
             "--study-name", name, "--n-trials", str(n_trials), "--worker-index", str(index), "--threads", "1",
             "--log-file", str(Path(config).parent / f"{name}.log")]
 
@@ -188,18 +198,18 @@ def _wait_for_running(storage: str, name: str, timeout: float = 180) -> int:
 
 def test_sigkilled_worker_trial_is_failed_and_retried(tmp_path):
     path = write_config(tmp_path)
-    config, space = load(path), load_space(SMOKE_SPACE)
+    space_path = slow_space(tmp_path)
+    config, space = load(path), load_space(space_path)
     storage = f"sqlite:///{tmp_path / 'kill.db'}"
     open_study(storage, "kill", config, space, seed=0)
-    victim = cli(*worker_args(path, storage, "kill", 2))
+    victim = cli(*worker_args(path, storage, "kill", 2, space=space_path))
     number = _wait_for_running(storage, "kill")
-    time.sleep(0.5)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     study = optuna.load_study(study_name="kill", storage=storage)
     assert study.trials[number].state == TrialState.RUNNING  # nobody has noticed yet
     time.sleep(config.study.grace_period + 1)
-    rescuer = cli(*worker_args(path, storage, "kill", 2, 1))
+    rescuer = cli(*worker_args(path, storage, "kill", 2, 1, space=space_path))
     out = rescuer.communicate(timeout=600)[0]
     assert rescuer.returncode == 0, out
     study = optuna.load_study(study_name="kill", storage=storage)
@@ -217,7 +227,7 @@ def test_sigkilled_worker_trial_is_failed_and_retried(tmp_path):
 def test_ctrl_c_leaves_storage_consistent_and_resumable(tmp_path):
     path = write_config(tmp_path)
     storage = f"sqlite:///{tmp_path / 'int.db'}"
-    args = ["run", "--config", str(path), "--space", str(SMOKE_SPACE), "--storage", storage,
+    args = ["run", "--config", str(path), "--space", str(slow_space(tmp_path)), "--storage", storage,
             "--study-name", "int", "--n-trials", "2", "--workers", "1"]
     proc = cli(*args, start_new_session=True)
     number = _wait_for_running(storage, "int")
