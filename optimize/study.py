@@ -147,6 +147,12 @@ class TrialRunner:
     seed: int
     n_started: int = 0
 
+    def __post_init__(self) -> None:
+        # The study data and the imported modules live as long as the worker: move them out of
+        # the collector's reach, so Optuna's gc after each trial does not rescan ~500k objects.
+        gc.collect()
+        gc.freeze()
+
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         objective = get_objective(self.data.config.study.objective)
         self.n_started += 1
@@ -216,10 +222,6 @@ def run_worker(
             "are selected by people who have seen it — the holdout is no longer untouched evidence",
             study_name, touched.get("trials"), touched.get("first_at"))
     data = StudyData.load(config)
-    # The study data lives for the whole worker: move it (and the imported modules) out of the
-    # collector's reach, so Optuna's gc after each trial does not rescan ~500k objects.
-    gc.collect()
-    gc.freeze()
     runner = TrialRunner(data=data, space=space, seed=seed * 100_003)
     logger.info("worker %d (pid %d) joins study %s on %s", worker_index, os.getpid(), study_name,
                 _redact(storage))
