@@ -49,13 +49,38 @@ def make_storage(url: str, study: StudyConfig) -> RDBStorage:
         engine_kwargs = {"pool_pre_ping": True}
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them knowingly
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
+        storage = RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=study.heartbeat_interval,
             grace_period=study.grace_period,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=study.max_retry),
         )
+    if url.startswith("sqlite"):
+        _sqlite_wal(storage.engine)
+    return storage
+
+
+def _sqlite_wal(engine) -> None:
+    """Write-ahead logging for a local SQLite study file.
+
+    WAL lets readers (the progress bar, optuna-dashboard) work while a worker writes, and with
+    ``synchronous=NORMAL`` a commit no longer waits for an fsync — a trial writes a dozen times.
+    A killed worker loses nothing (its commits are in the WAL file); only a power loss or OS
+    crash can roll back the last commits, and it never corrupts the file. Local disks only (as
+    for SQLite in general): WAL needs shared memory between the processes. The ``-wal`` and
+    ``-shm`` files beside the study file belong to it while workers run.
+    """
+    import sqlalchemy
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    engine.dispose()  # connections opened while Optuna created the tables get the pragmas too
 
 
 def make_sampler(study: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:

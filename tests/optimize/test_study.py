@@ -269,3 +269,19 @@ def test_pruning_stops_a_deliberately_bad_trial_after_its_first_fold(tmp_path):
     assert bad.state == TrialState.PRUNED, states(study)
     assert max(bad.intermediate_values) < n_folds - 1
     assert bad.intermediate_values[0] < min(first.intermediate_values[0], second.intermediate_values[0])
+
+
+def test_sqlite_storage_uses_write_ahead_log(tmp_path):
+    """Every connection of a SQLite study runs in WAL mode; the file stays a plain study file."""
+    import sqlite3
+
+    path = tmp_path / "wal.db"
+    storage = make_storage(f"sqlite:///{path}", load(write_config(tmp_path)).study)
+    optuna.create_study(storage=storage, study_name="wal").optimize(lambda t: t.suggest_float("x", 0, 1),
+                                                                   n_trials=2)
+    with storage.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    storage.engine.dispose()
+    with sqlite3.connect(path) as raw:  # a fresh reader (e.g. optuna-dashboard) sees both trials
+        assert raw.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone() == (2,)
