@@ -65,9 +65,14 @@ def _target(quick: bool) -> list[dict]:
 
 
 def _overhead(quick: bool) -> list[dict]:
-    from optimize.bench.study import bench_trial_overhead
+    from optimize.bench.study import DEFAULT_SIZE_CONFIG, DEFAULT_SIZE_LSTM, bench_trial_overhead
 
-    return bench_trial_overhead(n_trials=3 if quick else 6)
+    rows = bench_trial_overhead(n_trials=3 if quick else 6)
+    if not quick:  # the same measurement on a trial shaped like the default study's
+        rows += bench_trial_overhead(
+            n_trials=3, lstm=DEFAULT_SIZE_LSTM, overrides=DEFAULT_SIZE_CONFIG,
+            label="default-study trial shape (90-day folds, 1h/2h/4h features, LSTM 2x32, W=12, 6 epochs)")
+    return rows
 
 
 def _training(quick: bool, device: str = "cpu") -> list[dict]:

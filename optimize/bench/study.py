@@ -52,16 +52,29 @@ log = logging.getLogger(__name__)
 SMOKE_CONFIG = REPO_ROOT / "configs" / "smoke.yaml"
 SMOKE_SPACE = REPO_ROOT / "search_spaces" / "smoke.yaml"
 FIXED_LSTM = {"window_size": 4, "dropout_percent": 0.1, "learning_rate": 3.0e-3}
+DEFAULT_SIZE_LSTM = {**FIXED_LSTM, "num_lstm_layers": 2, "hidden_dim": 32, "window_size": 12,
+                     "epochs": 6, "early_stopping_patience": 2}
+"""A model the size of a typical trial of search_spaces/default.yaml (its middle values)."""
+DEFAULT_SIZE_CONFIG = {
+    "data": {"start": "2025-01-01", "end": "2025-07-15"},
+    "features": {"include_timeframes": ["1h", "2h", "4h"], "indicator_periods_candles": [10, 20]},
+    "walkforward": {"train_days": 90, "test_days": 30, "purge_candles": 30, "holdout_days": 15},
+}
+"""configs/default.yaml's fold shape and features (2 pairs x 2 folds instead of 3 x 9)."""
 
 
 def bench_study_files(
-    folder: Path, *, accelerator: str = "cpu", overrides: dict[str, dict[str, Any]] | None = None
+    folder: Path,
+    *,
+    accelerator: str = "cpu",
+    overrides: dict[str, dict[str, Any]] | None = None,
+    lstm: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     """Write the benchmark's run config and search space into ``folder``.
 
     The config is ``configs/smoke.yaml`` with ``study.pruner: none``, the feature cache inside
     ``folder`` and ``training.accelerator`` set; ``overrides`` updates sections key by key. The
-    space is ``search_spaces/smoke.yaml`` with :data:`FIXED_LSTM` as constants.
+    space is ``search_spaces/smoke.yaml`` with :data:`FIXED_LSTM` (or ``lstm``) as constants.
 
     Returns:
         ``(config_path, space_path)``; both are validated by the project's own parsers.
@@ -76,7 +89,7 @@ def bench_study_files(
     for section, values in (overrides or {}).items():
         raw[section] = {**raw.get(section, {}), **values}
     space = yaml.safe_load(SMOKE_SPACE.read_text())
-    space["lstm"] = {**space["lstm"], **FIXED_LSTM}
+    space["lstm"] = {**space["lstm"], **(FIXED_LSTM if lstm is None else lstm)}
     config_path, space_path = folder / "bench-config.yaml", folder / "bench-space.yaml"
     config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     space_path.write_text(yaml.safe_dump(space, sort_keys=False))
@@ -147,7 +160,10 @@ def seconds_within(
     )
 
 
-def bench_trial_overhead(*, n_trials: int = 6, warmup: int = 1, seed: int = 0) -> list[dict]:
+def bench_trial_overhead(
+    *, n_trials: int = 6, warmup: int = 1, seed: int = 0, lstm: dict[str, Any] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None, label: str = "smoke space",
+) -> list[dict]:
     """Share of a trial's time spent outside ``fit_predict``, on the tiny benchmark study.
 
     Args:
@@ -155,6 +171,11 @@ def bench_trial_overhead(*, n_trials: int = 6, warmup: int = 1, seed: int = 0) -
             Lightning's lazy imports, which a worker pays once).
         warmup: untimed trials first.
         seed: the study's sampler seed.
+        lstm: the LSTM constants of the space (default :data:`FIXED_LSTM`, a tiny model;
+            :data:`DEFAULT_SIZE_LSTM` for a default-study-sized one).
+        overrides: run-config sections updated key by key (see :func:`bench_study_files`);
+            :data:`DEFAULT_SIZE_CONFIG` gives the default study's fold shape.
+        label: names the model size in the rows.
 
     Returns:
         Rows, all in seconds per trial against the whole trial cycle: time outside
@@ -175,7 +196,7 @@ def bench_trial_overhead(*, n_trials: int = 6, warmup: int = 1, seed: int = 0) -
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     marks: list[float] = []
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-trial-") as tmp:
-        config_path, space_path = bench_study_files(Path(tmp))
+        config_path, space_path = bench_study_files(Path(tmp), lstm=lstm, overrides=overrides)
         config, space = load_config(config_path), load_space(space_path)
         fits = stack.enter_context(timed_attribute(evaluate_module, "fit_predict"))
         trainer_fits = stack.enter_context(timed_attribute(L.Trainer, "fit"))
@@ -202,7 +223,7 @@ def bench_trial_overhead(*, n_trials: int = 6, warmup: int = 1, seed: int = 0) -
     }
     per = {k: v / n_trials for k, v in per.items()}
     log.info("bench_trial_overhead: %s s per trial", {k: round(v, 3) for k, v in per.items()})
-    size = f"{len(data.pairs)} pairs x {len(data.plan.folds)} folds, smoke space, {n_trials} trials"
+    size = f"{len(data.pairs)} pairs x {len(data.plan.folds)} folds, {label}, {n_trials} trials"
     cycle = per["cycle"]
     return [
         make_row(
