@@ -55,7 +55,7 @@ def visible_gpus() -> list[str]:
         import torch
 
         return [str(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # no torch CUDA runtime
+    except (ImportError, RuntimeError, AssertionError):  # no torch or no CUDA runtime
         return []
 
 

@@ -281,7 +281,7 @@ def cached_features(
             frame = pd.read_feather(path)
             frame.index = candles[config.base_timeframe].index
             return frame
-        except Exception:  # a corrupt cache entry is rebuilt, never trusted
+        except (OSError, ValueError, KeyError):  # a corrupt entry is rebuilt, never trusted
             logger.warning("feature cache entry %s unreadable; rebuilding", path)
     features = build_features(candles, config)
     folder.mkdir(parents=True, exist_ok=True)

@@ -161,12 +161,12 @@ PG_URL = os.environ.get("LSTM_OPTUNA_TEST_PG", "postgresql+psycopg2://postgres@1
 
 
 def _pg_reachable() -> str | None:
-    try:
-        import sqlalchemy
+    import sqlalchemy
 
+    try:
         with sqlalchemy.create_engine(PG_URL).connect():
             return None
-    except Exception as exc:  # no server, no driver
+    except (ImportError, sqlalchemy.exc.SQLAlchemyError) as exc:  # no server, no driver
         return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}: {exc}"
 
 
