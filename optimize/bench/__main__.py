@@ -78,7 +78,7 @@ def _overhead(quick: bool) -> list[dict]:
 def _training(quick: bool, device: str = "cpu") -> list[dict]:
     from optimize.bench.training import bench_training
 
-    rows = bench_training(device, seconds=2 if quick else 10)
+    rows = bench_training(device, seconds=2 if quick else 20)
     goal = ">= 1 on cpu" if device == "cpu" else ">= 2 on cuda"
     for row in rows:
         if row["name"].startswith("lstm.fit_predict"):

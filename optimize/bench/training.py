@@ -173,27 +173,30 @@ def _iterate_ours(batches: WindowedBatches) -> int:
 
 def _alternate(
     ours: Callable[[], int], reference: Callable[[], int], seconds: float, device: str
-) -> tuple[float, float]:
-    """Alternate rounds for about ``seconds``; return (ours, reference) samples per second.
+) -> tuple[float, float, int]:
+    """Alternate rounds for about ``seconds``; return the two sides' median rates per round.
 
     One untimed warm-up round of each side first (lazy imports, allocator, kernel selection).
+    Medians of per-round samples/s keep one disturbed round (a background process, a page
+    fault storm) from moving the figure; alternating exposes both sides to the same drift.
+
+    Returns:
+        ``(ours samples/s, reference samples/s, rounds)``.
     """
     ours()
     reference()
-    counts, spent = [0, 0], [0.0, 0.0]
+    rates: list[list[float]] = [[], []]
     deadline = time.perf_counter() + seconds
-    rounds = 0
-    while rounds < 2 or time.perf_counter() < deadline:
+    while len(rates[0]) < 3 or time.perf_counter() < deadline:
         for k, fn in enumerate((ours, reference)):
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            counts[k] += fn()
+            count = fn()
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            spent[k] += time.perf_counter() - t0
-        rounds += 1
-    return counts[0] / spent[0], counts[1] / spent[1]
+            rates[k].append(count / (time.perf_counter() - t0))
+    return float(np.median(rates[0])), float(np.median(rates[1])), len(rates[0])
 
 
 def _row(name: str, value: float, reference: float, goal: str) -> dict:
@@ -234,7 +237,7 @@ def bench_training(device: str = "cpu", *, seconds: float = 10) -> list[dict]:
     n_train = int(features.shape[0] * 0.75)
     params = BENCH_PARAMS
     accel = "cpu" if device == "cpu" else "cuda"
-    fit_ours, fit_ref = _alternate(
+    fit_ours, fit_ref, fit_rounds = _alternate(
         lambda: _ours_round(features, labels, n_train, params, accel),
         lambda: _reference_round(features, labels, n_train, params, device),
         seconds * 0.8,
@@ -259,7 +262,7 @@ def bench_training(device: str = "cpu", *, seconds: float = 10) -> list[dict]:
     )
     windows_copy = torch.from_numpy(np.ascontiguousarray(window_view(scaled, w)))
     targets = torch.zeros(windows_copy.shape[0])
-    it_ours, it_ref = _alternate(
+    it_ours, it_ref, _ = _alternate(
         lambda: _iterate_ours(batches),
         lambda: _iterate_reference(windows_copy, targets, bs, device),
         seconds * 0.2,
@@ -268,7 +271,8 @@ def bench_training(device: str = "cpu", *, seconds: float = 10) -> list[dict]:
     rows = [
         _row(
             f"lstm.fit_predict train samples/s ({device}, {features.shape[1]} features, "
-            f"W={w}, H={params.hidden_dim}x{params.num_lstm_layers}, batch {bs})",
+            f"W={w}, H={params.hidden_dim}x{params.num_lstm_layers}, batch {bs}; median of "
+            f"{fit_rounds} alternating rounds)",
             fit_ours,
             fit_ref,
             ">= 0.9 on cpu (compute-bound, Lightning overhead < 10%); > 1 on cuda",
