@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from optimize.backtest import BacktestSettings
+from optimize.backtest_settings import BacktestSettings
 from optimize.data import DEFAULT_DATADIR, REPO_ROOT, timeframe_to_seconds
 from optimize.walkforward import WalkForwardSettings
 from strategy.features import FeatureConfig

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimize.backtest import BacktestSettings
+from optimize.backtest_settings import BacktestSettings
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,6 @@ freqtrade on real candles is in ``test_ftparity.py``; invariants on real candles
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -411,32 +409,3 @@ def test_bad_signals_are_rejected():
         backtest(c, sig(5), sig(5), enter_short=sig(5), settings=settings())
     with pytest.raises(ValueError, match="exactly the candles' pairs"):
         backtest({"A/USDT": c}, {"B/USDT": sig(5)}, {"A/USDT": sig(5)}, settings=settings())
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"fee": 1.5}, "fee"),
-        ({"stoploss": 0.1}, "stoploss"),
-        ({"minimal_roi": {"ten": 0.1}}, "minimal_roi"),
-        ({"minimal_roi": {}}, "minimal_roi"),
-        ({"minimal_roi": {"-5": 0.1}}, "minimal_roi"),
-        ({"stake_amount": "all"}, "stake_amount"),
-        ({"max_open_trades": 0}, "max_open_trades"),
-        ({"max_open_trades": -1}, "fixed stake_amount"),
-        ({"trailing_stop_positive": 0.0}, "trailing_stop_positive"),
-        ({"timeframe": "7x"}, "timeframe"),
-        ({"price_precision": 0.03}, "power of ten"),
-        ({"amount_precision": {"BTC/USDT": 0.5}}, "power of ten"),
-    ],
-)
-def test_bad_settings_are_rejected(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        BacktestSettings(**kwargs)
-
-
-def test_settings_normalise_the_roi_table():
-    s = BacktestSettings(minimal_roi={"60": 0.01, 0: 0.05, "30": 0.02})
-    keys, vals = s.roi_arrays()
-    assert keys.tolist() == [0, 30, 60] and vals.tolist() == [0.05, 0.02, 0.01]
-    assert dataclasses.replace(s, fee=0.0).minimal_roi == {0: 0.05, 30: 0.02, 60: 0.01}
