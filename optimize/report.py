@@ -14,7 +14,7 @@ walk-forward test span; all trials of a study share the span):
 * DSR (:func:`optimize.stats.deflated_sharpe_ratio`): SR, skew, raw kurtosis and T from the
   selected trial's daily returns; N = the number of completed trials; V = the sample variance of
   the completed trials' per-day Sharpe ratios.
-* PBO (:func:`optimize.stats.probability_of_backtest_overfitting`): CSCV over the T x N matrix of
+* PBO (:func:`optimize.pbo.probability_of_backtest_overfitting`): CSCV over the T x N matrix of
   those returns, with ``S = pbo_splits(T)``: the largest even number <= 16 that leaves every block
   at least :data:`MIN_BLOCK_DAYS` days.
 
@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optimize import stats
 from optimize.holdout import TOUCHED_ATTR, evaluate_holdout, select_trial, stored_holdout
+from optimize.pbo import probability_of_backtest_overfitting
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def overfitting_stats(
     elif out.pbo_splits == 0:
         out.pbo_reason = f"{n_days} days are too few for 2 blocks of {MIN_BLOCK_DAYS} days"
     else:
-        res = stats.probability_of_backtest_overfitting(np.column_stack(aligned), out.pbo_splits)
+        res = probability_of_backtest_overfitting(np.column_stack(aligned), out.pbo_splits)
         out.pbo = res.pbo
         out.pbo_combinations = res.n_combinations
         out.pbo_columns = int(res.kept_columns.size)

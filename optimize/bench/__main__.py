@@ -102,7 +102,7 @@ def _memory(quick: bool) -> list[dict]:
 
 
 def _pbo(quick: bool) -> list[dict]:
-    from optimize.stats import benchmark_pbo
+    from optimize.pbo import benchmark_pbo
 
     sizes = {"n_splits": 12, "repeat": 1} if quick else {"n_splits": 16, "repeat": 2}
     out = benchmark_pbo(**sizes)
@@ -250,7 +250,7 @@ FIGURES = (
     Figure(
         "pbo",
         "7. probability of backtest overfitting, vectorised CSCV",
-        "`optimize.stats.benchmark_pbo`: the vectorised CSCV against the per-combination reference (the "
+        "`optimize.pbo.benchmark_pbo`: the vectorised CSCV against the per-combination reference (the "
         "same Sharpe metric passed as a plain callable), best of the repeats, on synthetic N(0, 1) returns "
         "(exact-arithmetic check only); the run stops if the two paths' logits differ.",
         _pbo,

@@ -20,6 +20,7 @@ from optimize import stats
 from optimize.cli import main
 from optimize.config import load_config
 from optimize.holdout import HOLDOUT_ATTR
+from optimize.pbo import probability_of_backtest_overfitting
 from optimize.report import (
     DSR_THRESHOLD,
     collect,
@@ -90,7 +91,7 @@ def test_overfitting_stats_use_the_documented_inputs():
     assert out.n_trials == 6 and out.n_days == 60
     assert out.dsr == pytest.approx(expected, rel=1e-12)
     assert out.sharpe_annual == pytest.approx(out.sharpe * math.sqrt(365))
-    pbo = stats.probability_of_backtest_overfitting(np.column_stack(trials), 8)
+    pbo = probability_of_backtest_overfitting(np.column_stack(trials), 8)
     assert (out.pbo_splits, out.pbo_columns, out.pbo_rows) == (8, 5, 56)
     assert out.pbo == pbo.pbo and out.pbo_logits == list(pbo.logits)
 
