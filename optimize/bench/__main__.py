@@ -88,7 +88,7 @@ def _training(quick: bool, device: str = "cpu") -> list[dict]:
 
 
 def _workers(quick: bool) -> list[dict]:
-    from optimize.bench.study import bench_workers
+    from optimize.bench.workers import bench_workers
 
     return bench_workers(
         workers=(1, _n_workers()), trials_per_worker=3 if quick else 8, one_thread_reference=True

@@ -3,7 +3,7 @@
 * :func:`bench_precision`: ``fit_predict`` training throughput with bf16 autocast vs float32, same
   model, same real features (:func:`optimize.bench.training.bench_features`), rounds alternating.
 * :func:`bench_gpu_workers`: trials/hour and GPU utilisation with 1, 2 and 4 worker processes
-  sharing one GPU on the tiny benchmark study (:func:`optimize.bench.study.bench_workers`).
+  sharing one GPU on the tiny benchmark study (:func:`optimize.bench.workers.bench_workers`).
 * :func:`bench_gpu_study`: trials/hour of the full ``configs/gpu.yaml`` study
   (``search_spaces/gpu.yaml``) with several workers for a fixed time; trials still running at
   the end count with the share of their folds already reported.
@@ -25,7 +25,7 @@ import optuna
 import pandas as pd
 
 from optimize.bench import make_row
-from optimize.bench.study import bench_workers, run_cli_study
+from optimize.bench.workers import bench_workers, run_cli_study
 from optimize.data import REPO_ROOT
 
 log = logging.getLogger(__name__)

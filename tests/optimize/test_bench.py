@@ -15,13 +15,12 @@ from optimize.bench.study import (
     FIXED_LSTM,
     bench_study_files,
     bench_trial_overhead,
-    bench_workers,
     gc_timer,
     seconds_within,
-    steady_trials_per_hour,
     timed_attribute,
 )
 from optimize.bench.target import bench_target
+from optimize.bench.workers import bench_workers, steady_trials_per_hour
 from optimize.config import load_config
 from optimize.space import load_space
 
