@@ -42,6 +42,9 @@ MARKETS_FILE = REPO_ROOT / "configs" / "markets" / "binance_spot.json"
 SIGNAL_FILE_KEY = "signal_replay_file"
 """Config key naming the feather file of precomputed signals read by a replay strategy."""
 SIGNAL_COLUMNS = ("enter_long", "exit_long", "enter_short", "exit_short")
+REPLAY_STRATEGY = "SignalReplay"
+REPLAY_STRATEGY_DIR = Path(__file__).resolve().parent / "ftreplay"
+"""Folder holding only the replay strategy (freqtrade imports every file of a strategy folder)."""
 
 
 def load_markets(path: Path | str = MARKETS_FILE) -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ or loads the kernel; freqtrade's loop is timed as the median of a few runs. The 
 the figures always compare the same work. Figures are throughputs in candles per second and
 their ratio (> 1: ours is faster).
 
-The replay strategy lives with the tests (``tests/optimize/ftstrategies``).
+The replay strategy is ``optimize/ftreplay/signal_replay.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 PAIR, TIMEFRAME = "BTC/USDT", "1h"
 START, END, TIMERANGE = "2024-01-01", "2025-01-02", "20240101-20241231"
-STRATEGY_PATH = Path(__file__).resolve().parents[2] / "tests" / "optimize" / "ftstrategies"
+STRATEGY_PATH = ftoffline.REPLAY_STRATEGY_DIR
 SETTINGS = BacktestSettings(
     stoploss=-0.04,
     minimal_roi={"0": 0.05, "240": 0.02, "720": 0.0},

@@ -1,7 +1,7 @@
 """Parity with freqtrade itself: same real candles, same precomputed signals, same trades.
 
 freqtrade's ``Backtesting`` runs in this process and offline (``optimize.ftoffline``: static
-Binance markets, feather data, the replay strategy in ``ftstrategies/``). For each case the
+Binance markets, feather data, the replay strategy in ``optimize/ftreplay/``). For each case the
 engine gets exactly the candles freqtrade backtested and the same signals; trades must agree in
 count, pair, open/close dates, exit reasons and rates, ``profit_ratio`` within 1e-6, and the
 report metrics must agree with freqtrade's report.
@@ -14,7 +14,6 @@ have; the engine's short arithmetic is checked by hand-computed cases in ``test_
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,7 @@ from optimize.data import load_candles
 # freqtrade 2026.9 still calls pandas APIs that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 
-STRATEGY_PATH = Path(__file__).resolve().parent / "ftstrategies"
+STRATEGY_PATH = ftoffline.REPLAY_STRATEGY_DIR
 START, END, TIMERANGE = "2024-01-01", "2024-03-02", "20240101-20240301"
 
 CASES = {
