@@ -27,6 +27,8 @@ DEFAULT_DATADIR = REPO_ROOT / "data"
 COLUMNS = ("date", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 DEFAULT_MAX_GAP_CANDLES = 100
+GAP_WARN_SHARE = 0.01
+"""Missing candles above this share of a file are logged as a warning (below: info)."""
 
 _TIMEFRAME_RE = re.compile(r"^(\d+)([mhdw])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -125,7 +127,8 @@ def load_candles(
         end: candles with open time strictly before ``end`` are kept; ``None`` keeps all.
         fill_gaps: fill missing candles as freqtrade's backtesting does.
         max_gap_candles: a gap of more missing candles than this is an error (a hole in the data,
-            not an outage); smaller gaps are filled and logged as a warning with counts.
+            not an outage); smaller gaps are filled and logged with counts (a warning above
+            :data:`GAP_WARN_SHARE` of the candles, info below).
 
     Returns:
         DataFrame with columns ``date`` (``datetime64[ns, UTC]``), ``open``, ``high``, ``low``,
@@ -156,7 +159,11 @@ def load_candles(
                 f"{gaps.largest_at}; expected at most max_gap_candles={max_gap_candles} "
                 "(raise max_gap_candles to accept it)."
             )
-        logger.warning(
+        # Like freqtrade's fill-up message, but louder: rare outages (<= 1 % of the candles, the
+        # exchange's maintenance windows) are routine, more than that deserves attention.
+        share = gaps.n_missing / (len(frame) + gaps.n_missing)
+        logger.log(
+            logging.WARNING if share > GAP_WARN_SHARE else logging.INFO,
             "%s: %d gaps, %d missing candles (largest %d at %s)%s",
             path,
             gaps.n_gaps,

@@ -56,7 +56,7 @@ def test_gap_is_filled_with_previous_close_and_zero_volume(tmp_path, real, caplo
     holed = real.drop(index=[50, 51, 52, 200])
     with caplog.at_level(logging.WARNING, logger="optimize.data"):
         out = load(write(tmp_path, holed))
-    assert "2 gaps, 4 missing candles (largest 3" in caplog.text
+    assert "2 gaps, 4 missing candles (largest 3" in caplog.text  # 1.3 % of the candles: a warning
     assert len(out) == len(real)
     prev_close = real.loc[49, "close"]
     for row in (50, 51, 52):
@@ -64,6 +64,14 @@ def test_gap_is_filled_with_previous_close_and_zero_volume(tmp_path, real, caplo
         assert out.loc[row, "volume"] == 0
     untouched = out.drop(index=[50, 51, 52, 200]).reset_index(drop=True)
     pd.testing.assert_frame_equal(untouched, holed.reset_index(drop=True))
+
+
+def test_rare_gaps_are_info_not_warning(tmp_path, real, caplog):
+    """One missing candle in 300 (0.3 %, an exchange maintenance) is routine: logged at INFO."""
+    with caplog.at_level(logging.INFO, logger="optimize.data"):
+        load(write(tmp_path, real.drop(index=[120])))
+    (record,) = [r for r in caplog.records if "missing candles" in r.getMessage()]
+    assert record.levelno == logging.INFO and "1 gaps, 1 missing candles" in record.getMessage()
 
 
 def test_gap_larger_than_limit_is_an_error(tmp_path, real):
