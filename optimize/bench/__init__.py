@@ -14,6 +14,9 @@ Every benchmark function returns row dicts with the keys of :data:`ROW_KEYS`:
 from __future__ import annotations
 
 import math
+import statistics
+import time
+from collections.abc import Callable
 
 ROW_KEYS = ("name", "value", "reference", "ratio", "unit", "goal")
 
@@ -49,3 +52,13 @@ def _round(x: float, digits: int) -> float:
         return x
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
     return round(x, decimals)
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time in seconds (``perf_counter``) of ``repeats`` calls of ``fn()``."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

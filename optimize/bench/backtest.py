@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import pandas as pd
 from optimize import _backtest_kernel as kernel
 from optimize import ftoffline
 from optimize.backtest import BacktestSettings, backtest
+from optimize.bench import median_seconds
 from optimize.data import DEFAULT_DATADIR, load_candles
 
 log = logging.getLogger(__name__)
@@ -52,15 +52,6 @@ def _row(name: str, value: float, reference: float, goal: str) -> dict:
         "unit": "candles/s",
         "goal": goal,
     }
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _freqtrade_run(config: dict, datadir: Path | str, markets: dict) -> ftoffline.FreqtradeBacktest:
@@ -130,8 +121,8 @@ def bench_backtest(
                 bare_kernel = _bare_kernel(candles, enter, exit_, settings)
                 _check_same_trades(ours(), ft)  # also the warm-up (compiles or loads the kernel)
                 bare_kernel()
-            engine_times.append(_median_seconds(ours, repeats))
-            kernel_times.append(_median_seconds(bare_kernel, repeats))
+            engine_times.append(median_seconds(ours, repeats))
+            kernel_times.append(median_seconds(bare_kernel, repeats))
     n = len(candles)
     ft_s = statistics.median(ft_times)
     engine_s = statistics.median(engine_times)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optimize.bench import make_row
+from optimize.bench import make_row, median_seconds
 from optimize.data import DEFAULT_DATADIR, load_candles
 from strategy.target import N_WEIGHTS, TargetBasis, target_score
 
@@ -88,10 +88,10 @@ def bench_target(
     slow_s: list[float] = []
     for w in weights:
         score_w = functools.partial(basis.score, w)
-        fast_s.append(_median_call(score_w, repeats))
+        fast_s.append(median_seconds(score_w, repeats))
         with _one_blas_thread() as limited:
             if limited:
-                single_s.append(_median_call(score_w, repeats))
+                single_s.append(median_seconds(score_w, repeats))
         fast = basis.score(w)
         t0 = time.perf_counter()
         slow = target_score(candles, w).to_numpy()
@@ -133,15 +133,6 @@ def bench_target(
             )
         )
     return rows
-
-
-def _median_call(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 @contextlib.contextmanager
