@@ -36,7 +36,8 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study-name", default="default", help="study to create or resume (default: default)")
     p.add_argument("--n-trials", type=int, default=None,
                    help="finished trials the study should hold in total (default: the config's study.n_trials)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds after which workers start no new trial")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds after which workers start no new trial (default: the config's study.timeout)")
 
 
 def _load(args: argparse.Namespace):

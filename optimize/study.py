@@ -224,7 +224,8 @@ def run_worker(
         storage: storage URL.
         study_name: the study to create or join.
         n_trials: total finished trials the study should reach (default ``config.study.n_trials``).
-        timeout: seconds after which this worker stops starting trials.
+        timeout: seconds after which this worker stops starting trials (default
+            ``config.study.timeout``; None there too: no limit).
         worker_index: seeds differ per worker (``seed + worker_index``).
         log_file: append this worker's log there.
         show_progress: Optuna's own progress bar (single-process runs).
@@ -236,6 +237,7 @@ def run_worker(
         attach_log_file(log_file, worker_index)
     seed = config.study.seed + worker_index
     target = config.study.n_trials if n_trials is None else n_trials
+    timeout = config.study.timeout if timeout is None else timeout
     study = open_study(storage, study_name, config, space, seed=seed)
     if finished_trials(study) >= target:
         logger.info("study %s already has %d finished trials (target %d)", study_name, finished_trials(study), target)

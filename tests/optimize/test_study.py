@@ -110,6 +110,17 @@ def test_smoke_study_records_folds_and_baselines(tmp_path):
         open_study(storage, "smoke", config, load_space(REPO / "search_spaces" / "strategy-only.yaml"), seed=0)
 
 
+def test_config_timeout_stops_the_worker(tmp_path):
+    """study.timeout applies when the caller gives none: the first trial starts at once, and once
+    it has run (longer than 0.1 s) the worker starts no other, far below n_trials."""
+    config = load(write_config(tmp_path, study={"n_trials": 3, "timeout": 0.1}))
+    storage = f"sqlite:///{tmp_path / 'timeout.db'}"
+    ran = run_worker(config, load_space(SMOKE_SPACE), storage=storage, study_name="timeout")
+    assert ran == 1
+    study = optuna.load_study(study_name="timeout", storage=storage)
+    assert states(study) == {"COMPLETE": 1}
+
+
 def test_zero_trade_trial_is_scored_not_crashed(tmp_path):
     config, space = load(write_config(tmp_path)), load_space(SMOKE_SPACE)
     study = open_study(f"sqlite:///{tmp_path / 'z.db'}", "z", config, space, seed=0)
