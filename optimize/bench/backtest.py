@@ -26,7 +26,7 @@ import pandas as pd
 from optimize import _backtest_kernel as kernel
 from optimize import ftoffline
 from optimize.backtest import BacktestSettings, backtest
-from optimize.bench import median_seconds
+from optimize.bench import make_row, median_seconds
 from optimize.data import DEFAULT_DATADIR, load_candles
 
 log = logging.getLogger(__name__)
@@ -41,17 +41,6 @@ SETTINGS = BacktestSettings(
     trailing_stop_positive=0.01,
     trailing_stop_positive_offset=0.02,
 )
-
-
-def _row(name: str, value: float, reference: float, goal: str) -> dict:
-    return {
-        "name": name,
-        "value": round(value, 1),
-        "reference": round(reference, 1),
-        "ratio": round(value / reference, 1) if reference > 0 else float("nan"),
-        "unit": "candles/s",
-        "goal": goal,
-    }
 
 
 def _freqtrade_run(config: dict, datadir: Path | str, markets: dict) -> ftoffline.FreqtradeBacktest:
@@ -137,16 +126,18 @@ def bench_backtest(
     )
     reference = n / ft_s
     return [
-        _row(
+        make_row(
             f"backtest() vs freqtrade Backtesting.backtest ({PAIR} {TIMEFRAME}, 2024)",
             n / engine_s,
             reference,
+            "candles/s",
             ">= 200x",
         ),
-        _row(
+        make_row(
             f"backtest kernel alone vs freqtrade ({PAIR} {TIMEFRAME}, 2024)",
             n / kernel_s,
             reference,
+            "candles/s",
             "info",
         ),
     ]

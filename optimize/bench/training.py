@@ -12,7 +12,6 @@ hits both sides alike; figures are ratios against the reference measured in the 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 
@@ -25,6 +24,7 @@ from lstm.data import RobustScaler, WindowedBatches, window_view
 from lstm.model import LSTMRegressor
 from lstm.params import LSTMParams
 from lstm.train import fit_predict
+from optimize.bench import make_row
 
 log = logging.getLogger(__name__)
 
@@ -199,17 +199,6 @@ def _alternate(
     return float(np.median(rates[0])), float(np.median(rates[1])), len(rates[0])
 
 
-def _row(name: str, value: float, reference: float, goal: str) -> dict:
-    return {
-        "name": name,
-        "value": round(value, 1),
-        "reference": round(reference, 1),
-        "ratio": round(value / reference, 3) if reference > 0 else math.nan,
-        "unit": "samples/s",
-        "goal": goal,
-    }
-
-
 def bench_training(device: str = "cpu", *, seconds: float = 10) -> list[dict]:
     """Training throughput of ``fit_predict`` vs a plain DataLoader loop, and batch iteration.
 
@@ -269,18 +258,20 @@ def bench_training(device: str = "cpu", *, seconds: float = 10) -> list[dict]:
         device,
     )
     rows = [
-        _row(
+        make_row(
             f"lstm.fit_predict train samples/s ({device}, {features.shape[1]} features, "
             f"W={w}, H={params.hidden_dim}x{params.num_lstm_layers}, batch {bs}; median of "
             f"{fit_rounds} alternating rounds)",
             fit_ours,
             fit_ref,
+            "samples/s",
             ">= 0.9 on cpu (compute-bound, Lightning overhead < 10%); > 1 on cuda",
         ),
-        _row(
+        make_row(
             f"lstm.data.WindowedBatches batch iteration samples/s ({device}, batch {bs})",
             it_ours,
             it_ref,
+            "samples/s",
             "> 1 (index slices on the device vs DataLoader + copy)",
         ),
     ]
