@@ -227,7 +227,7 @@ def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path 
     from freqtrade.resolvers import StrategyResolver
     from freqtrade.util import get_progress_tracker
 
-    from optimize.ftoffline import _preserved_logging, load_markets, offline_markets
+    from optimize.ftoffline import load_markets, offline_markets, preserved_logging
 
     out = Path(export_dir).resolve()
     config = read_export(out)
@@ -241,7 +241,7 @@ def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path 
                               "pair_whitelist": list(pairs or config["exchange"]["pair_whitelist"])}
     for key in ("user_data_dir", "strategy_path"):
         run_config.pop(key, None)
-    with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp, _preserved_logging():
+    with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp, preserved_logging():
         cfg_path = Path(tmp) / "config.json"
         cfg_path.write_text(json.dumps(run_config), encoding="utf-8")
         args = {
