@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 import warnings
@@ -39,14 +38,8 @@ class Figure:
     gpu: bool = False
 
 
-def _usable_cores() -> int:
-    return (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    )
-
-
 def _n_workers() -> int:
-    return min(_usable_cores(), 4)
+    return min(report.usable_cores(), 4)
 
 
 # --- runners (imports inside: a failing figure must not stop the others) --------------------------
@@ -319,7 +312,7 @@ def _notes(cuda: bool, load_start: str, load_end: str) -> list[str]:
             "sharing one GPU, bf16 vs fp32, configs/gpu.yaml trials/hour) run only where torch sees a "
             "CUDA device; this run had none."
         )
-    cores = _usable_cores()
+    cores = report.usable_cores()
     shared = (
         f"Other jobs may share this machine's {cores} cores: the load averages at the start and the "
         "end of the run are listed above. Figures 1, 2, 4 and 7 alternate ours and the reference (or "

@@ -61,12 +61,19 @@ def _ram_bytes() -> int | None:
         return None
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
+
+
 def machine_info() -> dict[str, str]:
     """CPU model, cores, RAM, OS, the compute device and package versions."""
     import torch
 
     cores = os.cpu_count() or 1
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    usable = usable_cores()
     ram = _ram_bytes()
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
@@ -94,23 +101,11 @@ def run_info(argv: list[str]) -> dict[str, str]:
     """The command (``argv``: the bench's arguments), the code revision (``+dirty`` when tracked
     files have uncommitted changes) and the load average."""
     try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            # the page being rewritten does not make the measured code dirty
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks.md"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
+        rev = _git("rev-parse", "--short", "HEAD")
+        # the page being rewritten does not make the measured code dirty
+        dirty = _git(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks.md"
+        )
         revision = (rev + ("+dirty" if dirty else "")) if rev else "unknown"
     except (OSError, subprocess.SubprocessError):
         revision = "unknown"
@@ -119,6 +114,13 @@ def run_info(argv: list[str]) -> dict[str, str]:
         "revision": revision,
         "load": load_average(),
     }
+
+
+def _git(*args: str) -> str:
+    """Stripped stdout of ``git ARGS`` in the repository (raises OSError/SubprocessError)."""
+    return subprocess.run(
+        ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False
+    ).stdout.strip()
 
 
 def load_average() -> str:
