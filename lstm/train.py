@@ -22,7 +22,13 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from lstm.checkpoint import load_checkpoint, save_checkpoint
-from lstm.data import RobustScaler, WindowedBatches, split_train_val, valid_window_ends
+from lstm.data import (
+    RobustScaler,
+    WindowedBatches,
+    split_train_val,
+    valid_window_ends,
+    window_view,
+)
 from lstm.module import MONITOR, LSTMLightningModule
 from lstm.params import LSTMParams
 
@@ -175,7 +181,15 @@ def _predict_scaled(
     targets: range,
     window: int,
 ) -> np.ndarray:
-    """Scaled predictions for row indices ``targets`` of ``rows`` (NaN where not valid)."""
+    """Scaled predictions for row indices ``targets`` of ``rows`` (NaN where not valid).
+
+    Every target row's window goes through the model, valid or not, in batches of exactly
+    ``PREDICT_BATCH`` windows counted from ``targets.start`` (the last batch padded with copies
+    of its last window; non-finite inputs zeroed for the forward pass, their outputs set to NaN
+    afterwards). A row's batch and its position in it thus depend only on ``targets.start``,
+    never on the rows after it: CPU kernels round differently for different batch sizes, so a
+    batch of the valid windows only would let a NaN in a later row change past predictions.
+    """
     out = np.full(len(targets), np.nan, dtype=np.float64)
     idx = np.arange(targets.start, targets.stop)
     ok = valid_end[idx]
@@ -184,13 +198,15 @@ def _predict_scaled(
     was_training = model.training
     model.eval()
     try:
-        windows = rows.unfold(0, window, 1).transpose(1, 2)  # view
-        starts = torch.from_numpy(idx[ok] - (window - 1)).to(rows.device)
+        windows = window_view(rows, window)
+        starts = np.clip(idx - (window - 1), 0, None)  # invalid rows: any window, output dropped
+        padded = -len(starts) % PREDICT_BATCH
+        starts = torch.from_numpy(np.pad(starts, (0, padded), mode="edge")).to(rows.device)
         parts = [
-            model(windows[starts[b : b + PREDICT_BATCH]])[:, 0].float()
+            model(windows[starts[b : b + PREDICT_BATCH]].nan_to_num_(0.0, 0.0, 0.0))[:, 0].float()
             for b in range(0, starts.numel(), PREDICT_BATCH)
         ]
-        out[ok] = torch.cat(parts).cpu().numpy()
+        out[ok] = torch.cat(parts).cpu().numpy()[: len(idx)][ok]
     finally:
         model.train(was_training)
     return out
@@ -206,7 +222,9 @@ def predict(
     """Predict rows of a feature matrix with a fitted module (e.g. from :func:`load_checkpoint`).
 
     Row ``i`` is predicted from rows ``i-window+1 .. i`` (rows before ``rows.start`` are used
-    when present: they are past data). Nothing after row ``i`` is read for row ``i``.
+    when present: they are past data). Nothing after row ``i`` is read for row ``i``, and its
+    value, bit for bit, does not depend on how many rows follow or what they hold (fixed-size
+    inference batches counted from ``rows.start``).
 
     Args:
         module: Fitted module (its device is used; it is left in its previous train/eval mode).

@@ -10,8 +10,8 @@ freqtrade loads :class:`LstmOptunaRegressor` from this folder (``--freqaimodel L
   ``freqai.model_training_parameters`` (:class:`lstm.params.LSTMParams` fields, validated).
 * **Prediction is windowed**: row ``i`` is predicted from rows ``i-W+1 .. i`` with
   :func:`lstm.train.predict` (FreqAI's ``BasePyTorchRegressor.predict`` feeds a 2-D frame, i.e. a
-  window of 1), in fixed-size batches so that a prediction never depends on how many candles
-  follow it (:func:`strategy.freqtrade.trained.chunked_predict`). The first ``W-1`` rows of a backtest window take their history from the last
+  window of 1), whose fixed-size batches make a prediction independent of the candles that
+  follow it. The first ``W-1`` rows of a backtest window take their history from the last
   rows of the training window (kept with the model); elsewhere rows without a full window are NaN
   with ``do_predict = 0``. Live, FreqAI predicts the last ``conv_width`` rows: the exported
   config sets ``conv_width = window_size``.

@@ -37,9 +37,6 @@ from lstm.data import RobustScaler
 from lstm.module import LSTMLightningModule
 from lstm.train import predict
 
-PREDICT_CHUNK = 256
-"""Windows per forward pass at inference (fixed, see :func:`chunked_predict`)."""
-
 
 def training_seed(base: int, pair: str, train_end: pd.Timestamp) -> int:
     """Seed of one FreqAI training: ``base`` mixed with the pair and the window's end (< 2**32)."""
@@ -116,6 +113,8 @@ class TrainedLSTM:
 
         Rows ``0..W-2`` use the training context when ``first_date`` is the candle right after
         it; otherwise they only see the rows of ``features`` (and are NaN where that is too few).
+        As with :func:`lstm.train.predict`, no prediction depends on the rows after it (not even
+        in the last float32 bits): truncating the frame leaves earlier predictions unchanged.
         """
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
@@ -130,34 +129,9 @@ class TrainedLSTM:
         ):
             offset = len(self.context)
             x = np.vstack([self.context, x])
-        return chunked_predict(self.module, self.scaler, x, offset, self.window)
-
-
-def chunked_predict(module: LSTMLightningModule, scaler: RobustScaler, features: np.ndarray,
-                    start: int, window: int, chunk: int = PREDICT_CHUNK) -> np.ndarray:
-    """:func:`lstm.train.predict` of rows ``start..`` in fixed-size batches of ``chunk`` windows.
-
-    The rows are cut into consecutive chunks counted from ``start``; the last one is padded with
-    copies of its last row, so every forward pass sees ``chunk`` windows and each prediction
-    depends only on its own window and its position in its chunk — not on how many rows follow.
-    (CPU kernels round differently for different batch sizes, in the last float32 bits: without
-    the padding, cutting the future off a frame could change past predictions by ~1e-9.)
-
-    Returns:
-        (n - start,) float64 predictions, NaN where the window is incomplete or non-finite.
-    """
-    x = np.asarray(features, dtype=np.float64)
-    n = x.shape[0] - start
-    out = np.full(n, np.nan)
-    for first in range(0, n, chunk):
-        stop = min(first + chunk, n)
-        lo = max(0, start + first - (window - 1))
-        block = x[lo : start + stop]
-        if stop - first < chunk:
-            block = np.vstack([block, np.repeat(block[-1:], chunk - (stop - first), axis=0)])
-        local = start + first - lo
-        out[first:stop] = predict(module, scaler, block, slice(local, local + chunk), window)[: stop - first]
-    return out
+        if x.shape[0] == offset:
+            return np.full(0, np.nan)
+        return predict(self.module, self.scaler, x, slice(offset, None), self.window)
 
 
 class CheckpointDataDrawer(FreqaiDataDrawer):

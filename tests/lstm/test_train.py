@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+import lstm.train
 from lstm.params import LSTMParams
-from lstm.train import FitResult, fit_predict
+from lstm.train import FitResult, fit_predict, predict
 
 TRAIN, PREDICT = slice(0, 360), slice(360, 480)
 
@@ -88,6 +89,32 @@ def test_no_look_ahead(
     assert not np.array_equal(moved.predictions[k + 1 :], fitted.predictions[k + 1 :])
     np.testing.assert_array_equal(moved.scaler.center, fitted.scaler.center)
     np.testing.assert_array_equal(moved.scaler.scale, fitted.scaler.scale)
+
+
+@pytest.mark.parametrize("batch", [lstm.train.PREDICT_BATCH, 64])
+def test_truncating_the_future_keeps_past_predictions_with_nan_rows(
+    fitted: FitResult,
+    real_features: np.ndarray,
+    tiny_params: LSTMParams,
+    batch: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cutting rows off the end changes no earlier prediction, bit for bit, even when a NaN row
+    near the cut makes later windows invalid (the batches must not depend on later rows)."""
+    monkeypatch.setattr(lstm.train, "PREDICT_BATCH", batch)
+    w, nan_row = tiny_params.window_size, 299
+    feats = real_features.copy()
+    feats[nan_row, 1] = np.nan
+    full = predict(fitted.model, fitted.scaler, feats, slice(0, None), w)
+    assert np.isnan(full[nan_row : nan_row + w]).all()
+    assert np.isfinite(np.delete(full, np.r_[: w - 1, nan_row : nan_row + w])).all()
+    for cut in (nan_row - 1, nan_row + 1, nan_row + 2, nan_row + w + 1, 400):
+        part = predict(fitted.model, fitted.scaler, feats[:cut], slice(0, cut), w)
+        np.testing.assert_array_equal(part, full[:cut], err_msg=f"{cut=}")
+        later = predict(fitted.model, fitted.scaler, feats[:cut], slice(200, cut), w)
+        np.testing.assert_array_equal(
+            later, predict(fitted.model, fitted.scaler, feats, slice(200, None), w)[: cut - 200]
+        )
 
 
 def test_scaler_uses_train_rows_only(

@@ -22,7 +22,6 @@ from strategy.features import build_features
 from strategy.freqtrade.lstm_regressor import LstmOptunaRegressor
 from strategy.freqtrade.rules import EXTRA_BUY, EXTRA_SELL, LABEL, label_stats
 from strategy.freqtrade.trained import (
-    PREDICT_CHUNK,
     CheckpointDataDrawer,
     TrainedLSTM,
     training_seed,
@@ -35,7 +34,7 @@ SEED = 7
 WINDOW = 4
 HORIZON = 2
 TRAIN_ROWS = 720
-TEST_ROWS = PREDICT_CHUNK  # one full inference batch: bitwise comparable with lstm.predict
+TEST_ROWS = 256
 LSTM = LSTMParams(num_lstm_layers=2, hidden_dim=8, dropout_percent=0.1, window_size=WINDOW,
                   learning_rate=3e-3, batch_size=128, epochs=2, early_stopping_patience=1)
 SIGNAL = SignalParams("quantile", 0.8, 0.3)
