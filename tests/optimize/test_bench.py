@@ -291,6 +291,11 @@ def test_judges_leave_info_rows_unjudged_and_apply_the_goals():
     assert figures["target"].judge(make_row("t", 500.0, 10.0, "w/s", "< 1 ms")) is False
     fit = make_row("lstm.fit_predict train samples/s", 0.95, 1.0, "samples/s", ">= 1 on cpu")
     assert figures["training"].judge(fit) is False
+    fit = make_row("lstm.fit_predict train samples/s", 1.0, 1.0, "samples/s", ">= 1 on cpu")
+    assert figures["training"].judge(fit) is True
+    # figures whose rows are all information are never judged, whatever a row's goal says
+    for key in ("pbo", "gpu-precision", "gpu-workers", "gpu-study"):
+        assert figures[key].judge(make_row("g", 0.5, 1.0, "x", ">= 1")) is None
     assert (
         figures["gpu-training"].judge(make_row("lstm.fit_predict x", 2.5, 1.0, "s/s", ">= 2"))
         is True
