@@ -8,7 +8,6 @@ ratios are per period, as in :mod:`optimize.stats`.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from optimize.stats import _int_at_least, _safe_ratio, sharpe
 
-__all__ = ["Metric", "PBOResult", "benchmark_pbo", "probability_of_backtest_overfitting"]
+__all__ = ["Metric", "PBOResult", "probability_of_backtest_overfitting"]
 
 #: A PBO performance metric: (rows, N) returns -> (N,) scores, higher is better.
 Metric = Callable[[np.ndarray], np.ndarray]
@@ -217,37 +216,3 @@ def probability_of_backtest_overfitting(
         kept_columns=kept,
         n_rows_used=int(rows),
     )
-
-
-# --------------------------------------------------------------------------- benchmark
-
-
-def benchmark_pbo(
-    n_obs: int = 2000, n_trials: int = 200, n_splits: int = 16, *, seed: int = 0, repeat: int = 3
-) -> dict[str, float]:
-    """Times the vectorised PBO against the per-combination reference, same run.
-
-    The reference is probability_of_backtest_overfitting with the same Sharpe metric
-    passed as a plain callable (one metric evaluation per train/test half). The
-    synthetic N(0, 1) returns only exercise arithmetic. Returns best-of-``repeat``
-    wall times in seconds, their ratio and the largest logit difference (~0: both
-    paths compute the same statistic).
-    """
-    repeat = _int_at_least("repeat", repeat, 1)
-    matrix = np.random.default_rng(seed).standard_normal((n_obs, n_trials))
-    timings: dict[str, float] = {}
-    results: dict[str, PBOResult] = {}
-    for name, metric in (("vectorised", sharpe), ("reference", lambda part: sharpe(part))):
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            results[name] = probability_of_backtest_overfitting(matrix, n_splits, metric=metric)
-            times.append(time.perf_counter() - start)
-        timings[f"{name}_s"] = min(times)
-    diff = np.abs(results["vectorised"].logits - results["reference"].logits)
-    return {
-        "n_combinations": float(results["vectorised"].n_combinations),
-        **timings,
-        "speedup": timings["reference_s"] / timings["vectorised_s"],
-        "max_abs_logit_diff": float(diff.max()),
-    }

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from optimize.bench import make_row, report
+from optimize.bench import report
 from optimize.data import REPO_ROOT
 
 logger = logging.getLogger("optimize.bench")
@@ -90,24 +90,9 @@ def _memory(quick: bool) -> list[dict]:
 
 
 def _pbo(quick: bool) -> list[dict]:
-    from optimize.pbo import benchmark_pbo
+    from optimize.bench.pbo import bench_pbo
 
-    sizes = {"n_splits": 12, "repeat": 1} if quick else {"n_splits": 16, "repeat": 2}
-    out = benchmark_pbo(**sizes)
-    if not out["max_abs_logit_diff"] < 1e-9:
-        raise RuntimeError(
-            f"the two PBO paths disagree: max |logit difference| = {out['max_abs_logit_diff']}."
-        )
-    return [
-        make_row(
-            f"PBO (CSCV, 2000 x 200 returns, {sizes['n_splits']} blocks, "
-            f"{out['n_combinations']:.0f} combinations): vectorised vs per-combination",
-            1.0 / out["vectorised_s"],
-            1.0 / out["reference_s"],
-            "PBO runs/s",
-            "info",
-        )
-    ]
+    return bench_pbo(n_splits=12, repeat=1) if quick else bench_pbo(n_splits=16, repeat=2)
 
 
 def _gpu_training(quick: bool) -> list[dict]:
@@ -244,7 +229,7 @@ FIGURES = (
     Figure(
         "pbo",
         "7. probability of backtest overfitting, vectorised CSCV",
-        "`optimize.pbo.benchmark_pbo`: the vectorised CSCV against the per-combination reference (the "
+        "`optimize.bench.pbo.bench_pbo`: the vectorised CSCV against the per-combination reference (the "
         "same Sharpe metric passed as a plain callable), best of the repeats, on synthetic N(0, 1) returns "
         "(exact-arithmetic check only); the run stops if the two paths' logits differ.",
         _pbo,

@@ -12,7 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from optimize.pbo import PBOResult, benchmark_pbo, probability_of_backtest_overfitting
+from optimize.bench.pbo import benchmark_pbo
+from optimize.pbo import PBOResult, probability_of_backtest_overfitting
 from optimize.stats import sharpe
 
 
