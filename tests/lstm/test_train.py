@@ -91,6 +91,24 @@ def test_no_look_ahead(
     np.testing.assert_array_equal(moved.scaler.scale, fitted.scaler.scale)
 
 
+def test_no_look_ahead_when_the_future_is_cut_off(
+    fitted: FitResult,
+    real_features: np.ndarray,
+    learnable_labels: np.ndarray,
+    tiny_params: LSTMParams,
+) -> None:
+    """Fitting on the rows up to t only (same train slice) predicts rows up to t bit for bit."""
+    t = PREDICT.start + 40
+    cut = _fit(
+        real_features[: t + 1],
+        learnable_labels[: t + 1],
+        tiny_params,
+        predict=slice(PREDICT.start, t + 1),
+    )
+    np.testing.assert_array_equal(cut.predictions, fitted.predictions[: t + 1 - PREDICT.start])
+    np.testing.assert_array_equal(cut.train_predictions, fitted.train_predictions)
+
+
 @pytest.mark.parametrize("batch", [lstm.train.PREDICT_BATCH, 64])
 def test_truncating_the_future_keeps_past_predictions_with_nan_rows(
     fitted: FitResult,
