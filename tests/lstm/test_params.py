@@ -37,7 +37,7 @@ def test_numpy_and_int_values_are_normalised() -> None:
     )
     assert type(p.hidden_dim) is int and type(p.weight_decay) is float
     assert type(p.learning_rate) is float and p.precision == "32"
-    assert json.dumps(p.to_dict())  # plain Python types only
+    assert json.loads(json.dumps(p.to_dict())) == p.to_dict()  # plain Python types only
 
 
 @pytest.mark.parametrize(
