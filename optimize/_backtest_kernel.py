@@ -32,15 +32,43 @@ EXIT_REASONS = ("", "exit_signal", "stop_loss", "roi", "trailing_stop_loss", "fo
 _SIGNIFICANT_DIGITS = 14  # freqtrade formats prices with 14 significant digits to count decimals
 
 
+_FINE_TICKS = 2.0**53 - 1.0
+"""Tick count of ``|x|`` from which the tick is finer than the float spacing around ``x``.
+
+One below ``2**53``: ``x * scale`` can round to ``2**53 - 1`` while the search would still step
+``m`` up to ``2**53`` (e.g. ``90071.99254740991`` with 11 decimals), where ``m + 1.0 == m``.
+"""
+
+
 @njit(cache=True)
-def _floor_units(x: float, scale: float) -> float:
-    """Largest integer ``m`` with ``m / scale <= x`` (``scale = 10**d``), robust to float noise."""
+def _tick_units(x: float, decimals: int) -> tuple[float, float, bool]:
+    """Ticks below ``x`` and whether ``x`` already sits on a tick, robust to float noise.
+
+    Args:
+        x: the value to round (price or amount).
+        decimals: tick size ``10**-decimals``; ``< 0``: no rounding.
+
+    Returns:
+        ``(m, scale, on_tick)``: ``scale = 10**decimals``, ``m`` the largest integer with
+        ``m / scale <= x`` in float arithmetic, and ``on_tick`` True when ``x`` is the float
+        nearest to a tick multiple (``m / scale == x``). ``on_tick`` is also True (and ``m`` is
+        meaningless) for ``decimals < 0``, for non-finite ``x`` and from :data:`_FINE_TICKS`
+        ticks on (e.g. ``100.3`` with 15 decimals): the tick is then finer than the spacing of the
+        floats around ``x``, so every float is the nearest float of a tick multiple and freqtrade
+        leaves it unchanged. Below that bound ``m + 1 <= 2**53`` stays an exact float, so the
+        search ends.
+    """
+    if decimals < 0:
+        return 0.0, 1.0, True
+    scale = 10.0**decimals
+    if not abs(x) * scale < _FINE_TICKS:  # also NaN and +-inf
+        return 0.0, scale, True
     m = np.floor(x * scale)
     while (m + 1.0) / scale <= x:
         m += 1.0
     while m / scale > x:
         m -= 1.0
-    return m
+    return m, scale, m / scale == x
 
 
 @njit(cache=True)
@@ -51,11 +79,8 @@ def round_up_tick(x: float, decimals: int) -> float:
     the nearest float of a tick multiple stays unchanged, anything else goes to the next tick.
     ``decimals < 0`` returns ``x`` unchanged.
     """
-    if decimals < 0:
-        return x
-    scale = 10.0**decimals
-    m = _floor_units(x, scale)
-    if m / scale == x:
+    m, scale, on_tick = _tick_units(x, decimals)
+    if on_tick:
         return x
     return (m + 1.0) / scale
 
@@ -63,11 +88,8 @@ def round_up_tick(x: float, decimals: int) -> float:
 @njit(cache=True)
 def round_down_tick(x: float, decimals: int) -> float:
     """Round ``x`` down to the tick ``10**-decimals`` (freqtrade's ROUND_DOWN / ccxt TRUNCATE)."""
-    if decimals < 0:
-        return x
-    scale = 10.0**decimals
-    m = _floor_units(x, scale)
-    if m / scale == x:
+    m, scale, on_tick = _tick_units(x, decimals)
+    if on_tick:
         return x
     return m / scale
 
@@ -75,11 +97,8 @@ def round_down_tick(x: float, decimals: int) -> float:
 @njit(cache=True)
 def round_half_up_tick(x: float, decimals: int) -> float:
     """Round ``x`` to the nearest tick, halves away from zero (ccxt ``decimal_to_precision`` ROUND)."""
-    if decimals < 0:
-        return x
-    scale = 10.0**decimals
-    m = _floor_units(x, scale)
-    if m / scale == x:
+    m, scale, on_tick = _tick_units(x, decimals)
+    if on_tick:
         return x
     if x >= (2.0 * m + 1.0) / (2.0 * scale):
         return (m + 1.0) / scale

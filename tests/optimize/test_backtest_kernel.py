@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,6 +53,48 @@ def test_exact_ties_and_on_tick_values():
     assert kernel.round_up_tick(100.37 * 0.9, 2) == 90.34
     assert kernel.round_down_tick(0.3, 1) == 0.3
     assert kernel.round_up_tick(1.23456, -1) == 1.23456  # -1: no rounding
+
+
+# Ticks finer than the float spacing (|x| * 10**decimals >= 2**53 - 1): every float sits on a tick.
+FINE_TICK_CASES = [(100.3, 15), (123456789.3, 8), (-100.3, 15), (90071.99254740991, 11)]
+
+
+@pytest.mark.timeout(120)
+def test_ticks_finer_than_the_float_spacing_return_the_value_unchanged():
+    """Regression: the tick search never ended there (``m + 1.0 == m`` from 2**53 on).
+
+    The calls run in a child process with a time limit: a numba loop holds the GIL, so
+    pytest-timeout could not interrupt a hang inside this process.
+    """
+    code = (
+        "from optimize import _backtest_kernel as k\n"
+        f"print([(k.round_up_tick(x, d), k.round_down_tick(x, d), k.round_half_up_tick(x, d))"
+        f" for x, d in {FINE_TICK_CASES!r}])"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert ast.literal_eval(child.stdout) == [
+        (100.3, 100.3, 100.3),
+        (123456789.3, 123456789.3, 123456789.3),
+        (-100.3, -100.3, -100.3),
+        (90071.99254740991, 90071.99254740991, 90071.99254740991),
+    ]
+    for x, decimals in FINE_TICK_CASES:  # freqtrade leaves these values unchanged too
+        for mode in (ROUND_UP, ROUND_DOWN, ROUND):
+            assert price_to_precision(x, 10.0**-decimals, TICK_SIZE, rounding_mode=mode) == x
+
+
+def test_ticks_just_coarser_than_the_float_spacing_still_round():
+    """From 2**52 to 2**53 - 1 ticks not every float is on a tick: they round like freqtrade."""
+    x = 450359962737050.0625  # x * 10 just above 2**52; freqtrade reads it as ...050.06
+    for rounder, mode, expected in (
+        (kernel.round_up_tick, ROUND_UP, 450359962737050.1),
+        (kernel.round_down_tick, ROUND_DOWN, 450359962737050.0),
+        (kernel.round_half_up_tick, ROUND, 450359962737050.1),
+    ):
+        assert rounder(x, 1) == expected
+        assert price_to_precision(x, 0.1, TICK_SIZE, rounding_mode=mode) == expected
 
 
 @pytest.mark.parametrize("step_decimals", [3, 4, 5])
