@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 PAIR, TIMEFRAME = "BTC/USDT", "1h"
 START, END, TIMERANGE = "2024-01-01", "2025-01-02", "20240101-20241231"
-STRATEGY_PATH = ftoffline.REPLAY_STRATEGY_DIR
 SETTINGS = BacktestSettings(
     stoploss=-0.04,
     minimal_roi={"0": 0.05, "240": 0.02, "720": 0.0},
@@ -46,10 +45,10 @@ SETTINGS = BacktestSettings(
 def _freqtrade_run(config: dict, datadir: Path | str, markets: dict) -> ftoffline.FreqtradeBacktest:
     return ftoffline.run_freqtrade_backtest(
         config,
-        "SignalReplay",
+        ftoffline.REPLAY_STRATEGY,
         datadir=datadir,
         timerange=TIMERANGE,
-        strategy_path=STRATEGY_PATH,
+        strategy_path=ftoffline.REPLAY_STRATEGY_DIR,
         markets=markets,
     )
 
