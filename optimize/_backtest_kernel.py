@@ -192,6 +192,19 @@ def _profit_ratio(side: int, amount: float, rate: float, fee: float, open_value:
     return round(1.0 - amount * rate * (1.0 + fee) / open_value, 8)
 
 
+@njit(cache=True, inline="always")
+def _profit_abs(side: int, amount: float, rate: float, fee: float, open_value: float) -> float:
+    """Net profit of a trade valued at ``rate``, in stake currency, before any rounding.
+
+    freqtrade's ``calc_profit`` without its rounding to 8 decimals: the exit value net of the
+    exit fee against ``open_value`` (the entry value with its fee), for ``side`` +1 (long) or -1
+    (short).
+    """
+    if side == 1:
+        return amount * rate * (1.0 - fee) - open_value
+    return open_value - amount * rate * (1.0 + fee)
+
+
 @njit(cache=True)
 def _roi_entry(dur: int, roi_keys: np.ndarray) -> int:
     """Index of the ROI table entry in force after ``dur`` minutes (largest key <= dur), or -1."""
@@ -458,10 +471,7 @@ def simulate(
                                     rate = min(max(target, lp), hp)
                         rate = round_half_up_tick(rate, t_dec[p])
                         # close the trade (the exit order fills inside this candle)
-                        if sd == 1:
-                            pa = round(amount * rate * (1.0 - fee) - value, 8)
-                        else:
-                            pa = round(value - amount * rate * (1.0 + fee), 8)
+                        pa = round(_profit_abs(sd, amount, rate, fee, value), 8)
                         tr_pair[n_tr] = p
                         tr_open[n_tr] = t_open[p]
                         tr_close[n_tr] = t
@@ -486,10 +496,7 @@ def simulate(
         for p in range(n_pairs):
             if side[p] != 0:
                 r = min(t, last[p])
-                if side[p] == 1:
-                    eq += t_amount[p] * c[r, p] * (1.0 - fee) - t_value[p]
-                else:
-                    eq += t_value[p] - t_amount[p] * c[r, p] * (1.0 + fee)
+                eq += _profit_abs(side[p], t_amount[p], c[r, p], fee, t_value[p])
                 positions[t, p] = side[p]
         equity[t] = eq
 
@@ -500,10 +507,7 @@ def simulate(
             continue
         r = last[p]
         rate = round_half_up_tick(o[r, p], t_dec[p])
-        if sd == 1:
-            pa = round(t_amount[p] * rate * (1.0 - fee) - t_value[p], 8)
-        else:
-            pa = round(t_value[p] - t_amount[p] * rate * (1.0 + fee), 8)
+        pa = round(_profit_abs(sd, t_amount[p], rate, fee, t_value[p]), 8)
         tr_pair[n_tr] = p
         tr_open[n_tr] = t_open[p]
         tr_close[n_tr] = r
