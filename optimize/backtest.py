@@ -49,11 +49,10 @@ import pandas as pd
 from optimize import _backtest_kernel as kernel
 from optimize import metrics as _metrics
 from optimize.backtest_settings import BacktestSettings, power_of_ten_decimals
-from optimize.data import timeframe_to_timedelta
+from optimize.data import PRICE_COLUMNS, timeframe_to_timedelta
 
 logger = logging.getLogger(__name__)
 
-PRICE_COLUMNS = ("open", "high", "low", "close")
 TRADE_COLUMNS = (
     "pair",
     "open_date",
@@ -97,10 +96,8 @@ class BacktestResult:
     @property
     def returns(self) -> pd.Series:
         """Per-candle simple returns of the equity curve (first candle against the start wallet)."""
-        prev = np.concatenate(([self.settings.dry_run_wallet], self.equity.to_numpy()[:-1]))
-        return pd.Series(
-            self.equity.to_numpy() / prev - 1.0, index=self.equity.index, name="returns"
-        )
+        curve = np.concatenate(([self.settings.dry_run_wallet], self.equity.to_numpy()))
+        return pd.Series(_metrics.period_returns(curve), index=self.equity.index, name="returns")
 
     @property
     def daily_returns(self) -> pd.Series:
