@@ -25,6 +25,7 @@ from lstm.model import LSTMRegressor
 from lstm.params import LSTMParams
 from lstm.train import fit_predict
 from optimize.bench import make_row
+from optimize.data import load_candles
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,6 @@ FIT_GOAL = {"cpu": 1.0, "cuda": 2.0}
 """The goal (issue 8): ``fit_predict`` trains at least this many times the reference's samples/s."""
 
 
-def _candles() -> pd.DataFrame:
-    try:
-        from optimize.data import load_candles
-    except (ImportError, SyntaxError):  # loader unavailable: read the embedded file directly
-        from pathlib import Path
-
-        path = Path(__file__).resolve().parents[2] / "data" / "binance" / "BTC_USDT-1h.feather"
-        return pd.read_feather(path)
-    return load_candles(PAIR, TIMEFRAME)
-
-
 def bench_features(rows: int = ROWS) -> tuple[np.ndarray, np.ndarray]:
     """20 real features and a next-candle log-return label from the last ``rows`` BTC 1h candles.
 
@@ -60,7 +50,7 @@ def bench_features(rows: int = ROWS) -> tuple[np.ndarray, np.ndarray]:
         ``(features (rows, 20) float32, labels (rows,) float64)``; early rows hold NaN where
         a rolling window is incomplete, the last label is NaN (no next candle).
     """
-    df = _candles().tail(rows + 100).reset_index(drop=True)
+    df = load_candles(PAIR, TIMEFRAME).tail(rows + 100).reset_index(drop=True)
     close, high, low, open_ = (df[c].astype(float) for c in ("close", "high", "low", "open"))
     logc = np.log(close)
     ret = logc.diff()
