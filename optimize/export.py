@@ -120,13 +120,10 @@ def timerange_of(start: pd.Timestamp, end: pd.Timestamp) -> str:
 def study_plan(config: RunConfig) -> WalkForwardPlan:
     """The study's walk-forward plan (folds and holdout), from the first pair's base candles."""
     data = config.data
-    end = pd.Timestamp(data.end, tz="UTC") if data.end else None
     candles = load_candles(data.pairs[0], data.timeframe, datadir=data.path, exchange=data.exchange,
-                           end=end, max_gap_candles=data.max_gap_candles)
-    dates = candles["date"]
-    if data.start:
-        dates = dates[dates >= pd.Timestamp(data.start, tz="UTC")]
-    return make_folds(pd.DatetimeIndex(dates), config.walkforward, data.timeframe)
+                           start=data.start or None, end=data.end or None,
+                           max_gap_candles=data.max_gap_candles)
+    return make_folds(pd.DatetimeIndex(candles["date"]), config.walkforward, data.timeframe)
 
 
 def _train_period_days(value: float) -> int:
