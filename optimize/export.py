@@ -39,7 +39,6 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
 
 from optimize import __version__
 from optimize.config import RunConfig
@@ -295,7 +294,7 @@ def export_study_trial(study: optuna.Study, out_dir: Path | str, *, trial_number
         ValueError: no such trial, a trial that is not COMPLETE (named with its state), a study
             without a stored run config.
     """
-    trial = _complete_trial(study, trial_number)
+    trial = select_trial(study, trial_number)
     config = study_config(study)
     params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
     space = (study.user_attrs.get("fingerprint") or {}).get("space", {})
@@ -375,24 +374,6 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
                 out, identifier)
     return ExportResult(out, config_path, params_path, link, readme_path, study_name,
                         trial_number, identifier, timerange, command)
-
-
-def _complete_trial(study: optuna.Study, trial_number: int | None) -> FrozenTrial:
-    if trial_number is not None:
-        trials = study.get_trials(deepcopy=False)
-        if isinstance(trial_number, bool) or not isinstance(trial_number, int):
-            raise ValueError(f"trial must be an integer, but got {trial_number=!r}.")
-        if not 0 <= trial_number < len(trials):
-            raise ValueError(
-                f"study {study.study_name!r} has trials 0..{len(trials) - 1}, but got trial={trial_number}."
-            )
-        state = trials[trial_number].state
-        if state != TrialState.COMPLETE:
-            raise ValueError(
-                f"trial {trial_number} of study {study.study_name!r} is {state.name}; only COMPLETE "
-                "trials can be exported."
-            )
-    return select_trial(study, trial_number)
 
 
 def export_trial(study_name: str, out_dir: Path | str, *, storage: str = DEFAULT_STORAGE,

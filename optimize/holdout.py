@@ -108,8 +108,8 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
         trial = trials[int(trial_number)]
         if trial.state != TrialState.COMPLETE:
             raise ValueError(
-                f"only COMPLETE trials have walk-forward results to hold out, but trial "
-                f"{trial_number} is {trial.state.name}."
+                f"trial {trial_number} of study {study.study_name!r} is {trial.state.name}; only "
+                "COMPLETE trials have walk-forward results (to hold out or export)."
             )
     if "resolved_params" not in trial.user_attrs:
         raise ValueError(

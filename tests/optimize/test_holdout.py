@@ -128,7 +128,7 @@ def test_select_trial_errors_name_the_problem():
     _tell(study, None, state=TrialState.FAIL)
     with pytest.raises(ValueError, match="no COMPLETE trial"):
         select_trial(study)
-    with pytest.raises(ValueError, match="trial 0 is FAIL"):
+    with pytest.raises(ValueError, match="trial 0 of study 'sel' is FAIL"):
         select_trial(study, 0)
     with pytest.raises(ValueError, match=r"trial_number=5"):
         select_trial(study, 5)
