@@ -109,7 +109,8 @@ def long_signals(score: np.ndarray, thresholds: Thresholds) -> tuple[np.ndarray,
 
     Args:
         score: (n,) the score on the candles to trade.
-        thresholds: resolved thresholds.
+        thresholds: resolved thresholds; ``buy`` and ``sell`` may also be (n,) arrays, one
+            threshold per candle (compared element-wise).
 
     Returns:
         ``(enter_long, exit_long)``, two (n,) bool arrays that are never both True.

@@ -29,8 +29,8 @@ returns to the strategy:
 ``absolute``
     ``buy = entry``, ``sell = entry - exit_gap``. Hyperopt-safe.
 
-Signals: :func:`trade_signals` applies :func:`strategy.signals.long_signals` candle by candle
-group (one threshold pair per FreqAI training window) and only where FreqAI's ``do_predict`` is 1.
+Signals: :func:`trade_signals` applies :func:`strategy.signals.long_signals` with each candle's
+thresholds (one pair per FreqAI training window) and only where FreqAI's ``do_predict`` is 1.
 """
 
 from __future__ import annotations
@@ -186,11 +186,10 @@ def candle_thresholds(
 def trade_signals(
     prediction: np.ndarray, do_predict: np.ndarray, buy: np.ndarray, sell: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Long entry/exit booleans with the study's rule, candle by candle threshold group.
+    """Long entry/exit booleans with the study's rule, each candle against its own thresholds.
 
-    Each group of candles sharing one ``(buy, sell)`` pair (one FreqAI training window) goes
-    through :func:`strategy.signals.long_signals`; candles with ``do_predict != 1`` or non-finite
-    thresholds get no signal.
+    :func:`strategy.signals.long_signals` with per-candle thresholds (one pair per FreqAI
+    training window); candles with ``do_predict != 1`` or non-finite thresholds get no signal.
 
     Returns:
         ``(enter_long, exit_long)``, two bool arrays that are never both True.
@@ -200,16 +199,5 @@ def trade_signals(
     buy = np.broadcast_to(np.asarray(buy, dtype=np.float64), (n,))
     sell = np.broadcast_to(np.asarray(sell, dtype=np.float64), (n,))
     usable = (np.asarray(do_predict) == 1) & np.isfinite(buy) & np.isfinite(sell)
-    enter = np.zeros(n, dtype=bool)
-    exit_ = np.zeros(n, dtype=bool)
-    if not usable.any():
-        return enter, exit_
-    rows = np.flatnonzero(usable)
-    pairs, group = np.unique(np.column_stack([buy[rows], sell[rows]]), axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    for k, (b, s) in enumerate(pairs):
-        sel = rows[group == k]
-        e, x = long_signals(pred[sel], Thresholds(float(b), float(s)))
-        enter[sel] = e
-        exit_[sel] = x
-    return enter, exit_
+    enter, exit_ = long_signals(pred, Thresholds(buy, sell))
+    return enter & usable, exit_ & usable

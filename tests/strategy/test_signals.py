@@ -29,6 +29,18 @@ def test_entry_and_exit_never_both(params):
     np.testing.assert_array_equal(exit_, score < thr.sell)
 
 
+def test_per_candle_thresholds_are_compared_element_wise():
+    score = RNG.normal(size=200)
+    buy = RNG.normal(size=200)
+    sell = buy - RNG.uniform(0.0, 1.0, size=200)
+    buy[:3], sell[:3] = np.nan, np.nan
+    enter, exit_ = long_signals(score, Thresholds(buy, sell))
+    singles = [long_signals(score[i : i + 1], Thresholds(buy[i], sell[i])) for i in range(200)]
+    np.testing.assert_array_equal(enter, [e[0] for e, _ in singles])
+    np.testing.assert_array_equal(exit_, [x[0] for _, x in singles])
+    assert enter.any() and exit_.any() and not (enter[:3] | exit_[:3]).any()
+
+
 def test_quantile_thresholds_are_training_quantiles():
     thr = resolve_thresholds(SignalParams("quantile", 0.8, 0.3), train_predictions=TRAIN_PRED, train_labels=TRAIN_LAB)
     assert thr.buy == pytest.approx(np.quantile(TRAIN_PRED, 0.8))
