@@ -175,13 +175,14 @@ def load_candles(
         if fill_gaps:
             frame = fill_missing_candles(frame, timeframe)
     if start is not None:
-        frame = frame[frame["date"] >= _utc(start)]
+        frame = frame[frame["date"] >= to_utc(start)]
     if end is not None:
-        frame = frame[frame["date"] < _utc(end)]
+        frame = frame[frame["date"] < to_utc(end)]
     return frame.reset_index(drop=True)
 
 
-def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
+def to_utc(value: str | pd.Timestamp) -> pd.Timestamp:
+    """``value`` as a UTC timestamp: a naive date is taken as UTC, an aware one is converted."""
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimize.data import to_utc
+
 _NOT_OPTIMAL = -100.0  # freqtrade's value for an undefined Sharpe/Sortino/Calmar (zero spread)
 
 
@@ -264,9 +266,9 @@ def buy_and_hold(
     dates = pd.DatetimeIndex(candles["date"])
     mask = np.ones(len(candles), dtype=bool)
     if start is not None:
-        mask &= dates >= _utc(start)
+        mask &= dates >= to_utc(start)
     if end is not None:
-        mask &= dates < _utc(end)
+        mask &= dates < to_utc(end)
     close = candles["close"].to_numpy(dtype=np.float64)[mask]
     if close.size < 2:
         return {
@@ -288,11 +290,6 @@ def buy_and_hold(
         "max_drawdown_equity": max_drawdown_equity(close),
         "days": days,
     }
-
-
-def _utc(value: str | pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def summarize(
