@@ -321,15 +321,17 @@ def summarize(
     eq = np.asarray(equity, dtype=np.float64)
     final = float(eq[-1]) if eq.size else balance
     exp_value, exp_ratio = expectancy(profits)
+    # freqtrade reports 0 for these ratios when the first and last candle coincide (days <= 0)
+    ratio_days = days if start != end else 0
     return {
         "total_trades": total_trades(profits),
         "profit_total": profit_total(profits, balance),
         "profit_total_abs": float(profits.sum()),
         "final_balance": final,
         "cagr": cagr(days, balance, final),
-        "sharpe": sharpe(profits, balance, days) if start != end else 0.0,
-        "sortino": sortino(profits, balance, days) if start != end else 0.0,
-        "calmar": calmar(profits, balance, days) if start != end else 0.0,
+        "sharpe": sharpe(profits, balance, ratio_days),
+        "sortino": sortino(profits, balance, ratio_days),
+        "calmar": calmar(profits, balance, ratio_days),
         "max_drawdown_account": max_drawdown_account(profits, balance),
         "winrate": winrate(profits),
         "profit_factor": profit_factor(profits),
