@@ -37,9 +37,12 @@ logger = logging.getLogger(__name__)
 
 
 def _positive_days(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive number of days, but got {name}={value!r}.")
-    if value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(f"{name} must be a positive number of days, but got {name}={value!r}.")
     return value
 
