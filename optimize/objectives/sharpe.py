@@ -1,6 +1,7 @@
-"""Sharpe ratio of the out-of-sample daily returns (freqtrade's definition), maximised."""
+"""Sharpe ratio of the out-of-sample trades (freqtrade's trade-based definition), maximised."""
 
 from optimize.objectives.base import Objective
 
 OBJECTIVE = Objective("sharpe", ("maximize",), lambda m: (m["sharpe"],),
-                      "annualised Sharpe ratio of daily returns (freqtrade's definition)")
+                      "Sharpe ratio of per-trade returns (their sum per day / their std "
+                      "* sqrt(365), freqtrade's definition)")

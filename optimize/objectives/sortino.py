@@ -1,6 +1,7 @@
-"""Sortino ratio of the out-of-sample daily returns (freqtrade's definition), maximised."""
+"""Sortino ratio of the out-of-sample trades (freqtrade's trade-based definition), maximised."""
 
 from optimize.objectives.base import Objective
 
 OBJECTIVE = Objective("sortino", ("maximize",), lambda m: (m["sortino"],),
-                      "annualised Sortino ratio of daily returns (freqtrade's definition)")
+                      "Sortino ratio of per-trade returns (their sum per day / the std of the "
+                      "losing ones * sqrt(365), freqtrade's definition)")
