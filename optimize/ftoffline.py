@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from optimize.backtest_settings import BacktestSettings
+from optimize.data import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MARKETS_FILE = REPO_ROOT / "configs" / "markets" / "binance_spot.json"
 SIGNAL_FILE_KEY = "signal_replay_file"
 """Config key naming the feather file of precomputed signals read by a replay strategy."""
@@ -77,14 +77,17 @@ def amount_precisions(
 
 @contextlib.contextmanager
 def offline_markets(markets: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
-    """Within the block, freqtrade exchanges load ``markets`` instead of calling the exchange."""
+    """Within the block, freqtrade exchanges load ``markets`` instead of calling the exchange.
+
+    Each load gets its own deep copy (ccxt keeps and extends the market dicts it is given), so
+    ``markets`` itself is never modified.
+    """
     from freqtrade.exchange.exchange import Exchange
 
-    static = copy.deepcopy(dict(markets))
     original = Exchange._api_reload_markets
 
     async def _static_reload_markets(self: Any, reload: bool = False) -> None:
-        self._api_async.set_markets(copy.deepcopy(static))
+        self._api_async.set_markets(copy.deepcopy(dict(markets)))
 
     Exchange._api_reload_markets = _static_reload_markets
     try:
@@ -346,4 +349,44 @@ def run_freqtrade_backtest(
         start=pd.Timestamp(min_date),
         end=pd.Timestamp(max_date),
         seconds=seconds,
+    )
+
+
+def run_replay_backtest(
+    config: Mapping[str, Any],
+    *,
+    datadir: Path | str,
+    timerange: str | None = None,
+    markets: Mapping[str, Mapping[str, Any]] | None = None,
+    repeats: int = 1,
+) -> FreqtradeBacktest:
+    """Backtest precomputed signals with freqtrade: :data:`REPLAY_STRATEGY` replays the file.
+
+    Runs :func:`run_freqtrade_backtest` with the replay strategy of :data:`REPLAY_STRATEGY_DIR`.
+
+    Args:
+        config: freqtrade config naming the signal file (written by :func:`save_signals`) under
+            :data:`SIGNAL_FILE_KEY`, e.g. ``freqtrade_config(pairs, settings, **{SIGNAL_FILE_KEY:
+            path})``; not modified.
+        datadir, timerange, markets, repeats: as for :func:`run_freqtrade_backtest`.
+
+    Returns:
+        :class:`FreqtradeBacktest`.
+
+    Raises:
+        ValueError: ``config`` has no :data:`SIGNAL_FILE_KEY`, or as :func:`run_freqtrade_backtest`.
+    """
+    if SIGNAL_FILE_KEY not in config:
+        raise ValueError(
+            f"config must name the signal file under {SIGNAL_FILE_KEY!r}, but it has only "
+            f"{sorted(config)}."
+        )
+    return run_freqtrade_backtest(
+        config,
+        REPLAY_STRATEGY,
+        datadir=datadir,
+        timerange=timerange,
+        strategy_path=REPLAY_STRATEGY_DIR,
+        markets=markets,
+        repeats=repeats,
     )

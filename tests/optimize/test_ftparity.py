@@ -26,7 +26,6 @@ from optimize.data import load_candles
 # freqtrade 2026.9 still calls pandas APIs that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 
-STRATEGY_PATH = ftoffline.REPLAY_STRATEGY_DIR
 START, END, TIMERANGE = "2024-01-01", "2024-03-02", "20240101-20240301"
 
 CASES = {
@@ -115,13 +114,8 @@ def parity(request, markets, datadir, tmp_path_factory) -> Parity:
     config = ftoffline.freqtrade_config(
         list(pairs), settings, **{ftoffline.SIGNAL_FILE_KEY: str(signal_file)}
     )
-    ft = ftoffline.run_freqtrade_backtest(
-        config,
-        "SignalReplay",
-        datadir=datadir,
-        timerange=TIMERANGE,
-        strategy_path=STRATEGY_PATH,
-        markets=markets,
+    ft = ftoffline.run_replay_backtest(
+        config, datadir=datadir, timerange=TIMERANGE, markets=markets
     )
 
     def aligned(signals):
@@ -196,7 +190,9 @@ def test_markets_file_and_harness_errors(markets, tmp_path, datadir):
         ftoffline.save_signals(tmp_path / "s.feather", {}, {"buy": {}})
     config = ftoffline.freqtrade_config(["BTC/USDT"])
     with pytest.raises(ValueError, match="exchange folder"):
-        ftoffline.run_freqtrade_backtest(config, "SignalReplay", datadir=tmp_path)
+        ftoffline.run_freqtrade_backtest(config, ftoffline.REPLAY_STRATEGY, datadir=tmp_path)
+    with pytest.raises(ValueError, match=ftoffline.SIGNAL_FILE_KEY):
+        ftoffline.run_replay_backtest(config, datadir=datadir)
     bad = tmp_path / "markets.json"
     bad.write_text('{"markets": {}}')
     with pytest.raises(ValueError, match="markets"):
