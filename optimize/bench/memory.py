@@ -13,8 +13,7 @@ optimize.bench.memory CONFIG PARAMS``) and reads the process's resident set size
    the peak RSS during the trial (``VmHWM``) minus the RSS before it is the trial's memory.
 
 The references are the bytes of the worker's feature matrices and the bytes a copied float32
-window tensor of the fold's training rows, ``n_train x W x F x 4``, would take. The parent also
-reads ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` as a cross-check of the child's peak. Linux only
+window tensor of the fold's training rows, ``n_train x W x F x 4``, would take. Linux only
 (``/proc``); elsewhere the peak falls back to ``ru_maxrss`` since process start and says so.
 """
 
@@ -132,14 +131,7 @@ def bench_memory(*, train_days: int = 365, window: int = 48, timeout_s: float = 
             f"`{' '.join(cmd)}` exited with {proc.returncode}; stderr tail:\n{proc.stderr[-2000:]}"
         )
     res = json.loads(lines[-1][len(RESULT_PREFIX) :])
-    children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    log.info("bench_memory: %s; RUSAGE_CHILDREN peak %.0f MiB", res, children_peak / MIB)
-    if children_peak < res["peak_trial"]:
-        log.warning(
-            "ru_maxrss of the children (%.0f MiB) is below the child's own peak (%.0f MiB)",
-            children_peak / MIB,
-            res["peak_trial"] / MIB,
-        )
+    log.info("bench_memory: %s", res)
     trial = res["peak_trial"] - res["rss_before_trial"]
     copy_bytes = res["n_train"] * res["window"] * res["n_features"] * 4
     since = "" if res["peak_reset"] else ", peak since process start"
@@ -239,7 +231,6 @@ def _child(config_path: str, params_path: str) -> dict[str, Any]:
         "n_features": int(pair.features.shape[1]),
         "n_train": int(max(f.train.stop - f.train.start for f in folds)),
         "window": params.lstm.window_size,
-        "n_folds": len(folds),
     }
 
 
