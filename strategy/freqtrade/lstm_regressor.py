@@ -55,7 +55,13 @@ from freqtrade.freqai.torch.PyTorchDataConvertor import (
 
 from lstm.params import LSTMParams
 from lstm.train import fit_predict
-from strategy.freqtrade.rules import LABEL, extra_returns, label_stats
+from strategy.freqtrade.rules import (
+    LABEL,
+    SETTINGS_KEY,
+    extra_returns,
+    label_horizon,
+    label_stats,
+)
 from strategy.freqtrade.trained import (
     CheckpointDataDrawer,
     TrainedLSTM,
@@ -66,8 +72,6 @@ from strategy.signals import SignalParams, resolve_thresholds
 
 logger = logging.getLogger(__name__)
 
-SETTINGS_KEY = "lstm_optuna"
-"""Top-level config block with the project's settings and export metadata."""
 UNSUPPORTED_FEATURE_PARAMETERS = (
     "DI_threshold", "principal_component_analysis", "use_SVM_to_remove_outliers",
     "use_DBSCAN_to_remove_outliers", "weight_factor", "noise_standard_deviation",
@@ -106,13 +110,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
                 "LstmOptunaRegressor does not apply FreqAI's outlier removal, PCA, noise or sample "
                 f"weights (its scaler is lstm's RobustScaler); set them to 0/false, but got {unsupported}."
             )
-        horizon = fp.get("label_period_candles", 0)
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 0:
-            raise ValueError(
-                "freqai.feature_parameters.label_period_candles must be an integer >= 0, but got "
-                f"label_period_candles={horizon!r}."
-            )
-        self.label_horizon = horizon
+        self.label_horizon = label_horizon(self.freqai_info)
         settings = self.config.get(SETTINGS_KEY, {})
         self.base_seed = int(settings.get("seed", 0))
         self.accelerator = str(settings.get("accelerator", "auto"))

@@ -52,15 +52,16 @@ from strategy.freqtrade.rules import (
     BUY_SPACE,
     LABEL,
     SELL_SPACE,
+    SETTINGS_KEY,
     THRESHOLD_DECIMALS,
     WEIGHT_DECIMALS,
     candle_thresholds,
+    label_horizon,
     trade_signals,
 )
 from strategy.signals import THRESHOLD_MODES, SignalParams
 from strategy.target import WEIGHT_NAMES, TargetBasis
 
-SETTINGS_KEY = "lstm_optuna"
 RANGED_PARAMETERS = {"entry_threshold": BUY_SPACE, "exit_gap": SELL_SPACE}
 
 
@@ -134,15 +135,6 @@ class LstmOptunaStrategy(IStrategy):
                             entry=float(self.entry_threshold.value),
                             exit_gap=float(self.exit_gap.value))
 
-    def label_horizon(self) -> int:
-        """``h`` of ``y_t = T_{t+h}`` (``freqai.feature_parameters.label_period_candles``)."""
-        h = self.config.get("freqai", {}).get("feature_parameters", {}).get("label_period_candles", 0)
-        if isinstance(h, bool) or not isinstance(h, int) or h < 0:
-            raise ValueError(
-                f"freqai.feature_parameters.label_period_candles must be an integer >= 0, but got {h!r}."
-            )
-        return h
-
     # --- FreqAI feature hooks ---------------------------------------------------------------
 
     @staticmethod
@@ -166,7 +158,7 @@ class LstmOptunaStrategy(IStrategy):
 
     def set_freqai_targets(self, dataframe: DataFrame, metadata: dict, **kwargs: Any) -> DataFrame:
         target = TargetBasis.from_candles(dataframe).score(self.weights())
-        dataframe[LABEL] = make_labels(target, self.label_horizon())
+        dataframe[LABEL] = make_labels(target, label_horizon(self.config.get("freqai", {})))
         return dataframe
 
     # --- freqtrade hooks --------------------------------------------------------------------

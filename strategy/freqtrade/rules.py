@@ -44,6 +44,9 @@ import numpy as np
 from strategy.signals import THRESHOLD_MODES, SignalParams, Thresholds, long_signals
 from strategy.target import WEIGHT_NAMES
 
+SETTINGS_KEY = "lstm_optuna"
+"""Top-level freqtrade config block with the project's settings and export metadata."""
+
 LABEL = "&-target"
 """FreqAI label column: ``y_t = T_{t+h}`` (the model's prediction replaces it in backtests)."""
 LABEL_MEAN = f"{LABEL}_mean"
@@ -95,6 +98,21 @@ def strategy_params(weights: tuple[float, ...], signal: SignalParams) -> dict[st
     buy["entry_threshold"] = round_param(signal.entry, THRESHOLD_DECIMALS)
     sell = {"exit_gap": round_param(signal.exit_gap, THRESHOLD_DECIMALS)}
     return {BUY_SPACE: buy, SELL_SPACE: sell}
+
+
+def label_horizon(freqai_info: Mapping[str, Any]) -> int:
+    """``h`` of ``y_t = T_{t+h}``: ``freqai.feature_parameters.label_period_candles`` (default 0).
+
+    Raises:
+        ValueError: it is not an integer >= 0.
+    """
+    h = freqai_info.get("feature_parameters", {}).get("label_period_candles", 0)
+    if isinstance(h, bool) or not isinstance(h, int) or h < 0:
+        raise ValueError(
+            "freqai.feature_parameters.label_period_candles must be an integer >= 0, but got "
+            f"label_period_candles={h!r}."
+        )
+    return h
 
 
 def label_stats(labels: np.ndarray) -> tuple[float, float]:

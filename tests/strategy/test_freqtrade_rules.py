@@ -22,6 +22,7 @@ from strategy.freqtrade.rules import (
     WEIGHT_DECIMALS,
     candle_thresholds,
     extra_returns,
+    label_horizon,
     label_stats,
     mode_code,
     strategy_params,
@@ -168,3 +169,12 @@ def test_trade_signals_need_do_predict_and_finite_thresholds():
     enter, exit_ = trade_signals(pred, do_predict, buy, sell)
     assert enter.tolist() == [True, False, False, False, False]
     assert exit_.tolist() == [False, False, True, False, False]
+
+
+def test_label_horizon_reads_label_period_candles():
+    assert label_horizon({}) == 0
+    assert label_horizon({"feature_parameters": {"label_period_candles": 3}}) == 3
+    for bad in (-1, 2.0, True, "3"):
+        with pytest.raises(ValueError, match=r"label_period_candles must be an integer >= 0, but got "
+                                             rf"label_period_candles={bad!r}"):
+            label_horizon({"feature_parameters": {"label_period_candles": bad}})
