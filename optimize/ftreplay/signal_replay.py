@@ -1,23 +1,30 @@
 """freqtrade strategy that replays precomputed signals, so freqtrade trades exactly given signals.
 
-The config key ``signal_replay_file`` names a feather file with columns ``date, pair, enter_long,
-exit_long, enter_short, exit_short`` (written by ``optimize.ftoffline.save_signals``); each
-candle's signal row is merged on ``date``; candles without a row get no signal. ROI, stoploss
-and trailing settings come from the config (config > strategy defaults in freqtrade).
+The config key ``signal_replay_file`` (``optimize.ftoffline.SIGNAL_FILE_KEY``) names a feather
+file with columns ``date, pair`` and ``optimize.ftoffline.SIGNAL_COLUMNS`` (written by
+``optimize.ftoffline.save_signals``); each candle's signal row is merged on ``date``; candles
+without a row get no signal. ROI, stoploss and trailing settings come from the config (config >
+strategy defaults in freqtrade).
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import pandas as pd
 from freqtrade.strategy import IStrategy
 
-SIGNAL_COLUMNS = ("enter_long", "exit_long", "enter_short", "exit_short")
+from optimize.ftoffline import SIGNAL_COLUMNS, SIGNAL_FILE_KEY
+
+
+def _signals(path: str) -> pd.DataFrame:
+    """The signal file's rows, read once per version of the file (a rewrite is read again)."""
+    return _read_signals(path, os.stat(path).st_mtime_ns)
 
 
 @lru_cache(maxsize=4)
-def _signals(path: str) -> pd.DataFrame:
+def _read_signals(path: str, mtime_ns: int) -> pd.DataFrame:
     return pd.read_feather(path)
 
 
@@ -31,7 +38,7 @@ class SignalReplay(IStrategy):
     process_only_new_candles = True
 
     def _merged(self, dataframe: pd.DataFrame, pair: str) -> pd.DataFrame:
-        signals = _signals(str(self.config["signal_replay_file"]))
+        signals = _signals(str(self.config[SIGNAL_FILE_KEY]))
         own = signals.loc[signals["pair"] == pair, ["date", *SIGNAL_COLUMNS]]
         return dataframe[["date"]].merge(own, on="date", how="left")
 

@@ -14,6 +14,7 @@ have; the engine's short arithmetic is checked by hand-computed cases in ``test_
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pandas as pd
@@ -197,3 +198,16 @@ def test_markets_file_and_harness_errors(markets, tmp_path, datadir):
     bad.write_text('{"markets": {}}')
     with pytest.raises(ValueError, match="markets"):
         ftoffline.load_markets(bad)
+
+
+def test_replay_strategy_rereads_a_rewritten_signal_file(tmp_path):
+    from optimize.ftreplay import signal_replay
+
+    path = tmp_path / "signals.feather"
+    candles = {"BTC/USDT": pd.DataFrame({"date": pd.date_range("2024-01-01", periods=3, freq="1h")})}
+    ftoffline.save_signals(path, candles, {"enter_long": {"BTC/USDT": [1, 0, 0]}})
+    assert signal_replay._signals(str(path))["enter_long"].tolist() == [1, 0, 0]
+    first = os.stat(path).st_mtime_ns
+    ftoffline.save_signals(path, candles, {"enter_long": {"BTC/USDT": [0, 1, 1]}})
+    os.utime(path, ns=(first + 10**9, first + 10**9))  # a later version, whatever the clock
+    assert signal_replay._signals(str(path))["enter_long"].tolist() == [0, 1, 1]
