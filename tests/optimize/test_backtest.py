@@ -220,6 +220,15 @@ def test_stoploss_comes_before_roi_and_ignore_roi_if_entry_signal():
 
 # --- trailing stop ----------------------------------------------------------------------
 
+TRAILING_FROM_OFFSET = settings(
+    stoploss=-0.1,
+    trailing_stop=True,
+    trailing_stop_positive=0.02,
+    trailing_stop_positive_offset=0.05,
+    trailing_only_offset_is_reached=True,
+)
+"""Stop at -10 % that only trails (2 % below the high) once the profit reaches 5 %."""
+
 
 def test_trailing_stop_follows_the_high():
     c = candles([FLAT, (100, 101, 99, 100), (111, 120, 110, 115), (115, 116, 107, 108), FLAT])
@@ -231,13 +240,7 @@ def test_trailing_stop_follows_the_high():
 
 
 def test_trailing_positive_only_once_offset_is_reached():
-    s = settings(
-        stoploss=-0.1,
-        trailing_stop=True,
-        trailing_stop_positive=0.02,
-        trailing_stop_positive_offset=0.05,
-        trailing_only_offset_is_reached=True,
-    )
+    s = TRAILING_FROM_OFFSET
     # high 104 (< 5% profit) leaves the stop at 90; high 110 moves it to 110 * 0.98 = 107.8
     c = candles(
         [
@@ -257,15 +260,8 @@ def test_trailing_positive_only_once_offset_is_reached():
 
 
 def test_trailing_inside_the_entry_candle_takes_the_worst_case():
-    s = settings(
-        stoploss=-0.1,
-        trailing_stop=True,
-        trailing_stop_positive=0.02,
-        trailing_stop_positive_offset=0.05,
-        trailing_only_offset_is_reached=True,
-    )
     c = candles([FLAT, (100, 110, 95, 96), FLAT])
-    tr = one_trade(backtest(c, sig(3, 0), sig(3), settings=s))
+    tr = one_trade(backtest(c, sig(3, 0), sig(3), settings=TRAILING_FROM_OFFSET))
     assert tr.exit_reason == "trailing_stop_loss" and tr.trade_duration == 0
     assert tr.close_rate == pytest.approx(100 * (1 + 0.05 - 0.02))  # open * (1 + offset - tsp)
 
