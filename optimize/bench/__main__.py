@@ -393,8 +393,7 @@ def _run(args: argparse.Namespace, only: set[str] | None, argv: list[str]) -> in
         print(report.text_table(results[-1:]), flush=True)
     total = time.perf_counter() - t_start
     load_end = report.load_average()
-    missed = [r["name"] for f in results for r in f.rows if r.get("met") is False]
-    failed = [f.title for f in results if f.error]
+    missed, failed = report.shortfalls(results)
     print(f"\ndone in {total:.0f} s; goals not met: {len(missed)}; failed figures: {len(failed)}")
     if args.out:
         out = Path(args.out)

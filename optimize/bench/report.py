@@ -164,6 +164,14 @@ def text_table(figures: list[FigureResult]) -> str:
     return "\n".join(lines)
 
 
+def shortfalls(
+    figures: list[FigureResult],
+) -> tuple[list[tuple[FigureResult, dict[str, Any]]], list[FigureResult]]:
+    """``(missed, failed)``: each row whose goal was not met with its figure, the failed figures."""
+    missed = [(fig, r) for fig in figures for r in fig.rows if r.get("met") is False]
+    return missed, [fig for fig in figures if fig.error]
+
+
 def markdown(
     figures: list[FigureResult],
     machine: dict[str, str],
@@ -215,8 +223,7 @@ def markdown(
                 f"| {number} | {_cell(r['name'])} | {fmt(r['value'])} | {fmt(r['reference'])} | {r['unit']} "
                 f"| {fmt(r['ratio'])} | {_cell(r['goal'])} | {verdict(r.get('met'))} |"
             )
-    missed = [(fig, r) for fig in figures for r in fig.rows if r.get("met") is False]
-    failed = [fig for fig in figures if fig.error]
+    missed, failed = shortfalls(figures)
     out += ["", "## Goals not met", ""]
     if not missed and not failed:
         out.append("None: every figure with a goal met it in this run.")

@@ -254,6 +254,9 @@ def test_markdown_page_lists_machine_rows_unmet_goals_and_failures():
     unmet = page.split("## Goals not met", 1)[1]
     assert "slow \\| thing" not in unmet and "slow | thing" in unmet and "boom" in unmet
     assert "skipped: one usable core" in page
+    missed, failed = report.shortfalls(figures)
+    assert [(f.key, r["name"]) for f, r in missed] == [("a", "slow | thing")]
+    assert [f.key for f in failed] == ["b"]
 
 
 def test_main_runs_selected_figures_and_writes_the_page(tmp_path, capsys):
