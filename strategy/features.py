@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,26 @@ TIMEFRAME_FEATURES = ("macd", "macdsignal", "macdhist")
 BASIC_FEATURES = ("pct-change", "raw_volume", "raw_price")
 STANDARD_FEATURES = ("day_of_week", "hour_of_day")
 ALL_FEATURES = PERIOD_FEATURES + TIMEFRAME_FEATURES + BASIC_FEATURES + STANDARD_FEATURES
+
+
+def feature_subset(features: Iterable[str], name: str = "features") -> tuple[str, ...]:
+    """``features`` as a tuple, checked to be a non-empty subset of :data:`ALL_FEATURES`.
+
+    Args:
+        features: feature names.
+        name: the setting the error message names (e.g. ``lstm_optuna.features``).
+
+    Raises:
+        ValueError: no feature, or an unknown one (named).
+    """
+    wanted = tuple(features)
+    unknown = [f for f in wanted if f not in ALL_FEATURES]
+    if unknown or not wanted:
+        raise ValueError(
+            f"{name} must be a non-empty subset of {list(ALL_FEATURES)}, but got unknown "
+            f"{unknown} in {name}={list(wanted)}."
+        )
+    return wanted
 
 
 @dataclass(frozen=True)
@@ -93,12 +113,7 @@ class FeatureConfig:
                 "include_shifted_candles must be an integer >= 0, but got "
                 f"include_shifted_candles={self.include_shifted_candles!r}."
             )
-        unknown = [f for f in self.features if f not in ALL_FEATURES]
-        if unknown or not self.features:
-            raise ValueError(
-                f"features must be a non-empty subset of {list(ALL_FEATURES)}, but got unknown "
-                f"{unknown} in features={self.features}."
-            )
+        feature_subset(self.features)
 
     @property
     def base_timeframe(self) -> str:

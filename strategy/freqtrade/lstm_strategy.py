@@ -46,6 +46,7 @@ from strategy.features import (
     expand_all,
     expand_basic,
     expand_timeframe,
+    feature_subset,
     standard,
 )
 from strategy.freqtrade.rules import (
@@ -103,14 +104,8 @@ class LstmOptunaStrategy(IStrategy):
 
     def __init__(self, config: dict[str, Any]) -> None:
         settings = config.get(SETTINGS_KEY, {})
-        wanted = tuple(settings.get("features", ALL_FEATURES))
-        unknown = [f for f in wanted if f not in ALL_FEATURES]
-        if unknown or not wanted:
-            raise ValueError(
-                f"{SETTINGS_KEY}.features must be a non-empty subset of {list(ALL_FEATURES)}, but "
-                f"got unknown {unknown} in features={list(wanted)}."
-            )
-        self.feature_set = wanted
+        self.feature_set = feature_subset(settings.get("features", ALL_FEATURES),
+                                          f"{SETTINGS_KEY}.features")
         for name, (low, high) in dict(settings.get("parameter_ranges", {})).items():
             if name not in RANGED_PARAMETERS:
                 raise ValueError(

@@ -117,6 +117,7 @@ def test_cache_hit_miss_and_key(candles, tmp_path):
         ({"indicator_periods_candles": (1,)}, "indicator_periods_candles must be integers >= 2"),
         ({"include_shifted_candles": -1}, "include_shifted_candles must be"),
         ({"features": ("rsi", "vwap")}, r"unknown \['vwap'\]"),
+        ({"features": ()}, r"features must be a non-empty subset of \['cci'"),
     ],
 )
 def test_bad_config(kwargs, match):

@@ -112,3 +112,13 @@ def test_freqtrade_lookahead_analysis_finds_no_lookahead(export_dir):
     assert summary.changed_before_last_candle == []
     assert summary.last_candle_unpredicted
     assert summary.no_lookahead
+
+
+def test_feature_subset_setting_is_checked(export_dir):
+    config = read_export(export_dir)
+    config["lstm_optuna"]["features"] = ["rsi", "vwap"]
+    with pytest.raises(ValueError, match=r"lstm_optuna\.features must be a non-empty subset of .*"
+                                         r"but got unknown \['vwap'\]"):
+        LstmOptunaStrategy(config)
+    config["lstm_optuna"]["features"] = ["rsi"]
+    assert LstmOptunaStrategy(config).feature_set == ("rsi",)
