@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from optimize.backtest_settings import BacktestSettings
-from optimize.data import DEFAULT_DATADIR, REPO_ROOT, timeframe_to_seconds
+from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT, timeframe_to_seconds
 from optimize.walkforward import WalkForwardSettings
 from strategy.features import FeatureConfig
 
@@ -49,7 +49,7 @@ class DataConfig:
     timeframe: str = "1h"
     start: str | None = None
     end: str | None = None
-    max_gap_candles: int = 100
+    max_gap_candles: int = DEFAULT_MAX_GAP_CANDLES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pairs", tuple(self.pairs))
@@ -102,7 +102,7 @@ class StudyConfig:
     def __post_init__(self) -> None:
         from optimize.objectives import get_objective
 
-        get_objective(self.objective)
+        objective = get_objective(self.objective)
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, but got sampler={self.sampler!r}.")
         if self.pruner not in PRUNERS:
@@ -118,7 +118,7 @@ class StudyConfig:
             )
         if self.timeout is not None and (not isinstance(self.timeout, int | float) or self.timeout <= 0):
             raise ValueError(f"timeout must be a number of seconds > 0 or null, but got timeout={self.timeout!r}.")
-        if get_objective(self.objective).n_objectives > 1 and self.pruner != "none":
+        if objective.n_objectives > 1 and self.pruner != "none":
             raise ValueError(
                 f"multi-objective objective {self.objective!r} cannot prune; set pruner: none "
                 f"(got pruner={self.pruner!r})."

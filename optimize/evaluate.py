@@ -209,8 +209,6 @@ class TrialOutcome:
     oos_metrics: dict[str, float]
     baselines: dict[str, Any]
     daily_returns: list[float]
-    oos_result: BacktestResult
-    models: dict[tuple[int, str], Any]
     daily_equity: dict[str, Any] = field(default_factory=dict)
 
 
@@ -221,7 +219,6 @@ def evaluate(
     *,
     seed: int,
     report: Callable[[int, float], None] | None = None,
-    keep_models: bool = False,
 ) -> TrialOutcome:
     """Score one trial's parameters with the walk-forward backtest.
 
@@ -231,7 +228,6 @@ def evaluate(
         objective: scores metrics dicts (per fold for ``report``, overall for the value).
         seed: base seed; pair ``j`` in fold ``k`` trains with ``seed + 1000 k + j``.
         report: called as ``report(fold_index, score)`` after each fold (may raise to prune).
-        keep_models: keep each fold's fitted models (the holdout/export path needs them).
 
     Raises:
         ValueError: the purge gap is shorter than window_size + label_horizon (look-ahead risk).
@@ -251,20 +247,17 @@ def evaluate(
     base_enter = {p: np.zeros(n, bool) for p in data.pairs}
     base_exit = {p: np.zeros(n, bool) for p in data.pairs}
     fold_rows: list[dict[str, Any]] = []
-    models: dict[tuple[int, str], Any] = {}
     for fold in folds:
         infos = {}
         for j, (pair, pd_) in enumerate(data.pairs.items()):
-            pf, result = fit_pair_fold(pd_, params, fold, seed=seed + 1000 * fold.index + j,
-                                       accelerator=cfg.training.accelerator,
-                                       min_train_samples=cfg.training.min_train_samples)
+            pf, _ = fit_pair_fold(pd_, params, fold, seed=seed + 1000 * fold.index + j,
+                                  accelerator=cfg.training.accelerator,
+                                  min_train_samples=cfg.training.min_train_samples)
             oos_enter[pair][fold.test] = pf.enter
             oos_exit[pair][fold.test] = pf.exit
             base_enter[pair][fold.test] = pf.base_enter
             base_exit[pair][fold.test] = pf.base_exit
             infos[pair] = pf.info
-            if keep_models and result is not None:
-                models[(fold.index, pair)] = result
         fold_res = _span_backtest(data, fold.test, {p: a[fold.test] for p, a in oos_enter.items()},
                                   {p: a[fold.test] for p, a in oos_exit.items()})
         base_res = _span_backtest(data, fold.test, {p: a[fold.test] for p, a in base_enter.items()},
@@ -296,7 +289,5 @@ def evaluate(
         oos_metrics=_subset(oos_res.metrics),
         baselines=baselines,
         daily_returns=[float(x) for x in np.nan_to_num(daily.to_numpy(), nan=0.0)],
-        oos_result=oos_res,
-        models=models,
         daily_equity=daily_equity(data, oos, oos_res, base_res),
     )

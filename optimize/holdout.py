@@ -172,16 +172,12 @@ def stored_holdout(study: optuna.Study, trial_number: int) -> dict[str, Any] | N
     return (study.user_attrs.get(HOLDOUT_ATTR) or {}).get(str(int(trial_number)))
 
 
-def evaluate_holdout(
-    study: optuna.Study, trial_number: int | None = None, *, data: StudyData | None = None
-) -> dict[str, Any]:
+def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> dict[str, Any]:
     """Score one trial on the holdout, once; later calls return the stored record.
 
     Args:
         study: a study made by :func:`optimize.study.run_worker` (its run config is read from it).
         trial_number: the trial; None: the best trial (multi-objective: see :func:`select_trial`).
-        data: the study's :class:`~optimize.evaluate.StudyData` when the caller has it already
-            (must come from the study's config); None loads it.
 
     Returns:
         The JSON-able record: ``trial``, ``objective``, ``values`` (the objective on the holdout),
@@ -210,8 +206,7 @@ def evaluate_holdout(
             f"walkforward.purge_candles={config.walkforward.purge_candles} is shorter than trial "
             f"{trial.number}'s window_size + label_horizon = {needed}: the holdout fit would see the holdout."
         )
-    if data is None:
-        data = StudyData.load(config)
+    data = StudyData.load(config)
     fold = holdout_fold(data.plan, data.dates)
     seed = holdout_seed(config, trial.number)
     started = time.perf_counter()

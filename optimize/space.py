@@ -151,9 +151,6 @@ class SearchSpace:
             values[key] = dist.value if dist.type == "constant" else params[dist.name]
         return self.build(values)
 
-    def constants(self) -> dict[str, Any]:
-        return {d.name: d.value for d in self.dists.values() if d.type == "constant"}
-
 
 def _err(source: str, key: str, msg: str) -> SearchSpaceError:
     return SearchSpaceError(f"{source}: {key}: {msg}")

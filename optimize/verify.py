@@ -42,9 +42,6 @@ from strategy.freqtrade import STRATEGY_NAME
 
 logger = logging.getLogger(__name__)
 
-FREQTRADE_KEYS = {k: k for k in FOLD_METRIC_KEYS}
-"""Study metric name -> key in freqtrade's strategy stats (same names; absent ones show as n/a)."""
-
 
 @dataclass(frozen=True)
 class VerifyResult:
@@ -141,8 +138,8 @@ def verify_export(export_dir: Path | str, *, storage: str | None = None,
     result = run_freqtrade_backtest(run_config, STRATEGY_NAME, datadir=datadir, timerange=timerange,
                                     strategy_path=out / STRATEGY_DIR)
     stats = result.stats
-    figures = {k: float(stats[v]) for k, v in FREQTRADE_KEYS.items()
-               if isinstance(stats.get(v), int | float)}
+    # freqtrade's strategy stats use the study's metric names; absent ones show as n/a
+    figures = {k: float(stats[k]) for k in FOLD_METRIC_KEYS if isinstance(stats.get(k), int | float)}
     holdout, span, note = _study_holdout(settings, storage)
     return VerifyResult(settings["study_name"], int(settings["trial_number"]), timerange, figures,
                         holdout, span, note, len(result.trades), stats)
