@@ -72,6 +72,19 @@ class Thresholds:
     sell: float
 
 
+def label_stats(labels: np.ndarray) -> tuple[float, float]:
+    """Mean and population std of the finite training labels: the statistic ``zscore`` mode uses.
+
+    Returns:
+        ``(mean, std)``; ``(nan, nan)`` with fewer than two finite labels (no thresholds then).
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    if y.size < 2:
+        return math.nan, math.nan
+    return float(y.mean()), float(y.std())
+
+
 def resolve_thresholds(
     params: SignalParams, *, train_predictions: np.ndarray, train_labels: np.ndarray
 ) -> Thresholds:
@@ -95,11 +108,7 @@ def resolve_thresholds(
             return Thresholds(math.nan, math.nan)
         buy, sell = np.quantile(ref, [params.entry, max(params.entry - params.exit_gap, 0.0)])
         return Thresholds(float(buy), float(min(sell, buy)))
-    ref = np.asarray(train_labels, dtype=np.float64)
-    ref = ref[np.isfinite(ref)]
-    if ref.size < 2:
-        return Thresholds(math.nan, math.nan)
-    mean, std = float(ref.mean()), float(ref.std())
+    mean, std = label_stats(train_labels)
     buy = mean + params.entry * std
     return Thresholds(buy, buy - params.exit_gap * std)
 

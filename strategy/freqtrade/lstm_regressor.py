@@ -55,20 +55,14 @@ from freqtrade.freqai.torch.PyTorchDataConvertor import (
 
 from lstm.params import LSTMParams
 from lstm.train import fit_predict
-from strategy.freqtrade.rules import (
-    LABEL,
-    SETTINGS_KEY,
-    extra_returns,
-    label_horizon,
-    label_stats,
-)
+from strategy.freqtrade.rules import LABEL, SETTINGS_KEY, extra_returns, label_horizon
 from strategy.freqtrade.trained import (
     CheckpointDataDrawer,
     TrainedLSTM,
     feature_matrix,
     training_seed,
 )
-from strategy.signals import SignalParams, resolve_thresholds
+from strategy.signals import SignalParams, label_stats, resolve_thresholds
 
 logger = logging.getLogger(__name__)
 

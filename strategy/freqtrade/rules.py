@@ -23,9 +23,9 @@ returns to the strategy:
     new quantiles: :func:`candle_thresholds` refuses stale ones with a clear error.
 ``zscore``
     ``buy = mean + entry * std`` and ``sell = buy - exit_gap * std`` of the training labels, read
-    from FreqAI's ``&-target_mean`` / ``&-target_std`` columns (the model stores the same
-    statistic :func:`~strategy.signals.resolve_thresholds` uses: mean and population std of the
-    finite training labels). Hyperopt-safe.
+    from FreqAI's ``&-target_mean`` / ``&-target_std`` columns (the model stores
+    :func:`strategy.signals.label_stats` of the training labels: mean and population std of the
+    finite labels, the statistic :func:`~strategy.signals.resolve_thresholds` uses). Hyperopt-safe.
 ``absolute``
     ``buy = entry``, ``sell = entry - exit_gap``. Hyperopt-safe.
 
@@ -113,20 +113,6 @@ def label_horizon(freqai_info: Mapping[str, Any]) -> int:
             f"label_period_candles={h!r}."
         )
     return h
-
-
-def label_stats(labels: np.ndarray) -> tuple[float, float]:
-    """Mean and population std of the finite training labels: the statistic ``zscore`` mode uses.
-
-    Returns:
-        ``(mean, std)``; ``(nan, nan)`` with fewer than two finite labels (no thresholds then,
-        as in :func:`strategy.signals.resolve_thresholds`).
-    """
-    y = np.asarray(labels, dtype=np.float64)
-    y = y[np.isfinite(y)]
-    if y.size < 2:
-        return math.nan, math.nan
-    return float(y.mean()), float(y.std())
 
 
 def extra_returns(signal: SignalParams | None, thresholds: Thresholds | None) -> dict[str, float]:

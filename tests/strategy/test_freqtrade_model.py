@@ -20,13 +20,13 @@ from optimize.export import build_freqtrade_config
 from optimize.space import TrialParams
 from strategy.features import build_features
 from strategy.freqtrade.lstm_regressor import LstmOptunaRegressor
-from strategy.freqtrade.rules import EXTRA_BUY, EXTRA_SELL, LABEL, label_stats
+from strategy.freqtrade.rules import EXTRA_BUY, EXTRA_SELL, LABEL
 from strategy.freqtrade.trained import (
     CheckpointDataDrawer,
     TrainedLSTM,
     training_seed,
 )
-from strategy.signals import SignalParams, resolve_thresholds
+from strategy.signals import SignalParams, label_stats, resolve_thresholds
 from strategy.target import TargetBasis
 
 PAIR = "BTC/USDT"

@@ -23,12 +23,11 @@ from strategy.freqtrade.rules import (
     candle_thresholds,
     extra_returns,
     label_horizon,
-    label_stats,
     mode_code,
     strategy_params,
     trade_signals,
 )
-from strategy.signals import SignalParams, long_signals, resolve_thresholds
+from strategy.signals import SignalParams, label_stats, long_signals, resolve_thresholds
 from strategy.target import WEIGHT_NAMES, TargetBasis
 
 WEIGHTS = (0.52475643, 0.4319450, 0.29122914, 0.61185289, 0.13949386, 0.29214465, 0.36636184,
