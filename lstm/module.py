@@ -46,21 +46,10 @@ class LSTMLightningModule(L.LightningModule):
         output_dim: int = 1,
     ) -> None:
         super().__init__()
-        self.params = LSTMParams(
-            num_lstm_layers=num_lstm_layers,
-            hidden_dim=hidden_dim,
-            dropout_percent=dropout_percent,
-            window_size=window_size,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            epochs=epochs,
-            weight_decay=weight_decay,
-            early_stopping_patience=early_stopping_patience,
-            val_fraction=val_fraction,
-            gradient_clip_val=gradient_clip_val,
-            precision=precision,
-        )
         self.save_hyperparameters()
+        self.params = LSTMParams(
+            **{k: v for k, v in self.hparams.items() if k not in ("input_dim", "output_dim")}
+        )
         self.model = LSTMRegressor(
             input_dim,
             hidden_dim=self.params.hidden_dim,

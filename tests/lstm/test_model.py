@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -99,6 +101,15 @@ def test_module_depends_only_on_last_window_rows(real_features: np.ndarray) -> N
         moved[row] += 5.0
         value = predict(module, scaler, moved, slice(t, t + 1), W)[0]
         assert (value != base) == changes, (row, value, base)
+
+
+def test_module_init_defaults_are_the_lstm_params_defaults() -> None:
+    init = inspect.signature(LSTMLightningModule.__init__).parameters
+    defaults = {
+        k: p.default for k, p in init.items() if k not in ("self", "input_dim", "output_dim")
+    }
+    assert defaults == LSTMParams().to_dict()
+    assert LSTMLightningModule(F).params == LSTMParams()
 
 
 def test_module_hyperparameters_are_recorded() -> None:
