@@ -266,10 +266,6 @@ class WindowedBatches:
         if drop_tiny_last and n > 1 and n % self.batch_size == 1:
             self._n_batches -= 1
 
-    @property
-    def n_samples(self) -> int:
-        return int(self.window_index.numel())
-
     def __len__(self) -> int:
         return self._n_batches
 

@@ -21,7 +21,6 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
-from lstm.checkpoint import load_checkpoint, save_checkpoint
 from lstm.data import (
     RobustScaler,
     WindowedBatches,
@@ -32,7 +31,7 @@ from lstm.data import (
 from lstm.module import MONITOR, LSTMLightningModule
 from lstm.params import LSTMParams
 
-__all__ = ["FitResult", "fit_predict", "load_checkpoint", "predict", "save_checkpoint"]
+__all__ = ["FitResult", "fit_predict", "predict"]
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +218,9 @@ def predict(
     rows: slice,
     window: int,
 ) -> np.ndarray:
-    """Predict rows of a feature matrix with a fitted module (e.g. from :func:`load_checkpoint`).
+    """Predict rows of a feature matrix with a fitted module.
+
+    The module comes from :func:`fit_predict` or :func:`lstm.checkpoint.load_checkpoint`.
 
     Row ``i`` is predicted from rows ``i-window+1 .. i`` (rows before ``rows.start`` are used
     when present: they are past data). Nothing after row ``i`` is read for row ``i``, and its
