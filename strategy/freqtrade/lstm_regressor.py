@@ -45,7 +45,6 @@ except ImportError:  # pragma: no cover - only when the project is not installed
 import numpy as np
 import pandas as pd
 import torch
-from freqtrade.exchange import timeframe_to_seconds
 from freqtrade.freqai.base_models.BasePyTorchRegressor import BasePyTorchRegressor
 from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from freqtrade.freqai.torch.PyTorchDataConvertor import (
@@ -178,7 +177,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             "train_dates": unfiltered_df["date"],
         }
         k = min(self.lstm_params.window_size - 1, n)
-        step = pd.Timedelta(seconds=timeframe_to_seconds(self.config["timeframe"]))
+        step = pd.Timedelta(seconds=self.base_tf_seconds)
         return TrainedLSTM(
             module=result.model,
             scaler=result.scaler,
