@@ -42,17 +42,6 @@ SETTINGS = BacktestSettings(
 )
 
 
-def _freqtrade_run(config: dict, datadir: Path | str, markets: dict) -> ftoffline.FreqtradeBacktest:
-    return ftoffline.run_freqtrade_backtest(
-        config,
-        ftoffline.REPLAY_STRATEGY,
-        datadir=datadir,
-        timerange=TIMERANGE,
-        strategy_path=ftoffline.REPLAY_STRATEGY_DIR,
-        markets=markets,
-    )
-
-
 def bench_backtest(
     *, repeats: int = 30, rounds: int = 3, datadir: Path | str = DEFAULT_DATADIR
 ) -> list[dict]:
@@ -98,7 +87,9 @@ def bench_backtest(
             [PAIR], SETTINGS, **{ftoffline.SIGNAL_FILE_KEY: str(signal_file)}
         )
         for k in range(rounds):
-            ft = _freqtrade_run(config, datadir, markets)
+            ft = ftoffline.run_replay_backtest(
+                config, datadir=datadir, timerange=TIMERANGE, markets=markets
+            )
             ft_times.append(ft.seconds)
             if k == 0:
                 candles = ft.candles[PAIR]
