@@ -53,6 +53,7 @@ from optimize.evaluate import (
 )
 from optimize.objectives import get_objective
 from optimize.space import TrialParams
+from optimize.study import trial_seed
 from optimize.walkforward import Fold, WalkForwardPlan
 
 logger = logging.getLogger(__name__)
@@ -162,11 +163,6 @@ def holdout_fold(plan: WalkForwardPlan, dates: pd.DatetimeIndex) -> Fold:
     )
 
 
-def holdout_seed(config: RunConfig, trial_number: int) -> int:
-    """Base seed of a trial's holdout fit (worker 0's seed for that trial)."""
-    return config.study.seed * 100_003 + 7919 * int(trial_number)
-
-
 def stored_holdout(study: optuna.Study, trial_number: int) -> dict[str, Any] | None:
     """The stored holdout record of a trial, or None when it was never evaluated."""
     return (study.user_attrs.get(HOLDOUT_ATTR) or {}).get(str(int(trial_number)))
@@ -208,7 +204,7 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         )
     data = StudyData.load(config)
     fold = holdout_fold(data.plan, data.dates)
-    seed = holdout_seed(config, trial.number)
+    seed = trial_seed(config.study.seed, trial.number)  # worker 0's seed for the trial
     started = time.perf_counter()
     logger.info(
         "holdout of trial %d: train %s..%s, test %s..%s",
