@@ -15,7 +15,7 @@ thresholds applied to T itself).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +133,34 @@ class PairFold:
     base_exit: np.ndarray
     info: dict[str, Any]
 
+    @classmethod
+    def flat(cls, n: int) -> PairFold:
+        """``n`` candles without any signal (four separate arrays, to be filled with :meth:`put`)."""
+        return cls(*(np.zeros(n, bool) for _ in range(4)), info={})
+
+    def put(self, sl: slice, signals: PairFold) -> None:
+        """Write ``signals`` (a window's) into ``sl`` of these arrays."""
+        for name in ("enter", "exit", "base_enter", "base_exit"):
+            getattr(self, name)[sl] = getattr(signals, name)
+
+    def window(self, sl: slice) -> PairFold:
+        """These signals on ``sl`` (views)."""
+        return PairFold(self.enter[sl], self.exit[sl], self.base_enter[sl], self.base_exit[sl], self.info)
+
+
+def check_purge(purge_candles: int, params: TrialParams, remedy: str) -> None:
+    """Refuse a purge gap shorter than the trial's ``window_size + label_horizon`` (look-ahead risk).
+
+    Raises:
+        ValueError: naming ``walkforward.purge_candles``, the gap needed and ``remedy``.
+    """
+    needed = params.lstm.window_size + params.label_horizon
+    if purge_candles < needed:
+        raise ValueError(
+            f"walkforward.purge_candles={purge_candles} is shorter than "
+            f"window_size + label_horizon = {needed}; {remedy}."
+        )
+
 
 def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seed: int, accelerator: str,
                   min_train_samples: int) -> tuple[PairFold, Any]:
@@ -161,6 +189,20 @@ def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seed: int, 
     return PairFold(enter, exit_, base_enter, base_exit, info), result
 
 
+def fit_fold(data: StudyData, params: TrialParams, fold: Fold, *, seed: int) -> dict[str, PairFold]:
+    """Every pair's signals in ``fold``'s test window (see :func:`fit_pair_fold`).
+
+    Pair ``j`` (in ``data.pairs`` order) trains with seed ``seed + 1000 * fold.index + j``.
+    """
+    training = data.config.training
+    return {
+        pair: fit_pair_fold(pd_, params, fold, seed=seed + 1000 * fold.index + j,
+                            accelerator=training.accelerator,
+                            min_train_samples=training.min_train_samples)[0]
+        for j, (pair, pd_) in enumerate(data.pairs.items())
+    }
+
+
 def _span_backtest(data: StudyData, sl: slice, enter: dict, exit_: dict) -> BacktestResult:
     candles = {p: d.candles.iloc[sl] for p, d in data.pairs.items()}
     return backtest(candles, enter, exit_, settings=data.config.backtest)
@@ -178,6 +220,48 @@ def _buy_and_hold(data: StudyData, start: pd.Timestamp, end: pd.Timestamp) -> di
         "max_drawdown_equity": float(np.mean([m["max_drawdown_equity"] for m in per_pair.values()])),
         "per_pair": {p: m["profit_total"] for p, m in per_pair.items()},
     }
+
+
+@dataclass(frozen=True)
+class SpanScore:
+    """One span backtested with the model's signals, next to the two baselines.
+
+    Attributes:
+        values: the objective of the model's backtest.
+        model, no_model: the backtests of the model's and of the no-model signals.
+        buy_and_hold: equal-weight buy-and-hold of the pairs over the span (and each pair's profit).
+    """
+
+    values: tuple[float, ...]
+    model: BacktestResult
+    no_model: BacktestResult
+    buy_and_hold: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The model's metrics (:data:`FOLD_METRIC_KEYS`)."""
+        return _subset(self.model.metrics)
+
+    @property
+    def baselines(self) -> dict[str, Any]:
+        """``buy_and_hold`` and ``no_model`` (its metrics), as stored with trials and holdouts."""
+        return {"buy_and_hold": self.buy_and_hold, "no_model": _subset(self.no_model.metrics)}
+
+    @property
+    def daily_returns(self) -> list[float]:
+        """The model's daily returns (a day without any, NaN, counts as 0)."""
+        return [float(x) for x in np.nan_to_num(self.model.daily_returns.to_numpy(), nan=0.0)]
+
+
+def score_span(data: StudyData, objective: Objective, sl: slice, start: pd.Timestamp, end: pd.Timestamp,
+               signals: Mapping[str, PairFold]) -> SpanScore:
+    """Backtest the candles ``sl`` with every pair's model and no-model ``signals`` (arrays of the
+    span's length) and score the model's; buy-and-hold runs from ``start`` to ``end``."""
+    model = _span_backtest(data, sl, {p: s.enter for p, s in signals.items()},
+                          {p: s.exit for p, s in signals.items()})
+    no_model = _span_backtest(data, sl, {p: s.base_enter for p, s in signals.items()},
+                             {p: s.base_exit for p, s in signals.items()})
+    return SpanScore(objective(model.metrics), model, no_model, _buy_and_hold(data, start, end))
 
 
 def daily_equity(data: StudyData, sl: slice, model: BacktestResult, no_model: BacktestResult) -> dict[str, Any]:
@@ -232,62 +316,37 @@ def evaluate(
     Raises:
         ValueError: the purge gap is shorter than window_size + label_horizon (look-ahead risk).
     """
-    needed = params.lstm.window_size + params.label_horizon
-    if data.plan.settings.purge_candles < needed:
-        raise ValueError(
-            f"walkforward.purge_candles={data.plan.settings.purge_candles} is shorter than "
-            f"window_size + label_horizon = {needed}; raise purge_candles in the run config."
-        )
-    cfg = data.config
+    check_purge(data.plan.settings.purge_candles, params, "raise purge_candles in the run config")
     folds = data.plan.folds
-    n = len(data.dates)
     oos = slice(folds[0].test.start, folds[-1].test.stop)
-    oos_enter = {p: np.zeros(n, bool) for p in data.pairs}
-    oos_exit = {p: np.zeros(n, bool) for p in data.pairs}
-    base_enter = {p: np.zeros(n, bool) for p in data.pairs}
-    base_exit = {p: np.zeros(n, bool) for p in data.pairs}
+    signals = {p: PairFold.flat(len(data.dates)) for p in data.pairs}  # each fold fills its test window
     fold_rows: list[dict[str, Any]] = []
     for fold in folds:
-        infos = {}
-        for j, (pair, pd_) in enumerate(data.pairs.items()):
-            pf, _ = fit_pair_fold(pd_, params, fold, seed=seed + 1000 * fold.index + j,
-                                  accelerator=cfg.training.accelerator,
-                                  min_train_samples=cfg.training.min_train_samples)
-            oos_enter[pair][fold.test] = pf.enter
-            oos_exit[pair][fold.test] = pf.exit
-            base_enter[pair][fold.test] = pf.base_enter
-            base_exit[pair][fold.test] = pf.base_exit
-            infos[pair] = pf.info
-        fold_res = _span_backtest(data, fold.test, {p: a[fold.test] for p, a in oos_enter.items()},
-                                  {p: a[fold.test] for p, a in oos_exit.items()})
-        base_res = _span_backtest(data, fold.test, {p: a[fold.test] for p, a in base_enter.items()},
-                                  {p: a[fold.test] for p, a in base_exit.items()})
-        score = objective(fold_res.metrics)[0]
+        fits = fit_fold(data, params, fold, seed=seed)
+        for pair, pf in fits.items():
+            signals[pair].put(fold.test, pf)
+        span = score_span(data, objective, fold.test, fold.test_start, fold.test_end, fits)
+        score = span.values[0]
         fold_rows.append({
             "fold": fold.index,
             "train_start": str(fold.train_start), "train_end": str(fold.train_end),
             "test_start": str(fold.test_start), "test_end": str(fold.test_end),
             "score": score,
-            "metrics": _subset(fold_res.metrics),
-            "no_model": _subset(base_res.metrics),
-            "buy_and_hold": _buy_and_hold(data, fold.test_start, fold.test_end),
-            "pairs": infos,
+            "metrics": span.metrics,
+            "no_model": span.baselines["no_model"],
+            "buy_and_hold": span.buy_and_hold,
+            "pairs": {p: pf.info for p, pf in fits.items()},
         })
-        logger.debug("fold %d score %.4f trades %d", fold.index, score, fold_res.metrics["total_trades"])
+        logger.debug("fold %d score %.4f trades %d", fold.index, score, span.model.metrics["total_trades"])
         if report is not None:
             report(fold.index, score)
-    oos_res = _span_backtest(data, oos, {p: a[oos] for p, a in oos_enter.items()},
-                             {p: a[oos] for p, a in oos_exit.items()})
-    base_res = _span_backtest(data, oos, {p: a[oos] for p, a in base_enter.items()},
-                              {p: a[oos] for p, a in base_exit.items()})
-    start, end = folds[0].test_start, folds[-1].test_end
-    baselines = {"buy_and_hold": _buy_and_hold(data, start, end), "no_model": _subset(base_res.metrics)}
-    daily = oos_res.daily_returns
+    span = score_span(data, objective, oos, folds[0].test_start, folds[-1].test_end,
+                      {p: s.window(oos) for p, s in signals.items()})
     return TrialOutcome(
-        values=objective(oos_res.metrics),
+        values=span.values,
         folds=fold_rows,
-        oos_metrics=_subset(oos_res.metrics),
-        baselines=baselines,
-        daily_returns=[float(x) for x in np.nan_to_num(daily.to_numpy(), nan=0.0)],
-        daily_equity=daily_equity(data, oos, oos_res, base_res),
+        oos_metrics=span.metrics,
+        baselines=span.baselines,
+        daily_returns=span.daily_returns,
+        daily_equity=daily_equity(data, oos, span.model, span.no_model),
     )

@@ -5,9 +5,9 @@ The walk-forward plan keeps the last ``holdout_days`` of the span away from ever
 train window that ends ``purge_candles`` before the holdout (``train_days`` long, exactly like a
 fold's) and backtests the holdout once, with the study's own backtest settings, next to the same
 two baselines the trials carry: buy-and-hold and "no model" (the trial's thresholds applied to T).
-It reuses the trial code path of :mod:`optimize.evaluate` (:func:`~optimize.evaluate.fit_pair_fold`
-on a :class:`~optimize.walkforward.Fold` built for the holdout), so the numbers are comparable to
-the per-fold ones.
+It reuses the trial code path of :mod:`optimize.evaluate` (:func:`~optimize.evaluate.fit_fold` and
+:func:`~optimize.evaluate.score_span` on a :class:`~optimize.walkforward.Fold` built for the
+holdout), so the numbers are comparable to the per-fold ones.
 
 Rules:
 
@@ -43,14 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 from optimize import __version__
 from optimize.config import RunConfig, parse_config
 from optimize.data import timeframe_to_timedelta
-from optimize.evaluate import (
-    StudyData,
-    _buy_and_hold,
-    _span_backtest,
-    _subset,
-    daily_equity,
-    fit_pair_fold,
-)
+from optimize.evaluate import StudyData, check_purge, daily_equity, fit_fold, score_span
 from optimize.objectives import get_objective
 from optimize.space import TrialParams
 from optimize.study import trial_seed
@@ -196,12 +189,8 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         return stored
     config = study_config(study)
     params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
-    needed = params.lstm.window_size + params.label_horizon
-    if config.walkforward.purge_candles < needed:
-        raise ValueError(
-            f"walkforward.purge_candles={config.walkforward.purge_candles} is shorter than trial "
-            f"{trial.number}'s window_size + label_horizon = {needed}: the holdout fit would see the holdout."
-        )
+    check_purge(config.walkforward.purge_candles, params,
+                f"trial {trial.number}'s holdout fit would see the holdout")
     data = StudyData.load(config)
     fold = holdout_fold(data.plan, data.dates)
     seed = trial_seed(config.study.seed, trial.number)  # worker 0's seed for the trial
@@ -214,27 +203,14 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         fold.test_start,
         fold.test_end,
     )
-    enter, exit_, base_enter, base_exit, infos = {}, {}, {}, {}, {}
-    for j, (pair, pair_data) in enumerate(data.pairs.items()):
-        pf, _ = fit_pair_fold(
-            pair_data,
-            params,
-            fold,
-            seed=seed + 1000 * fold.index + j,
-            accelerator=config.training.accelerator,
-            min_train_samples=config.training.min_train_samples,
-        )
-        enter[pair], exit_[pair] = pf.enter, pf.exit
-        base_enter[pair], base_exit[pair] = pf.base_enter, pf.base_exit
-        infos[pair] = pf.info
-    result = _span_backtest(data, fold.test, enter, exit_)
-    base = _span_backtest(data, fold.test, base_enter, base_exit)
+    fits = fit_fold(data, params, fold, seed=seed)
     objective = get_objective(config.study.objective)
+    span = score_span(data, objective, fold.test, fold.test_start, fold.test_end, fits)
     record = {
         "format": RECORD_FORMAT,
         "trial": trial.number,
         "objective": objective.name,
-        "values": list(objective(result.metrics)),
+        "values": list(span.values),
         "trial_values": list(trial.values),
         "holdout": {
             "start": str(fold.test_start),
@@ -246,16 +222,11 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
             "end": str(fold.train_end),
             "candles": fold.train.stop - fold.train.start,
         },
-        "metrics": _subset(result.metrics),
-        "baselines": {
-            "buy_and_hold": _buy_and_hold(data, fold.test_start, fold.test_end),
-            "no_model": _subset(base.metrics),
-        },
-        "pairs": infos,
-        "daily_equity": daily_equity(data, fold.test, result, base),
-        "daily_returns": [
-            float(x) for x in np.nan_to_num(result.daily_returns.to_numpy(), nan=0.0)
-        ],
+        "metrics": span.metrics,
+        "baselines": span.baselines,
+        "pairs": {pair: pf.info for pair, pf in fits.items()},
+        "daily_equity": daily_equity(data, fold.test, span.model, span.no_model),
+        "daily_returns": span.daily_returns,
         "seed": seed,
         "duration_s": time.perf_counter() - started,
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),

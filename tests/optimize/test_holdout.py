@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
+import optimize.evaluate as evaluate_mod
 import optimize.holdout as holdout_mod
 from optimize.config import load_config
 from optimize.data import load_candles
@@ -176,7 +177,7 @@ def test_holdout_is_evaluated_once_then_reused(smoke_study, monkeypatch):
     before = {t.number: (t.values, copy.deepcopy(t.user_attrs)) for t in study.get_trials()}
     best_before = study.best_trial.number
     calls = {"fit": 0, "load": 0}
-    real_fit, real_load = holdout_mod.fit_pair_fold, StudyData.load
+    real_fit, real_load = evaluate_mod.fit_pair_fold, StudyData.load
 
     def counting_fit(*args, **kwargs):
         calls["fit"] += 1
@@ -186,7 +187,7 @@ def test_holdout_is_evaluated_once_then_reused(smoke_study, monkeypatch):
         calls["load"] += 1
         return real_load(config)
 
-    monkeypatch.setattr(holdout_mod, "fit_pair_fold", counting_fit)
+    monkeypatch.setattr(evaluate_mod, "fit_pair_fold", counting_fit)
     monkeypatch.setattr(holdout_mod.StudyData, "load", staticmethod(counting_load))
     record = evaluate_holdout(study)
     config = study_config(study)

@@ -15,7 +15,7 @@ import optuna
 import pytest
 from plotly.offline import get_plotlyjs
 
-import optimize.holdout as holdout_mod
+import optimize.evaluate as evaluate_mod
 from optimize import stats
 from optimize.cli import main
 from optimize.config import load_config
@@ -198,9 +198,9 @@ def reports(tmp_path_factory):
     )
     study = optuna.load_study(study_name="rep", storage=storage)
     calls = []
-    real_fit = holdout_mod.fit_pair_fold
+    real_fit = evaluate_mod.fit_pair_fold
     mp = pytest.MonkeyPatch()
-    mp.setattr(holdout_mod, "fit_pair_fold", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    mp.setattr(evaluate_mod, "fit_pair_fold", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
     try:
         no_holdout = write_report(study, root / "no_holdout.html", holdout=False)
         attrs_after_no_holdout = dict(study.user_attrs)
