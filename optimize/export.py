@@ -46,7 +46,7 @@ from optimize.data import REPO_ROOT, load_candles
 from optimize.ftoffline import freqtrade_config
 from optimize.holdout import select_trial, study_config
 from optimize.space import TrialParams
-from optimize.study import DEFAULT_STORAGE, _redact
+from optimize.study import DEFAULT_STORAGE, load_existing_study, redact
 from optimize.walkforward import WalkForwardPlan, make_folds
 from strategy.freqtrade import MODEL_NAME, PACKAGE_DIR, STRATEGY_FILE, STRATEGY_NAME
 from strategy.freqtrade.rules import EXTRA_RETURNS, strategy_params
@@ -89,16 +89,6 @@ def absolute_storage(url: str) -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
         return prefix + str(Path(url[len(prefix):]).resolve())
     return url
-
-
-def missing_sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLite URL when it does not exist (opening it would create it)."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and ":memory:" not in url:
-        path = Path(url[len(prefix):].split("?", 1)[0])
-        if not path.is_file():
-            return path
-    return None
 
 
 def _safe(text: str) -> str:
@@ -342,7 +332,7 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
     }
     settings = {
         **metadata,
-        "storage": _redact(absolute_storage(storage)) if storage else None,
+        "storage": redact(absolute_storage(storage)) if storage else None,
         "identifier": identifier,
         "features": list(config.features.features),
         "seed": config.study.seed,
@@ -384,15 +374,7 @@ def export_trial(study_name: str, out_dir: Path | str, *, storage: str = DEFAULT
         ValueError: no such study in the storage, or see :func:`export_study_trial`.
     """
     url = absolute_storage(storage)
-    if (missing := missing_sqlite_file(url)) is not None:
-        raise ValueError(f"no study storage at {missing} (storage={storage!r}); pass --storage.")
-    try:
-        study = optuna.load_study(study_name=study_name, storage=url)
-    except KeyError as exc:
-        names = optuna.study.get_all_study_names(storage=url)
-        raise ValueError(
-            f"no study named {study_name!r} in storage {_redact(url)}; it has {names}."
-        ) from exc
+    study = load_existing_study(url, study_name)
     return export_study_trial(study, out_dir, trial_number=trial_number, storage=url)
 
 
@@ -403,7 +385,6 @@ __all__ = [
     "build_parameter_file",
     "export_study_trial",
     "export_trial",
-    "missing_sqlite_file",
     "new_identifier",
     "study_plan",
     "timerange_of",

@@ -3,42 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
-from pathlib import Path
-
-import optuna
 
 from optimize.cli import COMMANDS
-
-logger = logging.getLogger(__name__)
-
-SQLITE_LOCK_TIMEOUT_S = 60
-
-
-def load_existing_study(storage: str, study_name: str) -> optuna.Study:
-    """Load a study that must exist (never creates a database or a study).
-
-    Raises:
-        FileNotFoundError: a SQLite URL whose file does not exist.
-        ValueError: no study of that name in the storage (the message lists the names there).
-    """
-    engine_kwargs: dict = {}
-    if storage.startswith("sqlite:///"):
-        path = Path(storage[len("sqlite:///") :])
-        if str(path) not in ("", ":memory:") and not path.is_file():
-            raise FileNotFoundError(f"storage {storage!r}: the SQLite file {path} does not exist.")
-        engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
-    rdb = optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-    names = optuna.get_all_study_names(storage=rdb)
-    if study_name not in names:
-        raise ValueError(
-            f"storage {storage!r} has no study {study_name!r}; it has {sorted(names)}."
-        )
-    return optuna.load_study(study_name=study_name, storage=rdb)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from optimize.report import write_report
+    from optimize.study import load_existing_study
 
     study = load_existing_study(args.storage, args.study_name)
     path = write_report(study, args.out, trial_number=args.trial, holdout=not args.no_holdout)

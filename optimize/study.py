@@ -153,6 +153,36 @@ def open_study(
     return study
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL when it does not exist (opening it would create it)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and ":memory:" not in url:
+        path = Path(url[len(prefix):].split("?", 1)[0])
+        if not path.is_file():
+            return path
+    return None
+
+
+def load_existing_study(url: str, name: str) -> optuna.Study:
+    """Load a study that must exist: never creates a database file or a study.
+
+    A SQLite file gets the workers' lock timeout (workers may be writing to it).
+
+    Raises:
+        ValueError: a SQLite URL whose file does not exist, or no study ``name`` in the storage
+            (the message lists the names there); the URL is named without its password.
+    """
+    if (missing := missing_sqlite_file(url)) is not None:
+        raise ValueError(f"no study storage at {missing}: the SQLite file of {redact(url)} does not exist; "
+                         "pass --storage.")
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if url.startswith("sqlite") else {}
+    storage = RDBStorage(url, engine_kwargs=engine_kwargs)
+    names = optuna.get_all_study_names(storage=storage)
+    if name not in names:
+        raise ValueError(f"no study named {name!r} in storage {redact(url)}; it has {sorted(names)}.")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
 def _normalise(value: Any) -> Any:
     import json
 
@@ -262,7 +292,7 @@ def run_worker(
     data = StudyData.load(config)
     runner = TrialRunner(data=data, space=space, seed=seed)
     logger.info("worker %d (pid %d) joins study %s on %s", worker_index, os.getpid(), study_name,
-                _redact(storage))
+                redact(storage))
     study.optimize(
         runner,
         n_trials=None,
@@ -287,8 +317,8 @@ def attach_log_file(path: Path, worker_index: int) -> None:
     optuna.logging.disable_default_handler()
 
 
-def _redact(url: str) -> str:
-    """Hide a password in a storage URL for logs."""
+def redact(url: str) -> str:
+    """Hide a password in a storage URL (for logs and messages)."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import optuna
 from sqlalchemy.exc import SQLAlchemyError
 
 from optimize.evaluate import FOLD_METRIC_KEYS
@@ -32,12 +31,11 @@ from optimize.export import (
     CONFIG_FILE,
     SETTINGS_KEY,
     STRATEGY_DIR,
-    missing_sqlite_file,
     new_identifier,
 )
 from optimize.ftoffline import run_freqtrade_backtest
 from optimize.holdout import stored_holdout
-from optimize.study import _redact
+from optimize.study import load_existing_study, redact
 from strategy.freqtrade import STRATEGY_NAME
 
 logger = logging.getLogger(__name__)
@@ -92,12 +90,12 @@ def _study_holdout(settings: dict[str, Any], storage: str | None) -> tuple[dict 
         return None, "", "no study storage recorded in the export (pass --storage)."
     if "***" in url:
         return None, "", f"the recorded storage {url} has a masked password (pass --storage)."
-    if (missing := missing_sqlite_file(url)) is not None:
-        return None, "", f"the study storage {missing} does not exist (pass --storage)."
-    try:
-        study = optuna.load_study(study_name=settings["study_name"], storage=url)
-    except (KeyError, ValueError, ImportError, SQLAlchemyError) as exc:  # comparison is optional
-        return None, "", f"could not open study {settings['study_name']!r} at {_redact(url)}: {exc}"
+    try:  # the comparison is optional
+        study = load_existing_study(url, settings["study_name"])
+    except ValueError as exc:  # no such SQLite file or study: the message says which
+        return None, "", f"{exc}"
+    except (ImportError, SQLAlchemyError) as exc:
+        return None, "", f"could not open study {settings['study_name']!r} at {redact(url)}: {exc}"
     record = stored_holdout(study, int(settings["trial_number"]))
     if record is None:
         return None, "", (f"the study has no holdout record for trial {settings['trial_number']} "

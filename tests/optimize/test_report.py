@@ -32,7 +32,7 @@ from optimize.report import (
 )
 from optimize.report_html import SECTIONS, equity_figure, render
 from optimize.space import load_space
-from optimize.study import run_worker
+from optimize.study import load_existing_study, run_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -306,7 +306,9 @@ def test_cli_report_writes_the_file_and_reports_errors(reports, capsys):
     )
     assert out.is_file() and str(out) in capsys.readouterr().out
     assert main(["report", "--storage", reports["storage"], "--study-name", "nope"]) == 2
-    assert "no study 'nope'" in capsys.readouterr().err
+    assert "no study named 'nope'" in capsys.readouterr().err
     missing = reports["root"] / "missing.db"
     assert main(["report", "--storage", f"sqlite:///{missing}", "--study-name", "rep"]) == 2
     assert "does not exist" in capsys.readouterr().err and not missing.exists()
+    # a SQLite URL with query parameters names an existing file too (it was reported missing)
+    assert load_existing_study(f"{reports['storage']}?timeout=5", "rep").study_name == "rep"
