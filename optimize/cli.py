@@ -26,14 +26,32 @@ DEFAULT_SPACE = "search_spaces/default.yaml"
 LOG_DIR = Path("logs")
 
 
-def _study_args(p: argparse.ArgumentParser) -> None:
+def storage_option(p: argparse.ArgumentParser) -> None:
+    """``--storage``: an Optuna storage URL, :data:`optimize.study.DEFAULT_STORAGE` when not given."""
     from optimize.study import DEFAULT_STORAGE
 
-    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"run config YAML (default {DEFAULT_CONFIG})")
-    p.add_argument("--space", default=DEFAULT_SPACE, help=f"search space YAML (default {DEFAULT_SPACE})")
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"Optuna storage URL (default {DEFAULT_STORAGE}; e.g. postgresql+psycopg2://user@host/db)")
-    p.add_argument("--study-name", default="default", help="study to create or resume (default: default)")
+
+
+def study_name_option(p: argparse.ArgumentParser, text: str, *, required: bool = False) -> None:
+    """``--study-name`` (help ``text``): required, or ``default`` when not given."""
+    if required:
+        p.add_argument("--study-name", required=True, help=text)
+    else:
+        p.add_argument("--study-name", default="default", help=f"{text} (default: default)")
+
+
+def trial_option(p: argparse.ArgumentParser, text: str) -> None:
+    """``--trial`` (help ``text``): a trial number; None (the best trial) when not given."""
+    p.add_argument("--trial", type=int, default=None, help=f"{text} (default: the best trial)")
+
+
+def _study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"run config YAML (default {DEFAULT_CONFIG})")
+    p.add_argument("--space", default=DEFAULT_SPACE, help=f"search space YAML (default {DEFAULT_SPACE})")
+    storage_option(p)
+    study_name_option(p, "study to create or resume")
     p.add_argument("--n-trials", type=int, default=None,
                    help="finished trials the study should hold in total (default: the config's study.n_trials)")
     p.add_argument("--timeout", type=float, default=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from optimize.cli import COMMANDS
+from optimize.cli import COMMANDS, storage_option, study_name_option, trial_option
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -36,12 +36,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
-    from optimize.study import DEFAULT_STORAGE
-
     p = sub.add_parser("export", help="export a trial as a freqtrade config + strategy parameter file")
-    p.add_argument("--study-name", required=True, help="study to export from")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
-    p.add_argument("--trial", type=int, default=None, help="trial number (default: the best trial)")
+    study_name_option(p, "study to export from", required=True)
+    storage_option(p)
+    trial_option(p, "trial number")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_export)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from optimize.cli import COMMANDS
+from optimize.cli import COMMANDS, storage_option, study_name_option, trial_option
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -18,21 +18,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from optimize.study import DEFAULT_STORAGE
-
     p = subparsers.add_parser(
         "report", help="write a study's self-contained HTML report (offline plotly)"
     )
-    p.add_argument(
-        "--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})"
-    )
-    p.add_argument("--study-name", default="default", help="the study (default: default)")
-    p.add_argument(
-        "--trial",
-        type=int,
-        default=None,
-        help="trial number to report on (default: the best trial)",
-    )
+    storage_option(p)
+    study_name_option(p, "the study")
+    trial_option(p, "trial number to report on")
     p.add_argument("--out", default=None, help="HTML file (default reports/<study>.html)")
     p.add_argument(
         "--no-holdout",
