@@ -122,9 +122,6 @@ def preserved_logging() -> Iterator[None]:
         ft_logger.setLevel(ft_level)
 
 
-_preserved_logging = preserved_logging  # former private name, still used by callers
-
-
 def freqtrade_config(
     pairs: list[str],
     settings: BacktestSettings | None = None,
