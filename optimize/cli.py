@@ -199,10 +199,12 @@ def _progress(args, study, target: int, procs: list[subprocess.Popen]) -> None:
 
 
 def _summary(study) -> None:
+    from collections import Counter
+
     from optuna.trial import TrialState
 
-    states = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState}
-    print("trials: " + ", ".join(f"{k.lower()} {v}" for k, v in states.items() if v))
+    counts = Counter(t.state for t in study.get_trials(deepcopy=False))
+    print("trials: " + ", ".join(f"{s.name.lower()} {counts[s]}" for s in TrialState if counts[s]))
     if len(study.directions) == 1:
         try:
             best = study.best_trial
