@@ -180,7 +180,11 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         ValueError: see :func:`select_trial` and :func:`holdout_fold`; the purge gap is shorter
             than the trial's ``window_size + label_horizon``.
     """
-    trial = select_trial(study, trial_number)
+    return evaluate_trial_holdout(study, select_trial(study, trial_number))
+
+
+def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+    """:func:`evaluate_holdout` of a trial the caller has already chosen with :func:`select_trial`."""
     stored = stored_holdout(study, trial.number)
     if stored is not None:
         logger.info(

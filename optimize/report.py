@@ -35,7 +35,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from optimize import stats
-from optimize.holdout import TOUCHED_ATTR, evaluate_holdout, select_trial, stored_holdout
+from optimize.holdout import TOUCHED_ATTR, evaluate_trial_holdout, select_trial, stored_holdout
 from optimize.pbo import probability_of_backtest_overfitting
 
 logger = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def collect(
     note = None
     if record is None and holdout:
         try:
-            record = evaluate_holdout(study, trial.number)
+            record = evaluate_trial_holdout(study, trial)
         except ValueError as exc:  # e.g. holdout_days = 0
             note = f"not evaluated: {exc}"
     elif record is None:
