@@ -207,11 +207,17 @@ def test_parallel_workers_postgres(tmp_path):
 
 
 def _wait_for_running(storage: str, name: str, timeout: float = 180) -> int:
+    """The number of a trial that is training: RUNNING with all its parameters sampled.
+
+    Hit earlier, a trial may have no heartbeat yet (it would stay RUNNING for ever) or only some
+    of its parameters (its retry would sample the others).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             study = optuna.load_study(study_name=name, storage=storage)
-            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                       if "resolved_params" in t.user_attrs]
             if running:
                 return running[0].number
         except KeyError:
