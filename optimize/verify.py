@@ -83,6 +83,28 @@ def read_export(export_dir: Path | str) -> dict[str, Any]:
     return config
 
 
+def _prepare(export_dir: Path | str, datadir: Path | str | None,
+             purpose: str) -> tuple[Path, dict[str, Any], dict[str, Any], Path]:
+    """An export made ready for a freqtrade run in this process.
+
+    Returns:
+        ``(folder, run config, settings, datadir)``: the export's config with a fresh FreqAI
+        identifier ``<study>-<purpose>-...`` (FreqAI would otherwise reuse cached predictions) and
+        without its user-data and strategy paths (each run passes its own); its ``lstm_optuna``
+        block; ``datadir``, or the study's when None.
+    """
+    out = Path(export_dir).resolve()
+    config = read_export(out)
+    settings = config[SETTINGS_KEY]
+    run_config = dict(config)
+    run_config["freqai"] = {**config["freqai"],
+                            "identifier": new_identifier(f"{settings['study_name']}-{purpose}",
+                                                         int(settings["trial_number"]))}
+    for key in ("user_data_dir", "strategy_path"):
+        run_config.pop(key, None)
+    return out, run_config, settings, Path(datadir) if datadir is not None else Path(settings["datadir"])
+
+
 def _study_holdout(settings: dict[str, Any], storage: str | None) -> tuple[dict | None, str, str]:
     """``(metrics, span, note)`` of the study's holdout record for the exported trial."""
     url = storage or settings.get("storage")
@@ -118,20 +140,11 @@ def verify_export(export_dir: Path | str, *, storage: str | None = None,
         FileNotFoundError / ValueError: not an export; no timerange (the study has no holdout
             and none was given).
     """
-    out = Path(export_dir).resolve()
-    config = read_export(out)
-    settings = config[SETTINGS_KEY]
+    out, run_config, settings, datadir = _prepare(export_dir, datadir, "verify")
     timerange = timerange or (settings.get("holdout") or {}).get("timerange")
     if not timerange:
         raise ValueError("the study has no holdout; pass a timerange such as 20250801-20250810.")
-    datadir = Path(datadir) if datadir is not None else Path(settings["datadir"])
-    run_config = dict(config)
-    run_config["freqai"] = {**config["freqai"],
-                            "identifier": new_identifier(f"{settings['study_name']}-verify",
-                                                         int(settings["trial_number"]))}
     run_config["export"] = "none"
-    for key in ("user_data_dir", "strategy_path"):
-        run_config.pop(key, None)
     logger.info("verifying %s over %s", out, timerange)
     result = run_freqtrade_backtest(run_config, STRATEGY_NAME, datadir=datadir, timerange=timerange,
                                     strategy_path=out / STRATEGY_DIR)
@@ -224,18 +237,9 @@ def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path 
 
     from optimize.ftoffline import load_markets, offline_markets, preserved_logging
 
-    out = Path(export_dir).resolve()
-    config = read_export(out)
-    settings = config[SETTINGS_KEY]
-    datadir = Path(datadir) if datadir is not None else Path(settings["datadir"])
-    run_config = dict(config)
-    run_config["freqai"] = {**config["freqai"],
-                            "identifier": new_identifier(f"{settings['study_name']}-lookahead",
-                                                         int(settings["trial_number"]))}
-    run_config["exchange"] = {**config["exchange"],
-                              "pair_whitelist": list(pairs or config["exchange"]["pair_whitelist"])}
-    for key in ("user_data_dir", "strategy_path"):
-        run_config.pop(key, None)
+    out, run_config, settings, datadir = _prepare(export_dir, datadir, "lookahead")
+    exchange = run_config["exchange"]
+    run_config["exchange"] = {**exchange, "pair_whitelist": list(pairs or exchange["pair_whitelist"])}
     with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp, preserved_logging():
         cfg_path = Path(tmp) / "config.json"
         cfg_path.write_text(json.dumps(run_config), encoding="utf-8")
