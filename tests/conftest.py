@@ -1,13 +1,17 @@
-"""Shared fixtures: the embedded real candles (never synthetic prices)."""
+"""Shared fixtures: the embedded real candles (never synthetic prices), one smoke study per session."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED_DATADIR = REPO_ROOT / "data"
+SMOKE_CONFIG = REPO_ROOT / "configs" / "smoke.yaml"
+SMOKE_SPACE = REPO_ROOT / "search_spaces" / "smoke.yaml"
+SMOKE_STUDY = "smoke"
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +35,33 @@ def assert_rows(rows: list[dict]) -> None:
         assert row["value"] >= 0
         if row["reference"] > 0:
             assert math.isclose(row["ratio"], row["value"] / row["reference"], rel_tol=2e-3)
+
+
+@pytest.fixture(scope="session")
+def smoke_study_file(tmp_path_factory) -> Path:
+    """A finished two-trial study of ``configs/smoke.yaml`` (2 pairs, 3 folds, holdout
+    2025-08-05..2025-08-15; real candles, real training), named ``smoke``, built once per session.
+
+    Never changed: tests work on their own copy (:func:`smoke_study`).
+    """
+    from optimize.config import load_config
+    from optimize.space import load_space
+    from optimize.study import run_worker
+
+    path = tmp_path_factory.mktemp("smoke-study") / "study.db"
+    run_worker(load_config(SMOKE_CONFIG), load_space(SMOKE_SPACE), storage=f"sqlite:///{path}",
+               study_name=SMOKE_STUDY, n_trials=2)
+    return path
+
+
+@pytest.fixture(scope="module")
+def smoke_study(smoke_study_file, tmp_path_factory) -> str:
+    """Storage URL of this module's own copy of the session's smoke study (study ``smoke``)."""
+    copy = tmp_path_factory.mktemp("smoke-copy") / "study.db"
+    source, target = sqlite3.connect(smoke_study_file), sqlite3.connect(copy)
+    try:
+        source.backup(target)  # consistent even while the source's WAL holds the last commits
+    finally:
+        source.close()
+        target.close()
+    return f"sqlite:///{copy}"

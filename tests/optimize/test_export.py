@@ -21,19 +21,19 @@ from optimize.config import load_config
 from optimize.export import export_study_trial, export_trial
 from optimize.holdout import evaluate_holdout
 from optimize.space import TrialParams, load_space
-from optimize.study import run_worker
 from strategy.freqtrade import STRATEGY_FILE, STRATEGY_NAME
 
-STUDY = "export-smoke"
+REPO = Path(__file__).resolve().parents[2]
+SMOKE_CONFIG = REPO / "configs" / "smoke.yaml"
+SMOKE_SPACE = REPO / "search_spaces" / "smoke.yaml"
+STUDY = "smoke"  # the study of conftest's smoke_study
 
 
 @pytest.fixture(scope="module")
-def storage(tmp_path_factory) -> str:
-    """A finished two-trial smoke study (2 pairs, 3 folds, holdout 2025-08-05..2025-08-15)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('study') / 'study.db'}"
-    run_worker(load_config("configs/smoke.yaml"), load_space("search_spaces/smoke.yaml"),
-               storage=url, study_name=STUDY, n_trials=2)
-    return url
+def storage(smoke_study) -> str:
+    """This module's copy of the finished two-trial smoke study (2 pairs, 3 folds, holdout
+    2025-08-05..2025-08-15)."""
+    return smoke_study
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_freqtrade_validates_the_config_and_loads_the_exported_values(exported, 
     assert loaded == {"buy": params["buy"], "sell": params["sell"]}
     assert strategy.stoploss == params["stoploss"]["stoploss"]
     assert {str(k): v for k, v in strategy.minimal_roi.items()} == params["roi"]
-    space = load_space("search_spaces/smoke.yaml").dists  # hyperopt ranges = the study's space
+    space = load_space(SMOKE_SPACE).dists  # hyperopt ranges = the study's space
     for name, key in (("entry_threshold", ("signal", "entry")), ("exit_gap", ("signal", "exit_gap"))):
         param = getattr(strategy, name)
         assert (param.low, param.high) == (space[key].low, space[key].high)
@@ -88,7 +88,7 @@ def test_exported_values_are_the_trial_s(exported, study):
     assert buy["entry_threshold"] == pytest.approx(params.signal.entry, abs=5e-9)
     assert sell["exit_gap"] == pytest.approx(params.signal.exit_gap, abs=5e-9)
     config = json.loads(exported.config_path.read_text())
-    run = load_config("configs/smoke.yaml")
+    run = load_config(SMOKE_CONFIG)
     freqai = config["freqai"]
     assert freqai["enabled"] and freqai["identifier"] == exported.identifier
     assert freqai["train_period_days"] == run.walkforward.train_days

@@ -1,11 +1,13 @@
 """Holdout evaluation: window geometry, trial selection, evaluated once and reused, never selects.
 
-One real smoke study (2 pairs, 3 folds, real candles, real Lightning training) per module.
+One real smoke study (2 pairs, 3 folds, real candles, real Lightning training): this module's copy
+of conftest's ``smoke_study``.
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -27,29 +29,14 @@ from optimize.holdout import (
     study_config,
 )
 from optimize.metrics import buy_and_hold
-from optimize.space import load_space
-from optimize.study import run_worker
 from optimize.walkforward import WalkForwardSettings, make_folds
 
-SMOKE_CONFIG = "configs/smoke.yaml"
-SMOKE_SPACE = "search_spaces/smoke.yaml"
-
-
-@pytest.fixture(scope="module")
-def smoke_study(tmp_path_factory):
-    storage = f"sqlite:///{tmp_path_factory.mktemp('holdout') / 'study.db'}"
-    run_worker(
-        load_config(SMOKE_CONFIG),
-        load_space(SMOKE_SPACE),
-        storage=storage,
-        study_name="holdout",
-        n_trials=2,
-    )
-    return storage
+SMOKE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+STUDY = "smoke"  # the study of conftest's smoke_study, this module's copy
 
 
 def _load(storage: str) -> optuna.Study:
-    return optuna.load_study(study_name="holdout", storage=storage)
+    return optuna.load_study(study_name=STUDY, storage=storage)
 
 
 def _span_dates(config) -> pd.DatetimeIndex:

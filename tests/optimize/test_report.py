@@ -31,8 +31,7 @@ from optimize.report import (
     write_report,
 )
 from optimize.report_html import SECTIONS, equity_figure, render
-from optimize.space import load_space
-from optimize.study import load_existing_study, run_worker
+from optimize.study import load_existing_study
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -54,6 +53,8 @@ needs_chromium = pytest.mark.skipif(
     reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
 )
 FIGURES = ("history", "importances", "parallel", "equity", "holdout", "pbo")
+SMOKE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+STUDY = "smoke"  # the study of conftest's smoke_study
 
 
 # --------------------------------------------------------------------------- pure pieces
@@ -185,18 +186,12 @@ def test_default_report_path_is_safe():
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    """A smoke study; a report with --no-holdout, then two with the holdout; fit calls counted."""
+def reports(smoke_study, tmp_path_factory):
+    """The smoke study (this module's copy); a report with --no-holdout, then two with the
+    holdout; fit calls counted."""
     root = tmp_path_factory.mktemp("report")
-    storage = f"sqlite:///{root / 'study.db'}"
-    run_worker(
-        load_config("configs/smoke.yaml"),
-        load_space("search_spaces/smoke.yaml"),
-        storage=storage,
-        study_name="rep",
-        n_trials=2,
-    )
-    study = optuna.load_study(study_name="rep", storage=storage)
+    storage = smoke_study
+    study = optuna.load_study(study_name=STUDY, storage=storage)
     calls = []
     real_fit = evaluate_mod.fit_pair_fold
     mp = pytest.MonkeyPatch()
@@ -223,11 +218,11 @@ def reports(tmp_path_factory):
 
 
 def test_holdout_runs_once_across_reports(reports):
-    pairs = len(load_config("configs/smoke.yaml").data.pairs)
+    pairs = len(load_config(SMOKE_CONFIG).data.pairs)
     assert reports["fits"] == (pairs, 0)
     assert HOLDOUT_ATTR not in reports["attrs_no_holdout"]
     assert "not evaluated (--no-holdout)" in reports["no_holdout"].read_text()
-    study = optuna.load_study(study_name="rep", storage=reports["storage"])
+    study = optuna.load_study(study_name=STUDY, storage=reports["storage"])
     assert list(study.user_attrs[HOLDOUT_ATTR]) == [str(study.best_trial.number)]
 
 
@@ -301,14 +296,14 @@ def test_report_renders_in_headless_chromium_without_errors(reports, tmp_path):
 def test_cli_report_writes_the_file_and_reports_errors(reports, capsys):
     out = reports["root"] / "cli" / "r.html"
     assert (
-        main(["report", "--storage", reports["storage"], "--study-name", "rep", "--out", str(out)])
+        main(["report", "--storage", reports["storage"], "--study-name", STUDY, "--out", str(out)])
         == 0
     )
     assert out.is_file() and str(out) in capsys.readouterr().out
     assert main(["report", "--storage", reports["storage"], "--study-name", "nope"]) == 2
     assert "no study named 'nope'" in capsys.readouterr().err
     missing = reports["root"] / "missing.db"
-    assert main(["report", "--storage", f"sqlite:///{missing}", "--study-name", "rep"]) == 2
+    assert main(["report", "--storage", f"sqlite:///{missing}", "--study-name", STUDY]) == 2
     assert "does not exist" in capsys.readouterr().err and not missing.exists()
     # a SQLite URL with query parameters names an existing file too (it was reported missing)
-    assert load_existing_study(f"{reports['storage']}?timeout=5", "rep").study_name == "rep"
+    assert load_existing_study(f"{reports['storage']}?timeout=5", STUDY).study_name == STUDY
