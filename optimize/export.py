@@ -49,11 +49,10 @@ from optimize.space import TrialParams
 from optimize.study import DEFAULT_STORAGE, load_existing_study, redact
 from optimize.walkforward import WalkForwardPlan, make_folds
 from strategy.freqtrade import MODEL_NAME, PACKAGE_DIR, STRATEGY_FILE, STRATEGY_NAME
-from strategy.freqtrade.rules import EXTRA_RETURNS, strategy_params
+from strategy.freqtrade.rules import EXTRA_RETURNS, SETTINGS_KEY, strategy_params
 
 logger = logging.getLogger(__name__)
 
-SETTINGS_KEY = "lstm_optuna"
 CONFIG_FILE = "config.json"
 README_FILE = "README.md"
 USER_DATA = "user_data"
