@@ -20,6 +20,8 @@ _EXPORTS = {
     "predict": "lstm.train",
     "save_checkpoint": "lstm.checkpoint",
     "load_checkpoint": "lstm.checkpoint",
+    "model_seed": "lstm.seeds",
+    "member_range": "lstm.seeds",
 }
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "WindowedBatches",
     "fit_predict",
     "load_checkpoint",
+    "member_range",
+    "model_seed",
     "predict",
     "save_checkpoint",
     "window_view",
