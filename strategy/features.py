@@ -14,7 +14,7 @@ and a builder that expands them the way FreqAI does:
 Each informative timeframe in ``include_timeframes`` is computed on its own candles and merged onto
 the base candles without look-ahead, as freqtrade's ``merge_informative_pair`` does: a higher-timeframe
 candle becomes visible on the base candle during which it closes. ``include_shifted_candles`` adds
-copies shifted by 1..k base candles. Column names follow FreqAI: ``%-rsi-period_10_1h``.
+copies shifted by 1..k candles of their own timeframe (before the merge, as FreqAI does). Column names follow FreqAI: ``%-rsi-period_10_1h``.
 
 Every value at row ``t`` depends on candles whose close is at or before row ``t``'s close.
 """
@@ -35,8 +35,19 @@ from technical import qtpylib
 
 logger = logging.getLogger(__name__)
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 """Bumped whenever a feature definition changes (part of the cache key)."""
+
+WARMUP_CANDLES = 300
+"""Base candles before the study span from which every indicator (features and T) is computed.
+
+Indicators with memory (RSI, MACD, ATR: exponential smoothing seeded at their first candle) depend
+on where the computation starts. The study and the freqtrade strategy therefore both compute from
+the same first candle, the *warm-up start* ``data.start - WARMUP_CANDLES`` base candles (see
+:func:`warmup_start`); freqtrade's strategy trims what freqtrade loads before it
+(:func:`from_warmup`), and the export makes freqtrade load at least that far back. T needs 100
+candles (its SMA 100 regime term, the longest window), the rest is settling time.
+"""
 
 PERIOD_FEATURES = ("cci", "rsi", "momentum", "ma", "roc", "bb_width", "close-bb_lower")
 TIMEFRAME_FEATURES = ("macd", "macdsignal", "macdhist")
@@ -73,7 +84,8 @@ class FeatureConfig:
         include_timeframes: base timeframe first, then informative timeframes (each a multiple of
             the base).
         indicator_periods_candles: periods of the per-period indicators, in candles of each timeframe.
-        include_shifted_candles: add copies shifted by 1..k base candles (0 = none; the LSTM window
+        include_shifted_candles: add copies shifted by 1..k candles of each timeframe's own
+            timeframe, as FreqAI does (0 = none; the LSTM window
             already sees the past, so the default adds none).
         features: the subset of :data:`ALL_FEATURES` to build.
     """
@@ -121,6 +133,49 @@ class FeatureConfig:
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def warmup_start(span_start: pd.Timestamp | None, first_candle: pd.Timestamp,
+                 base_timeframe: str) -> pd.Timestamp:
+    """First candle date every indicator is computed from.
+
+    Args:
+        span_start: first instant of the study span (``data.start``), None: the first candle.
+        first_candle: open time of the first base candle of the data file.
+        base_timeframe: the base timeframe (``"1h"``...).
+
+    Returns:
+        ``max(first_candle, span_start - WARMUP_CANDLES * timeframe)`` (UTC): never before the data.
+    """
+    from optimize.data import timeframe_to_timedelta
+
+    first = pd.Timestamp(first_candle)
+    first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
+    if span_start is None:
+        return first
+    start = pd.Timestamp(span_start)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    return max(first, start - WARMUP_CANDLES * timeframe_to_timedelta(base_timeframe))
+
+
+def from_warmup(candles: pd.DataFrame, anchor: pd.Timestamp | None, compute, *args) -> dict:
+    """``compute(candles, *args)`` on the rows with ``date >= anchor`` only, NaN on the rows before.
+
+    What the freqtrade strategy's hooks use so that an indicator at a candle has exactly the value
+    the study computes from the same warm-up start, however far back freqtrade loaded data.
+    ``anchor=None`` computes on all rows.
+    """
+    if anchor is None:
+        return compute(candles, *args)
+    keep = np.asarray(pd.DatetimeIndex(candles["date"]) >= pd.Timestamp(anchor))
+    first = int(np.argmax(keep)) if keep.any() else len(candles)
+    out = compute(candles.iloc[first:], *args)
+    padded = {}
+    for name, values in out.items():
+        full = np.full(len(candles), np.nan)
+        full[first:] = np.asarray(values, dtype=np.float64)
+        padded[name] = full
+    return padded
 
 
 def _arrays(candles: pd.DataFrame) -> tuple[np.ndarray, ...]:
@@ -250,20 +305,25 @@ def build_features(candles: Mapping[str, pd.DataFrame], config: FeatureConfig) -
         )
     base_tf = config.base_timeframe
     base = candles[base_tf]
-    frames = [timeframe_features(base, config, base_tf)]
+    frames = [_with_shifts(timeframe_features(base, config, base_tf), config.include_shifted_candles)]
     for tf in config.include_timeframes[1:]:
         inf = candles[tf]
-        frames.append(
-            merge_informative(base["date"], inf["date"], timeframe_features(inf, config, tf), base_tf, tf)
-        )
+        own = _with_shifts(timeframe_features(inf, config, tf), config.include_shifted_candles)
+        frames.append(merge_informative(base["date"], inf["date"], own, base_tf, tf))
     frames.append(pd.DataFrame(standard(base, config.features), index=base.index))
-    features = pd.concat(frames, axis=1)
-    if config.include_shifted_candles:
-        shifted = [
-            features.shift(k).add_suffix(f"_shift-{k}") for k in range(1, config.include_shifted_candles + 1)
-        ]
-        features = pd.concat([features, *shifted], axis=1)
-    return features.astype(np.float32)
+    return pd.concat(frames, axis=1).astype(np.float32)
+
+
+def _with_shifts(features: pd.DataFrame, shifts: int) -> pd.DataFrame:
+    """``features`` followed by copies shifted by 1..``shifts`` candles of their own timeframe.
+
+    FreqAI shifts each timeframe's indicators by that timeframe's candles before merging them onto
+    the base candles (calendar features are never shifted); so does the study.
+    """
+    if not shifts:
+        return features
+    parts = [features.shift(k).add_suffix(f"_shift-{k}") for k in range(1, shifts + 1)]
+    return pd.concat([features, *parts], axis=1)
 
 
 def feature_cache_key(candles: Mapping[str, pd.DataFrame], config: FeatureConfig) -> str:

@@ -7,6 +7,9 @@ Every step calls the project code the study used:
   timeframe) and :func:`~strategy.features.standard`; FreqAI merges the informative timeframes
   without look-ahead and names the columns (``%-rsi-period_10_BTC/USDT_1h``). The feature subset
   is ``lstm_optuna.features`` of the config (default: all);
+* warm-up: every indicator and T is computed from the candle ``lstm_optuna.warmup_start`` on
+  (:func:`strategy.features.from_warmup`), the study's first candle, so their values do not
+  depend on how much history freqtrade loaded (absent: from the first loaded candle);
 * target: :meth:`strategy.target.TargetBasis.score` with the weights ``w0..w8``, label
   ``y_t = T_{t+h}`` by :func:`optimize.evaluate.make_labels` with
   ``h = freqai.feature_parameters.label_period_candles``;
@@ -41,12 +44,16 @@ from freqtrade.strategy import CategoricalParameter, DecimalParameter, IStrategy
 from pandas import DataFrame
 
 from optimize.evaluate import make_labels
+import pandas as pd
+
 from strategy.features import (
     ALL_FEATURES,
+    WARMUP_CANDLES,
     expand_all,
     expand_basic,
     expand_timeframe,
     feature_subset,
+    from_warmup,
     standard,
 )
 from strategy.freqtrade.rules import (
@@ -66,6 +73,10 @@ from strategy.target import WEIGHT_NAMES, TargetBasis
 RANGED_PARAMETERS = {"entry_threshold": BUY_SPACE, "exit_gap": SELL_SPACE}
 
 
+def _target(candles: DataFrame, weights: tuple[float, ...]) -> dict[str, np.ndarray]:
+    return {"T": TargetBasis.from_candles(candles).score(weights)}
+
+
 def _weight(default: float) -> DecimalParameter:
     return DecimalParameter(0.0, 1.0, default=default, decimals=WEIGHT_DECIMALS, space=BUY_SPACE,
                             optimize=False)
@@ -80,8 +91,9 @@ class LstmOptunaStrategy(IStrategy):
     process_only_new_candles = True
     use_exit_signal = True
     # Candles before each training window: T needs 100 (its SMA 100 regime term, the longest);
-    # the margin lets the EMA-based indicators (RSI, MACD, ATR) settle close to full-history values.
-    startup_candle_count = 300
+    # the margin lets the EMA-based indicators (RSI, MACD, ATR) settle. The export overrides it
+    # (config ``startup_candle_count``) so that freqtrade loads back to ``lstm_optuna.warmup_start``.
+    startup_candle_count = WARMUP_CANDLES
     minimal_roi = {"0": 10}  # noqa: RUF012 - freqtrade's strategy convention
     stoploss = -0.10
     trailing_stop = False
@@ -116,6 +128,10 @@ class LstmOptunaStrategy(IStrategy):
             setattr(self, name, DecimalParameter(
                 float(low), float(high), default=min(max(default, float(low)), float(high)),
                 decimals=THRESHOLD_DECIMALS, space=RANGED_PARAMETERS[name]))
+        anchor = settings.get("warmup_start")
+        self.warmup_start = None if anchor is None else pd.Timestamp(anchor)
+        if self.warmup_start is not None and self.warmup_start.tzinfo is None:
+            self.warmup_start = self.warmup_start.tz_localize("UTC")
         super().__init__(config)
 
     # --- parameters -------------------------------------------------------------------------
@@ -140,19 +156,22 @@ class LstmOptunaStrategy(IStrategy):
 
     def feature_engineering_expand_all(self, dataframe: DataFrame, period: int, metadata: dict,
                                        **kwargs: Any) -> DataFrame:
-        return self._assign(dataframe, expand_all(dataframe, int(period), self.feature_set))
+        return self._assign(dataframe, from_warmup(dataframe, self.warmup_start, expand_all,
+                                                   int(period), self.feature_set))
 
     def feature_engineering_expand_basic(self, dataframe: DataFrame, metadata: dict,
                                          **kwargs: Any) -> DataFrame:
-        self._assign(dataframe, expand_timeframe(dataframe, self.feature_set))
-        return self._assign(dataframe, expand_basic(dataframe, self.feature_set))
+        self._assign(dataframe, from_warmup(dataframe, self.warmup_start, expand_timeframe,
+                                            self.feature_set))
+        return self._assign(dataframe, from_warmup(dataframe, self.warmup_start, expand_basic,
+                                                   self.feature_set))
 
     def feature_engineering_standard(self, dataframe: DataFrame, metadata: dict,
                                      **kwargs: Any) -> DataFrame:
         return self._assign(dataframe, standard(dataframe, self.feature_set))
 
     def set_freqai_targets(self, dataframe: DataFrame, metadata: dict, **kwargs: Any) -> DataFrame:
-        target = TargetBasis.from_candles(dataframe).score(self.weights())
+        target = from_warmup(dataframe, self.warmup_start, _target, self.weights())["T"]
         dataframe[LABEL] = make_labels(target, label_horizon(self.config.get("freqai", {})))
         return dataframe
 

@@ -92,6 +92,20 @@ def test_subset_and_shift(candles):
                                   feats["%-rsi-period_14_1h"].to_numpy()[:-1])
 
 
+def test_informative_shift_is_in_its_own_candles(candles):
+    """As in FreqAI: an informative timeframe is shifted by its own candles before the merge."""
+    config = FeatureConfig(include_timeframes=("1h", "4h"), indicator_periods_candles=(14,),
+                           include_shifted_candles=1, features=("raw_price",))
+    feats = build_features(candles, config)
+    assert list(feats.columns) == ["%-raw_price_1h", "%-raw_price_1h_shift-1", "%-raw_price_4h",
+                                   "%-raw_price_4h_shift-1"]
+    inf = candles["4h"]
+    base = candles["1h"]
+    row = base.index[base["date"] == pd.Timestamp("2023-03-01 11:00", tz="UTC")][0]
+    c04 = inf.loc[inf["date"] == pd.Timestamp("2023-03-01 04:00", tz="UTC"), "close"].iloc[0]
+    assert feats.loc[row, "%-raw_price_4h_shift-1"] == np.float32(c04)
+
+
 def test_cache_hit_miss_and_key(candles, tmp_path):
     config = FeatureConfig()
     first = cached_features(candles, config, tmp_path)
