@@ -24,10 +24,19 @@ freqtrade loads :class:`LstmOptunaRegressor` from this folder (``--freqaimodel L
 * **Checkpoints** are :func:`lstm.checkpoint.save_checkpoint` files, loadable with
   ``torch.load(..., weights_only=True)`` (see :mod:`strategy.freqtrade.trained`).
 
-Project-specific settings are read from the config's ``lstm_optuna`` block: ``seed`` (base seed;
-each training uses ``seed`` mixed with the pair and the training window's end, so a rerun, or
-freqtrade's lookahead analysis re-running a window, trains the same model on CPU) and
-``accelerator`` (``auto``, ``cpu``, ``cuda``...).
+* **The study's train window**: FreqAI trains on the ``train_period_days`` right before each
+  backtest window, with no gap. This model drops the last ``lstm_optuna.purge_candles`` rows of
+  that window and keeps the ``lstm_optuna.train_days`` before them: exactly the rows the study's
+  fold (or holdout window) fitted (:meth:`LstmOptunaRegressor.fit_rows`). The first ``W-1``
+  predictions of the backtest window take their history from the real candles right before it
+  (the end of FreqAI's training frame).
+
+Project-specific settings are read from the config's ``lstm_optuna`` block: ``seed`` (the study's
+seed; each model's seed is :func:`lstm.seeds.model_seed` of it, the pair and the open time of the
+last row fitted, member ``0..ensemble_size-1``: the study's rule, so a rerun, or freqtrade's
+lookahead analysis re-running a window, trains the same model on CPU), ``ensemble_size``
+(default 1), ``train_days`` and ``purge_candles`` (see above; absent: the whole window, no purge)
+and ``accelerator`` (``auto``, ``cpu``, ``cuda``...).
 """
 
 from __future__ import annotations
@@ -53,13 +62,13 @@ from freqtrade.freqai.torch.PyTorchDataConvertor import (
 )
 
 from lstm.params import LSTMParams
+from lstm.seeds import member_range, model_seed
 from lstm.train import fit_predict
 from strategy.freqtrade.rules import LABEL, SETTINGS_KEY, extra_returns, label_horizon
 from strategy.freqtrade.trained import (
     CheckpointDataDrawer,
     TrainedLSTM,
     feature_matrix,
-    training_seed,
 )
 from strategy.signals import SignalParams, label_stats, resolve_thresholds
 
@@ -107,6 +116,26 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         settings = self.config.get(SETTINGS_KEY, {})
         self.base_seed = int(settings.get("seed", 0))
         self.accelerator = str(settings.get("accelerator", "auto"))
+        self.members = member_range(int(settings.get("ensemble_size", 1)))
+        if len(self.members) > 1:
+            raise ValueError(
+                f"{SETTINGS_KEY}.ensemble_size > 1 needs the ensemble training of lstm.train "
+                f"(fit_ensemble); this version trains one member, but got "
+                f"ensemble_size={settings.get('ensemble_size')!r}."
+            )
+        self.purge_candles = int(settings.get("purge_candles", 0))
+        if self.purge_candles < 0:
+            raise ValueError(
+                f"{SETTINGS_KEY}.purge_candles must be an integer >= 0, but got "
+                f"purge_candles={settings.get('purge_candles')!r}."
+            )
+        train_days = settings.get("train_days")
+        self.train_days = None if train_days is None else float(train_days)
+        if self.train_days is not None and not self.train_days > 0:
+            raise ValueError(
+                f"{SETTINGS_KEY}.train_days must be a positive number of days, but got "
+                f"train_days={train_days!r}."
+            )
         self.signal_params: SignalParams | None = None
         # Same drawer state as FreqAI's, with weights-only checkpoint loading.
         self.dd = CheckpointDataDrawer(Path(self.full_path), self.config)
@@ -146,15 +175,25 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             )
         label = dk.label_list[0]
         names = list(dk.training_features_list)
-        x = feature_matrix(unfiltered_df, names)
-        y = unfiltered_df[label].to_numpy(dtype=np.float64, copy=True)
+        # float32 like the study's feature matrix (the values the scaler and the LSTM see)
+        x_all = feature_matrix(unfiltered_df, names).astype(np.float32).astype(np.float64)
+        y_all = unfiltered_df[label].to_numpy(dtype=np.float64, copy=True)
         dates = pd.DatetimeIndex(unfiltered_df["date"])
-        seed = training_seed(self.base_seed, pair, dates[-1])
-        logger.info("training LSTM for %s on %d rows (%s .. %s), %d features, seed %d",
-                    pair, len(x), dates[0], dates[-1], len(names), seed)
+        step = pd.Timedelta(seconds=self.base_tf_seconds)
+        fit = self.fit_rows(dates, step)
+        x, y = x_all[fit], y_all[fit]
         n = x.shape[0]
+        if n == 0:
+            raise ValueError(
+                f"no training rows left for {pair} after dropping the purge gap of "
+                f"{self.purge_candles} candles from the window {dates[0]} .. {dates[-1]}."
+            )
+        seeds = [model_seed(self.base_seed, pair, dates[fit.stop - 1], m) for m in self.members]
+        logger.info("training LSTM for %s on %d rows (%s .. %s), %d features, seed %d",
+                    pair, n, dates[fit.start], dates[fit.stop - 1], len(names), seeds[0])
+        # one member until lstm.train.fit_ensemble is available; its mean replaces this fit
         result = fit_predict(x, y, train=slice(0, n), predict=slice(n - 1, n),
-                             params=self.lstm_params, seed=seed, accelerator=self.accelerator,
+                             params=self.lstm_params, seed=seeds[0], accelerator=self.accelerator,
                              feature_names=names, label_horizon=self.label_horizon)
         mean, std = label_stats(y)
         dk.data["labels_mean"] = {label: mean}
@@ -168,23 +207,43 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             **dk.data.get("extra_returns_per_train", {}),
             **extra_returns(self.signal_params, thresholds),
         }
-        dk.data[SETTINGS_KEY] = {"seed": seed, "best_epoch": result.best_epoch,
+        dk.data[SETTINGS_KEY] = {"seeds": seeds, "best_epoch": result.best_epoch,
                                  "epochs_run": len(result.history),
-                                 "n_fit_samples": result.n_fit_samples}
+                                 "n_fit_samples": result.n_fit_samples,
+                                 "train_start": str(dates[fit.start]),
+                                 "train_last": str(dates[fit.stop - 1])}
         dk.data_dictionary = {
-            "train_features": unfiltered_df.loc[:, names],
-            "train_labels": unfiltered_df.loc[:, [label]],
-            "train_dates": unfiltered_df["date"],
+            "train_features": unfiltered_df.loc[:, names].iloc[fit],
+            "train_labels": unfiltered_df.loc[:, [label]].iloc[fit],
+            "train_dates": unfiltered_df["date"].iloc[fit],
         }
-        k = min(self.lstm_params.window_size - 1, n)
-        step = pd.Timedelta(seconds=self.base_tf_seconds)
+        # history of the next window's first predictions: the real candles right before it
+        k = min(self.lstm_params.window_size - 1, len(x_all))
         return TrainedLSTM(
             module=result.model,
             scaler=result.scaler,
             feature_names=tuple(names),
-            context=x[n - k :].copy(),
+            context=x_all[len(x_all) - k :].copy(),
             context_next=(dates[-1] + step).value,
         )
+
+    def fit_rows(self, dates: pd.DatetimeIndex, step: pd.Timedelta) -> slice:
+        """The rows of FreqAI's training window this model fits: the study's train window.
+
+        FreqAI's window ends right before the backtest window; the last ``purge_candles`` rows
+        (by time and by position) are dropped, and of the rest only the ``train_days`` before them
+        are kept (all of them when ``lstm_optuna.train_days`` is not set).
+
+        Args:
+            dates: open times of FreqAI's training rows (ascending).
+            step: the base timeframe.
+        """
+        end = dates[-1] + step - self.purge_candles * step
+        hi = min(int(dates.searchsorted(end)), len(dates) - self.purge_candles)
+        lo = 0
+        if self.train_days is not None:
+            lo = int(dates.searchsorted(end - pd.Timedelta(days=self.train_days)))
+        return slice(lo, max(lo, hi))
 
     def predict(self, unfiltered_df: pd.DataFrame, dk: FreqaiDataKitchen, **kwargs: Any
                 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -203,7 +262,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
                 f"{len(dk.training_features_list)} columns now, {len(names)} at training; use a "
                 "new freqai.identifier after changing features."
             )
-        x = feature_matrix(unfiltered_df, names)
+        x = feature_matrix(unfiltered_df, names).astype(np.float32).astype(np.float64)
         first = pd.Timestamp(unfiltered_df["date"].iloc[0]) if len(unfiltered_df) else None
         values = model.predict_frame(x, first)
         do_predict = np.isfinite(values).astype(np.int_)

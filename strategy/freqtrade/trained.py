@@ -1,12 +1,11 @@
 """What one FreqAI training of the LSTM produces, and how FreqAI stores and reloads it.
 
 * :class:`TrainedLSTM` — the fitted module, its scaler, the feature names and the last
-  ``window_size - 1`` training rows (the history the first predictions of the next backtest
+  ``window_size - 1`` rows of FreqAI's training frame (the history the first predictions of the next backtest
   window need); saved as an :mod:`lstm.checkpoint` file (plain tensors and containers, loadable
   with ``torch.load(..., weights_only=True)``), where FreqAI's stock ``pytorch`` format pickles a
   trainer object that needs ``weights_only=False``.
 * :class:`CheckpointDataDrawer` — FreqAI's data drawer with only the model loading replaced.
-* :func:`training_seed` — the seed of one training, stable across reruns of the same window.
 
 Kept apart from :mod:`strategy.freqtrade.lstm_regressor`, the file freqtrade resolves the model
 class from.
@@ -14,7 +13,6 @@ class from.
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +34,6 @@ from lstm.checkpoint import load_checkpoint, save_checkpoint
 from lstm.data import RobustScaler
 from lstm.module import LSTMLightningModule
 from lstm.train import predict
-
-
-def training_seed(base: int, pair: str, train_end: pd.Timestamp) -> int:
-    """Seed of one FreqAI training: ``base`` mixed with the pair and the window's end (< 2**32)."""
-    mix = zlib.crc32(f"{pair}|{pd.Timestamp(train_end).isoformat()}".encode())
-    return (int(base) * 1_000_003 + mix) % (2**32)
 
 
 def feature_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
@@ -67,7 +59,8 @@ class TrainedLSTM:
         module: the fitted LightningModule (eval mode).
         scaler: feature/label scaler fitted on the training rows.
         feature_names: FreqAI feature columns, in the model's input order.
-        context: (k, F) unscaled features of the last ``k <= window_size - 1`` training rows.
+        context: (k, F) unscaled features of the last ``k <= window_size - 1`` rows of FreqAI's
+            training frame (the real candles right before the backtest window).
         context_next: open time (ns since epoch, UTC) of the candle right after the context; a
             prediction frame starting there is preceded by the context.
     """

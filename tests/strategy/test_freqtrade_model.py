@@ -12,6 +12,7 @@ import torch
 from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from lstm.checkpoint import load_checkpoint
+from lstm.seeds import model_seed
 from lstm.params import LSTMParams
 from lstm.train import fit_predict, predict
 from optimize.config import load_config
@@ -20,11 +21,10 @@ from optimize.export import build_freqtrade_config
 from optimize.space import TrialParams
 from strategy.features import build_features
 from strategy.freqtrade.lstm_regressor import LstmOptunaRegressor
-from strategy.freqtrade.rules import EXTRA_BUY, EXTRA_SELL, LABEL
+from strategy.freqtrade.rules import EXTRA_BUY, EXTRA_SELL, LABEL, SETTINGS_KEY
 from strategy.freqtrade.trained import (
     CheckpointDataDrawer,
     TrainedLSTM,
-    training_seed,
 )
 from strategy.signals import SignalParams, label_stats, resolve_thresholds
 from strategy.target import TargetBasis
@@ -92,7 +92,7 @@ def test_training_is_the_projects_fit(frame, trained):
     assert len(names) > 10 and all("%" in n for n in names)
     x = _features(frame.iloc[:TRAIN_ROWS], names)
     y = frame[LABEL].to_numpy()[:TRAIN_ROWS]
-    seed = training_seed(SEED, PAIR, frame["date"].iloc[TRAIN_ROWS - 1])
+    seed = model_seed(SEED, PAIR, frame["date"].iloc[TRAIN_ROWS - 1], 0)
     reference = fit_predict(x, y, train=slice(0, TRAIN_ROWS), predict=slice(TRAIN_ROWS - 1, TRAIN_ROWS),
                             params=LSTM, seed=seed, accelerator="cpu", feature_names=names,
                             label_horizon=HORIZON)
@@ -180,3 +180,37 @@ def test_config_errors_name_the_setting(tmp_path):
     bad_params["freqai"]["model_training_parameters"]["hidden_units"] = 4
     with pytest.raises(ValueError, match="hidden_units"):
         LstmOptunaRegressor(config=bad_params)
+
+
+def test_training_rows_of_each_freqai_window_are_the_study_fold_s(datadir, tmp_path):
+    """FreqAI's own window split over the walk-forward span, then the model's purge and trim:
+    the rows fitted are, date for date, the rows the study's fold fitted."""
+    from optimize.data import load_candles
+    from optimize.export import timerange_of
+    from optimize.walkforward import WalkForwardSettings, make_folds
+
+    run = load_config("configs/smoke.yaml")
+    candles = load_candles(PAIR, "1h", datadir=datadir, exchange="binance", start="2025-06-01",
+                           end="2025-08-15")
+    dates = pd.DatetimeIndex(candles["date"])
+    for settings in (WalkForwardSettings(train_days=30, test_days=10, purge_candles=24),
+                     WalkForwardSettings(train_days=7.5, test_days=4, purge_candles=30)):
+        plan = make_folds(dates, settings, "1h")
+        windows = plan.to_freqai()
+        config = _config(tmp_path, train_period_days=windows["train_period_days"],
+                         backtest_period_days=windows["backtest_period_days"])
+        config[SETTINGS_KEY].update(train_days=settings.train_days,
+                                    purge_candles=settings.purge_candles)
+        config["timerange"] = timerange_of(*plan.walkforward_span)
+        config["config_files"] = [str(tmp_path / "config.json")]
+        (tmp_path / "config.json").write_text("{}")
+        config["freqai"]["identifier"] = f"windows-{settings.train_days}"
+        model = LstmOptunaRegressor(config=config)
+        dk = FreqaiDataKitchen(config, live=False, pair=PAIR)
+        trains, tests = dk.training_timeranges, dk.backtesting_timeranges
+        assert len(trains) == len(plan.folds)
+        for fold, tr_train, tr_test in zip(plan.folds, trains, tests, strict=True):
+            assert tr_test.startdt == fold.test_start and tr_test.stopdt == fold.test_end
+            frame_dates = dates[(dates >= tr_train.startdt) & (dates < tr_train.stopdt)]
+            fit = model.fit_rows(frame_dates, pd.Timedelta(hours=1))
+            assert frame_dates[fit].equals(dates[fold.train]), fold.index
