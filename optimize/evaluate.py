@@ -14,6 +14,7 @@ thresholds applied to T itself).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstm.seeds import model_seed
 from lstm.train import fit_predict
 from optimize.backtest import BacktestResult, backtest
 from optimize.config import RunConfig
@@ -30,7 +32,7 @@ from optimize.metrics import buy_and_hold
 from optimize.objectives import Objective
 from optimize.space import TrialParams
 from optimize.walkforward import Fold, WalkForwardPlan, make_folds
-from strategy.features import cached_features
+from strategy.features import cached_features, warmup_start
 from strategy.signals import long_signals, resolve_thresholds
 from strategy.target import TargetBasis
 
@@ -42,7 +44,12 @@ FOLD_METRIC_KEYS = ("total_trades", "profit_total", "sharpe", "sortino", "calmar
 
 @dataclass(frozen=True, eq=False)
 class PairData:
-    """One pair, restricted to the study span (warm-up computed on the candles before it)."""
+    """One pair, restricted to the study span.
+
+    Features and T are computed from :func:`strategy.features.warmup_start` on (``WARMUP_CANDLES``
+    base candles before the span), the same first candle the exported freqtrade strategy
+    computes from, so both sides see the same values at every candle.
+    """
 
     candles: pd.DataFrame
     basis: TargetBasis
@@ -67,6 +74,7 @@ class StudyData:
             ValueError: a pair does not cover the span, or the folds cannot be made (the message
                 says how much data there is and how much is needed).
         """
+        config = with_market_precision(config)
         data = config.data
         start = pd.Timestamp(data.start, tz="UTC") if data.start else None
         end = pd.Timestamp(data.end, tz="UTC") if data.end else None
@@ -78,6 +86,8 @@ class StudyData:
                                  end=end, max_gap_candles=data.max_gap_candles)
                 for tf in config.features.include_timeframes
             }
+            anchor = warmup_start(start, frames[data.timeframe]["date"].iloc[0], data.timeframe)
+            frames = {tf: f[f["date"] >= anchor].reset_index(drop=True) for tf, f in frames.items()}
             base = frames[data.timeframe]
             features = cached_features(frames, config.features, config.training.cache_dir)
             basis = TargetBasis.from_candles(base)
@@ -112,6 +122,31 @@ class StudyData:
                     len(pairs), len(dates), dates[0], dates[-1], len(plan.folds),
                     None if plan.holdout is None else (plan.holdout.start, plan.holdout.end))
         return cls(config=config, pairs=pairs, plan=plan, dates=dates)
+
+
+def with_market_precision(config: RunConfig) -> RunConfig:
+    """``config`` with ``backtest.amount_precision`` from the local markets file when unset.
+
+    freqtrade rounds every order amount to the market's amount step; the study's backtest does the
+    same with the steps of :data:`optimize.ftoffline.MARKETS_FILE` (the markets freqtrade's offline
+    runs of this project use), so trade profits in quote currency agree with freqtrade's. Left
+    unset (with a warning) for an exchange or pair that file does not describe.
+    """
+    if config.backtest.amount_precision is not None:
+        return config
+    from optimize.ftoffline import MARKETS_FILE, amount_precisions, load_markets
+
+    if config.data.exchange != "binance":
+        logger.warning("no local markets for exchange %s: order amounts are not rounded",
+                       config.data.exchange)
+        return config
+    try:
+        steps = amount_precisions(load_markets(MARKETS_FILE), list(config.data.pairs))
+    except ValueError as exc:
+        logger.warning("order amounts are not rounded: %s", exc)
+        return config
+    return dataclasses.replace(config, backtest=dataclasses.replace(config.backtest,
+                                                                    amount_precision=steps))
 
 
 def make_labels(target: np.ndarray, horizon: int) -> np.ndarray:
@@ -176,9 +211,13 @@ def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seed: int, 
         flat = np.zeros(test_len, dtype=bool)
         info = {"skipped": f"only {usable} finite labels in the train window (< {min_train_samples})"}
         return PairFold(flat, flat, base_enter, base_exit, info), None
-    result = fit_predict(pd_.features, labels, train=fold.train, predict=fold.test, params=params.lstm,
-                         seed=seed, accelerator=accelerator, feature_names=pd_.feature_names,
-                         label_horizon=params.label_horizon)
+    # The model sees its train window and what follows it, nothing before (as in FreqAI, whose
+    # training frame starts there): no training window reaches back before the fold's train start.
+    base = fold.train.start
+    result = fit_predict(pd_.features[base:], labels[base:], train=slice(0, fold.train.stop - base),
+                         predict=slice(fold.test.start - base, fold.test.stop - base),
+                         params=params.lstm, seed=seed, accelerator=accelerator,
+                         feature_names=pd_.feature_names, label_horizon=params.label_horizon)
     thr = resolve_thresholds(params.signal, train_predictions=result.train_predictions,
                              train_labels=labels[fold.train])
     enter, exit_ = long_signals(result.predictions, thr)
@@ -189,17 +228,22 @@ def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seed: int, 
     return PairFold(enter, exit_, base_enter, base_exit, info), result
 
 
-def fit_fold(data: StudyData, params: TrialParams, fold: Fold, *, seed: int) -> dict[str, PairFold]:
+def fit_fold(data: StudyData, params: TrialParams, fold: Fold, *, seed: int | None = None
+             ) -> dict[str, PairFold]:
     """Every pair's signals in ``fold``'s test window (see :func:`fit_pair_fold`).
 
-    Pair ``j`` (in ``data.pairs`` order) trains with seed ``seed + 1000 * fold.index + j``.
+    Each pair trains with :func:`lstm.seeds.model_seed` of the study's seed, the pair and the
+    open time of the fold's last training candle (member 0), the rule the FreqAI model uses.
+    ``seed`` is not used (kept for callers).
     """
     training = data.config.training
+    last_train = data.dates[fold.train.stop - 1]
     return {
-        pair: fit_pair_fold(pd_, params, fold, seed=seed + 1000 * fold.index + j,
+        pair: fit_pair_fold(pd_, params, fold,
+                            seed=model_seed(data.config.study.seed, pair, last_train, 0),
                             accelerator=training.accelerator,
                             min_train_samples=training.min_train_samples)[0]
-        for j, (pair, pd_) in enumerate(data.pairs.items())
+        for pair, pd_ in data.pairs.items()
     }
 
 
@@ -294,6 +338,30 @@ class TrialOutcome:
     baselines: dict[str, Any]
     daily_returns: list[float]
     daily_equity: dict[str, Any] = field(default_factory=dict)
+    trades: list[dict[str, Any]] = field(default_factory=list)
+
+
+TRADE_RECORD_KEYS = ("pair", "open_date", "close_date", "exit_reason", "profit_ratio", "profit_abs")
+"""What is stored of each trade (with the trial, the holdout record and the export)."""
+
+
+def trade_records(result: BacktestResult) -> list[dict[str, Any]]:
+    """The trades of a backtest as JSON-able dicts (:data:`TRADE_RECORD_KEYS`; dates ISO UTC).
+
+    These are what ``python -m optimize verify`` matches against freqtrade's trades (pair, open
+    and close date, exit reason).
+    """
+    out = []
+    for row in result.trades.itertuples(index=False):
+        out.append({
+            "pair": str(row.pair),
+            "open_date": pd.Timestamp(row.open_date).isoformat(),
+            "close_date": pd.Timestamp(row.close_date).isoformat(),
+            "exit_reason": str(row.exit_reason),
+            "profit_ratio": float(row.profit_ratio),
+            "profit_abs": float(row.profit_abs),
+        })
+    return out
 
 
 def evaluate(
@@ -310,7 +378,7 @@ def evaluate(
         data: the study's precomputed inputs.
         params: the trial's parameters.
         objective: scores metrics dicts (per fold for ``report``, overall for the value).
-        seed: base seed; pair ``j`` in fold ``k`` trains with ``seed + 1000 k + j``.
+        seed: not used (model seeds follow :func:`lstm.seeds.model_seed`, see :func:`fit_fold`).
         report: called as ``report(fold_index, score)`` after each fold (may raise to prune).
 
     Raises:
@@ -349,4 +417,5 @@ def evaluate(
         baselines=span.baselines,
         daily_returns=span.daily_returns,
         daily_equity=daily_equity(data, oos, span.model, span.no_model),
+        trades=trade_records(span.model),
     )

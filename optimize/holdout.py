@@ -1,13 +1,16 @@
 """The holdout: one final, never-optimised score for one trial of a finished study.
 
 The walk-forward plan keeps the last ``holdout_days`` of the span away from every fold
-(:mod:`optimize.walkforward`). :func:`evaluate_holdout` retrains the chosen trial's models on the
-train window that ends ``purge_candles`` before the holdout (``train_days`` long, exactly like a
-fold's) and backtests the holdout once, with the study's own backtest settings, next to the same
-two baselines the trials carry: buy-and-hold and "no model" (the trial's thresholds applied to T).
-It reuses the trial code path of :mod:`optimize.evaluate` (:func:`~optimize.evaluate.fit_fold` and
-:func:`~optimize.evaluate.score_span` on a :class:`~optimize.walkforward.Fold` built for the
-holdout), so the numbers are comparable to the per-fold ones.
+(:mod:`optimize.walkforward`). :func:`evaluate_holdout` trades the holdout with more windows of the
+walk-forward schedule (:func:`optimize.walkforward.holdout_windows`): every ``test_days`` window
+of the holdout is traded by models retrained on the ``train_days`` that end ``purge_candles``
+before it, exactly as FreqAI's backtest of the export over the holdout retrains every
+``backtest_period_days``; the signals are backtested once over the whole holdout, with the
+study's own backtest settings, next to the same two baselines the trials carry: buy-and-hold and
+"no model" (the trial's thresholds applied to T). It reuses the trial code path of
+:mod:`optimize.evaluate` (:func:`~optimize.evaluate.fit_fold`, :func:`~optimize.evaluate.score_span`),
+so the numbers are comparable to the per-fold ones. The record keeps the trades (what
+``python -m optimize verify`` compares with freqtrade's).
 
 Rules:
 
@@ -21,9 +24,9 @@ Rules:
 * Multi-objective studies: ``trial_number=None`` picks, among the Pareto-optimal trials, the one
   with the best first objective (ties: the lowest trial number); pass an explicit trial number to
   evaluate another member of the front.
-* Seeds: pair ``j`` trains with ``study.seed * 100003 + 7919 * trial_number + 1000 * k + j``, with
-  ``k`` the holdout's fold index (the number of walk-forward folds): the seeds worker 0 would use
-  for a fold after the last one, so a rerun on the same machine reproduces the record.
+* Seeds: :func:`lstm.seeds.model_seed` of the study's seed, the pair and each window's last
+  training candle (the rule of the folds and of the FreqAI model), so a rerun reproduces the
+  record.
 * Two processes evaluating the same trial at the same moment both train; the last write wins
   (the records agree up to training non-determinism).
 """
@@ -42,18 +45,24 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optimize import __version__
 from optimize.config import RunConfig, parse_config
-from optimize.data import timeframe_to_timedelta
-from optimize.evaluate import StudyData, check_purge, daily_equity, fit_fold, score_span
+from optimize.evaluate import (
+    PairFold,
+    StudyData,
+    check_purge,
+    daily_equity,
+    fit_fold,
+    score_span,
+    trade_records,
+)
 from optimize.objectives import get_objective
 from optimize.space import TrialParams
-from optimize.study import trial_seed
-from optimize.walkforward import Fold, WalkForwardPlan
+from optimize.walkforward import Fold, WalkForwardPlan, holdout_windows
 
 logger = logging.getLogger(__name__)
 
 HOLDOUT_ATTR = "holdout"
 TOUCHED_ATTR = "holdout_touched"
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 """Version of the stored record's layout (``record["format"]``)."""
 
 
@@ -114,46 +123,12 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
 
 
 def holdout_fold(plan: WalkForwardPlan, dates: pd.DatetimeIndex) -> Fold:
-    """A fold that trains like the walk-forward folds and tests on the holdout.
-
-    Train window: ``train_days`` ending ``purge_candles`` candles before the holdout start
-    (``[holdout.start - purge - train_days, holdout.start - purge)``); the purge is enforced on
-    positions too, as in :func:`optimize.walkforward.make_folds`. Test window: the holdout.
-    The fold's index is ``len(plan.folds)`` (the fold after the last one).
-
-    Args:
-        plan: the study's walk-forward plan (made from ``dates``).
-        dates: the candle dates the plan was made from.
+    """The first holdout window (see :func:`optimize.walkforward.holdout_windows`).
 
     Raises:
-        ValueError: the plan has no holdout, or the train window holds no candles.
+        ValueError: the plan has no holdout, or the window holds no candles.
     """
-    holdout = plan.holdout
-    if holdout is None:
-        raise ValueError(
-            "the study has no holdout: walkforward.holdout_days must be > 0, but got "
-            f"holdout_days={plan.settings.holdout_days!r}."
-        )
-    index = pd.DatetimeIndex(dates)
-    purge = plan.settings.purge_candles
-    train_end = holdout.start - timeframe_to_timedelta(plan.timeframe) * purge
-    train_start = train_end - pd.Timedelta(days=plan.settings.train_days)
-    lo = int(index.searchsorted(max(train_start, plan.span_start)))
-    hi = min(int(index.searchsorted(train_end)), holdout.slice.start - purge)
-    if hi <= lo or holdout.slice.stop <= holdout.slice.start:
-        raise ValueError(
-            f"the holdout fold has no candles in its {'train' if hi <= lo else 'test'} window "
-            f"({train_start} .. {holdout.end})."
-        )
-    return Fold(
-        len(plan.folds),
-        slice(lo, hi),
-        holdout.slice,
-        train_start,
-        train_end,
-        holdout.start,
-        holdout.end,
-    )
+    return holdout_windows(plan, dates)[0]
 
 
 def stored_holdout(study: optuna.Study, trial_number: int) -> dict[str, Any] | None:
@@ -170,14 +145,17 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
 
     Returns:
         The JSON-able record: ``trial``, ``objective``, ``values`` (the objective on the holdout),
-        ``trial_values`` (the trial's walk-forward values), ``holdout`` and ``train`` windows,
-        ``metrics`` (same keys as a fold's), ``baselines`` (``buy_and_hold``, ``no_model``),
-        ``pairs`` (per-pair thresholds and training info), ``daily_equity`` (see
-        :func:`optimize.evaluate.daily_equity`), ``daily_returns``, ``seed``, ``duration_s``,
+        ``trial_values`` (the trial's walk-forward values), ``holdout`` span, ``train`` (the
+        first window's training span), ``windows`` (each window's train/test span and per-pair
+        thresholds and training info), ``metrics`` (same keys as a fold's), ``baselines``
+        (``buy_and_hold``, ``no_model``), ``pairs`` (the last window's per-pair info),
+        ``daily_equity`` (see :func:`optimize.evaluate.daily_equity`), ``daily_returns``,
+        ``trades`` (:func:`optimize.evaluate.trade_records`), ``seed`` (the study's), ``duration_s``,
         ``computed_at`` (ISO UTC), ``version`` (lstm-optuna) and ``format``.
 
     Raises:
-        ValueError: see :func:`select_trial` and :func:`holdout_fold`; the purge gap is shorter
+        ValueError: see :func:`select_trial` and :func:`~optimize.walkforward.holdout_windows`;
+            the purge gap is shorter
             than the trial's ``window_size + label_horizon``.
     """
     return evaluate_trial_holdout(study, select_trial(study, trial_number))
@@ -196,20 +174,30 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
     check_purge(config.walkforward.purge_candles, params,
                 f"trial {trial.number}'s holdout fit would see the holdout")
     data = StudyData.load(config)
-    fold = holdout_fold(data.plan, data.dates)
-    seed = trial_seed(config.study.seed, trial.number)  # worker 0's seed for the trial
+    windows = holdout_windows(data.plan, data.dates)
+    holdout = data.plan.holdout
+    assert holdout is not None  # holdout_windows raised otherwise
     started = time.perf_counter()
-    logger.info(
-        "holdout of trial %d: train %s..%s, test %s..%s",
-        trial.number,
-        fold.train_start,
-        fold.train_end,
-        fold.test_start,
-        fold.test_end,
-    )
-    fits = fit_fold(data, params, fold, seed=seed)
+    logger.info("holdout of trial %d: %d windows over %s..%s", trial.number, len(windows),
+                holdout.start, holdout.end)
+    span_rows = holdout.slice
+    signals = {p: PairFold.flat(span_rows.stop - span_rows.start) for p in data.pairs}
+    window_rows: list[dict[str, Any]] = []
+    for fold in windows:
+        fits = fit_fold(data, params, fold)
+        local = slice(fold.test.start - span_rows.start, fold.test.stop - span_rows.start)
+        for pair, pf in fits.items():
+            signals[pair].put(local, pf)
+        window_rows.append({
+            "window": fold.index,
+            "train_start": str(fold.train_start), "train_end": str(fold.train_end),
+            "train_candles": fold.train.stop - fold.train.start,
+            "test_start": str(fold.test_start), "test_end": str(fold.test_end),
+            "pairs": {pair: pf.info for pair, pf in fits.items()},
+        })
     objective = get_objective(config.study.objective)
-    span = score_span(data, objective, fold.test, fold.test_start, fold.test_end, fits)
+    span = score_span(data, objective, span_rows, holdout.start, holdout.end, signals)
+    first = windows[0]
     record = {
         "format": RECORD_FORMAT,
         "trial": trial.number,
@@ -217,21 +205,23 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         "values": list(span.values),
         "trial_values": list(trial.values),
         "holdout": {
-            "start": str(fold.test_start),
-            "end": str(fold.test_end),
-            "candles": fold.test.stop - fold.test.start,
+            "start": str(holdout.start),
+            "end": str(holdout.end),
+            "candles": span_rows.stop - span_rows.start,
         },
         "train": {
-            "start": str(fold.train_start),
-            "end": str(fold.train_end),
-            "candles": fold.train.stop - fold.train.start,
+            "start": str(first.train_start),
+            "end": str(first.train_end),
+            "candles": first.train.stop - first.train.start,
         },
+        "windows": window_rows,
         "metrics": span.metrics,
         "baselines": span.baselines,
-        "pairs": {pair: pf.info for pair, pf in fits.items()},
-        "daily_equity": daily_equity(data, fold.test, span.model, span.no_model),
+        "pairs": window_rows[-1]["pairs"],
+        "daily_equity": daily_equity(data, span_rows, span.model, span.no_model),
         "daily_returns": span.daily_returns,
-        "seed": seed,
+        "trades": trade_records(span.model),
+        "seed": config.study.seed,
         "duration_s": time.perf_counter() - started,
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "version": __version__,

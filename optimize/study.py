@@ -242,6 +242,7 @@ class TrialRunner:
         trial.set_user_attr("trade_count", int(outcome.oos_metrics.get("total_trades", 0)))
         trial.set_user_attr("oos_daily_returns", outcome.daily_returns)
         trial.set_user_attr("oos_daily_equity", outcome.daily_equity)
+        trial.set_user_attr("oos_trades", outcome.trades)
         trial.set_user_attr("duration_s", time.perf_counter() - started)
         return outcome.values[0] if not multi else outcome.values
 

@@ -11,12 +11,18 @@ Layout of one plan over the span ``[start, end)`` (sizes in days, the purge in c
   candles, then tests on the next ``test_days``. Only folds whose test window ends at or before
   the holdout start are kept; whatever is left between the last test window and the holdout is
   not used (less than one step).
-* The holdout is the final ``holdout_days`` of the span; no fold ever touches it.
+* The holdout is the final ``holdout_days`` of the span; no fold ever touches it. It is traded by
+  more windows of the same schedule (:func:`holdout_windows`): back-to-back test windows of
+  ``test_days`` from the holdout start (the last one ends with the span), each trained on the
+  ``train_days`` that end ``purge_candles`` before it -- what FreqAI's backtest over the holdout
+  does (it retrains every ``backtest_period_days``).
 * Anchoring: every boundary is ``start + k * step + constant``. With ``end`` fixed, appending
   candles after ``end`` changes nothing at all; with ``end=None`` (span ends with the data) new
   candles move the holdout forward and may add folds, but every existing fold keeps its dates.
-* ``test_days`` and ``train_days`` map 1:1 to FreqAI's ``backtest_period_days`` and
-  ``train_period_days`` (:meth:`WalkForwardPlan.to_freqai`).
+* FreqAI's backtest over ``[first test start, last test end)`` runs exactly these windows: it
+  trains on the ``train_period_days`` right before each ``backtest_period_days`` window, with no
+  gap; the project's FreqAI model drops the last ``purge_candles`` rows of that window and keeps
+  the ``train_days`` before them (:meth:`WalkForwardPlan.to_freqai`).
 
 Windows are positional slices into the ``dates`` given to :func:`make_folds`; the purge is
 enforced on positions as well as on time, so a gap in the data can never shrink it.
@@ -171,15 +177,28 @@ class WalkForwardPlan:
         return len(self.folds)
 
     def to_freqai(self) -> dict[str, float]:
-        """FreqAI's equivalent sliding-window sizes: ``train_period_days``, ``backtest_period_days``.
+        """FreqAI's window sizes for this schedule.
 
-        FreqAI has no purge gap and always steps by the backtest period; the purge and a step
-        larger than the test window have no FreqAI counterpart.
+        ``train_period_days`` (a whole number, FreqAI's rule) covers ``train_days`` plus the purge
+        gap; the project's FreqAI model keeps only the study's ``train_days`` that end
+        ``purge_candles`` before each backtest window (``train_days`` and ``purge_candles`` are
+        returned too, for the model). ``backtest_period_days`` is ``test_days``. FreqAI always
+        steps by the backtest period: a ``step_days`` larger than ``test_days`` has no FreqAI
+        counterpart.
         """
+        purge_days = timeframe_to_timedelta(self.timeframe) * self.settings.purge_candles
+        total = self.settings.train_days + purge_days / pd.Timedelta(days=1)
         return {
-            "train_period_days": self.settings.train_days,
+            "train_period_days": int(math.ceil(total - 1e-9)),
             "backtest_period_days": self.settings.test_days,
+            "train_days": self.settings.train_days,
+            "purge_candles": self.settings.purge_candles,
         }
+
+    @property
+    def walkforward_span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``(first test start, last test end)``: the out-of-sample span the trials are scored on."""
+        return self.folds[0].test_start, self.folds[-1].test_end
 
 
 def _dates_index(dates: pd.DatetimeIndex | pd.Series) -> pd.DatetimeIndex:
@@ -305,3 +324,50 @@ def make_folds(
     plan = WalkForwardPlan(tuple(folds), holdout, span_start, span_end, settings, timeframe)
     logger.debug("walk-forward plan: %d folds over %s .. %s", len(folds), span_start, span_end)
     return plan
+
+
+def holdout_windows(plan: WalkForwardPlan, dates: pd.DatetimeIndex | pd.Series) -> tuple[Fold, ...]:
+    """The holdout as windows of the walk-forward schedule (what FreqAI runs over the holdout).
+
+    Window ``k`` tests on ``[holdout.start + k*test_days, + test_days)`` (the last one ends at the
+    span end) and trains on the ``train_days`` ending ``purge_candles`` candles before its test
+    start; the purge is enforced on positions too, as in :func:`make_folds`. Window indices
+    continue after the last fold (``len(plan.folds) + k``).
+
+    Args:
+        plan: the study's walk-forward plan (made from ``dates``).
+        dates: the candle dates the plan was made from.
+
+    Raises:
+        ValueError: the plan has no holdout, or a window holds no candles.
+    """
+    holdout = plan.holdout
+    if holdout is None:
+        raise ValueError(
+            "the study has no holdout: walkforward.holdout_days must be > 0, but got "
+            f"holdout_days={plan.settings.holdout_days!r}."
+        )
+    index = _dates_index(dates)
+    purge = plan.settings.purge_candles
+    gap = timeframe_to_timedelta(plan.timeframe) * purge
+    test = pd.Timedelta(days=plan.settings.test_days)
+    train = pd.Timedelta(days=plan.settings.train_days)
+    windows: list[Fold] = []
+    test_start = holdout.start
+    while test_start < holdout.end:
+        test_end = min(test_start + test, holdout.end)
+        train_end = test_start - gap
+        train_start = train_end - train
+        test_lo = int(index.searchsorted(test_start))
+        test_hi = int(index.searchsorted(test_end))
+        lo = int(index.searchsorted(max(train_start, plan.span_start)))
+        hi = min(int(index.searchsorted(train_end)), test_lo - purge)
+        if hi <= lo or test_hi <= test_lo:
+            raise ValueError(
+                f"holdout window {len(windows)} has no candles in its "
+                f"{'train' if hi <= lo else 'test'} window ({train_start} .. {test_end})."
+            )
+        windows.append(Fold(len(plan.folds) + len(windows), slice(lo, hi), slice(test_lo, test_hi),
+                            train_start, train_end, test_start, test_end))
+        test_start = test_end
+    return tuple(windows)

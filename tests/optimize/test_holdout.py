@@ -29,7 +29,7 @@ from optimize.holdout import (
     study_config,
 )
 from optimize.metrics import buy_and_hold
-from optimize.walkforward import WalkForwardSettings, make_folds
+from optimize.walkforward import WalkForwardSettings, holdout_windows, make_folds
 
 SMOKE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 STUDY = "smoke"  # the study of conftest's smoke_study, this module's copy
@@ -55,25 +55,30 @@ def _span_dates(config) -> pd.DatetimeIndex:
 
 
 @pytest.mark.parametrize("purge", [0, 24, 60])
-def test_holdout_fold_trains_like_a_fold_and_tests_the_holdout(purge):
+def test_holdout_windows_continue_the_schedule_over_the_holdout(purge):
+    """The holdout is traded like FreqAI does: test_days windows from its start (the last one
+    ends with the span), each trained on the train_days ending purge candles before it."""
     config = load_config(SMOKE_CONFIG)
     dates = _span_dates(config)
     settings = WalkForwardSettings(train_days=20, test_days=7, purge_candles=purge, holdout_days=9)
     plan = make_folds(dates, settings, "1h")
-    fold = holdout_fold(plan, dates)
-    assert fold.index == len(plan.folds)
-    assert fold.test == plan.holdout.slice
-    assert (fold.test_start, fold.test_end) == (plan.holdout.start, plan.holdout.end)
-    assert fold.train.stop + purge <= fold.test.start  # purge on positions
-    assert fold.train_end == plan.holdout.start - pd.Timedelta(hours=purge)
-    assert fold.train_end - fold.train_start == pd.Timedelta(days=20)
-    train_dates = dates[fold.train]
-    assert train_dates[0] >= fold.train_start and train_dates[-1] < fold.train_end
-    assert dates[fold.test][0] >= plan.holdout.start
-    # same length as the walk-forward folds' train windows (the span has no gaps)
-    assert {f.train.stop - f.train.start for f in plan.folds} == {
-        fold.train.stop - fold.train.start
-    }
+    windows = holdout_windows(plan, dates)
+    assert [w.index for w in windows] == [len(plan.folds), len(plan.folds) + 1]
+    assert windows[0].test_start == plan.holdout.start and windows[-1].test_end == plan.holdout.end
+    assert windows[0].test_end == windows[1].test_start == plan.holdout.start + pd.Timedelta(days=7)
+    assert windows[0].test.start == plan.holdout.slice.start
+    assert windows[-1].test.stop == plan.holdout.slice.stop
+    for a, b in zip(windows, windows[1:], strict=False):
+        assert a.test.stop == b.test.start  # back to back, every holdout candle traded once
+    for fold in windows:
+        assert fold.train.stop + purge <= fold.test.start  # purge on positions
+        assert fold.train_end == fold.test_start - pd.Timedelta(hours=purge)
+        assert fold.train_end - fold.train_start == pd.Timedelta(days=20)
+        train_dates = dates[fold.train]
+        assert train_dates[0] == fold.train_start and train_dates[-1] < fold.train_end
+        # same length as the walk-forward folds' train windows (the span has no gaps)
+        assert fold.train.stop - fold.train.start == plan.folds[0].train.stop - plan.folds[0].train.start
+    assert holdout_fold(plan, dates) == windows[0]
 
 
 def test_holdout_fold_without_holdout_says_so():
@@ -227,4 +232,9 @@ def test_holdout_record_matches_independent_figures(smoke_study):
         1 + record["baselines"]["no_model"]["profit_total"], abs=2e-6
     )
     assert set(record["pairs"]) == set(config.data.pairs)
+    # the trades verify compares with freqtrade's
+    assert len(record["trades"]) == record["metrics"]["total_trades"]
+    assert sum(t["profit_abs"] for t in record["trades"]) / config.backtest.dry_run_wallet == \
+        pytest.approx(record["metrics"]["profit_total"], abs=1e-9)
+    assert [w["test_start"] for w in record["windows"]][0] == str(start)
     assert record["objective"] == config.study.objective and len(record["values"]) == 1
