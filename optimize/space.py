@@ -35,6 +35,7 @@ from typing import Any
 import optuna
 
 from lstm.params import LSTMParams
+from strategy.freqtrade.rules import THRESHOLD_DECIMALS, WEIGHT_DECIMALS, round_param
 from strategy.signals import SignalParams
 from strategy.target import N_WEIGHTS, WEIGHT_NAMES
 
@@ -134,9 +135,18 @@ class SearchSpace:
         return self.build(values)
 
     def build(self, values: Mapping[tuple[str, str], Any]) -> TrialParams:
+        """The typed parameters of ``values``.
+
+        Weights and threshold parameters are rounded as freqtrade's ``DecimalParameter`` loads
+        them from the exported parameter file (:func:`strategy.freqtrade.rules.round_param`), so
+        the study scores exactly the values freqtrade will run.
+        """
         lstm = {k: v for (s, k), v in values.items() if s == "lstm"}
         signal = {k: v for (s, k), v in values.items() if s == "signal"}
-        weights = tuple(values[("weights", w)] for w in WEIGHT_NAMES)
+        for key in ("entry", "exit_gap"):
+            if isinstance(signal.get(key), int | float) and not isinstance(signal[key], bool):
+                signal[key] = round_param(signal[key], THRESHOLD_DECIMALS)
+        weights = tuple(round_param(values[("weights", w)], WEIGHT_DECIMALS) for w in WEIGHT_NAMES)
         return TrialParams(
             lstm=LSTMParams.from_dict(lstm),
             weights=weights,
