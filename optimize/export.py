@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -42,19 +43,23 @@ import pandas as pd
 
 from optimize import __version__
 from optimize.config import RunConfig
-from optimize.data import REPO_ROOT, load_candles
+from optimize.data import REPO_ROOT, load_candles, timeframe_to_timedelta
 from optimize.ftoffline import freqtrade_config
-from optimize.holdout import select_trial, study_config
+from optimize.holdout import evaluate_trial_holdout, select_trial, study_config
 from optimize.space import TrialParams
 from optimize.study import DEFAULT_STORAGE, load_existing_study, redact
 from optimize.walkforward import WalkForwardPlan, make_folds
 from strategy.freqtrade import MODEL_NAME, PACKAGE_DIR, STRATEGY_FILE, STRATEGY_NAME
+from strategy.features import warmup_start
 from strategy.freqtrade.rules import EXTRA_RETURNS, SETTINGS_KEY, strategy_params
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 README_FILE = "README.md"
+TRADES_FILE = "study_trades.json"
+"""The study's trades of the exported trial per span (what ``verify`` compares with freqtrade's)."""
+TRADES_FORMAT = 1
 USER_DATA = "user_data"
 STRATEGY_DIR = "strategy"
 """Export sub-folder with the strategy link and its parameter file (``--strategy-path``)."""
@@ -101,8 +106,19 @@ def new_identifier(study_name: str, trial_number: int) -> str:
 
 
 def timerange_of(start: pd.Timestamp, end: pd.Timestamp) -> str:
-    """freqtrade timerange in epoch seconds (``start-end``, end exclusive) for a UTC span."""
+    """freqtrade timerange in epoch seconds (``start-end``) for a UTC span."""
     return f"{int(pd.Timestamp(start).timestamp())}-{int(pd.Timestamp(end).timestamp())}"
+
+
+def span_timerange(start: pd.Timestamp, end: pd.Timestamp, timeframe: str) -> str:
+    """The freqtrade timerange whose backtest trades exactly the candles ``start <= date < end``.
+
+    freqtrade keeps the candle that opens at the timerange's end (and force-exits open trades on
+    the last candle it has), while FreqAI predicts only before it; the study's span ends with the
+    candle before ``end``. Ending the timerange at that candle's open gives freqtrade the study's
+    candles: the same last candle for force exits, and no fill at a candle the study never sees.
+    """
+    return timerange_of(start, pd.Timestamp(end) - timeframe_to_timedelta(timeframe))
 
 
 def study_plan(config: RunConfig) -> WalkForwardPlan:
@@ -114,13 +130,35 @@ def study_plan(config: RunConfig) -> WalkForwardPlan:
     return make_folds(pd.DatetimeIndex(candles["date"]), config.walkforward, data.timeframe)
 
 
-def _train_period_days(value: float) -> int:
-    if float(value) != int(value):
+def study_warmup_start(config: RunConfig) -> pd.Timestamp:
+    """The first candle the study computes indicators from (:func:`strategy.features.warmup_start`)."""
+    data = config.data
+    candles = load_candles(data.pairs[0], data.timeframe, datadir=data.path, exchange=data.exchange,
+                           end=data.end or None, max_gap_candles=data.max_gap_candles)
+    start = pd.Timestamp(data.start, tz="UTC") if data.start else None
+    return warmup_start(start, candles["date"].iloc[0], data.timeframe)
+
+
+def startup_candles(start: Any, train_period_days: float, warmup: Any, timeframe: str) -> int:
+    """freqtrade's ``startup_candle_count`` that makes a FreqAI backtest from ``start`` load the
+    base candles from ``warmup`` on.
+
+    freqtrade loads ``startup_candle_count`` + ``train_period_days`` worth of base candles before
+    the timerange's start; the strategy computes its indicators from ``warmup`` on, so loading
+    exactly back to it (or further) gives the study's values.
+
+    Raises:
+        ValueError: ``start`` is less than ``train_period_days`` after ``warmup`` (FreqAI's
+            first training window would begin before the study's first candle).
+    """
+    first = pd.Timestamp(start) - pd.Timedelta(days=train_period_days)
+    gap = first - pd.Timestamp(warmup)
+    if gap < pd.Timedelta(0):
         raise ValueError(
-            "FreqAI's train_period_days must be a whole number of days, but the study's "
-            f"walkforward.train_days={value!r}."
+            f"a FreqAI backtest from {pd.Timestamp(start)} trains from {first}, before the study's "
+            f"first candle {pd.Timestamp(warmup)} (warm-up start); choose a later timerange."
         )
-    return int(value)
+    return int(gap // timeframe_to_timedelta(timeframe))
 
 
 def _parameter_ranges(space: dict[str, Any], params: TrialParams) -> dict[str, list[float]]:
@@ -177,10 +215,13 @@ def build_freqtrade_config(
         ft.pop(key, None)
     wf = config.walkforward
     features = config.features
+    windows = settings.get("freqai_windows") or {"train_period_days": int(math.ceil(
+        wf.train_days + wf.purge_candles * timeframe_to_timedelta(config.data.timeframe)
+        / pd.Timedelta(days=1) - 1e-9))}
     freqai = _strip_comments(load_template()["freqai"])
     freqai.update({
         "identifier": identifier,
-        "train_period_days": _train_period_days(wf.train_days),
+        "train_period_days": windows["train_period_days"],
         "backtest_period_days": wf.test_days,
         "live_retrain_hours": float(wf.test_days) * 24.0,
         "conv_width": params.lstm.window_size,
@@ -287,18 +328,28 @@ def export_study_trial(study: optuna.Study, out_dir: Path | str, *, trial_number
     config = study_config(study)
     params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
     space = (study.user_attrs.get("fingerprint") or {}).get("space", {})
+    spans: dict[str, Any] = {}
+    if "oos_trades" in trial.user_attrs:
+        spans["walkforward"] = {"trades": trial.user_attrs["oos_trades"],
+                                "metrics": trial.user_attrs.get("oos_metrics", {})}
+    if config.walkforward.holdout_days > 0:
+        record = evaluate_trial_holdout(study, trial)  # stored in the study; reused when present
+        if "trades" in record:
+            spans["holdout"] = {"trades": record["trades"], "metrics": record["metrics"]}
     return write_export(
         out_dir, config, params, study_name=study.study_name, trial_number=trial.number,
         trial_values=list(trial.values), storage=storage,
         extra={"objective": study.user_attrs.get("objective"),
                "parameter_ranges": _parameter_ranges(space, params),
                "oos_metrics": trial.user_attrs.get("oos_metrics", {})},
+        study_trades=spans,
     )
 
 
 def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *, study_name: str,
                  trial_number: int, trial_values: list[float] | None = None,
-                 storage: str | None = None, extra: dict[str, Any] | None = None) -> ExportResult:
+                 storage: str | None = None, extra: dict[str, Any] | None = None,
+                 study_trades: dict[str, Any] | None = None) -> ExportResult:
     """Write the export files of ``params`` under ``config`` (the part that needs no study).
 
     Args:
@@ -308,6 +359,8 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
         study_name, trial_number, trial_values: recorded in every artefact.
         storage: the study's storage URL to record (a password is masked).
         extra: further entries of the config's ``lstm_optuna`` block.
+        study_trades: the study's trades and metrics per span (``walkforward``, ``holdout``),
+            written to :data:`TRADES_FILE` with each span's dates (none: no file).
 
     Raises:
         ValueError: see :func:`build_freqtrade_config`; the data cannot make the study's plan.
@@ -320,7 +373,16 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
     identifier = new_identifier(study_name, trial_number)
     exported_at = datetime.now(UTC).isoformat(timespec="seconds")
     holdout = plan.holdout
-    timerange = None if holdout is None else timerange_of(holdout.start, holdout.end)
+    tf = config.data.timeframe
+    timerange = None if holdout is None else span_timerange(holdout.start, holdout.end, tf)
+    windows = plan.to_freqai()
+    anchor = study_warmup_start(config)
+    wf_start, wf_end = plan.walkforward_span
+    spans = {"walkforward": {"start": wf_start.isoformat(), "end": wf_end.isoformat(),
+                             "timerange": span_timerange(wf_start, wf_end, tf)}}
+    if holdout is not None:
+        spans["holdout"] = {"start": holdout.start.isoformat(), "end": holdout.end.isoformat(),
+                            "timerange": timerange}
     metadata = {
         "version": __version__,
         "study_name": study_name,
@@ -338,16 +400,31 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
         "accelerator": config.training.accelerator,
         "datadir": str(Path(config.data.path).resolve()),
         "exchange": config.data.exchange,
-        "holdout": None if holdout is None else {"start": holdout.start.isoformat(),
-                                                 "end": holdout.end.isoformat(),
-                                                 "timerange": timerange},
-        "freqai_windows": plan.to_freqai(),
+        "holdout": spans.get("holdout"),
+        "walkforward": spans["walkforward"],
+        "freqai_windows": windows,
+        "train_days": config.walkforward.train_days,
+        "purge_candles": config.walkforward.purge_candles,
+        "ensemble_size": 1,
+        "warmup_start": anchor.isoformat(),
+        "timeframe": config.data.timeframe,
         **(extra or {}),
     }
     ft = build_freqtrade_config(config, params, identifier=identifier, settings=settings,
                                 user_data_dir=out / USER_DATA, strategy_path=strategy_dir)
+    default_span = spans.get("holdout") or spans["walkforward"]
+    ft["startup_candle_count"] = startup_candles(default_span["start"], windows["train_period_days"],
+                                                 anchor, config.data.timeframe)
     config_path = out / CONFIG_FILE
     config_path.write_text(json.dumps(ft, indent=2) + "\n", encoding="utf-8")
+    trades_path = out / TRADES_FILE
+    if study_trades:
+        doc = {"format": TRADES_FORMAT, "version": __version__, "study_name": study_name,
+               "trial_number": trial_number,
+               "spans": {name: {**spans[name], **value} for name, value in study_trades.items()}}
+        trades_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    elif trades_path.exists():
+        trades_path.unlink()
     params_path = strategy_dir / f"{STRATEGY_NAME}.json"
     param_file = build_parameter_file(params, config, metadata=metadata, export_time=exported_at)
     params_path.write_text(json.dumps(param_file, indent=2) + "\n", encoding="utf-8")
@@ -386,6 +463,7 @@ __all__ = [
     "export_trial",
     "new_identifier",
     "study_plan",
+    "span_timerange",
     "timerange_of",
     "write_export",
 ]

@@ -19,6 +19,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    import json
     import sys
 
     from freqtrade.exceptions import OperationalException
@@ -26,12 +27,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from optimize.verify import format_comparison, verify_export
 
     try:
-        result = verify_export(args.export, storage=args.storage, timerange=args.timerange,
+        result = verify_export(args.export, span=args.span, timerange=args.timerange,
                                datadir=args.datadir)
     except OperationalException as exc:  # freqtrade's own errors (config, data, strategy)
         print(f"error: freqtrade: {exc}", file=sys.stderr)
         return 2
-    print(format_comparison(result))
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        print(format_comparison(result))
+    if args.strict and not result.all_match:
+        print(f"error: --strict: {len(result.study_only)} study-only and "
+              f"{len(result.freqtrade_only)} freqtrade-only trades"
+              + ("" if result.study is not None else " (no study trades in the export)"),
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -45,12 +55,18 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def add_verify(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify", help="backtest an export with freqtrade (FreqAI, offline) over the holdout")
+    p = sub.add_parser("verify", help="backtest an export with freqtrade (FreqAI, offline) and match "
+                       "its trades with the study's")
     p.add_argument("--export", required=True, help="folder written by `export`")
-    p.add_argument("--storage", default=None, help="study storage URL (default: recorded in the export)")
-    p.add_argument("--timerange", default=None, help="freqtrade timerange (default: the study's holdout)")
+    p.add_argument("--span", choices=("holdout", "walkforward"), default="holdout",
+                   help="the study span to backtest (default: holdout)")
+    p.add_argument("--timerange", default=None,
+                   help="freqtrade timerange instead of a span (study side: its trades inside it)")
     p.add_argument("--datadir", default=None, help="data folder with <exchange>/<PAIR>-<tf>.feather "
                    "(default: the study's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 unless every trade of both sides matches")
     p.set_defaults(func=cmd_verify)
 
 

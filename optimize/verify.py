@@ -1,18 +1,20 @@
 """Verify an export: freqtrade's own FreqAI backtest of the exported artefacts, offline.
 
-``python -m optimize verify --export DIR`` runs freqtrade's ``Backtesting`` in this process with
-the export's config, parameter file, strategy and FreqAI model (markets and fees served locally by
-:mod:`optimize.ftoffline`), over the study's holdout by default, and prints freqtrade's figures
-next to the study's own holdout figures for the trial (study user attr ``"holdout"``, written by
-:mod:`optimize.holdout`) when the study has them.
+``python -m optimize verify --export DIR [--span holdout|walkforward] [--timerange TR] [--json]
+[--strict]`` runs freqtrade's ``Backtesting`` in this process with the export's config, parameter
+file, strategy and FreqAI model (markets and fees served locally by :mod:`optimize.ftoffline`),
+over the study's holdout (default) or its walk-forward test windows, and matches freqtrade's
+trades with the study's trades of the same span (stored with the export,
+:data:`optimize.export.TRADES_FILE`): a trade matches when pair, open date, close date and exit
+reason agree.
+
+Same schedule, same inputs: FreqAI's windows over either span are the study's (the model drops
+the purge gap and keeps the study's train window), indicators start at the same warm-up candle
+(the run's ``startup_candle_count`` makes freqtrade load back to it), seeds follow the same rule;
+so every trade is expected to match (measured: docs/export.md).
 
 Each run uses a fresh FreqAI identifier and a temporary user-data folder, so it always trains
 its own models: FreqAI would otherwise silently reuse cached predictions.
-
-The two sets of figures are not expected to be equal: FreqAI retrains every
-``backtest_period_days`` on the ``train_period_days`` before, without the study's purge gap, with
-indicators warmed up on a shorter history; the study's holdout record trains once, ``purge``
-candles before the holdout.
 """
 
 from __future__ import annotations
@@ -24,47 +26,85 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+import pandas as pd
+from freqtrade.configuration import TimeRange
 
 from optimize.evaluate import FOLD_METRIC_KEYS
 from optimize.export import (
     CONFIG_FILE,
     SETTINGS_KEY,
     STRATEGY_DIR,
+    TRADES_FILE,
     new_identifier,
+    startup_candles,
 )
 from optimize.ftoffline import run_freqtrade_backtest
-from optimize.holdout import stored_holdout
-from optimize.study import load_existing_study, redact
 from strategy.freqtrade import STRATEGY_NAME
 
 logger = logging.getLogger(__name__)
 
 
+SPANS = ("holdout", "walkforward")
+MATCH_KEYS = ("pair", "open_date", "close_date", "exit_reason")
+"""A study trade and a freqtrade trade match when these agree."""
+MISMATCHES_SHOWN = 5
+
+
 @dataclass(frozen=True)
 class VerifyResult:
-    """freqtrade's figures for an export and the study's for the same trial.
+    """freqtrade's FreqAI backtest of an export next to the study's trades over the same span.
 
     Attributes:
         study_name, trial_number: the exported trial.
-        timerange: the backtested freqtrade timerange.
+        span: ``"holdout"``, ``"walkforward"`` or ``"timerange"`` (a ``--timerange`` given).
+        start, end: the backtested span (UTC, end exclusive).
+        timerange: the freqtrade timerange.
         freqtrade: freqtrade's metrics (keys of :data:`optimize.evaluate.FOLD_METRIC_KEYS` it has).
-        study_holdout: the study's holdout metrics for the trial, or None when not available.
-        holdout_span: the span of the study's holdout record (``start .. end``), empty if none.
-        note: why the study's figures are missing (empty when present).
+        study: the study's metrics for the span (its stored ones for a whole span; computed from
+            its trades for a ``--timerange``), None when the export holds no study trades.
+        matched, study_only, freqtrade_only: trades (dicts of :data:`MATCH_KEYS` + profits);
+            a matched entry carries both profits (``profit_ratio_study`` / ``_freqtrade``...).
+        note: why the study's side is missing, or what to keep in mind (empty otherwise).
         trades: number of freqtrade trades.
         stats: freqtrade's full per-strategy stats dict.
     """
 
     study_name: str
     trial_number: int
+    span: str
+    start: pd.Timestamp
+    end: pd.Timestamp
     timerange: str
     freqtrade: dict[str, float]
-    study_holdout: dict[str, float] | None
-    holdout_span: str
+    study: dict[str, float] | None
+    matched: list[dict[str, Any]]
+    study_only: list[dict[str, Any]]
+    freqtrade_only: list[dict[str, Any]]
     note: str
     trades: int
     stats: dict[str, Any]
+
+    @property
+    def all_match(self) -> bool:
+        """The study's trades are known and every trade of both sides matches."""
+        return self.study is not None and not self.study_only and not self.freqtrade_only
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object ``verify --json`` prints."""
+        return {
+            "study_name": self.study_name,
+            "trial": self.trial_number,
+            "span": {"name": self.span, "start": self.start.isoformat(),
+                     "end": self.end.isoformat(), "timerange": self.timerange},
+            "trades": {"matched": len(self.matched), "study_only": len(self.study_only),
+                       "freqtrade_only": len(self.freqtrade_only)},
+            "study": self.study,
+            "freqtrade": self.freqtrade,
+            "mismatches": {"study_only": self.study_only[:MISMATCHES_SHOWN],
+                           "freqtrade_only": self.freqtrade_only[:MISMATCHES_SHOWN]},
+            "all_match": self.all_match,
+            "note": self.note,
+        }
 
 
 def read_export(export_dir: Path | str) -> dict[str, Any]:
@@ -81,6 +121,18 @@ def read_export(export_dir: Path | str) -> dict[str, Any]:
     if not isinstance(config.get(SETTINGS_KEY), dict) or "trial_number" not in config[SETTINGS_KEY]:
         raise ValueError(f"{path} has no '{SETTINGS_KEY}' block; it was not written by the export.")
     return config
+
+
+def read_study_trades(export_dir: Path | str) -> dict[str, Any] | None:
+    """The study's trades per span stored with the export (:data:`optimize.export.TRADES_FILE`),
+    or None when the export has none (an export made without a study)."""
+    path = Path(export_dir) / TRADES_FILE
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("spans"), dict):
+        raise ValueError(f"{path}: expected an object with 'spans', written by the export.")
+    return doc["spans"]
 
 
 def _prepare(export_dir: Path | str, datadir: Path | str | None,
@@ -105,55 +157,117 @@ def _prepare(export_dir: Path | str, datadir: Path | str | None,
     return out, run_config, settings, Path(datadir) if datadir is not None else Path(settings["datadir"])
 
 
-def _study_holdout(settings: dict[str, Any], storage: str | None) -> tuple[dict | None, str, str]:
-    """``(metrics, span, note)`` of the study's holdout record for the exported trial."""
-    url = storage or settings.get("storage")
-    if not url:
-        return None, "", "no study storage recorded in the export (pass --storage)."
-    if "***" in url:
-        return None, "", f"the recorded storage {url} has a masked password (pass --storage)."
-    try:  # the comparison is optional
-        study = load_existing_study(url, settings["study_name"])
-    except ValueError as exc:  # no such SQLite file or study: the message says which
-        return None, "", f"{exc}"
-    except (ImportError, SQLAlchemyError) as exc:
-        return None, "", f"could not open study {settings['study_name']!r} at {redact(url)}: {exc}"
-    record = stored_holdout(study, int(settings["trial_number"]))
-    if record is None:
-        return None, "", (f"the study has no holdout record for trial {settings['trial_number']} "
-                          "(the report computes it).")
-    span = record.get("holdout", {})
-    return dict(record.get("metrics", {})), f"{span.get('start')} .. {span.get('end')}", ""
+def _span(settings: dict[str, Any], span: str, timerange: str | None) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
+    """``(span name, start, end, timerange)`` of a verification."""
+    if timerange:
+        tr = TimeRange.parse_timerange(timerange)
+        if not tr.startts or not tr.stopts:
+            raise ValueError(f"--timerange needs a start and an end (FreqAI's rule), but got {timerange!r}.")
+        return ("timerange", pd.Timestamp(tr.startts, unit="s", tz="UTC"),
+                pd.Timestamp(tr.stopts, unit="s", tz="UTC"), timerange)
+    if span not in SPANS:
+        raise ValueError(f"span must be one of {SPANS}, but got span={span!r}.")
+    info = settings.get(span)
+    if not info:
+        raise ValueError(f"the export has no {span} span (the study has none); pass --timerange.")
+    return span, pd.Timestamp(info["start"]), pd.Timestamp(info["end"]), info["timerange"]
 
 
-def verify_export(export_dir: Path | str, *, storage: str | None = None,
-                  timerange: str | None = None, datadir: Path | str | None = None) -> VerifyResult:
-    """Backtest an export with freqtrade (FreqAI, offline, in-process) and collect the figures.
+def _trade_key(trade: dict[str, Any]) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
+    return (str(trade["pair"]), pd.Timestamp(trade["open_date"]).tz_convert("UTC"),
+            pd.Timestamp(trade["close_date"]).tz_convert("UTC"), str(trade["exit_reason"]))
+
+
+def _freqtrade_trades(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{"pair": str(r.pair), "open_date": pd.Timestamp(r.open_date).isoformat(),
+             "close_date": pd.Timestamp(r.close_date).isoformat(),
+             "exit_reason": str(r.exit_reason), "profit_ratio": float(r.profit_ratio),
+             "profit_abs": float(r.profit_abs)} for r in frame.itertuples(index=False)]
+
+
+def match_trades(study: list[dict[str, Any]], freqtrade: list[dict[str, Any]]
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pair the two sides' trades on :data:`MATCH_KEYS`.
+
+    Returns:
+        ``(matched, study_only, freqtrade_only)``; a matched entry holds the keys and both sides'
+        ``profit_ratio`` and ``profit_abs`` (suffixes ``_study`` / ``_freqtrade``).
+    """
+    theirs: dict[tuple, list[dict[str, Any]]] = {}
+    for trade in freqtrade:
+        theirs.setdefault(_trade_key(trade), []).append(trade)
+    matched, study_only = [], []
+    for trade in study:
+        candidates = theirs.get(_trade_key(trade))
+        if candidates:
+            other = candidates.pop(0)
+            matched.append({**{k: trade[k] for k in MATCH_KEYS},
+                            "profit_ratio_study": trade["profit_ratio"],
+                            "profit_ratio_freqtrade": other["profit_ratio"],
+                            "profit_abs_study": trade["profit_abs"],
+                            "profit_abs_freqtrade": other["profit_abs"]})
+        else:
+            study_only.append(trade)
+    freqtrade_only = [t for rest in theirs.values() for t in rest]
+    freqtrade_only.sort(key=lambda t: (t["open_date"], t["pair"]))
+    return matched, study_only, freqtrade_only
+
+
+def _study_side(spans: dict[str, Any] | None, span: str, start: pd.Timestamp, end: pd.Timestamp,
+                wallet: float) -> tuple[list[dict[str, Any]] | None, dict[str, float] | None, str]:
+    """The study's trades and metrics for the span, and a note."""
+    if spans is None:
+        return None, None, "the export holds no study trades (it was not made from a study)."
+    if span in spans:
+        stored = spans[span]
+        return list(stored["trades"]), dict(stored.get("metrics", {})), ""
+    trades = [t for s in spans.values() for t in s["trades"]
+              if start <= pd.Timestamp(t["open_date"]) and pd.Timestamp(t["close_date"]) < end]
+    note = ("study trades of its stored spans that open and close inside the timerange; FreqAI's "
+            "windows over another timerange are not the study's, so trades may differ.")
+    profit = sum(t["profit_abs"] for t in trades)
+    return trades, {"total_trades": float(len(trades)), "profit_total": profit / wallet}, note
+
+
+def verify_export(export_dir: Path | str, *, span: str = "holdout", timerange: str | None = None,
+                  datadir: Path | str | None = None, storage: str | None = None) -> VerifyResult:
+    """Backtest an export with freqtrade (FreqAI, offline, in-process) and match its trades with
+    the study's.
 
     Args:
         export_dir: folder written by :func:`optimize.export.export_trial`.
-        storage: study storage URL (default: the one recorded in the export).
-        timerange: freqtrade timerange (default: the study's holdout).
+        span: ``"holdout"`` (default) or ``"walkforward"`` (the trial's out-of-sample test windows).
+        timerange: freqtrade timerange to use instead of a span (the study's side is then its
+            trades inside it).
         datadir: data folder holding ``<exchange>/<PAIR>-<tf>.feather`` (default: the study's).
+        storage: unused (the study's trades travel with the export); kept for callers.
 
     Raises:
-        FileNotFoundError / ValueError: not an export; no timerange (the study has no holdout
-            and none was given).
+        FileNotFoundError / ValueError: not an export; no such span; a timerange whose first
+            FreqAI training window starts before the study's warm-up start.
     """
     out, run_config, settings, datadir = _prepare(export_dir, datadir, "verify")
-    timerange = timerange or (settings.get("holdout") or {}).get("timerange")
-    if not timerange:
-        raise ValueError("the study has no holdout; pass a timerange such as 20250801-20250810.")
+    name, start, end, tr = _span(settings, span, timerange)
     run_config["export"] = "none"
-    logger.info("verifying %s over %s", out, timerange)
-    result = run_freqtrade_backtest(run_config, STRATEGY_NAME, datadir=datadir, timerange=timerange,
+    anchor = settings.get("warmup_start")
+    if anchor is not None:
+        run_config["startup_candle_count"] = startup_candles(
+            start, run_config["freqai"]["train_period_days"], anchor, settings.get("timeframe", "1h"))
+    logger.info("verifying %s over %s (%s)", out, tr, name)
+    result = run_freqtrade_backtest(run_config, STRATEGY_NAME, datadir=datadir, timerange=tr,
                                     strategy_path=out / STRATEGY_DIR)
     stats = result.stats
     # freqtrade's strategy stats use the study's metric names; absent ones show as n/a
     figures = {k: float(stats[k]) for k in FOLD_METRIC_KEYS if isinstance(stats.get(k), int | float)}
-    holdout, span, note = _study_holdout(settings, storage)
-    return VerifyResult(settings["study_name"], int(settings["trial_number"]), timerange, figures,
-                        holdout, span, note, len(result.trades), stats)
+    theirs = _freqtrade_trades(result.trades)
+    study_trades, study_metrics, note = _study_side(
+        read_study_trades(out), name, start, end, float(run_config.get("dry_run_wallet", 1000)))
+    matched, study_only, freqtrade_only = match_trades(study_trades or [], theirs)
+    if study_trades is None:
+        freqtrade_only = []
+    return VerifyResult(settings["study_name"], int(settings["trial_number"]), name, start, end, tr,
+                        figures, study_metrics, matched, study_only, freqtrade_only, note,
+                        len(theirs), stats)
 
 
 def _fmt(value: float | None) -> str:
@@ -163,16 +277,22 @@ def _fmt(value: float | None) -> str:
 
 
 def format_comparison(result: VerifyResult) -> str:
-    """A text table: metric, freqtrade (FreqAI backtest), study holdout."""
-    rows = [f"study {result.study_name!r} trial {result.trial_number}: freqtrade FreqAI backtest "
-            f"over timerange {result.timerange}"
-            + (f", study holdout {result.holdout_span}" if result.holdout_span else ""),
-            f"{'metric':<22}{'freqtrade':>14}{'study holdout':>16}"]
+    """A text table: trades matched / study only / freqtrade only, then metric, study, freqtrade."""
+    rows = [f"study {result.study_name!r} trial {result.trial_number}: {result.span} "
+            f"{result.start} .. {result.end} (freqtrade timerange {result.timerange})"]
+    if result.study is not None:
+        rows.append(f"trades: {len(result.matched)} matched, {len(result.study_only)} study only, "
+                    f"{len(result.freqtrade_only)} freqtrade only")
+    rows.append(f"{'metric':<22}{'study':>14}{'freqtrade':>14}")
     for key in FOLD_METRIC_KEYS:
-        theirs = None if result.study_holdout is None else result.study_holdout.get(key)
-        rows.append(f"{key:<22}{_fmt(result.freqtrade.get(key)):>14}{_fmt(theirs):>16}")
+        ours = None if result.study is None else result.study.get(key)
+        rows.append(f"{key:<22}{_fmt(ours):>14}{_fmt(result.freqtrade.get(key)):>14}")
+    for side, trades in (("study only", result.study_only), ("freqtrade only", result.freqtrade_only)):
+        for t in trades[:MISMATCHES_SHOWN]:
+            rows.append(f"  {side}: {t['pair']} {t['open_date']} -> {t['close_date']} "
+                        f"{t['exit_reason']} profit {t['profit_ratio']:.6f}")
     if result.note:
-        rows.append(f"study holdout: {result.note}")
+        rows.append(f"note: {result.note}")
     return "\n".join(rows)
 
 

@@ -5,9 +5,11 @@ COMPLETE trials export; the CLI exports and verifies against the study's holdout
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from freqtrade.configuration import Configuration
 from freqtrade.configuration.config_validation import validate_config_consistency
@@ -21,6 +23,7 @@ from optimize.config import load_config
 from optimize.export import export_study_trial, export_trial
 from optimize.holdout import evaluate_holdout
 from optimize.space import TrialParams, load_space
+from strategy.features import WARMUP_CANDLES
 from strategy.freqtrade import STRATEGY_FILE, STRATEGY_NAME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,7 +94,19 @@ def test_exported_values_are_the_trial_s(exported, study):
     run = load_config(SMOKE_CONFIG)
     freqai = config["freqai"]
     assert freqai["enabled"] and freqai["identifier"] == exported.identifier
-    assert freqai["train_period_days"] == run.walkforward.train_days
+    # FreqAI's window covers the study's train window and the purge gap (24 h: one day); the
+    # model keeps the study's train_days that end purge_candles before each backtest window
+    assert freqai["train_period_days"] == run.walkforward.train_days + 1
+    settings = config["lstm_optuna"]
+    assert settings["train_days"] == run.walkforward.train_days
+    assert settings["purge_candles"] == run.walkforward.purge_candles
+    assert settings["seed"] == run.study.seed and settings["ensemble_size"] == 1
+    # freqtrade loads back to the study's warm-up start for the holdout
+    warmup = pd.Timestamp(settings["warmup_start"])
+    assert warmup == pd.Timestamp(run.data.start, tz="UTC") - pd.Timedelta(hours=WARMUP_CANDLES)
+    holdout_start = pd.Timestamp(settings["holdout"]["start"])
+    assert holdout_start - pd.Timedelta(days=freqai["train_period_days"]) - \
+        config["startup_candle_count"] * pd.Timedelta(hours=1) == warmup
     assert freqai["backtest_period_days"] == run.walkforward.test_days
     assert freqai["model_training_parameters"] == params.lstm.to_dict()
     assert freqai["conv_width"] == params.lstm.window_size
@@ -156,15 +171,21 @@ def test_a_trial_that_is_not_complete_is_refused(storage, study, tmp_path, capsy
     assert not (tmp_path / "config.json").exists()
 
 
-def test_cli_export_then_verify_next_to_the_study_holdout(storage, study, tmp_path, capsys):
+def test_cli_export_then_verify_a_timerange_next_to_the_study_s_trades(storage, study, tmp_path,
+                                                                        capsys):
     best = study.best_trial.number
     record = evaluate_holdout(study, best)
     out = tmp_path / "exp"
     assert main(["export", "--study-name", STUDY, "--storage", storage, "--out", str(out)]) == 0
+    stored = json.loads((out / "study_trades.json").read_text())["spans"]
+    assert stored["holdout"]["trades"] == record["trades"]
+    assert stored["walkforward"]["trades"] == study.best_trial.user_attrs["oos_trades"]
     capsys.readouterr()
     assert main(["verify", "--export", str(out), "--timerange", "20250805-20250808"]) == 0
     text = capsys.readouterr().out
     assert f"trial {best}" in text and "20250805-20250808" in text
-    row = next(line.split() for line in text.splitlines() if line.startswith("profit_total"))
-    assert row[2] == f"{record['metrics']['profit_total']:.4f}"  # the study's own figure
-    assert row[1] != "n/a"  # freqtrade's
+    assert re.search(r"trades: \d+ matched, \d+ study only, \d+ freqtrade only", text)
+    row = next(line.split() for line in text.splitlines() if line.startswith("total_trades"))
+    inside = [t for t in record["trades"] if t["close_date"] < "2025-08-08"]
+    assert float(row[1]) == len(inside)  # the study's trades inside the timerange
+    assert row[2] != "n/a"  # freqtrade's
