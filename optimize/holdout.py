@@ -21,11 +21,11 @@ Rules:
 * Multi-objective studies: ``trial_number=None`` picks, among the Pareto-optimal trials, the one
   with the best first objective (ties: the lowest trial number); pass an explicit trial number to
   evaluate another member of the front.
-* Seeds: pair ``j`` trains with ``study.seed * 100003 + 7919 * trial_number + 1000 * k + j``, with
-  ``k`` the holdout's fold index (the number of walk-forward folds): the seeds worker 0 would use
-  for a fold after the last one, so a rerun on the same machine reproduces the record.
+* Seeds: the rule of every model (:func:`optimize.evaluate.fold_seeds`, seed set 0): the study's
+  seed, the pair, the last training candle and the member index, so a rerun anywhere reproduces
+  the record (CPU).
 * Two processes evaluating the same trial at the same moment both train; the last write wins
-  (the records agree up to training non-determinism).
+  (on CPU the records are identical).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from optimize.data import timeframe_to_timedelta
 from optimize.evaluate import StudyData, check_purge, daily_equity, fit_fold, score_span
 from optimize.objectives import get_objective
 from optimize.space import TrialParams
-from optimize.study import trial_seed
 from optimize.walkforward import Fold, WalkForwardPlan
 
 logger = logging.getLogger(__name__)
@@ -173,7 +172,7 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         ``trial_values`` (the trial's walk-forward values), ``holdout`` and ``train`` windows,
         ``metrics`` (same keys as a fold's), ``baselines`` (``buy_and_hold``, ``no_model``),
         ``pairs`` (per-pair thresholds and training info), ``daily_equity`` (see
-        :func:`optimize.evaluate.daily_equity`), ``daily_returns``, ``seed``, ``duration_s``,
+        :func:`optimize.evaluate.daily_equity`), ``daily_returns``, ``study_seed``, ``ensemble_size``, ``duration_s``,
         ``computed_at`` (ISO UTC), ``version`` (lstm-optuna) and ``format``.
 
     Raises:
@@ -197,7 +196,6 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
                 f"trial {trial.number}'s holdout fit would see the holdout")
     data = StudyData.load(config)
     fold = holdout_fold(data.plan, data.dates)
-    seed = trial_seed(config.study.seed, trial.number)  # worker 0's seed for the trial
     started = time.perf_counter()
     logger.info(
         "holdout of trial %d: train %s..%s, test %s..%s",
@@ -207,7 +205,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         fold.test_start,
         fold.test_end,
     )
-    fits = fit_fold(data, params, fold, seed=seed)
+    fits = fit_fold(data, params, fold)  # seed set 0: the seeds the trial itself trained with
     objective = get_objective(config.study.objective)
     span = score_span(data, objective, fold.test, fold.test_start, fold.test_end, fits)
     record = {
@@ -231,7 +229,8 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         "pairs": {pair: pf.info for pair, pf in fits.items()},
         "daily_equity": daily_equity(data, fold.test, span.model, span.no_model),
         "daily_returns": span.daily_returns,
-        "seed": seed,
+        "study_seed": config.study.seed,
+        "ensemble_size": config.training.ensemble_size,
         "duration_s": time.perf_counter() - started,
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "version": __version__,

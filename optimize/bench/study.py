@@ -199,7 +199,7 @@ def bench_trial_overhead(
         evaluations = stack.enter_context(timed_attribute(study_module, "evaluate"))
         study = open_study(f"sqlite:///{tmp}/trials.db", "overhead", config, space, seed=seed)
         data = StudyData.load(config)
-        runner = TrialRunner(data=data, space=space, seed=seed)
+        runner = TrialRunner(data=data, space=space)
         collections = stack.enter_context(gc_timer())
         marks.append(time.perf_counter())
         study.optimize(
