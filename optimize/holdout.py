@@ -45,6 +45,7 @@ from optimize.config import RunConfig, parse_config
 from optimize.data import timeframe_to_timedelta
 from optimize.evaluate import StudyData, check_purge, daily_equity, fit_fold, score_span
 from optimize.objectives import get_objective
+from optimize.seednoise import best_by_seed_mean
 from optimize.space import TrialParams
 from optimize.walkforward import Fold, WalkForwardPlan
 
@@ -75,8 +76,10 @@ def study_config(study: optuna.Study) -> RunConfig:
 def select_trial(study: optuna.Study, trial_number: int | None = None) -> FrozenTrial:
     """The trial to evaluate: ``trial_number``, or the best one when None.
 
-    Single objective: ``study.best_trial``. Multi-objective: the Pareto-optimal trial with the
-    best first objective (ties: lowest number).
+    Single objective: the best trial by the mean over its fresh seed sets when the robustness
+    step has run (:func:`optimize.seednoise.best_by_seed_mean`), else ``study.best_trial``.
+    Multi-objective: the Pareto-optimal trial with the best first objective (ties: lowest number).
+    An explicit ``trial_number`` always wins.
 
     Raises:
         ValueError: no such trial, a trial that is not COMPLETE or has no stored parameters, or
@@ -86,7 +89,7 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             raise ValueError(f"study {study.study_name!r} has no COMPLETE trial to evaluate yet.")
         if len(study.directions) == 1:
-            trial = study.best_trial
+            trial = best_by_seed_mean(study) or study.best_trial
         else:
             sign = 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
             trial = min(study.best_trials, key=lambda t: (-sign * t.values[0], t.number))

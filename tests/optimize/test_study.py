@@ -34,7 +34,7 @@ TINY = {
     "walkforward": {"train_days": 20, "test_days": 7, "purge_candles": 12, "holdout_days": 5},
     "backtest": {"fee": 0.001, "max_open_trades": 1},
     "study": {"objective": "sharpe", "n_trials": 2, "n_startup_trials": 2,
-              "heartbeat_interval": 1, "grace_period": 3},
+              "heartbeat_interval": 1, "grace_period": 3, "robustness_top": 0},
     "training": {"accelerator": "cpu", "threads_per_worker": 1},
 }
 
