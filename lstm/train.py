@@ -31,7 +31,8 @@ from lstm.data import (
 from lstm.module import MONITOR, LSTMLightningModule
 from lstm.params import LSTMParams
 
-__all__ = ["FitResult", "fit_predict", "predict"]
+__all__ = ["FIT_THREADS", "EnsembleFit", "FitResult", "ensemble_mean", "fit_ensemble", "fit_predict", "predict",
+           "predict_ensemble"]
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,306 @@ def predict(
     device = next(module.parameters()).device
     tensor = torch.from_numpy(np.ascontiguousarray(scaled)).to(device)
     local = range(r.start - lo, r.stop - lo)
-    return scaler.inverse_labels(_predict_scaled(module, tensor, valid, local, window))
+    with _fit_threads(FIT_THREADS):  # the thread count of the fit's own predictions
+        return scaler.inverse_labels(_predict_scaled(module, tensor, valid, local, window))
+
+
+FIT_THREADS = 1
+"""torch intra-op threads of every fit and its predictions.
+
+CPU kernels reduce in a different order with another thread count (measured: predictions move by
+~5e-8 between 1 and 2 threads), and a quantile threshold can turn that into another trade. A fixed
+count makes a model's weights the same in any worker process, whatever the number of workers, and
+inside freqtrade; one thread per fit was also the faster setting for these small LSTMs on CPU.
+"""
+
+
+@contextlib.contextmanager
+def _fit_threads(threads: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if before != threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, but got {seed=!r}.")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), but got {seed=!r}.")
+    return int(seed)
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """What every member of one fit shares: scaling, windows, sample rows, device tensors.
+
+    Row indices are local to ``lo`` (the first row any window of ``train`` or ``predict`` reads).
+    """
+
+    scaler: RobustScaler
+    scaled: np.ndarray
+    y_scaled: np.ndarray
+    valid: np.ndarray
+    lo: int
+    train: range
+    predict: range
+    fit_rows: np.ndarray
+    val_rows: np.ndarray
+    n_features: int
+    names: tuple[str, ...] | None
+
+    @property
+    def local_train(self) -> range:
+        return range(self.train.start - self.lo, self.train.stop - self.lo)
+
+    @property
+    def local_predict(self) -> range:
+        return range(self.predict.start - self.lo, self.predict.stop - self.lo)
+
+
+def _prepare(
+    features: np.ndarray,
+    labels: np.ndarray,
+    train: slice,
+    predict: slice,
+    params: LSTMParams,
+    feature_names: Sequence[str] | None,
+    label_horizon: int,
+) -> _Prepared:
+    """Check the inputs, fit the scaler on the training rows, pick the fit/validation samples."""
+    if not isinstance(params, LSTMParams):
+        raise TypeError(f"params must be LSTMParams, but got {type(params)=}.")
+    x = np.asarray(features)
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise ValueError(f"features must be a 2-D (rows, features) array, but got {x.shape=}.")
+    y = np.asarray(labels, dtype=np.float64)
+    if y.shape != (x.shape[0],):
+        raise ValueError(
+            f"labels must be 1-D with one value per feature row ({x.shape[0]}), but got {y.shape=}."
+        )
+    names = None
+    if feature_names is not None:
+        names = tuple(str(n) for n in feature_names)
+        if len(names) != x.shape[1]:
+            raise ValueError(
+                f"feature_names must name the {x.shape[1]} feature columns, but got {len(names)=}."
+            )
+    n, w = x.shape[0], params.window_size
+    tr = _rows(train, n, "train")
+    pr = _rows(predict, n, "predict")
+    scaler = RobustScaler.fit(x[tr.start : tr.stop], y[tr.start : tr.stop])
+    lo = max(0, min(tr.start, pr.start) - w + 1)
+    hi = max(tr.stop, pr.stop)
+    scaled = scaler.transform(x[lo:hi])
+    valid = valid_window_ends(np.isfinite(scaled).all(axis=1), w)
+    y_scaled = scaler.transform_labels(y[lo:hi])
+    tr_local = np.arange(tr.start - lo, tr.stop - lo)
+    usable = tr_local[valid[tr_local] & np.isfinite(y_scaled[tr_local])]
+    fit_rows, val_rows = split_train_val(usable, params.val_fraction, gap=label_horizon)
+    log.debug("fit: %d usable of %d train rows (%d fit, %d val), %d predict rows",
+              usable.size, len(tr), fit_rows.size, val_rows.size, len(pr))
+    return _Prepared(scaler, scaled, y_scaled, valid, lo, tr, pr, fit_rows, val_rows, x.shape[1],
+                     names)
+
+
+def _make_trainer(params: LSTMParams, resolved: str, n_fit: int, callbacks: Sequence[Callback],
+                  logger: bool | Logger | str | os.PathLike[str]) -> tuple[L.Trainer, _EpochRecorder]:
+    precision = "bf16-mixed" if (params.precision == "bf16" and resolved == "cuda") else "32-true"
+    recorder = _EpochRecorder()
+    stopper = EarlyStopping(
+        monitor=MONITOR, patience=params.early_stopping_patience, mode="min", check_finite=True
+    )
+    trainer = L.Trainer(
+        accelerator=resolved,
+        devices=1,
+        precision=precision,
+        max_epochs=params.epochs,
+        gradient_clip_val=params.gradient_clip_val or None,
+        callbacks=[stopper, recorder, *callbacks],
+        logger=_make_logger(logger),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=True if resolved == "cpu" else "warn",
+        log_every_n_steps=max(1, min(50, n_fit // params.batch_size)),
+    )
+    return trainer, recorder
+
+
+class _DeviceData:
+    """The prepared rows and labels as tensors on one device (built once, shared by members)."""
+
+    def __init__(self, prep: _Prepared) -> None:
+        self.prep = prep
+        self.device: torch.device | None = None
+        self.rows: torch.Tensor | None = None
+        self.labels: torch.Tensor | None = None
+
+    def on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.device != device:
+            self.rows = torch.from_numpy(np.ascontiguousarray(self.prep.scaled)).to(device)
+            self.labels = torch.from_numpy(self.prep.y_scaled).to(device)
+            self.device = device
+        assert self.rows is not None and self.labels is not None
+        return self.rows, self.labels
+
+
+def _fit_member(
+    data: _DeviceData,
+    params: LSTMParams,
+    seed: int,
+    resolved: str,
+    callbacks: Sequence[Callback],
+    logger: bool | Logger | str | os.PathLike[str],
+) -> FitResult:
+    """Train one member on the shared prepared data and predict the training and predict rows."""
+    prep = data.prep
+    w = params.window_size
+    with _restore_determinism_flags(), _quiet_lightning():
+        L.seed_everything(seed, workers=False, verbose=False)
+        trainer, recorder = _make_trainer(params, resolved, prep.fit_rows.size, callbacks, logger)
+        device = trainer.strategy.root_device
+        rows_dev, labels_dev = data.on(device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        train_batches = WindowedBatches(rows_dev, labels_dev, torch.from_numpy(prep.fit_rows),
+                                        window=w, batch_size=params.batch_size, shuffle=True,
+                                        generator=generator, drop_tiny_last=True)
+        val_batches = WindowedBatches(rows_dev, labels_dev, torch.from_numpy(prep.val_rows),
+                                      window=w, batch_size=max(params.batch_size, 1024),
+                                      shuffle=False)
+        module = LSTMLightningModule.from_params(prep.n_features, params)
+        trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
+    recorder.restore_best(module)
+    module.to(device)
+    module.eval()
+    inverse = prep.scaler.inverse_labels
+    train_pred = inverse(_predict_scaled(module, rows_dev, prep.valid, prep.local_train, w))
+    test_pred = inverse(_predict_scaled(module, rows_dev, prep.valid, prep.local_predict, w))
+    module.to("cpu")
+    return FitResult(
+        predictions=test_pred,
+        train_predictions=train_pred,
+        model=module,
+        scaler=prep.scaler,
+        history=recorder.history,
+        params=params,
+        feature_names=prep.names,
+        n_fit_samples=int(prep.fit_rows.size),
+        n_val_samples=int(prep.val_rows.size),
+        best_epoch=recorder.best_epoch,
+        device=str(device),
+    )
+
+
+def ensemble_mean(member_predictions: Sequence[np.ndarray]) -> np.ndarray:
+    """The ensemble's prediction: the mean of its members' (label-unit) predictions, row by row.
+
+    One definition for the study and the FreqAI model, so both average in the same order (the
+    members' order) and agree bit for bit. A row is NaN when any member is NaN there (all members
+    share the windows, so they are NaN on the same rows). One member: its predictions unchanged.
+    """
+    if len(member_predictions) == 0:
+        raise ValueError("an ensemble needs at least one member, but got none.")
+    if len(member_predictions) == 1:
+        return np.asarray(member_predictions[0], dtype=np.float64)
+    return np.stack([np.asarray(p, dtype=np.float64) for p in member_predictions]).mean(axis=0)
+
+
+@dataclass(frozen=True, eq=False)
+class EnsembleFit:
+    """Outcome of :func:`fit_ensemble`.
+
+    Attributes:
+        predictions: (len(predict),) member mean of the predictions (NaN as in :class:`FitResult`).
+        train_predictions: (len(train),) member mean of the in-sample predictions; what quantile
+            thresholds are computed from.
+        members: each member's :class:`FitResult`, in seed order.
+        scaler: the scaler every member shares (fitted on the training rows).
+        seeds: the members' seeds.
+    """
+
+    predictions: np.ndarray
+    train_predictions: np.ndarray
+    members: tuple[FitResult, ...]
+    scaler: RobustScaler
+    seeds: tuple[int, ...]
+
+    @property
+    def device(self) -> str:
+        return self.members[0].device
+
+
+def fit_ensemble(
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    train: slice,
+    predict: slice,
+    params: LSTMParams,
+    seeds: Sequence[int],
+    accelerator: str = "auto",
+    callbacks: Sequence[Callback] = (),
+    logger: bool | Logger | str | os.PathLike[str] = False,
+    feature_names: Sequence[str] | None = None,
+    label_horizon: int = 0,
+    threads: int = FIT_THREADS,
+) -> EnsembleFit:
+    """Train one member per seed on the same rows; predict with their mean.
+
+    The members share everything but their seed: the scaler (training rows only), the windows,
+    the fit/validation split and the tensors on the device. Member ``k`` is exactly the model
+    :func:`fit_predict` trains with ``seeds[k]`` (same weights, same predictions); members train
+    one after another (on CPU, ``nn.LSTM``'s oneDNN kernels one after another were measured faster
+    than a batched hand-written LSTM over the members).
+
+    Args:
+        seeds: one seed per member (see :func:`lstm.seeds.model_seed`), each in ``[0, 2**32)``.
+        threads: torch intra-op threads during the fit and its predictions (:data:`FIT_THREADS`).
+        Other arguments: as for :func:`fit_predict`.
+
+    Returns:
+        :class:`EnsembleFit`.
+
+    Raises:
+        TypeError / ValueError: as :func:`fit_predict`; an empty ``seeds``.
+    """
+    checked = tuple(_check_seed(s) for s in seeds)
+    if not checked:
+        raise ValueError(f"seeds must hold one seed per ensemble member, but got {seeds=!r}.")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, but got {threads=!r}.")
+    prep = _prepare(features, labels, train, predict, params, feature_names, label_horizon)
+    resolved = _resolve_accelerator(accelerator)
+    data = _DeviceData(prep)
+    with _fit_threads(threads):
+        members = tuple(_fit_member(data, params, seed, resolved, callbacks, logger)
+                        for seed in checked)
+    return EnsembleFit(
+        predictions=ensemble_mean([m.predictions for m in members]),
+        train_predictions=ensemble_mean([m.train_predictions for m in members]),
+        members=members,
+        scaler=prep.scaler,
+        seeds=checked,
+    )
+
+
+def predict_ensemble(
+    modules: Sequence[LSTMLightningModule],
+    scaler: RobustScaler,
+    features: np.ndarray,
+    rows: slice,
+    window: int,
+    threads: int = FIT_THREADS,
+) -> np.ndarray:
+    """:func:`predict` with every member, then :func:`ensemble_mean` (the study's prediction)."""
+    with _fit_threads(threads):
+        return ensemble_mean([predict(m, scaler, features, rows, window) for m in modules])
 
 
 def fit_predict(
@@ -270,6 +570,7 @@ def fit_predict(
     logger: bool | Logger | str | os.PathLike[str] = False,
     feature_names: Sequence[str] | None = None,
     label_horizon: int = 0,
+    threads: int = FIT_THREADS,
 ) -> FitResult:
     """Train on ``train`` rows, predict ``predict`` rows (and the training rows in-sample).
 
@@ -291,122 +592,18 @@ def fit_predict(
         feature_names: Optional names of the F feature columns (kept for checkpoints).
         label_horizon: h when ``labels[i] = T[i + h]``: the last h fit samples before the
             validation part are dropped so no fit label overlaps the validation period.
+        threads: torch intra-op threads during the fit (:data:`FIT_THREADS`; results are bitwise
+            reproducible only at the same count).
 
     Returns:
-        :class:`FitResult`.
+        :class:`FitResult` (one member of :func:`fit_ensemble`).
 
     Raises:
         TypeError / ValueError: Bad shapes, slices, params or names; too few usable training
         samples (the message names the counts).
     """
-    if not isinstance(params, LSTMParams):
-        raise TypeError(f"params must be LSTMParams, but got {type(params)=}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, but got {seed=!r}.")
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), but got {seed=!r}.")
-    x = np.asarray(features)
-    if x.ndim != 2 or x.shape[1] < 1:
-        raise ValueError(f"features must be a 2-D (rows, features) array, but got {x.shape=}.")
-    y = np.asarray(labels, dtype=np.float64)
-    if y.shape != (x.shape[0],):
-        raise ValueError(
-            f"labels must be 1-D with one value per feature row ({x.shape[0]}), but got {y.shape=}."
-        )
-    names = None
-    if feature_names is not None:
-        names = tuple(str(n) for n in feature_names)
-        if len(names) != x.shape[1]:
-            raise ValueError(
-                f"feature_names must name the {x.shape[1]} feature columns, but got {len(names)=}."
-            )
-    n, w = x.shape[0], params.window_size
-    tr = _rows(train, n, "train")
-    pr = _rows(predict, n, "predict")
-
-    scaler = RobustScaler.fit(x[tr.start : tr.stop], y[tr.start : tr.stop])
-    lo = max(0, min(tr.start, pr.start) - w + 1)
-    hi = max(tr.stop, pr.stop)
-    scaled = scaler.transform(x[lo:hi])
-    valid = valid_window_ends(np.isfinite(scaled).all(axis=1), w)
-    y_scaled = scaler.transform_labels(y[lo:hi])
-    tr_local = np.arange(tr.start - lo, tr.stop - lo)
-    usable = tr_local[valid[tr_local] & np.isfinite(y_scaled[tr_local])]
-    fit_rows, val_rows = split_train_val(usable, params.val_fraction, gap=label_horizon)
-    log.debug(
-        "fit_predict: %d usable of %d train rows (%d fit, %d val), %d predict rows",
-        usable.size,
-        len(tr),
-        fit_rows.size,
-        val_rows.size,
-        len(pr),
-    )
-
-    resolved = _resolve_accelerator(accelerator)
-    precision = "bf16-mixed" if (params.precision == "bf16" and resolved == "cuda") else "32-true"
-    recorder = _EpochRecorder()
-    stopper = EarlyStopping(
-        monitor=MONITOR, patience=params.early_stopping_patience, mode="min", check_finite=True
-    )
-    with _restore_determinism_flags(), _quiet_lightning():
-        L.seed_everything(int(seed), workers=False, verbose=False)
-        trainer = L.Trainer(
-            accelerator=resolved,
-            devices=1,
-            precision=precision,
-            max_epochs=params.epochs,
-            gradient_clip_val=params.gradient_clip_val or None,
-            callbacks=[stopper, recorder, *callbacks],
-            logger=_make_logger(logger),
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            deterministic=True if resolved == "cpu" else "warn",
-            log_every_n_steps=max(1, min(50, fit_rows.size // params.batch_size)),
-        )
-        device = trainer.strategy.root_device
-        rows_dev = torch.from_numpy(np.ascontiguousarray(scaled)).to(device)
-        labels_dev = torch.from_numpy(y_scaled).to(device)
-        generator = torch.Generator(device=device).manual_seed(int(seed))
-        train_batches = WindowedBatches(
-            rows_dev,
-            labels_dev,
-            torch.from_numpy(fit_rows),
-            window=w,
-            batch_size=params.batch_size,
-            shuffle=True,
-            generator=generator,
-            drop_tiny_last=True,
-        )
-        val_batches = WindowedBatches(
-            rows_dev,
-            labels_dev,
-            torch.from_numpy(val_rows),
-            window=w,
-            batch_size=max(params.batch_size, 1024),
-            shuffle=False,
-        )
-        module = LSTMLightningModule.from_params(x.shape[1], params)
-        trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
-    recorder.restore_best(module)
-    module.to(device)
-    module.eval()
-    local_tr = range(tr.start - lo, tr.stop - lo)
-    local_pr = range(pr.start - lo, pr.stop - lo)
-    train_pred = scaler.inverse_labels(_predict_scaled(module, rows_dev, valid, local_tr, w))
-    test_pred = scaler.inverse_labels(_predict_scaled(module, rows_dev, valid, local_pr, w))
-    module.to("cpu")
-    return FitResult(
-        predictions=test_pred,
-        train_predictions=train_pred,
-        model=module,
-        scaler=scaler,
-        history=recorder.history,
-        params=params,
-        feature_names=names,
-        n_fit_samples=int(fit_rows.size),
-        n_val_samples=int(val_rows.size),
-        best_epoch=recorder.best_epoch,
-        device=str(device),
-    )
+    _check_seed(seed)
+    return fit_ensemble(features, labels, train=train, predict=predict, params=params,
+                        seeds=(seed,), accelerator=accelerator, callbacks=callbacks, logger=logger,
+                        feature_names=feature_names, label_horizon=label_horizon,
+                        threads=threads).members[0]

@@ -174,8 +174,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     if interrupted:
         return 130
+    if config.study.robustness_top and _has_complete(study):
+        _robustness(study, top=None, seed_sets=None, workers=workers)
     _summary(study)
     return 0 if all(c == 0 for c in codes) else 1
+
+
+def _has_complete(study) -> bool:
+    from optuna.trial import TrialState
+
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) -> None:
+    """Run (or resume) the robustness step with a progress bar."""
+    from tqdm import tqdm
+
+    from optimize.holdout import study_config
+    from optimize.robustness import missing_jobs, run_robustness
+
+    config = study_config(study)
+    top = config.study.robustness_top if top is None else top
+    seed_sets = config.study.robustness_seed_sets if seed_sets is None else seed_sets
+    todo = len(missing_jobs(study, top, seed_sets)) if top and seed_sets else 0
+    print(f"robustness: top {top} complete trials x {seed_sets} fresh seed sets, "
+          f"{todo} evaluation(s) to run", flush=True)
+    with tqdm(total=todo, desc="seed sets", unit="eval", dynamic_ncols=True, disable=not todo) as bar:
+        run_robustness(study, top=top, seed_sets=seed_sets, workers=workers,
+                       on_value=lambda _: bar.update(1))
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from optimize.study import load_existing_study
+
+    study = load_existing_study(args.storage, args.study_name)
+    if not _has_complete(study):
+        raise ValueError(f"study {args.study_name!r} has no COMPLETE trial to re-evaluate yet.")
+    _robustness(study, top=args.top, seed_sets=args.seeds, workers=max(1, args.workers))
+    _summary(study)
+    return 0
 
 
 def _progress(args, study, target: int, procs: list[subprocess.Popen]) -> None:
@@ -213,12 +250,26 @@ def _summary(study) -> None:
             return
         oos = best.user_attrs.get("oos_metrics", {})
         base = best.user_attrs.get("baselines", {})
+        _print_selected(study)
         print(f"best trial #{best.number}: value {best.value:.4f}; out-of-sample profit "
               f"{oos.get('profit_total', float('nan')):.2%}, max drawdown {oos.get('max_drawdown_account', float('nan')):.2%}, "
               f"{oos.get('total_trades', 0):.0f} trades; buy-and-hold {base.get('buy_and_hold', {}).get('profit_total', float('nan')):.2%}, "
               f"no-model {base.get('no_model', {}).get('profit_total', float('nan')):.2%}")
     else:
         print(f"Pareto front: {len(study.best_trials)} trials")
+
+
+def _print_selected(study) -> None:
+    """The trial report, holdout and export use by default, with its seed mean ± std."""
+    from optimize.seednoise import best_by_seed_mean, read_noise
+
+    selected = best_by_seed_mean(study)
+    if selected is None:
+        return
+    noise = read_noise(study)[selected.number]
+    print(f"selected trial #{selected.number} (best mean over {len(noise.values)} fresh seed sets): "
+          f"{noise.mean:.4f} ± {noise.std:.4f} (min {noise.min:.4f}, max {noise.max:.4f}; "
+          f"recorded value {noise.recorded:.4f})")
 
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
@@ -242,6 +293,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--log-file", default=None, help="log file (default logs/<study>.log)")
     worker.add_argument("--progress", action="store_true", help="show Optuna's progress bar")
     worker.set_defaults(func=cmd_worker)
+
+    robust = sub.add_parser(
+        "robustness", help="re-evaluate the best complete trials on fresh seed sets (resumes)")
+    storage_option(robust)
+    study_name_option(robust, "the study", required=True)
+    robust.add_argument("--top", type=int, default=None,
+                        help="trials to re-evaluate (default: the config's study.robustness_top)")
+    robust.add_argument("--seeds", type=int, default=None,
+                        help="fresh seed sets per trial (default: study.robustness_seed_sets)")
+    robust.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    robust.set_defaults(func=cmd_robustness)
 
     for add in COMMANDS.values():
         add(sub)

@@ -78,13 +78,17 @@ class StudyConfig:
         pruner: one of :data:`PRUNERS` (multi-objective studies cannot prune: use ``none``).
         n_trials: trials the study should reach in total (all workers together).
         timeout: seconds per worker, None = no limit.
-        seed: base seed; worker ``k`` uses ``seed + k``.
+        seed: the study's seed: every model's training seed is derived from it
+            (:func:`lstm.seeds.model_seed`); worker samplers are seeded from it too.
         n_startup_trials: trials before the pruner and TPE start to act.
         pruner_warmup_folds: folds a trial always completes before it may be pruned (single-fold
             scores are noisy; 0 allows pruning right after the first fold).
         heartbeat_interval: seconds between worker heartbeats (dead workers are detected).
         grace_period: seconds without heartbeat after which a trial is failed and retried.
         max_retry: retries of a trial whose worker died.
+        robustness_top: after the trials, the best this many complete trials are re-evaluated on
+            fresh seed sets (0 turns the step off).
+        robustness_seed_sets: fresh seed sets per re-evaluated trial (>= 1 when the step is on).
     """
 
     objective: str = "sharpe"
@@ -98,6 +102,8 @@ class StudyConfig:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 2
+    robustness_top: int = 5
+    robustness_seed_sets: int = 3
 
     def __post_init__(self) -> None:
         from optimize.objectives import get_objective
@@ -107,7 +113,8 @@ class StudyConfig:
             raise ValueError(f"sampler must be one of {SAMPLERS}, but got sampler={self.sampler!r}.")
         if self.pruner not in PRUNERS:
             raise ValueError(f"pruner must be one of {PRUNERS}, but got pruner={self.pruner!r}.")
-        for name in ("n_trials", "seed", "n_startup_trials", "pruner_warmup_folds", "heartbeat_interval", "grace_period", "max_retry"):
+        for name in ("n_trials", "seed", "n_startup_trials", "pruner_warmup_folds", "heartbeat_interval", "grace_period", "max_retry",
+                     "robustness_top", "robustness_seed_sets"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, but got {name}={value!r}.")
@@ -115,6 +122,11 @@ class StudyConfig:
             raise ValueError(
                 "need heartbeat_interval >= 1 and grace_period > heartbeat_interval, but got "
                 f"heartbeat_interval={self.heartbeat_interval}, grace_period={self.grace_period}."
+            )
+        if self.robustness_top > 0 and self.robustness_seed_sets < 1:
+            raise ValueError(
+                "robustness_seed_sets must be >= 1 when robustness_top > 0, but got "
+                f"robustness_seed_sets={self.robustness_seed_sets!r}."
             )
         if self.timeout is not None and (not isinstance(self.timeout, int | float) or self.timeout <= 0):
             raise ValueError(f"timeout must be a number of seconds > 0 or null, but got timeout={self.timeout!r}.")
@@ -134,18 +146,27 @@ class TrainingConfig:
         threads_per_worker: torch intra-op threads per worker process (None: cores / workers).
         cache_dir: on-disk feature cache shared by workers (None disables it).
         min_train_samples: a pair/fold with fewer usable training rows is skipped (scored flat).
+        ensemble_size: models per pair and fold (K); the prediction is their mean and each member
+            has its own seed (:func:`lstm.seeds.model_seed`).
     """
 
     accelerator: str = "auto"
     threads_per_worker: int | None = None
     cache_dir: str | None = ".cache/features"
     min_train_samples: int = 200
+    ensemble_size: int = 1
 
     def __post_init__(self) -> None:
         if self.accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):
             raise ValueError(
                 "accelerator must be one of auto, cpu, gpu, cuda, mps, but got "
                 f"accelerator={self.accelerator!r}."
+            )
+        if isinstance(self.ensemble_size, bool) or not isinstance(self.ensemble_size, int) or (
+            self.ensemble_size < 1
+        ):
+            raise ValueError(
+                f"ensemble_size must be an integer >= 1, but got ensemble_size={self.ensemble_size!r}."
             )
         if self.threads_per_worker is not None and (
             not isinstance(self.threads_per_worker, int) or self.threads_per_worker < 1

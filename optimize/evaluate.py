@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm.seeds import model_seed
-from lstm.train import fit_predict
+from lstm.seeds import member_range, model_seed
+from lstm.train import fit_ensemble
 from optimize.backtest import BacktestResult, backtest
 from optimize.config import RunConfig
 from optimize.data import load_candles
@@ -197,9 +197,11 @@ def check_purge(purge_candles: int, params: TrialParams, remedy: str) -> None:
         )
 
 
-def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seed: int, accelerator: str,
-                  min_train_samples: int) -> tuple[PairFold, Any]:
-    """Train the pair's LSTM on the fold's train window and produce test-window signals."""
+def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seeds: tuple[int, ...],
+                  accelerator: str, min_train_samples: int) -> tuple[PairFold, Any]:
+    """Train the pair's ensemble (one member per seed) on the fold's train window and produce
+    test-window signals from the members' mean prediction (thresholds from the mean's in-sample
+    predictions)."""
     target = pd_.basis.score(params.weights)
     labels = make_labels(target, params.label_horizon)
     test_len = fold.test.stop - fold.test.start
@@ -214,33 +216,40 @@ def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seed: int, 
     # The model sees its train window and what follows it, nothing before (as in FreqAI, whose
     # training frame starts there): no training window reaches back before the fold's train start.
     base = fold.train.start
-    result = fit_predict(pd_.features[base:], labels[base:], train=slice(0, fold.train.stop - base),
-                         predict=slice(fold.test.start - base, fold.test.stop - base),
-                         params=params.lstm, seed=seed, accelerator=accelerator,
-                         feature_names=pd_.feature_names, label_horizon=params.label_horizon)
+    result = fit_ensemble(pd_.features[base:], labels[base:], train=slice(0, fold.train.stop - base),
+                          predict=slice(fold.test.start - base, fold.test.stop - base),
+                          params=params.lstm, seeds=seeds, accelerator=accelerator,
+                          feature_names=pd_.feature_names, label_horizon=params.label_horizon)
     thr = resolve_thresholds(params.signal, train_predictions=result.train_predictions,
                              train_labels=labels[fold.train])
     enter, exit_ = long_signals(result.predictions, thr)
-    info = {"threshold_buy": thr.buy, "threshold_sell": thr.sell, "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history),
-            "val_loss": float(min((h["val_loss"] for h in result.history), default=float("nan"))),
+    info = {"threshold_buy": thr.buy, "threshold_sell": thr.sell, "seeds": list(result.seeds),
+            "best_epoch": [m.best_epoch for m in result.members],
+            "epochs_run": [len(m.history) for m in result.members],
+            "val_loss": [float(min((h["val_loss"] for h in m.history), default=float("nan")))
+                         for m in result.members],
             "device": result.device}
     return PairFold(enter, exit_, base_enter, base_exit, info), result
 
 
-def fit_fold(data: StudyData, params: TrialParams, fold: Fold, *, seed: int | None = None
-             ) -> dict[str, PairFold]:
-    """Every pair's signals in ``fold``'s test window (see :func:`fit_pair_fold`).
+def fold_seeds(data: StudyData, pair: str, fold: Fold, seed_set: int = 0) -> tuple[int, ...]:
+    """The seeds of ``pair``'s ensemble members in ``fold`` for seed set ``seed_set``.
 
-    Each pair trains with :func:`lstm.seeds.model_seed` of the study's seed, the pair and the
-    open time of the fold's last training candle (member 0), the rule the FreqAI model uses.
-    ``seed`` is not used (kept for callers).
+    :func:`lstm.seeds.model_seed` of the study's seed, the pair, the open time of the fold's last
+    training candle and the member index (set ``m`` of ``K`` members: members ``m*K .. m*K+K-1``):
+    nothing about the trial or the worker, so identical parameters score identically anywhere.
     """
+    train_end = data.dates[fold.train.stop - 1]
+    members = member_range(data.config.training.ensemble_size, seed_set)
+    return tuple(model_seed(data.config.study.seed, pair, train_end, k) for k in members)
+
+
+def fit_fold(data: StudyData, params: TrialParams, fold: Fold, *, seed_set: int = 0
+             ) -> dict[str, PairFold]:
+    """Every pair's signals in ``fold``'s test window (see :func:`fit_pair_fold`, :func:`fold_seeds`)."""
     training = data.config.training
-    last_train = data.dates[fold.train.stop - 1]
     return {
-        pair: fit_pair_fold(pd_, params, fold,
-                            seed=model_seed(data.config.study.seed, pair, last_train, 0),
+        pair: fit_pair_fold(pd_, params, fold, seeds=fold_seeds(data, pair, fold, seed_set),
                             accelerator=training.accelerator,
                             min_train_samples=training.min_train_samples)[0]
         for pair, pd_ in data.pairs.items()
@@ -369,7 +378,7 @@ def evaluate(
     params: TrialParams,
     objective: Objective,
     *,
-    seed: int,
+    seed_set: int = 0,
     report: Callable[[int, float], None] | None = None,
 ) -> TrialOutcome:
     """Score one trial's parameters with the walk-forward backtest.
@@ -377,37 +386,47 @@ def evaluate(
     Args:
         data: the study's precomputed inputs.
         params: the trial's parameters.
-        objective: scores metrics dicts (per fold for ``report``, overall for the value).
-        seed: not used (model seeds follow :func:`lstm.seeds.model_seed`, see :func:`fit_fold`).
-        report: called as ``report(fold_index, score)`` after each fold (may raise to prune).
+        objective: scores metrics dicts (the out-of-sample span so far for ``report``, the whole
+            span for the value).
+        seed_set: which seeds the models train with (:func:`fold_seeds`): 0 for the trial itself,
+            1, 2, ... for the fresh seed sets of the robustness step.
+        report: called as ``report(fold_index, value)`` after each fold, where ``value`` is the
+            objective of one backtest over the test windows of folds ``0..fold_index`` back to
+            back, on the scale of the trial's final value (may raise to prune).
 
     Raises:
         ValueError: the purge gap is shorter than window_size + label_horizon (look-ahead risk).
     """
     check_purge(data.plan.settings.purge_candles, params, "raise purge_candles in the run config")
     folds = data.plan.folds
-    oos = slice(folds[0].test.start, folds[-1].test.stop)
+    start = folds[0].test.start
     signals = {p: PairFold.flat(len(data.dates)) for p in data.pairs}  # each fold fills its test window
     fold_rows: list[dict[str, Any]] = []
     for fold in folds:
-        fits = fit_fold(data, params, fold, seed=seed)
+        fits = fit_fold(data, params, fold, seed_set=seed_set)
         for pair, pf in fits.items():
             signals[pair].put(fold.test, pf)
         span = score_span(data, objective, fold.test, fold.test_start, fold.test_end, fits)
-        score = span.values[0]
+        so_far = slice(start, fold.test.stop)
+        value_so_far = objective(_span_backtest(
+            data, so_far, {p: s.enter[so_far] for p, s in signals.items()},
+            {p: s.exit[so_far] for p, s in signals.items()}).metrics)[0]
         fold_rows.append({
             "fold": fold.index,
             "train_start": str(fold.train_start), "train_end": str(fold.train_end),
             "test_start": str(fold.test_start), "test_end": str(fold.test_end),
-            "score": score,
+            "score": span.values[0],
+            "value_so_far": value_so_far,
             "metrics": span.metrics,
             "no_model": span.baselines["no_model"],
             "buy_and_hold": span.buy_and_hold,
             "pairs": {p: pf.info for p, pf in fits.items()},
         })
-        logger.debug("fold %d score %.4f trades %d", fold.index, score, span.model.metrics["total_trades"])
+        logger.debug("fold %d score %.4f, value so far %.4f, trades %d", fold.index, span.values[0],
+                     value_so_far, span.model.metrics["total_trades"])
         if report is not None:
-            report(fold.index, score)
+            report(fold.index, value_so_far)
+    oos = slice(start, folds[-1].test.stop)
     span = score_span(data, objective, oos, folds[0].test_start, folds[-1].test_end,
                       {p: s.window(oos) for p, s in signals.items()})
     return TrialOutcome(

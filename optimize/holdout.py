@@ -24,11 +24,11 @@ Rules:
 * Multi-objective studies: ``trial_number=None`` picks, among the Pareto-optimal trials, the one
   with the best first objective (ties: the lowest trial number); pass an explicit trial number to
   evaluate another member of the front.
-* Seeds: :func:`lstm.seeds.model_seed` of the study's seed, the pair and each window's last
-  training candle (the rule of the folds and of the FreqAI model), so a rerun reproduces the
-  record.
+* Seeds: the rule of every model (:func:`optimize.evaluate.fold_seeds`, seed set 0): the study's
+  seed, the pair, each window's last training candle and the member index (the rule of the folds
+  and of the FreqAI model), so a rerun anywhere reproduces the record (CPU).
 * Two processes evaluating the same trial at the same moment both train; the last write wins
-  (the records agree up to training non-determinism).
+  (on CPU the records are identical).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from optimize.evaluate import (
     trade_records,
 )
 from optimize.objectives import get_objective
+from optimize.seednoise import best_by_seed_mean
 from optimize.space import TrialParams
 from optimize.walkforward import Fold, WalkForwardPlan, holdout_windows
 
@@ -85,8 +86,10 @@ def study_config(study: optuna.Study) -> RunConfig:
 def select_trial(study: optuna.Study, trial_number: int | None = None) -> FrozenTrial:
     """The trial to evaluate: ``trial_number``, or the best one when None.
 
-    Single objective: ``study.best_trial``. Multi-objective: the Pareto-optimal trial with the
-    best first objective (ties: lowest number).
+    Single objective: the best trial by the mean over its fresh seed sets when the robustness
+    step has run (:func:`optimize.seednoise.best_by_seed_mean`), else ``study.best_trial``.
+    Multi-objective: the Pareto-optimal trial with the best first objective (ties: lowest number).
+    An explicit ``trial_number`` always wins.
 
     Raises:
         ValueError: no such trial, a trial that is not COMPLETE or has no stored parameters, or
@@ -96,7 +99,7 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             raise ValueError(f"study {study.study_name!r} has no COMPLETE trial to evaluate yet.")
         if len(study.directions) == 1:
-            trial = study.best_trial
+            trial = best_by_seed_mean(study) or study.best_trial
         else:
             sign = 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
             trial = min(study.best_trials, key=lambda t: (-sign * t.values[0], t.number))
@@ -150,7 +153,8 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         thresholds and training info), ``metrics`` (same keys as a fold's), ``baselines``
         (``buy_and_hold``, ``no_model``), ``pairs`` (the last window's per-pair info),
         ``daily_equity`` (see :func:`optimize.evaluate.daily_equity`), ``daily_returns``,
-        ``trades`` (:func:`optimize.evaluate.trade_records`), ``seed`` (the study's), ``duration_s``,
+        ``trades`` (:func:`optimize.evaluate.trade_records`), ``study_seed``, ``ensemble_size``,
+        ``duration_s``,
         ``computed_at`` (ISO UTC), ``version`` (lstm-optuna) and ``format``.
 
     Raises:
@@ -184,7 +188,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
     signals = {p: PairFold.flat(span_rows.stop - span_rows.start) for p in data.pairs}
     window_rows: list[dict[str, Any]] = []
     for fold in windows:
-        fits = fit_fold(data, params, fold)
+        fits = fit_fold(data, params, fold)  # seed set 0: the seeds the trial itself trained with
         local = slice(fold.test.start - span_rows.start, fold.test.stop - span_rows.start)
         for pair, pf in fits.items():
             signals[pair].put(local, pf)
@@ -221,7 +225,8 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         "daily_equity": daily_equity(data, span_rows, span.model, span.no_model),
         "daily_returns": span.daily_returns,
         "trades": trade_records(span.model),
-        "seed": config.study.seed,
+        "study_seed": config.study.seed,
+        "ensemble_size": config.training.ensemble_size,
         "duration_s": time.perf_counter() - started,
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "version": __version__,

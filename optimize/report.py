@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 from optimize import stats
 from optimize.holdout import TOUCHED_ATTR, evaluate_trial_holdout, select_trial, stored_holdout
 from optimize.pbo import probability_of_backtest_overfitting
+from optimize.seednoise import SeedNoise, noise_sentence, read_noise, value_iqr
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +222,16 @@ class ReportInputs:
     holdout_note: str | None
     holdout_trials: list[int]
     verdict: str
+    noise: list[SeedNoise] = field(default_factory=list)
+    """Re-evaluated trials, best recorded value first (empty: the robustness step has not run)."""
+    value_iqr: float = math.nan
+    """IQR of the values of the complete trials (the spread the seed std is compared with)."""
+    noise_sentence: str = ""
+
+    @property
+    def trial_noise(self) -> SeedNoise | None:
+        """The selected trial's seed noise, if it was re-evaluated."""
+        return next((n for n in self.noise if n.trial == self.trial.number), None)
 
 
 def collect(
@@ -272,6 +283,15 @@ def collect(
             "buy_and_hold": float(record["baselines"]["buy_and_hold"]["profit_total"]),
         },
     )
+    noise_by_trial = read_noise(study)
+    sign = 1.0 if len(study.directions) == 1 and study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    noise = sorted(noise_by_trial.values(), key=lambda n: (-sign * n.recorded, n.trial))
+    iqr = value_iqr(study) if len(study.directions) == 1 else math.nan
+    sentence = noise_sentence(noise_by_trial.get(trial.number), iqr)
+    if trial.number in noise_by_trial:
+        n = noise_by_trial[trial.number]
+        line = line[:-1] + (f"; over {len(n.values)} fresh seed sets its value is {n.mean:.3f} ± "
+                            f"{n.std:.3f} (recorded {n.recorded:.3f}).")
     return ReportInputs(
         study=study,
         trial=trial,
@@ -283,16 +303,88 @@ def collect(
         holdout_note=note,
         holdout_trials=list(touched.get("trials", [])),
         verdict=line,
+        noise=noise,
+        value_iqr=iqr,
+        noise_sentence=sentence,
     )
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def report_json(inp: ReportInputs) -> dict[str, Any]:
+    """The report's figures as one JSON-able object (``python -m optimize report --json``).
+
+    Keys: ``selected_trial`` (int), ``value`` (its recorded value), ``seed_values`` (its values on
+    the fresh seed sets; empty when not re-evaluated), ``seed_mean``, ``seed_std`` (None when not
+    computable), ``baselines`` (``buy_and_hold``, ``no_model``), ``dsr``, ``pbo`` (None with the
+    reason in ``dsr_reason`` / ``pbo_reason``), ``holdout`` (its metrics, or None), ``verdict``.
+    """
+    n = inp.trial_noise
+    return {
+        "study": inp.study.study_name,
+        "selected_trial": int(inp.trial.number),
+        "value": float(inp.trial.values[0]),
+        "seed_values": [float(v) for v in n.values] if n else [],
+        "seed_mean": _finite(n.mean) if n else None,
+        "seed_std": _finite(n.std) if n else None,
+        "baselines": inp.trial.user_attrs.get("baselines", {}),
+        "dsr": _finite(inp.stats.dsr),
+        "dsr_reason": inp.stats.dsr_reason,
+        "pbo": _finite(inp.stats.pbo),
+        "pbo_reason": inp.stats.pbo_reason,
+        "holdout": None if inp.holdout is None else inp.holdout.get("metrics"),
+        "verdict": inp.verdict,
+        "seed_noise": {"value_iqr": _finite(inp.value_iqr), "sentence": inp.noise_sentence,
+                       "trials": [noise_row(x, inp.value_iqr) for x in inp.noise]},
+    }
+
+
+def noise_row(n: SeedNoise, iqr: float) -> dict[str, Any]:
+    """One row of the seed-noise table (report page, JSON and dashboard note)."""
+    ratio = n.std / iqr if math.isfinite(iqr) and iqr > 0 and math.isfinite(n.std) else math.nan
+    return {"trial": n.trial, "recorded": n.recorded, "values": list(n.values),
+            "mean": _finite(n.mean), "std": _finite(n.std), "min": _finite(n.min),
+            "max": _finite(n.max), "std_over_iqr": _finite(ratio)}
+
+
+def dashboard_note(inp: ReportInputs) -> str:
+    """Markdown for optuna-dashboard's study note: the verdict and the seed-noise table."""
+    def num(x: float | None) -> str:
+        return "–" if x is None else f"{x:.4f}"
+
+    lines = [f"## lstm-optuna report: {inp.study.study_name}", "", f"**Verdict.** {inp.verdict}", "",
+             "### Seed noise", "", inp.noise_sentence, ""]
+    rows = [noise_row(n, inp.value_iqr) for n in inp.noise]
+    if rows:
+        lines += ["| trial | recorded | mean ± std over seeds | min .. max | std / IQR |",
+                  "|---:|---:|---:|---:|---:|"]
+        lines += [f"| #{r['trial']}{' (selected)' if r['trial'] == inp.trial.number else ''} | "
+                  f"{num(r['recorded'])} | {num(r['mean'])} ± {num(r['std'])} | "
+                  f"{num(r['min'])} .. {num(r['max'])} | {num(r['std_over_iqr'])} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def save_dashboard_note(inp: ReportInputs) -> None:
+    """Write :func:`dashboard_note` as the study's note in optuna-dashboard (a new version)."""
+    from optuna_dashboard import save_note
+
+    save_note(inp.study, dashboard_note(inp))
 
 
 def render_report(
     study: optuna.Study, *, trial_number: int | None = None, holdout: bool = True
 ) -> str:
     """The report as one HTML string (plotly.js inline)."""
+    return render_inputs(collect(study, trial_number=trial_number, holdout=holdout))
+
+
+def render_inputs(inp: ReportInputs) -> str:
+    """The page of already collected inputs."""
     from optimize.report_html import render
 
-    return render(collect(study, trial_number=trial_number, holdout=holdout))
+    return render(inp)
 
 
 def default_report_path(study_name: str) -> Path:
@@ -309,8 +401,14 @@ def write_report(
     holdout: bool = True,
 ) -> Path:
     """Write the report of ``study`` to ``out`` (default ``reports/<study>.html``); returns the path."""
+    return write_inputs(collect(study, trial_number=trial_number, holdout=holdout), out)
+
+
+def write_inputs(inp: ReportInputs, out: Path | str | None = None) -> Path:
+    """Write the page of collected inputs to ``out`` (default ``reports/<study>.html``)."""
+    study = inp.study
     path = Path(out) if out is not None else default_report_path(study.study_name)
-    html = render_report(study, trial_number=trial_number, holdout=holdout)
+    html = render_inputs(inp)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     logger.info(

@@ -8,12 +8,22 @@ from optimize.cli import COMMANDS, storage_option, study_name_option, trial_opti
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from optimize.report import write_report
+    import json
+    import sys
+
+    from optimize.report import collect, report_json, save_dashboard_note, write_inputs
     from optimize.study import load_existing_study
 
     study = load_existing_study(args.storage, args.study_name)
-    path = write_report(study, args.out, trial_number=args.trial, holdout=not args.no_holdout)
-    print(f"report written to {path}")
+    inputs = collect(study, trial_number=args.trial, holdout=not args.no_holdout)
+    path = write_inputs(inputs, args.out)
+    save_dashboard_note(inputs)
+    if args.json:
+        print(json.dumps(report_json(inputs), indent=2))
+        print(f"report written to {path}; verdict saved as the study's optuna-dashboard note",
+              file=sys.stderr)
+    else:
+        print(f"report written to {path}; verdict saved as the study's optuna-dashboard note")
     return 0
 
 
@@ -30,6 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not evaluate the holdout (a stored holdout result is still shown)",
     )
+    p.add_argument("--json", action="store_true",
+                   help="print the figures as one JSON object on stdout (the page is still written)")
     p.set_defaults(func=cmd_report)
 
 

@@ -193,23 +193,12 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def trial_seed(base: int, number: int) -> int:
-    """The training seed of trial ``number`` run by a worker whose seed is ``base``.
-
-    ``base`` is ``study.seed + worker_index``; pair ``j`` in fold ``k`` trains with this seed
-    ``+ 1000 k + j`` (see :func:`optimize.evaluate.evaluate`).
-    """
-    return base * 100_003 + 7919 * number
-
-
 @dataclass
 class TrialRunner:
     """The Optuna objective: sample params, evaluate, store everything in user attrs."""
 
     data: StudyData
     space: SearchSpace
-    seed: int
-    """The worker's seed; trials train with :func:`trial_seed` of it."""
     n_started: int = 0
 
     def __post_init__(self) -> None:
@@ -234,8 +223,7 @@ class TrialRunner:
                 raise optuna.TrialPruned(f"pruned after fold {step} (score {score:.4f})")
 
         started = time.perf_counter()
-        outcome = evaluate(self.data, params, objective, seed=trial_seed(self.seed, trial.number),
-                           report=report)
+        outcome = evaluate(self.data, params, objective, report=report)
         trial.set_user_attr("folds", outcome.folds)
         trial.set_user_attr("oos_metrics", outcome.oos_metrics)
         trial.set_user_attr("baselines", outcome.baselines)
@@ -291,7 +279,7 @@ def run_worker(
             "are selected by people who have seen it — the holdout is no longer untouched evidence",
             study_name, touched.get("trials"), touched.get("first_at"))
     data = StudyData.load(config)
-    runner = TrialRunner(data=data, space=space, seed=seed)
+    runner = TrialRunner(data=data, space=space)
     logger.info("worker %d (pid %d) joins study %s on %s", worker_index, os.getpid(), study_name,
                 redact(storage))
     study.optimize(

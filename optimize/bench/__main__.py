@@ -95,6 +95,16 @@ def _pbo(quick: bool) -> list[dict]:
     return bench_pbo(n_splits=12, repeat=1) if quick else bench_pbo(n_splits=16, repeat=2)
 
 
+def _ensemble(quick: bool, device: str = "cpu") -> list[dict]:
+    from optimize.bench.ensemble import bench_ensemble
+
+    return bench_ensemble(device, rounds=1 if quick else 3)
+
+
+def _gpu_ensemble(quick: bool) -> list[dict]:
+    return _ensemble(quick, "cuda")
+
+
 def _gpu_training(quick: bool) -> list[dict]:
     return _training(quick, "cuda")
 
@@ -234,6 +244,25 @@ FIGURES = (
         "(exact-arithmetic check only); the run stops if the two paths' logits differ.",
         _pbo,
         _info_only,
+    ),
+    Figure(
+        "ensemble",
+        "8. an ensemble of 4 members vs 4 single fits",
+        "`optimize.bench.ensemble.bench_ensemble`: `lstm.train.fit_ensemble` with 4 seeds (members share "
+        "the scaler, windows and device tensors) against 4 `fit_predict` calls with the same seeds, on "
+        "2,880 rows of real BTC/USDT 1h features and the default space's middle-sized LSTM; the run stops "
+        "if a member differs from its single fit. Median of alternating rounds; goal from issue 12: "
+        "<= 1.0 on CPU, <= 0.35 on a GPU.",
+        _ensemble,
+        _ratio_below(1.0 + 1e-9),
+    ),
+    Figure(
+        "gpu-ensemble",
+        "G5. an ensemble of 4 members vs 4 single fits on the GPU",
+        "As figure 8 on the first CUDA device (members train one after another on the shared tensors).",
+        _gpu_ensemble,
+        _ratio_below(0.35 + 1e-9),
+        gpu=True,
     ),
     Figure(
         "gpu-training",

@@ -213,7 +213,7 @@ def _child(config_path: str, params_path: str) -> dict[str, Any]:
     gc.collect()
     reset = _reset_peak()
     rss_before = _status_bytes("VmRSS")
-    evaluate(data, params, get_objective(config.study.objective), seed=0)
+    evaluate(data, params, get_objective(config.study.objective))
     peak = (
         _status_bytes("VmHWM")
         if reset

@@ -9,7 +9,7 @@ sampled by the study's sampler.
 * :func:`bench_trial_overhead` runs trials in this process through the study's own objective
   (:class:`optimize.study.TrialRunner` on an SQLite storage with heartbeats, as a worker does) and
   times, with ``perf_counter``, the whole trial cycle (sampling, evaluation, storage writes) and the
-  calls of ``lstm.train.fit_predict`` inside it (``optimize.evaluate.fit_predict`` is wrapped by a
+  calls of ``lstm.train.fit_ensemble`` inside it (``optimize.evaluate.fit_ensemble`` is wrapped by a
   timer for the duration of the benchmark: a measurement, the calls still train the real models).
 * :func:`optimize.bench.workers.bench_workers` runs the same tiny study through the command line
   with 1 and N worker processes.
@@ -194,12 +194,12 @@ def bench_trial_overhead(
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-trial-") as tmp:
         config_path, space_path = bench_study_files(Path(tmp), lstm=lstm, overrides=overrides)
         config, space = load_config(config_path), load_space(space_path)
-        fits = stack.enter_context(timed_attribute(evaluate_module, "fit_predict"))
+        fits = stack.enter_context(timed_attribute(evaluate_module, "fit_ensemble"))
         trainer_fits = stack.enter_context(timed_attribute(L.Trainer, "fit"))
         evaluations = stack.enter_context(timed_attribute(study_module, "evaluate"))
         study = open_study(f"sqlite:///{tmp}/trials.db", "overhead", config, space, seed=seed)
         data = StudyData.load(config)
-        runner = TrialRunner(data=data, space=space, seed=seed)
+        runner = TrialRunner(data=data, space=space)
         collections = stack.enter_context(gc_timer())
         marks.append(time.perf_counter())
         study.optimize(

@@ -307,3 +307,42 @@ def test_cli_report_writes_the_file_and_reports_errors(reports, capsys):
     assert "does not exist" in capsys.readouterr().err and not missing.exists()
     # a SQLite URL with query parameters names an existing file too (it was reported missing)
     assert load_existing_study(f"{reports['storage']}?timeout=5", STUDY).study_name == STUDY
+
+
+def test_report_json_seed_noise_and_dashboard_note(reports, capsys):
+    """After the robustness step: `report --json` holds every key with its type, the page has the
+    seed-noise table, and the verdict + table are the study's optuna-dashboard note."""
+    import json
+
+    from optuna_dashboard._note import get_note_from_system_attrs
+
+    from optimize.robustness import run_robustness
+    from optimize.seednoise import best_by_seed_mean, read_noise
+
+    study = optuna.load_study(study_name=STUDY, storage=reports["storage"])
+    run_robustness(study, top=2, seed_sets=2)
+    out = reports["root"] / "json" / "r.html"
+    assert main(["report", "--storage", reports["storage"], "--study-name", STUDY, "--out", str(out),
+                 "--json", "--no-holdout"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    selected = best_by_seed_mean(study).number
+    noise = read_noise(study)[selected]
+    assert doc["selected_trial"] == selected and isinstance(doc["selected_trial"], int)
+    assert doc["value"] == study.trials[selected].value
+    assert doc["seed_values"] == list(noise.values) and len(doc["seed_values"]) == 2
+    assert doc["seed_mean"] == pytest.approx(noise.mean) and doc["seed_std"] == pytest.approx(noise.std)
+    assert set(doc["baselines"]) == {"buy_and_hold", "no_model"}
+    for key in ("dsr", "pbo"):
+        assert doc[key] is None or isinstance(doc[key], float)
+        assert doc[key] is not None or isinstance(doc[f"{key}_reason"], str)
+    assert doc["holdout"] is None or isinstance(doc["holdout"], dict)
+    assert isinstance(doc["verdict"], str) and f"Trial #{selected}" in doc["verdict"]
+    assert "fresh seed sets" in doc["verdict"]
+    assert [r["trial"] for r in doc["seed_noise"]["trials"]] == sorted(
+        read_noise(study), key=lambda n: (-study.trials[n].value, n))
+    page = out.read_text()
+    assert '<section id="seed_noise">' in page and "mean ± std over fresh seeds" in page
+    assert "(selected)" in page
+    system_attrs = study._storage.get_study_system_attrs(study._study_id)
+    note = get_note_from_system_attrs(system_attrs, None)["body"]
+    assert doc["verdict"] in note and "### Seed noise" in note and f"#{selected} (selected)" in note
