@@ -3,8 +3,8 @@
 freqtrade loads :class:`LstmOptunaRegressor` from this folder (``--freqaimodel LstmOptunaRegressor
 --freqaimodel-path <repo>/strategy/freqtrade``). Compared with FreqAI's stock PyTorch models:
 
-* **Training** is :func:`lstm.train.fit_predict` on the training window exactly as the study
-  fits a fold: the rows stay in time order and contiguous (FreqAI's own NaN filter would drop rows
+* **Training** is :func:`lstm.train.fit_ensemble` (``ensemble_size`` members, mean prediction)
+  on the training window exactly as the study fits a fold: the rows stay in time order and contiguous (FreqAI's own NaN filter would drop rows
   and glue windows across the holes), scaling statistics come from the training rows only, early
   stopping uses the time-ordered last part of the window. Hyperparameters are
   ``freqai.model_training_parameters`` (:class:`lstm.params.LSTMParams` fields, validated).
@@ -63,7 +63,7 @@ from freqtrade.freqai.torch.PyTorchDataConvertor import (
 
 from lstm.params import LSTMParams
 from lstm.seeds import member_range, model_seed
-from lstm.train import fit_predict
+from lstm.train import fit_ensemble
 from strategy.freqtrade.rules import LABEL, SETTINGS_KEY, extra_returns, label_horizon
 from strategy.freqtrade.trained import (
     CheckpointDataDrawer,
@@ -81,7 +81,8 @@ UNSUPPORTED_FEATURE_PARAMETERS = (
 
 
 class LstmOptunaRegressor(BasePyTorchRegressor):
-    """FreqAI regressor backed by :func:`lstm.train.fit_predict` and :func:`lstm.train.predict`.
+    """FreqAI regressor backed by :func:`lstm.train.fit_ensemble` and
+    :func:`lstm.train.predict_ensemble`.
 
     Config: ``freqai.model_training_parameters`` = :class:`~lstm.params.LSTMParams` fields;
     ``freqai.feature_parameters.label_period_candles`` = the label horizon ``h`` (early stopping
@@ -117,12 +118,6 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         self.base_seed = int(settings.get("seed", 0))
         self.accelerator = str(settings.get("accelerator", "auto"))
         self.members = member_range(int(settings.get("ensemble_size", 1)))
-        if len(self.members) > 1:
-            raise ValueError(
-                f"{SETTINGS_KEY}.ensemble_size > 1 needs the ensemble training of lstm.train "
-                f"(fit_ensemble); this version trains one member, but got "
-                f"ensemble_size={settings.get('ensemble_size')!r}."
-            )
         self.purge_candles = int(settings.get("purge_candles", 0))
         if self.purge_candles < 0:
             raise ValueError(
@@ -191,10 +186,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         seeds = [model_seed(self.base_seed, pair, dates[fit.stop - 1], m) for m in self.members]
         logger.info("training LSTM for %s on %d rows (%s .. %s), %d features, seed %d",
                     pair, n, dates[fit.start], dates[fit.stop - 1], len(names), seeds[0])
-        # one member until lstm.train.fit_ensemble is available; its mean replaces this fit
-        result = fit_predict(x, y, train=slice(0, n), predict=slice(n - 1, n),
-                             params=self.lstm_params, seed=seeds[0], accelerator=self.accelerator,
-                             feature_names=names, label_horizon=self.label_horizon)
+        result = fit_ensemble(x, y, train=slice(0, n), predict=slice(n - 1, n),
+                              params=self.lstm_params, seeds=seeds, accelerator=self.accelerator,
+                              feature_names=names, label_horizon=self.label_horizon)
         mean, std = label_stats(y)
         dk.data["labels_mean"] = {label: mean}
         dk.data["labels_std"] = {label: std}
@@ -207,9 +201,10 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             **dk.data.get("extra_returns_per_train", {}),
             **extra_returns(self.signal_params, thresholds),
         }
-        dk.data[SETTINGS_KEY] = {"seeds": seeds, "best_epoch": result.best_epoch,
-                                 "epochs_run": len(result.history),
-                                 "n_fit_samples": result.n_fit_samples,
+        dk.data[SETTINGS_KEY] = {"seeds": seeds,
+                                 "best_epoch": [m.best_epoch for m in result.members],
+                                 "epochs_run": [len(m.history) for m in result.members],
+                                 "n_fit_samples": result.members[0].n_fit_samples,
                                  "train_start": str(dates[fit.start]),
                                  "train_last": str(dates[fit.stop - 1])}
         dk.data_dictionary = {
@@ -220,7 +215,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         # history of the next window's first predictions: the real candles right before it
         k = min(self.lstm_params.window_size - 1, len(x_all))
         return TrainedLSTM(
-            module=result.model,
+            modules=[m.model for m in result.members],
             scaler=result.scaler,
             feature_names=tuple(names),
             context=x_all[len(x_all) - k :].copy(),

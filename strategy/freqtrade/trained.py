@@ -1,6 +1,6 @@
 """What one FreqAI training of the LSTM produces, and how FreqAI stores and reloads it.
 
-* :class:`TrainedLSTM` — the fitted module, its scaler, the feature names and the last
+* :class:`TrainedLSTM` — the fitted ensemble (K members, one module each), its scaler, the feature names and the last
   ``window_size - 1`` rows of FreqAI's training frame (the history the first predictions of the next backtest
   window need); saved as an :mod:`lstm.checkpoint` file (plain tensors and containers, loadable
   with ``torch.load(..., weights_only=True)``), where FreqAI's stock ``pytorch`` format pickles a
@@ -13,6 +13,8 @@ class from.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from lstm.checkpoint import load_checkpoint, save_checkpoint
 from lstm.data import RobustScaler
 from lstm.module import LSTMLightningModule
-from lstm.train import predict
+from lstm.train import predict_ensemble
 
 
 def feature_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
@@ -50,14 +52,15 @@ def feature_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
 
 
 class TrainedLSTM:
-    """What one FreqAI training produces: the fitted module, its scaler and the history it needs.
+    """What one FreqAI training produces: the fitted ensemble, its scaler and the history it needs.
 
     (A plain class, not a dataclass: freqtrade's resolvers import every file of this folder as
     a loose module, where dataclasses cannot be created.)
 
     Attributes:
-        module: the fitted LightningModule (eval mode).
-        scaler: feature/label scaler fitted on the training rows.
+        modules: the fitted members (eval mode), in seed order; the prediction is their mean
+            (:func:`lstm.train.predict_ensemble`, the study's).
+        scaler: feature/label scaler fitted on the training rows (shared by the members).
         feature_names: FreqAI feature columns, in the model's input order.
         context: (k, F) unscaled features of the last ``k <= window_size - 1`` rows of FreqAI's
             training frame (the real candles right before the backtest window).
@@ -65,26 +68,39 @@ class TrainedLSTM:
             prediction frame starting there is preceded by the context.
     """
 
-    def __init__(self, module: LSTMLightningModule, scaler: RobustScaler,
+    def __init__(self, modules: Sequence[LSTMLightningModule], scaler: RobustScaler,
                  feature_names: tuple[str, ...], context: np.ndarray, context_next: int) -> None:
-        self.module = module
+        if isinstance(modules, LSTMLightningModule):
+            modules = (modules,)
+        self.modules = tuple(modules)
+        if not self.modules:
+            raise ValueError("TrainedLSTM needs at least one fitted module, but got none.")
         self.scaler = scaler
         self.feature_names = tuple(feature_names)
         self.context = np.asarray(context, dtype=np.float64)
         self.context_next = int(context_next)
 
     @property
+    def module(self) -> LSTMLightningModule:
+        """The first member."""
+        return self.modules[0]
+
+    @property
     def window(self) -> int:
         return self.module.params.window_size
 
     def save(self, path: str | Path) -> Path:
-        """Write a weights-only checkpoint (FreqAI calls this with ``<name>_model.zip``)."""
+        """Write a weights-only checkpoint (FreqAI calls this with ``<name>_model.zip``): the first
+        member as an :mod:`lstm.checkpoint` file, the other members' weights in its ``extra``."""
+        others = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+                  for m in self.modules[1:]]
         return save_checkpoint(
             self.module,
             self.scaler,
             path,
             feature_names=self.feature_names,
-            extra={"context": self.context, "context_next": int(self.context_next)},
+            extra={"context": self.context, "context_next": int(self.context_next),
+                   "members": others},
         )
 
     @classmethod
@@ -98,11 +114,18 @@ class TrainedLSTM:
             if isinstance(context, torch.Tensor)
             else np.zeros((0, module.input_dim))
         )
-        return cls(module, scaler, tuple(meta["feature_names"]), context,
+        modules = [module]
+        for state in extra.get("members") or []:
+            member = copy.deepcopy(module)
+            member.load_state_dict(state, strict=True)
+            member.eval()
+            modules.append(member)
+        return cls(modules, scaler, tuple(meta["feature_names"]), context,
                    int(extra.get("context_next", -1)))
 
     def predict_frame(self, features: np.ndarray, first_date: pd.Timestamp | None) -> np.ndarray:
-        """Windowed predictions for every row of ``features`` (label units; NaN: no full window).
+        """Windowed ensemble predictions for every row of ``features`` (label units; NaN: no full
+        window).
 
         Rows ``0..W-2`` use the training context when ``first_date`` is the candle right after
         it; otherwise they only see the rows of ``features`` (and are NaN where that is too few).
@@ -124,7 +147,7 @@ class TrainedLSTM:
             x = np.vstack([self.context, x])
         if x.shape[0] == offset:
             return np.full(0, np.nan)
-        return predict(self.module, self.scaler, x, slice(offset, None), self.window)
+        return predict_ensemble(self.modules, self.scaler, x, slice(offset, None), self.window)
 
 
 class CheckpointDataDrawer(FreqaiDataDrawer):

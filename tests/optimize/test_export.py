@@ -100,7 +100,8 @@ def test_exported_values_are_the_trial_s(exported, study):
     settings = config["lstm_optuna"]
     assert settings["train_days"] == run.walkforward.train_days
     assert settings["purge_candles"] == run.walkforward.purge_candles
-    assert settings["seed"] == run.study.seed and settings["ensemble_size"] == 1
+    assert settings["seed"] == run.study.seed
+    assert settings["ensemble_size"] == run.training.ensemble_size
     # freqtrade loads back to the study's warm-up start for the holdout
     warmup = pd.Timestamp(settings["warmup_start"])
     assert warmup == pd.Timestamp(run.data.start, tz="UTC") - pd.Timedelta(hours=WARMUP_CANDLES)

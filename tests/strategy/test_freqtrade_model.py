@@ -14,7 +14,7 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from lstm.checkpoint import load_checkpoint
 from lstm.seeds import model_seed
 from lstm.params import LSTMParams
-from lstm.train import fit_predict, predict
+from lstm.train import ensemble_mean, fit_predict, predict, predict_ensemble
 from optimize.config import load_config
 from optimize.evaluate import make_labels
 from optimize.export import build_freqtrade_config
@@ -214,3 +214,38 @@ def test_training_rows_of_each_freqai_window_are_the_study_fold_s(datadir, tmp_p
             frame_dates = dates[(dates >= tr_train.startdt) & (dates < tr_train.stopdt)]
             fit = model.fit_rows(frame_dates, pd.Timedelta(hours=1))
             assert frame_dates[fit].equals(dates[fold.train]), fold.index
+
+
+def test_an_ensemble_trains_saves_and_reloads_its_members(frame, tmp_path):
+    """ensemble_size K: K members with the seed rule's members 0..K-1, the study's mean
+    prediction, all K reloaded from the weights-only checkpoint."""
+    config = _config(tmp_path)
+    config[SETTINGS_KEY]["ensemble_size"] = 2
+    model = LstmOptunaRegressor(config=config)
+    model.signal_params = SIGNAL
+    dk = FreqaiDataKitchen(model.config, live=True, pair=PAIR)
+    train = frame.iloc[:TRAIN_ROWS].copy()
+    dk.find_features(train)
+    dk.find_labels(train)
+    result = model.train(train, PAIR, dk)
+    last = frame["date"].iloc[TRAIN_ROWS - 1]
+    assert dk.data[SETTINGS_KEY]["seeds"] == [model_seed(SEED, PAIR, last, k) for k in (0, 1)]
+    assert len(result.modules) == 2
+    first, second = (m.state_dict() for m in result.modules)
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # two different seeds
+    rows = slice(TRAIN_ROWS, TRAIN_ROWS + TEST_ROWS)
+    x = _features(frame, result.feature_names)
+    expected = predict_ensemble(result.modules, result.scaler, x, rows, WINDOW)
+    members = [predict(m, result.scaler, x, rows, WINDOW) for m in result.modules]
+    np.testing.assert_array_equal(expected, ensemble_mean(members))
+    model.model = result
+    np.testing.assert_array_equal(model.predict(frame.iloc[rows], dk)[0][LABEL].to_numpy(), expected)
+    path = result.save(tmp_path / "ens_model.zip")
+    torch.load(path, weights_only=True)
+    loaded = TrainedLSTM.load(path)
+    assert len(loaded.modules) == 2
+    for ours, theirs in zip(result.modules, loaded.modules, strict=True):
+        for key, value in ours.state_dict().items():
+            assert torch.equal(theirs.state_dict()[key], value), key
+    model.model = loaded
+    np.testing.assert_array_equal(model.predict(frame.iloc[rows], dk)[0][LABEL].to_numpy(), expected)
