@@ -67,8 +67,14 @@ class StudyData:
     dates: pd.DatetimeIndex
 
     @classmethod
-    def load(cls, config: RunConfig) -> StudyData:
+    def load(cls, config: RunConfig, *, warmup_from: pd.Timestamp | None = None) -> StudyData:
         """Load candles, build the target basis and the (cached) features, make the folds.
+
+        Args:
+            config: the run config.
+            warmup_from: compute features and T from this candle on (rows of the span before it
+                hold NaN); None: :func:`strategy.features.warmup_start` of the span, the default
+                every trial uses. The holdout uses its own (see :mod:`optimize.holdout`).
 
         Raises:
             ValueError: a pair does not cover the span, or the folds cannot be made (the message
@@ -86,21 +92,22 @@ class StudyData:
                                  end=end, max_gap_candles=data.max_gap_candles)
                 for tf in config.features.include_timeframes
             }
-            anchor = warmup_start(start, frames[data.timeframe]["date"].iloc[0], data.timeframe)
+            full = frames[data.timeframe]
+            first = full["date"].iloc[0]
+            anchor = warmup_start(start, first, data.timeframe)
+            if warmup_from is not None:
+                anchor = max(anchor, pd.Timestamp(warmup_from))
             frames = {tf: f[f["date"] >= anchor].reset_index(drop=True) for tf, f in frames.items()}
             base = frames[data.timeframe]
             features = cached_features(frames, config.features, config.training.cache_dir)
             basis = TargetBasis.from_candles(base)
-            first = base["date"].iloc[0]
             if start is not None and first > start:
                 raise ValueError(
                     f"{pair} {data.timeframe} candles start at {first}, after data.start={start}; "
                     "move data.start later or drop the pair."
                 )
-            keep = (base["date"] >= start).to_numpy() if start is not None else np.ones(len(base), bool)
-            rows = np.flatnonzero(keep)
-            sl = slice(int(rows[0]), int(rows[-1]) + 1)
-            span = base.iloc[sl].reset_index(drop=True)
+            keep = (full["date"] >= start).to_numpy() if start is not None else np.ones(len(full), bool)
+            span = full[keep].reset_index(drop=True)
             pair_dates = pd.DatetimeIndex(span["date"])
             if dates is None:
                 dates = pair_dates
@@ -110,10 +117,22 @@ class StudyData:
                     f"{data.pairs[0]} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs must "
                     "cover the study span (set data.start/end inside every pair's history)."
                 )
+            # span rows -> rows of the warmed-up frame (-1: before the warm-up start, no values)
+            pos = pd.DatetimeIndex(base["date"]).get_indexer(pair_dates)
+            ok = pos >= 0
+            matrix = features.to_numpy(dtype=np.float32)
+            feats = np.full((len(span), matrix.shape[1]), np.nan, dtype=np.float32)
+            feats[ok] = matrix[pos[ok]]
+            z = np.full((len(span), basis.z.shape[1]), np.nan)
+            z[ok] = basis.z[pos[ok]]
+            multiplier = np.full(len(span), np.nan)
+            multiplier[ok] = basis.multiplier[pos[ok]]
+            strong = np.zeros(len(span), dtype=bool)
+            strong[ok] = basis.strong_trend[pos[ok]]
             pairs[pair] = PairData(
                 candles=span,
-                basis=TargetBasis(basis.z[sl], basis.multiplier[sl], basis.strong_trend[sl], span.index),
-                features=np.ascontiguousarray(features.to_numpy(dtype=np.float32)[sl]),
+                basis=TargetBasis(z, multiplier, strong, span.index),
+                features=np.ascontiguousarray(feats),
                 feature_names=tuple(features.columns),
             )
         assert dates is not None

@@ -45,7 +45,12 @@ from optimize import __version__
 from optimize.config import RunConfig
 from optimize.data import REPO_ROOT, load_candles, timeframe_to_timedelta
 from optimize.ftoffline import freqtrade_config
-from optimize.holdout import evaluate_trial_holdout, select_trial, study_config
+from optimize.holdout import (
+    evaluate_trial_holdout,
+    holdout_warmup_start,
+    select_trial,
+    study_config,
+)
 from optimize.space import TrialParams
 from optimize.study import DEFAULT_STORAGE, load_existing_study, redact
 from optimize.walkforward import WalkForwardPlan, make_folds
@@ -379,9 +384,12 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
     anchor = study_warmup_start(config)
     wf_start, wf_end = plan.walkforward_span
     spans = {"walkforward": {"start": wf_start.isoformat(), "end": wf_end.isoformat(),
-                             "timerange": span_timerange(wf_start, wf_end, tf)}}
+                             "warmup_start": anchor.isoformat(),
+                             "timerange": span_timerange(wf_start, wf_end, tf),
+                             "freqai_schedule": config.walkforward.step == config.walkforward.test_days}}
     if holdout is not None:
         spans["holdout"] = {"start": holdout.start.isoformat(), "end": holdout.end.isoformat(),
+                            "warmup_start": holdout_warmup_start(config).isoformat(),
                             "timerange": timerange}
     metadata = {
         "version": __version__,
@@ -406,7 +414,7 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
         "train_days": config.walkforward.train_days,
         "purge_candles": config.walkforward.purge_candles,
         "ensemble_size": config.training.ensemble_size,
-        "warmup_start": anchor.isoformat(),
+        "warmup_start": (spans.get("holdout") or spans["walkforward"])["warmup_start"],
         "timeframe": config.data.timeframe,
         **(extra or {}),
     }
@@ -414,7 +422,7 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
                                 user_data_dir=out / USER_DATA, strategy_path=strategy_dir)
     default_span = spans.get("holdout") or spans["walkforward"]
     ft["startup_candle_count"] = startup_candles(default_span["start"], windows["train_period_days"],
-                                                 anchor, config.data.timeframe)
+                                                 default_span["warmup_start"], config.data.timeframe)
     config_path = out / CONFIG_FILE
     config_path.write_text(json.dumps(ft, indent=2) + "\n", encoding="utf-8")
     trades_path = out / TRADES_FILE

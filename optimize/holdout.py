@@ -45,6 +45,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optimize import __version__
 from optimize.config import RunConfig, parse_config
+from optimize.data import load_candles
 from optimize.evaluate import (
     PairFold,
     StudyData,
@@ -57,7 +58,8 @@ from optimize.evaluate import (
 from optimize.objectives import get_objective
 from optimize.seednoise import best_by_seed_mean
 from optimize.space import TrialParams
-from optimize.walkforward import Fold, WalkForwardPlan, holdout_windows
+from optimize.walkforward import Fold, WalkForwardPlan, holdout_windows, make_folds
+from strategy.features import warmup_start
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +136,30 @@ def holdout_fold(plan: WalkForwardPlan, dates: pd.DatetimeIndex) -> Fold:
     return holdout_windows(plan, dates)[0]
 
 
+def holdout_warmup_start(config: RunConfig) -> pd.Timestamp:
+    """The candle the holdout's features and T are computed from.
+
+    ``WARMUP_CANDLES`` base candles before the first holdout window's training start (never before
+    the first candle of the data): what a
+    FreqAI backtest of the holdout loads (the export's ``startup_candle_count`` makes freqtrade load
+    from exactly this candle, and the strategy computes from it), as the walk-forward span's
+    indicators start ``WARMUP_CANDLES`` before the first fold's training start. (freqtrade caps
+    the startup candles, so one start for both spans cannot be loaded for a long study.)
+
+    Raises:
+        ValueError: the study has no holdout (see :func:`optimize.walkforward.holdout_windows`).
+    """
+    data = config.data
+    candles = load_candles(data.pairs[0], data.timeframe, datadir=data.path, exchange=data.exchange,
+                           end=data.end or None, max_gap_candles=data.max_gap_candles)
+    dates = pd.DatetimeIndex(candles["date"])
+    start = pd.Timestamp(data.start, tz="UTC") if data.start else None
+    span = dates[dates >= start] if start is not None else dates
+    plan = make_folds(span, config.walkforward, data.timeframe)
+    first = holdout_windows(plan, span)[0]
+    return warmup_start(first.train_start, dates[0], data.timeframe)
+
+
 def stored_holdout(study: optuna.Study, trial_number: int) -> dict[str, Any] | None:
     """The stored holdout record of a trial, or None when it was never evaluated."""
     return (study.user_attrs.get(HOLDOUT_ATTR) or {}).get(str(int(trial_number)))
@@ -153,7 +179,8 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         thresholds and training info), ``metrics`` (same keys as a fold's), ``baselines``
         (``buy_and_hold``, ``no_model``), ``pairs`` (the last window's per-pair info),
         ``daily_equity`` (see :func:`optimize.evaluate.daily_equity`), ``daily_returns``,
-        ``trades`` (:func:`optimize.evaluate.trade_records`), ``study_seed``, ``ensemble_size``,
+        ``trades`` (:func:`optimize.evaluate.trade_records`), ``warmup_start`` (the candle its
+        indicators start from, :func:`holdout_warmup_start`), ``study_seed``, ``ensemble_size``,
         ``duration_s``,
         ``computed_at`` (ISO UTC), ``version`` (lstm-optuna) and ``format``.
 
@@ -177,7 +204,8 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
     params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
     check_purge(config.walkforward.purge_candles, params,
                 f"trial {trial.number}'s holdout fit would see the holdout")
-    data = StudyData.load(config)
+    anchor = holdout_warmup_start(config)
+    data = StudyData.load(config, warmup_from=anchor)
     windows = holdout_windows(data.plan, data.dates)
     holdout = data.plan.holdout
     assert holdout is not None  # holdout_windows raised otherwise
@@ -225,6 +253,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         "daily_equity": daily_equity(data, span_rows, span.model, span.no_model),
         "daily_returns": span.daily_returns,
         "trades": trade_records(span.model),
+        "warmup_start": anchor.isoformat(),
         "study_seed": config.study.seed,
         "ensemble_size": config.training.ensemble_size,
         "duration_s": time.perf_counter() - started,

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 from freqtrade.configuration import TimeRange
 
+from optimize.data import timeframe_to_timedelta
 from optimize.evaluate import FOLD_METRIC_KEYS
 from optimize.export import (
     CONFIG_FILE,
@@ -39,6 +40,7 @@ from optimize.export import (
     startup_candles,
 )
 from optimize.ftoffline import run_freqtrade_backtest
+from strategy.features import WARMUP_CANDLES
 from strategy.freqtrade import STRATEGY_NAME
 
 logger = logging.getLogger(__name__)
@@ -157,20 +159,28 @@ def _prepare(export_dir: Path | str, datadir: Path | str | None,
     return out, run_config, settings, Path(datadir) if datadir is not None else Path(settings["datadir"])
 
 
-def _span(settings: dict[str, Any], span: str, timerange: str | None) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
-    """``(span name, start, end, timerange)`` of a verification."""
+def _span(settings: dict[str, Any], span: str, timerange: str | None
+          ) -> tuple[str, pd.Timestamp, pd.Timestamp, str, str | None]:
+    """``(span name, start, end, timerange, warm-up start)`` of a verification."""
     if timerange:
         tr = TimeRange.parse_timerange(timerange)
         if not tr.startts or not tr.stopts:
             raise ValueError(f"--timerange needs a start and an end (FreqAI's rule), but got {timerange!r}.")
         return ("timerange", pd.Timestamp(tr.startts, unit="s", tz="UTC"),
-                pd.Timestamp(tr.stopts, unit="s", tz="UTC"), timerange)
+                pd.Timestamp(tr.stopts, unit="s", tz="UTC"), timerange, None)
     if span not in SPANS:
         raise ValueError(f"span must be one of {SPANS}, but got span={span!r}.")
     info = settings.get(span)
     if not info:
         raise ValueError(f"the export has no {span} span (the study has none); pass --timerange.")
-    return span, pd.Timestamp(info["start"]), pd.Timestamp(info["end"]), info["timerange"]
+    if not info.get("freqai_schedule", True):
+        raise ValueError(
+            "the study's folds step by walkforward.step_days, not test_days: FreqAI always steps by "
+            "backtest_period_days, so its windows over the walk-forward span are not the study's; "
+            "verify the holdout or a --timerange instead."
+        )
+    return (span, pd.Timestamp(info["start"]), pd.Timestamp(info["end"]), info["timerange"],
+            info.get("warmup_start"))
 
 
 def _trade_key(trade: dict[str, Any]) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
@@ -247,12 +257,16 @@ def verify_export(export_dir: Path | str, *, span: str = "holdout", timerange: s
             FreqAI training window starts before the study's warm-up start.
     """
     out, run_config, settings, datadir = _prepare(export_dir, datadir, "verify")
-    name, start, end, tr = _span(settings, span, timerange)
+    name, start, end, tr, anchor = _span(settings, span, timerange)
     run_config["export"] = "none"
-    anchor = settings.get("warmup_start")
-    if anchor is not None:
-        run_config["startup_candle_count"] = startup_candles(
-            start, run_config["freqai"]["train_period_days"], anchor, settings.get("timeframe", "1h"))
+    timeframe = str(run_config.get("timeframe", "1h"))
+    train_days = run_config["freqai"]["train_period_days"]
+    if anchor is None:  # a timerange of the user's: the usual warm-up before its first window
+        anchor = (start - pd.Timedelta(days=train_days)
+                  - WARMUP_CANDLES * timeframe_to_timedelta(timeframe)).isoformat()
+    # the span's indicators start where the study's did; freqtrade loads back to that candle
+    run_config[SETTINGS_KEY] = {**settings, "warmup_start": anchor}
+    run_config["startup_candle_count"] = startup_candles(start, train_days, anchor, timeframe)
     logger.info("verifying %s over %s (%s)", out, tr, name)
     result = run_freqtrade_backtest(run_config, STRATEGY_NAME, datadir=datadir, timerange=tr,
                                     strategy_path=out / STRATEGY_DIR)

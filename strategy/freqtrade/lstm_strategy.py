@@ -168,7 +168,8 @@ class LstmOptunaStrategy(IStrategy):
 
     def feature_engineering_standard(self, dataframe: DataFrame, metadata: dict,
                                      **kwargs: Any) -> DataFrame:
-        return self._assign(dataframe, standard(dataframe, self.feature_set))
+        return self._assign(dataframe, from_warmup(dataframe, self.warmup_start, standard,
+                                                   self.feature_set))
 
     def set_freqai_targets(self, dataframe: DataFrame, metadata: dict, **kwargs: Any) -> DataFrame:
         target = from_warmup(dataframe, self.warmup_start, _target, self.weights())["T"]

@@ -102,12 +102,18 @@ def test_exported_values_are_the_trial_s(exported, study):
     assert settings["purge_candles"] == run.walkforward.purge_candles
     assert settings["seed"] == run.study.seed
     assert settings["ensemble_size"] == run.training.ensemble_size
-    # freqtrade loads back to the study's warm-up start for the holdout
-    warmup = pd.Timestamp(settings["warmup_start"])
-    assert warmup == pd.Timestamp(run.data.start, tz="UTC") - pd.Timedelta(hours=WARMUP_CANDLES)
+    # each span's indicators start WARMUP_CANDLES before its first training window; freqtrade
+    # loads back to exactly that candle for the holdout (verify sets it for the span it runs)
+    hour = pd.Timedelta(hours=1)
+    assert pd.Timestamp(settings["walkforward"]["warmup_start"]) == \
+        pd.Timestamp(run.data.start, tz="UTC") - WARMUP_CANDLES * hour
     holdout_start = pd.Timestamp(settings["holdout"]["start"])
+    warmup = pd.Timestamp(settings["warmup_start"])
+    assert warmup == pd.Timestamp(settings["holdout"]["warmup_start"])
+    assert warmup == holdout_start - run.walkforward.purge_candles * hour - pd.Timedelta(
+        days=run.walkforward.train_days) - WARMUP_CANDLES * hour
     assert holdout_start - pd.Timedelta(days=freqai["train_period_days"]) - \
-        config["startup_candle_count"] * pd.Timedelta(hours=1) == warmup
+        config["startup_candle_count"] * hour == warmup
     assert freqai["backtest_period_days"] == run.walkforward.test_days
     assert freqai["model_training_parameters"] == params.lstm.to_dict()
     assert freqai["conv_width"] == params.lstm.window_size

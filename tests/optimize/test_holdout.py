@@ -175,9 +175,9 @@ def test_holdout_is_evaluated_once_then_reused(smoke_study, monkeypatch):
         calls["fit"] += 1
         return real_fit(*args, **kwargs)
 
-    def counting_load(config):
+    def counting_load(config, **kwargs):
         calls["load"] += 1
-        return real_load(config)
+        return real_load(config, **kwargs)
 
     monkeypatch.setattr(evaluate_mod, "fit_pair_fold", counting_fit)
     monkeypatch.setattr(holdout_mod.StudyData, "load", staticmethod(counting_load))

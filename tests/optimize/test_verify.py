@@ -18,7 +18,7 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from optimize.cli import main
 from optimize.evaluate import StudyData, make_labels
 from optimize.export import TRADES_FILE
-from optimize.holdout import study_config
+from optimize.holdout import holdout_warmup_start, study_config
 from optimize.space import TrialParams
 from optimize.verify import read_export, verify_export
 from optimize.walkforward import holdout_windows
@@ -112,8 +112,8 @@ def _study_name(freqai_name: str) -> str:
 def test_inside_freqtrade_each_window_fits_the_study_fold_rows_on_the_study_s_features(
         exported, study, monkeypatch):
     """Every frame FreqAI hands the model (training windows and backtest windows, holdout span)
-    holds the study's features (same columns, same order, same float32 values) and the study's
-    T at every candle; the rows the model fits are the study window's training rows."""
+    holds the study's holdout features (same columns, same order, same float32 values) and the
+    study's T at every candle; the rows the model fits are the study window's training rows."""
     frames: list[pd.DataFrame] = []
     real = FreqaiDataKitchen.find_features
 
@@ -126,7 +126,7 @@ def test_inside_freqtrade_each_window_fits_the_study_fold_rows_on_the_study_s_fe
     assert result.all_match
     config = study_config(study)
     params = TrialParams.from_dict(study.best_trial.user_attrs["resolved_params"])
-    data = StudyData.load(config)
+    data = StudyData.load(config, warmup_from=holdout_warmup_start(config))
     windows = holdout_windows(data.plan, data.dates)
     settings = read_export(exported)["lstm_optuna"]
     tf = pd.Timedelta(hours=1)

@@ -59,7 +59,11 @@ def _freqai_name(name: str, timeframes: tuple[str, ...]) -> str:
     return name
 
 
-def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir):
+@pytest.mark.parametrize("warmup_row", [None, 250])
+def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir, warmup_row):
+    """The hooks rebuild the study's features and T from the candles freqtrade hands them; with
+    ``lstm_optuna.warmup_start`` they compute from that candle on (NaN before), exactly as the
+    study does on candles starting there."""
     config = read_export(export_dir)
     config["user_data_dir"] = export_dir / "user_data"
     end = pd.Timestamp("2025-08-01", tz="UTC")
@@ -67,6 +71,12 @@ def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir):
     base = base[base["date"] < end].tail(900).reset_index(drop=True)
     four = pd.read_feather(datadir / "binance" / "BTC_USDT-4h.feather")
     four = four[(four["date"] < end) & (four["date"] >= base["date"].iloc[0])].reset_index(drop=True)
+    first = 0
+    if warmup_row is None:
+        config["lstm_optuna"].pop("warmup_start")
+    else:
+        config["lstm_optuna"]["warmup_start"] = base["date"].iloc[warmup_row].isoformat()
+        first = warmup_row
     strategy = LstmOptunaStrategy(config)
     strategy.ft_load_hyper_params()  # defaults (no parameter file next to the imported class)
     dk = FreqaiDataKitchen(config, live=True, pair=PAIR)
@@ -74,14 +84,20 @@ def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir):
         strategy, base_dataframes={"1h": base.copy(), "4h": four.copy()}, pair=PAIR,
         prediction_dataframe=base.copy())
     run = load_config("configs/smoke.yaml")
-    expected = build_features({"1h": base, "4h": four}, run.features)
+    start = base["date"].iloc[first]
+    from_start = {"1h": base.iloc[first:].reset_index(drop=True),
+                  "4h": four[four["date"] >= start].reset_index(drop=True)}
+    expected = build_features(from_start, run.features)
     names = {_freqai_name(c, run.features.include_timeframes): c for c in expected.columns}
     assert sorted(c for c in populated.columns if c.startswith("%")) == sorted(names)
     for ft_name, name in names.items():
-        np.testing.assert_array_equal(populated[ft_name].to_numpy(np.float32),
-                                      expected[name].to_numpy(), err_msg=ft_name)
-    target = TargetBasis.from_candles(base).score(strategy.weights())
-    np.testing.assert_array_equal(populated[LABEL].to_numpy(), make_labels(target, 1))
+        values = populated[ft_name].to_numpy(np.float32)
+        assert np.isnan(values[:first]).all(), ft_name
+        np.testing.assert_array_equal(values[first:], expected[name].to_numpy(), err_msg=ft_name)
+    target = TargetBasis.from_candles(from_start["1h"]).score(strategy.weights())
+    labels = populated[LABEL].to_numpy()
+    assert np.isnan(labels[:first]).all()
+    np.testing.assert_array_equal(labels[first:], make_labels(target, 1))
 
 
 def test_short_freqai_backtest_trains_the_project_lstm(export_dir, caplog):
