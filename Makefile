@@ -45,7 +45,7 @@ export: install
 	$(PY) -m optimize export --storage $(STORAGE) --study-name $(STUDY) $(TRIAL_ARG) --out $(EXPORT_DIR)
 
 verify: install
-	$(PY) -m optimize verify --export $(EXPORT_DIR)
+	$(PY) -m optimize verify --export $(EXPORT_DIR) $(VERIFY_ARGS)
 
 report: install
 	$(PY) -m optimize report --storage $(STORAGE) --study-name $(STUDY)
