@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -53,9 +52,9 @@ from optimize.holdout import (
 )
 from optimize.space import TrialParams
 from optimize.study import DEFAULT_STORAGE, load_existing_study, redact
-from optimize.walkforward import WalkForwardPlan, make_folds
-from strategy.freqtrade import MODEL_NAME, PACKAGE_DIR, STRATEGY_FILE, STRATEGY_NAME
+from optimize.walkforward import WalkForwardPlan, freqai_train_period_days, make_folds
 from strategy.features import warmup_start
+from strategy.freqtrade import MODEL_NAME, PACKAGE_DIR, STRATEGY_FILE, STRATEGY_NAME
 from strategy.freqtrade.rules import EXTRA_RETURNS, SETTINGS_KEY, strategy_params
 
 logger = logging.getLogger(__name__)
@@ -220,9 +219,8 @@ def build_freqtrade_config(
         ft.pop(key, None)
     wf = config.walkforward
     features = config.features
-    windows = settings.get("freqai_windows") or {"train_period_days": int(math.ceil(
-        wf.train_days + wf.purge_candles * timeframe_to_timedelta(config.data.timeframe)
-        / pd.Timedelta(days=1) - 1e-9))}
+    windows = settings.get("freqai_windows") or {
+        "train_period_days": freqai_train_period_days(wf, config.data.timeframe)}
     freqai = _strip_comments(load_template()["freqai"])
     freqai.update({
         "identifier": identifier,
@@ -470,8 +468,8 @@ __all__ = [
     "export_study_trial",
     "export_trial",
     "new_identifier",
-    "study_plan",
     "span_timerange",
+    "study_plan",
     "timerange_of",
     "write_export",
 ]

@@ -133,7 +133,7 @@ def read_study_trades(export_dir: Path | str) -> dict[str, Any] | None:
         return None
     doc = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(doc, dict) or not isinstance(doc.get("spans"), dict):
-        raise ValueError(f"{path}: expected an object with 'spans', written by the export.")
+        raise ValueError(f"{path}: expected an object with 'spans', written by the export.")  # noqa: TRY004
     return doc["spans"]
 
 
@@ -292,8 +292,8 @@ def _fmt(value: float | None) -> str:
 
 def format_comparison(result: VerifyResult) -> str:
     """A text table: trades matched / study only / freqtrade only, then metric, study, freqtrade."""
-    rows = [f"study {result.study_name!r} trial {result.trial_number}: {result.span} "
-            f"{result.start} .. {result.end} (freqtrade timerange {result.timerange})"]
+    rows = [(f"study {result.study_name!r} trial {result.trial_number}: {result.span} "
+             f"{result.start} .. {result.end} (freqtrade timerange {result.timerange})")]
     if result.study is not None:
         rows.append(f"trades: {len(result.matched)} matched, {len(result.study_only)} study only, "
                     f"{len(result.freqtrade_only)} freqtrade only")

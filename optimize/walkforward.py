@@ -186,10 +186,8 @@ class WalkForwardPlan:
         steps by the backtest period: a ``step_days`` larger than ``test_days`` has no FreqAI
         counterpart.
         """
-        purge_days = timeframe_to_timedelta(self.timeframe) * self.settings.purge_candles
-        total = self.settings.train_days + purge_days / pd.Timedelta(days=1)
         return {
-            "train_period_days": int(math.ceil(total - 1e-9)),
+            "train_period_days": freqai_train_period_days(self.settings, self.timeframe),
             "backtest_period_days": self.settings.test_days,
             "train_days": self.settings.train_days,
             "purge_candles": self.settings.purge_candles,
@@ -199,6 +197,13 @@ class WalkForwardPlan:
     def walkforward_span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """``(first test start, last test end)``: the out-of-sample span the trials are scored on."""
         return self.folds[0].test_start, self.folds[-1].test_end
+
+
+def freqai_train_period_days(settings: WalkForwardSettings, timeframe: str) -> int:
+    """FreqAI's ``train_period_days`` (whole days) for the study's train window and purge gap:
+    ``ceil(train_days + purge_candles * timeframe)`` in days (1e-9 days of float slack)."""
+    purge = timeframe_to_timedelta(timeframe) * settings.purge_candles / pd.Timedelta(days=1)
+    return math.ceil(settings.train_days + purge - 1e-9)
 
 
 def _dates_index(dates: pd.DatetimeIndex | pd.Series) -> pd.DatetimeIndex:

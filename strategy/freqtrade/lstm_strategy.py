@@ -40,12 +40,11 @@ except ImportError:  # pragma: no cover - only when the project is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np
+import pandas as pd
 from freqtrade.strategy import CategoricalParameter, DecimalParameter, IStrategy
 from pandas import DataFrame
 
 from optimize.evaluate import make_labels
-import pandas as pd
-
 from strategy.features import (
     ALL_FEATURES,
     WARMUP_CANDLES,

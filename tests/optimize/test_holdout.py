@@ -7,6 +7,7 @@ of conftest's ``smoke_study``.
 from __future__ import annotations
 
 import copy
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ def test_holdout_windows_continue_the_schedule_over_the_holdout(purge):
     assert windows[0].test_end == windows[1].test_start == plan.holdout.start + pd.Timedelta(days=7)
     assert windows[0].test.start == plan.holdout.slice.start
     assert windows[-1].test.stop == plan.holdout.slice.stop
-    for a, b in zip(windows, windows[1:], strict=False):
+    for a, b in itertools.pairwise(windows):
         assert a.test.stop == b.test.start  # back to back, every holdout candle traded once
     for fold in windows:
         assert fold.train.stop + purge <= fold.test.start  # purge on positions
@@ -236,5 +237,5 @@ def test_holdout_record_matches_independent_figures(smoke_study):
     assert len(record["trades"]) == record["metrics"]["total_trades"]
     assert sum(t["profit_abs"] for t in record["trades"]) / config.backtest.dry_run_wallet == \
         pytest.approx(record["metrics"]["profit_total"], abs=1e-9)
-    assert [w["test_start"] for w in record["windows"]][0] == str(start)
+    assert record["windows"][0]["test_start"] == str(start)
     assert record["objective"] == config.study.objective and len(record["values"]) == 1

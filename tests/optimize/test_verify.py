@@ -147,7 +147,7 @@ def test_inside_freqtrade_each_window_fits_the_study_fold_rows_on_the_study_s_fe
         known = np.isfinite(labels)  # FreqAI has no label for the last h rows of its frame
         assert known[: len(labels) - params.label_horizon].all()
         np.testing.assert_array_equal(labels[known], target[rows][known])
-        if dates[-1] + tf in set(w.test_start for w in windows):  # a training frame
+        if dates[-1] + tf in {w.test_start for w in windows}:  # a training frame
             window = next(w for w in windows if w.test_start == dates[-1] + tf)
             fit_end = dates[-1] + tf - settings["purge_candles"] * tf
             fit = (dates < fit_end) & (dates >= fit_end - pd.Timedelta(days=settings["train_days"]))

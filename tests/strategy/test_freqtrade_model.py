@@ -12,8 +12,8 @@ import torch
 from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from lstm.checkpoint import load_checkpoint
-from lstm.seeds import model_seed
 from lstm.params import LSTMParams
+from lstm.seeds import model_seed
 from lstm.train import ensemble_mean, fit_predict, predict, predict_ensemble
 from optimize.config import load_config
 from optimize.evaluate import make_labels
@@ -189,7 +189,6 @@ def test_training_rows_of_each_freqai_window_are_the_study_fold_s(datadir, tmp_p
     from optimize.export import timerange_of
     from optimize.walkforward import WalkForwardSettings, make_folds
 
-    run = load_config("configs/smoke.yaml")
     candles = load_candles(PAIR, "1h", datadir=datadir, exchange="binance", start="2025-06-01",
                            end="2025-08-15")
     dates = pd.DatetimeIndex(candles["date"])
