@@ -50,6 +50,11 @@ def export_dir(tmp_path_factory) -> Path:
 
 def _freqai_name(name: str, timeframes: tuple[str, ...]) -> str:
     """The FreqAI column name of a project feature column (same definition, other naming)."""
+    shifted = re.fullmatch(r"(.+)_(shift-\d+)", name)
+    if shifted:  # %-rsi-period_10_1h_shift-1 -> %-rsi-period_10_shift-1_BTC/USDT_1h
+        base = _freqai_name(shifted.group(1), timeframes)
+        head, tail = base.split(f"_{PAIR}_")
+        return f"{head}_{shifted.group(2)}_{PAIR}_{tail}"
     for tf in timeframes:
         if name.endswith(f"_{tf}"):
             stem = name[: -len(tf) - 1]
@@ -59,12 +64,14 @@ def _freqai_name(name: str, timeframes: tuple[str, ...]) -> str:
     return name
 
 
-@pytest.mark.parametrize("warmup_row", [None, 250])
-def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir, warmup_row):
-    """The hooks rebuild the study's features and T from the candles freqtrade hands them; with
+@pytest.mark.parametrize(("warmup_row", "shifts"), [(None, 0), (250, 0), (None, 2)])
+def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir, warmup_row, shifts):
+    """The hooks rebuild the study's features and T from the candles freqtrade hands them, in the
+    study's column order (shifted candles in their own timeframe on both sides); with
     ``lstm_optuna.warmup_start`` they compute from that candle on (NaN before), exactly as the
     study does on candles starting there."""
     config = read_export(export_dir)
+    config["freqai"]["feature_parameters"]["include_shifted_candles"] = shifts
     config["user_data_dir"] = export_dir / "user_data"
     end = pd.Timestamp("2025-08-01", tz="UTC")
     base = pd.read_feather(datadir / "binance" / "BTC_USDT-1h.feather")
@@ -84,12 +91,14 @@ def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir, warmup_ro
         strategy, base_dataframes={"1h": base.copy(), "4h": four.copy()}, pair=PAIR,
         prediction_dataframe=base.copy())
     run = load_config("configs/smoke.yaml")
+    run = dataclasses.replace(run, features=dataclasses.replace(run.features,
+                                                                include_shifted_candles=shifts))
     start = base["date"].iloc[first]
     from_start = {"1h": base.iloc[first:].reset_index(drop=True),
                   "4h": four[four["date"] >= start].reset_index(drop=True)}
     expected = build_features(from_start, run.features)
     names = {_freqai_name(c, run.features.include_timeframes): c for c in expected.columns}
-    assert sorted(c for c in populated.columns if c.startswith("%")) == sorted(names)
+    assert [c for c in populated.columns if c.startswith("%")] == list(names)  # same order
     for ft_name, name in names.items():
         values = populated[ft_name].to_numpy(np.float32)
         assert np.isnan(values[:first]).all(), ft_name
