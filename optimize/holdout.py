@@ -16,7 +16,8 @@ Rules:
 
 * The result is stored in the study (user attr ``"holdout"``: ``{str(trial_number): record}``)
   and the study is marked as touched (user attr ``"holdout_touched"``: when, and for which trials).
-  A second call for the same trial returns the stored record; nothing is retrained.
+  A second call for the same trial returns the stored record; nothing is retrained (a record of
+  an older :data:`RECORD_FORMAT` is recomputed and replaced).
 * The holdout is never used to select: nothing here changes a trial's value or user attrs, and
   the trial is chosen from the walk-forward results only (``trial_number=None``: the best trial).
   Every extra trial whose holdout is looked at weakens it as an untouched estimate; the study
@@ -195,11 +196,17 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
 def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     """:func:`evaluate_holdout` of a trial the caller has already chosen with :func:`select_trial`."""
     stored = stored_holdout(study, trial.number)
-    if stored is not None:
+    if stored is not None and stored.get("format") == RECORD_FORMAT:
         logger.info(
             "holdout of trial %d reused (computed %s)", trial.number, stored.get("computed_at")
         )
         return stored
+    if stored is not None:  # an older layout: one model for the whole holdout, no trades
+        logger.warning(
+            "holdout record of trial %d has format %s, this version writes %d (windows of the "
+            "walk-forward schedule, trades); recomputing it", trial.number, stored.get("format"),
+            RECORD_FORMAT,
+        )
     config = study_config(study)
     params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
     check_purge(config.walkforward.purge_candles, params,

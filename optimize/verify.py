@@ -183,6 +183,21 @@ def _span(settings: dict[str, Any], span: str, timerange: str | None
             info.get("warmup_start"))
 
 
+def _warm_up(run_config: dict[str, Any], start: pd.Timestamp, anchor: str | None) -> None:
+    """Make a run's indicators start at ``anchor`` and freqtrade load back to exactly it.
+
+    ``anchor`` None (a timerange of the user's): the usual warm-up, ``WARMUP_CANDLES`` base
+    candles before FreqAI's first training window of the run.
+    """
+    timeframe = str(run_config.get("timeframe", "1h"))
+    train_days = run_config["freqai"]["train_period_days"]
+    if anchor is None:
+        anchor = (start - pd.Timedelta(days=train_days)
+                  - WARMUP_CANDLES * timeframe_to_timedelta(timeframe)).isoformat()
+    run_config[SETTINGS_KEY] = {**run_config[SETTINGS_KEY], "warmup_start": anchor}
+    run_config["startup_candle_count"] = startup_candles(start, train_days, anchor, timeframe)
+
+
 def _trade_key(trade: dict[str, Any]) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
     return (str(trade["pair"]), pd.Timestamp(trade["open_date"]).tz_convert("UTC"),
             pd.Timestamp(trade["close_date"]).tz_convert("UTC"), str(trade["exit_reason"]))
@@ -231,6 +246,9 @@ def _study_side(spans: dict[str, Any] | None, span: str, start: pd.Timestamp, en
     if span in spans:
         stored = spans[span]
         return list(stored["trades"]), dict(stored.get("metrics", {})), ""
+    if span in SPANS:
+        return None, None, (f"the export holds no study trades for the {span} (a study run before "
+                            "trades were recorded); re-run the study and export again.")
     trades = [t for s in spans.values() for t in s["trades"]
               if start <= pd.Timestamp(t["open_date"]) and pd.Timestamp(t["close_date"]) < end]
     note = ("study trades of its stored spans that open and close inside the timerange; FreqAI's "
@@ -259,14 +277,7 @@ def verify_export(export_dir: Path | str, *, span: str = "holdout", timerange: s
     out, run_config, settings, datadir = _prepare(export_dir, datadir, "verify")
     name, start, end, tr, anchor = _span(settings, span, timerange)
     run_config["export"] = "none"
-    timeframe = str(run_config.get("timeframe", "1h"))
-    train_days = run_config["freqai"]["train_period_days"]
-    if anchor is None:  # a timerange of the user's: the usual warm-up before its first window
-        anchor = (start - pd.Timedelta(days=train_days)
-                  - WARMUP_CANDLES * timeframe_to_timedelta(timeframe)).isoformat()
-    # the span's indicators start where the study's did; freqtrade loads back to that candle
-    run_config[SETTINGS_KEY] = {**settings, "warmup_start": anchor}
-    run_config["startup_candle_count"] = startup_candles(start, train_days, anchor, timeframe)
+    _warm_up(run_config, start, anchor)
     logger.info("verifying %s over %s (%s)", out, tr, name)
     result = run_freqtrade_backtest(run_config, STRATEGY_NAME, datadir=datadir, timerange=tr,
                                     strategy_path=out / STRATEGY_DIR)
@@ -372,6 +383,7 @@ def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path 
     from optimize.ftoffline import load_markets, offline_markets, preserved_logging
 
     out, run_config, settings, datadir = _prepare(export_dir, datadir, "lookahead")
+    _warm_up(run_config, _span(settings, "holdout", timerange)[1], None)
     exchange = run_config["exchange"]
     run_config["exchange"] = {**exchange, "pair_whitelist": list(pairs or exchange["pair_whitelist"])}
     with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp, preserved_logging():

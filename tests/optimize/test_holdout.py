@@ -239,3 +239,16 @@ def test_holdout_record_matches_independent_figures(smoke_study):
         pytest.approx(record["metrics"]["profit_total"], abs=1e-9)
     assert record["windows"][0]["test_start"] == str(start)
     assert record["objective"] == config.study.objective and len(record["values"]) == 1
+
+
+def test_a_record_of_an_older_format_is_recomputed_identically(smoke_study):
+    study = _load(smoke_study)
+    record = evaluate_holdout(study)  # stored by the tests above or computed now
+    old = {k: v for k, v in record.items() if k != "trades"}
+    old["format"] = 1
+    study.set_user_attr(HOLDOUT_ATTR, {str(record["trial"]): old})
+    again = evaluate_holdout(_load(smoke_study))
+    assert again["format"] == holdout_mod.RECORD_FORMAT
+    # the same seeds on the same data: the same trades and figures (CPU)
+    assert again["trades"] == record["trades"] and again["metrics"] == record["metrics"]
+    assert _load(smoke_study).user_attrs[HOLDOUT_ATTR][str(record["trial"])] == again
