@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import make_row, median_seconds
 from optimize import _backtest_kernel as kernel
 from optimize import ftoffline
 from optimize.backtest import BacktestSettings, backtest, kernel_rules, roi_table
-from optimize.bench import make_row, median_seconds
 from optimize.data import DEFAULT_DATADIR, load_candles
 
 log = logging.getLogger(__name__)
