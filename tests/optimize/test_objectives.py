@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+import optuna
 import pytest
 import yaml
 
@@ -12,8 +13,8 @@ from optimize.config import ConfigError, load_config, parse_config
 from optimize.data import load_candles
 from optimize.objectives import OBJECTIVES, Objective, available_objectives, get_objective
 from optimize.space import load_space
-from optimize.study import open_study
-from tests.conftest import SMOKE_SPACE
+from optimize.study import open_study, run_worker
+from tests.conftest import SMOKE_CONFIG, SMOKE_SPACE
 
 
 def _write(folder, name: str, body: str):
@@ -149,3 +150,28 @@ def test_the_config_checks_the_objectives_path(tmp_path):
         ConfigError, match=r"objective must be one of .* but got objective='elsewhere'"
     ):
         load_config(run)
+
+
+def test_a_user_objective_scores_a_real_study_trial(tmp_path):
+    folder = tmp_path / "objectives"
+    _write(
+        folder,
+        "shifted_profit",
+        """\
+        from optimize.objectives.base import Objective
+
+        OBJECTIVE = Objective(
+            "shifted_profit", ("maximize",), lambda m: (3 * m["profit_total"] - 1,), "3 p - 1"
+        )
+        """,
+    )
+    raw = yaml.safe_load(SMOKE_CONFIG.read_text())
+    raw["study"] = {**raw["study"], "objective": "shifted_profit", "pruner": "none"}
+    raw["study"]["objectives_path"] = str(folder)
+    raw["training"] = {**raw["training"], "cache_dir": str(tmp_path / "cache")}
+    config = parse_config(raw, "user-objective-smoke")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    run_worker(config, load_space(SMOKE_SPACE), storage=storage, study_name="u", n_trials=1)
+    trial = optuna.load_study(study_name="u", storage=storage).trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.value == 3 * trial.user_attrs["oos_metrics"]["profit_total"] - 1
