@@ -33,7 +33,7 @@ from optimize.space import TrialParams
 from optimize.walkforward import Fold, WalkForwardPlan, make_folds
 from strategy.features import cached_features
 from strategy.signals import long_signals, resolve_thresholds
-from strategy.target import TargetBasis
+from strategy.target import TargetBasis, make_labels  # make_labels: re-exported for callers
 
 logger = logging.getLogger(__name__)
 
@@ -113,15 +113,6 @@ class StudyData:
                     len(pairs), len(dates), dates[0], dates[-1], len(plan.folds),
                     None if plan.holdout is None else (plan.holdout.start, plan.holdout.end))
         return cls(config=config, pairs=pairs, plan=plan, dates=dates)
-
-
-def make_labels(target: np.ndarray, horizon: int) -> np.ndarray:
-    """``y_t = T_{t+h}``; the last ``h`` rows have no label (NaN)."""
-    if horizon == 0:
-        return target.copy()
-    y = np.full_like(target, np.nan)
-    y[:-horizon] = target[horizon:]
-    return y
 
 
 @dataclass

@@ -8,7 +8,7 @@ Every step calls the project code the study used:
   without look-ahead and names the columns (``%-rsi-period_10_BTC/USDT_1h``). The feature subset
   is ``lstm_optuna.features`` of the config (default: all);
 * target: :meth:`strategy.target.TargetBasis.score` with the weights ``w0..w8``, label
-  ``y_t = T_{t+h}`` by :func:`optimize.evaluate.make_labels` with
+  ``y_t = T_{t+h}`` by :func:`strategy.target.make_labels` with
   ``h = freqai.feature_parameters.label_period_candles``;
 * signals: thresholds per candle and :func:`strategy.signals.long_signals` through
   :mod:`strategy.freqtrade.rules`.
@@ -40,7 +40,6 @@ import numpy as np
 from freqtrade.strategy import CategoricalParameter, DecimalParameter, IStrategy
 from pandas import DataFrame
 
-from optimize.evaluate import make_labels
 from strategy.features import (
     ALL_FEATURES,
     expand_all,
@@ -61,7 +60,7 @@ from strategy.freqtrade.rules import (
     trade_signals,
 )
 from strategy.signals import THRESHOLD_MODES, SignalParams
-from strategy.target import WEIGHT_NAMES, TargetBasis
+from strategy.target import WEIGHT_NAMES, TargetBasis, make_labels
 
 RANGED_PARAMETERS = {"entry_threshold": BUY_SPACE, "exit_gap": SELL_SPACE}
 

@@ -16,8 +16,8 @@ import torch
 
 from lstm.params import LSTMParams
 from lstm.train import fit_ensemble, fit_predict
-from optimize.bench import make_row
-from optimize.bench.training import bench_features
+from benchmarks import make_row
+from benchmarks.training import bench_features
 
 ENSEMBLE_PARAMS = LSTMParams(num_lstm_layers=2, hidden_dim=32, dropout_percent=0.2, window_size=12,
                              learning_rate=3e-3, batch_size=256, epochs=4, early_stopping_patience=4)
