@@ -144,10 +144,9 @@ class StudyRecord:
     space_source: str
     objective: str
 
-    _ATTRS = {"version": "lstm_optuna_version"}
-
     def to_user_attrs(self) -> dict[str, Any]:
-        return {self._ATTRS.get(f.name, f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
+        names = {"version": "lstm_optuna_version"}
+        return {names.get(f.name, f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def of(cls, study: optuna.Study) -> StudyRecord:

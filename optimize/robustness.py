@@ -25,8 +25,8 @@ from optuna.trial import FrozenTrial, TrialState
 from optimize import __version__
 from optimize.config import parse_config
 from optimize.evaluate import StudyData, evaluate
-from optimize.records import TrialRecord, study_config
 from optimize.objectives import get_objective
+from optimize.records import TrialRecord, study_config
 from optimize.seednoise import SeedNoise, SeedValue, attr_key, read_noise
 from optimize.space import TrialParams
 

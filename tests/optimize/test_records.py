@@ -5,7 +5,14 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from optimize.records import TRIAL_SCHEMA, RecordError, StudyRecord, TrialRecord, study_config, write_trial
+from optimize.records import (
+    TRIAL_SCHEMA,
+    RecordError,
+    StudyRecord,
+    TrialRecord,
+    study_config,
+    write_trial,
+)
 
 
 def _trial(attrs: dict) -> optuna.trial.FrozenTrial:
