@@ -57,7 +57,7 @@ test-all: install
 	$(PY) -m pytest -m "" $(PYTEST_ARGS)
 
 bench: install
-	$(PY) -m optimize.bench
+	$(PY) -m benchmarks
 
 lint: install
 	$(VENV)/bin/ruff check .

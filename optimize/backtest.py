@@ -267,6 +267,34 @@ def backtest(
     Raises:
         ValueError: malformed candles or signals (the message names pair, field and row).
     """
+    settings = _check_settings(settings, enter_short, exit_short)
+    tf = timeframe_to_timedelta(settings.timeframe)
+    frames = _as_frames(candles)
+    checked = {p: _check_candles(p, f, tf) for p, f in frames.items()}
+    dates = {p: d for p, (d, _) in checked.items()}
+    signals = {
+        name: _signals_for(name, value, frames, dates)
+        for name, value in zip(
+            SIGNAL_NAMES, (enter_long, exit_long, enter_short, exit_short), strict=True
+        )
+    }
+    if signals["enter_long"] is None or signals["exit_long"] is None:
+        raise ValueError("enter_long and exit_long are required (use all-False arrays for none).")
+    grid = _common_grid(dates, tf)
+    market = _market(grid, tf, checked, signals, settings)
+    tf_min = int(tf / pd.Timedelta(minutes=1))
+    outcome = kernel.simulate(market, kernel_rules(settings, tf_min), roi_table(settings))
+    return _result(outcome, list(frames), grid, tf_min, settings)
+
+
+SIGNAL_NAMES = ("enter_long", "exit_long", "enter_short", "exit_short")
+"""The four signal inputs of :func:`backtest` (fields of the kernel's candle records)."""
+
+
+def _check_settings(
+    settings: BacktestSettings | None, enter_short: Any, exit_short: Any
+) -> BacktestSettings:
+    """The settings to use (freqtrade's defaults for None); shorts only with ``can_short``."""
     settings = BacktestSettings() if settings is None else settings
     if not isinstance(settings, BacktestSettings):
         raise TypeError(f"settings must be a BacktestSettings, but got {type(settings).__name__}.")
@@ -275,92 +303,130 @@ def backtest(
             "enter_short/exit_short were given but settings.can_short is False; enable "
             "can_short or pass None."
         )
-    tf = timeframe_to_timedelta(settings.timeframe)
-    frames = _as_frames(candles)
-    checked = {p: _check_candles(p, f, tf) for p, f in frames.items()}
-    dates = {p: d for p, (d, _) in checked.items()}
-    sig = {
-        "enter_long": _signals_for("enter_long", enter_long, frames, dates),
-        "exit_long": _signals_for("exit_long", exit_long, frames, dates),
-        "enter_short": _signals_for("enter_short", enter_short, frames, dates),
-        "exit_short": _signals_for("exit_short", exit_short, frames, dates),
-    }
-    if sig["enter_long"] is None or sig["exit_long"] is None:
-        raise ValueError("enter_long and exit_long are required (use all-False arrays for none).")
+    return settings
 
-    pairs = list(frames)
+
+def _common_grid(dates: dict[str, pd.DatetimeIndex], tf: pd.Timedelta) -> pd.DatetimeIndex:
+    """The candle grid spanning all pairs; every pair's dates must lie on it."""
+    pairs = list(dates)
+    if len(pairs) == 1:
+        return dates[pairs[0]]
     start = min(d[0] for d in dates.values())
     end = max(d[-1] for d in dates.values())
-    grid = dates[pairs[0]] if len(pairs) == 1 else pd.date_range(start, end, freq=tf)
-    n, n_pairs = len(grid), len(pairs)
-    offsets = {p: (dates[p][0] - start) // tf for p in pairs}
-    off_grid = [p for p in pairs if dates[p][0] != start + offsets[p] * tf]
+    off_grid = [p for p in pairs if dates[p][0] != start + ((dates[p][0] - start) // tf) * tf]
     if off_grid:
         raise ValueError(f"candles of {off_grid} are not on the same {tf} grid as the other pairs.")
+    return pd.date_range(start, end, freq=tf)
 
-    prices = np.ones((4, n, n_pairs), dtype=np.float64)
-    flags = np.zeros((4, n, n_pairs), dtype=np.bool_)
-    price_dec = np.full((n, n_pairs), -1, dtype=np.int64)
-    first = np.empty(n_pairs, dtype=np.int64)
-    last = np.empty(n_pairs, dtype=np.int64)
+
+def _market(
+    grid: pd.DatetimeIndex,
+    tf: pd.Timedelta,
+    checked: dict[str, tuple[pd.DatetimeIndex, np.ndarray]],
+    signals: dict[str, dict[str, np.ndarray] | None],
+    settings: BacktestSettings,
+) -> kernel.Market:
+    """Prices, signals and precisions of all pairs laid out on ``grid`` for the kernel."""
+    pairs = list(checked)
+    candles = np.zeros((len(grid), len(pairs)), dtype=kernel.CANDLE_DTYPE)
+    for name in PRICE_COLUMNS:
+        candles[name] = 1.0
+    candles["price_dec"] = -1
+    first = np.empty(len(pairs), dtype=np.int64)
+    last = np.empty(len(pairs), dtype=np.int64)
     fixed_dec = (
         None
         if settings.price_precision in ("candles", None)
         else power_of_ten_decimals("price_precision", settings.price_precision)
     )
     for j, pair in enumerate(pairs):
-        lo_i = offsets[pair]
-        hi_i = lo_i + len(dates[pair])
+        pair_dates, pair_prices = checked[pair]
+        lo_i = int((pair_dates[0] - grid[0]) // tf)
+        hi_i = lo_i + len(pair_dates)
         first[j], last[j] = lo_i, hi_i - 1
-        pair_prices = checked[pair][1]
-        prices[:, lo_i:hi_i, j] = pair_prices
-        for k, name in enumerate(("enter_long", "exit_long", "enter_short", "exit_short")):
-            if sig[name] is not None:
-                flags[k, lo_i:hi_i, j] = sig[name][pair]
+        rows = candles[lo_i:hi_i, j]
+        for k, name in enumerate(PRICE_COLUMNS):
+            rows[name] = pair_prices[k]
+        for name in SIGNAL_NAMES:
+            if signals[name] is not None:
+                rows[name] = signals[name][pair]
         if settings.price_precision == "candles":
-            price_dec[lo_i:hi_i, j] = _tick_decimals(dates[pair], pair_prices)
+            rows["price_dec"] = _tick_decimals(pair_dates, pair_prices)
         elif fixed_dec is not None:
-            price_dec[lo_i:hi_i, j] = fixed_dec
+            rows["price_dec"] = fixed_dec
     amount_dec = np.array(
         [_amount_decimals(settings.amount_precision, p) for p in pairs], dtype=np.int64
     )
-    roi_keys, roi_vals = settings.roi_arrays()
-    tf_min = int(tf / pd.Timedelta(minutes=1))
-    tsp = np.nan if settings.trailing_stop_positive is None else settings.trailing_stop_positive
-    unlimited = settings.stake_amount == "unlimited"
+    return kernel.Market(candles, first, last, amount_dec)
 
-    # fmt: off
-    out = kernel.simulate(
-        prices[0], prices[1], prices[2], prices[3], flags[0], flags[1], flags[2], flags[3],
-        first, last, price_dec, amount_dec, tf_min, roi_keys, roi_vals,
-        float(settings.fee), float(settings.stoploss), bool(settings.trailing_stop), float(tsp),
-        float(settings.trailing_stop_positive_offset),
-        bool(settings.trailing_only_offset_is_reached),
-        unlimited, 0.0 if unlimited else float(settings.stake_amount),
-        int(settings.max_open_trades), float(settings.dry_run_wallet),
-        float(settings.tradable_balance_ratio), bool(settings.can_short),
-        bool(settings.use_exit_signal), bool(settings.exit_profit_only),
-        float(settings.exit_profit_offset), bool(settings.ignore_roi_if_entry_signal),
+
+def kernel_rules(settings: BacktestSettings, tf_min: int) -> kernel.Rules:
+    """The settings as the kernel's :class:`~optimize._backtest_kernel.Rules` (exact scalar types).
+
+    Args:
+        settings: the backtest settings.
+        tf_min: candle length in minutes (of ``settings.timeframe``).
+
+    Returns:
+        The rules the kernel trades by.
+    """
+    tsp = settings.trailing_stop_positive
+    unlimited = settings.stake_amount == "unlimited"
+    return kernel.Rules(
+        tf_min=int(tf_min),
+        fee=float(settings.fee),
+        stoploss=float(settings.stoploss),
+        trailing=bool(settings.trailing_stop),
+        tsp=np.nan if tsp is None else float(tsp),
+        tsp_offset=float(settings.trailing_stop_positive_offset),
+        only_offset=bool(settings.trailing_only_offset_is_reached),
+        unlimited=unlimited,
+        stake_amount=0.0 if unlimited else float(settings.stake_amount),
+        max_open=int(settings.max_open_trades),
+        wallet=float(settings.dry_run_wallet),
+        balance_ratio=float(settings.tradable_balance_ratio),
+        can_short=bool(settings.can_short),
+        use_exit_signal=bool(settings.use_exit_signal),
+        exit_profit_only=bool(settings.exit_profit_only),
+        exit_profit_offset=float(settings.exit_profit_offset),
+        ignore_roi_if_entry=bool(settings.ignore_roi_if_entry_signal),
     )
-    # fmt: on
-    n_tr = int(out[0])
-    equity, positions = out[12], out[13]
-    trades = _trades_frame(pairs, grid, tf_min, [arr[:n_tr] for arr in out[1:12]])
-    by_close = np.argsort(out[3][:n_tr], kind="stable")
+
+
+def roi_table(settings: BacktestSettings) -> np.ndarray:
+    """``settings.minimal_roi`` as the kernel's :data:`~optimize._backtest_kernel.ROI_DTYPE`
+    records, sorted by minutes."""
+    keys, vals = settings.roi_arrays()
+    table = np.empty(len(keys), dtype=kernel.ROI_DTYPE)
+    table["minutes"] = keys
+    table["ratio"] = vals
+    return table
+
+
+def _result(
+    outcome: kernel.Outcome,
+    pairs: list[str],
+    grid: pd.DatetimeIndex,
+    tf_min: int,
+    settings: BacktestSettings,
+) -> BacktestResult:
+    """The kernel's outcome as DataFrames, with the run's metrics."""
+    trades = outcome.trades
+    by_close = np.argsort(trades["close_idx"], kind="stable")
     metrics = _metrics.summarize(
-        out[9][:n_tr][by_close],
+        trades["profit_abs"][by_close],
         starting_balance=settings.dry_run_wallet,
         start=grid[0],
         end=grid[-1],
-        equity=equity,
-        positions=positions,
+        equity=outcome.equity,
+        positions=outcome.positions,
     )
-    logger.debug("backtest: %d pairs, %d candles, %d trades", n_pairs, n, n_tr)
+    logger.debug("backtest: %d pairs, %d candles, %d trades", len(pairs), len(grid), len(trades))
     return BacktestResult(
-        trades=trades,
+        trades=_trades_frame(pairs, grid, tf_min, trades),
         metrics=metrics,
-        equity=pd.Series(equity, index=grid, name="equity"),
-        positions=pd.DataFrame(positions, index=grid, columns=pairs),
+        equity=pd.Series(outcome.equity, index=grid, name="equity"),
+        positions=pd.DataFrame(outcome.positions, index=grid, columns=pairs),
         settings=settings,
     )
 
@@ -376,26 +442,25 @@ def _amount_decimals(precision: float | Mapping[str, float] | None, pair: str) -
 
 
 def _trades_frame(
-    pairs: list[str], grid: pd.DatetimeIndex, tf_min: int, arrays: list[np.ndarray]
+    pairs: list[str], grid: pd.DatetimeIndex, tf_min: int, trades: np.ndarray
 ) -> pd.DataFrame:
-    """Trades DataFrame from the kernel's trade arrays (pair, open, close, ..., is_short)."""
-    pair, t_open, t_close, orate, crate, amount, stake, ratio, pa, reason, short = arrays
-    open_dates = grid[t_open]
-    close_dates = grid[t_close]
+    """Trades DataFrame from the kernel's :data:`~optimize._backtest_kernel.TRADE_DTYPE` records."""
+    t_open = trades["open_idx"]
+    t_close = trades["close_idx"]
     minutes = (t_close - t_open) * tf_min
     return pd.DataFrame(
         {
-            "pair": pd.Categorical.from_codes(pair, categories=pairs),
-            "open_date": open_dates,
-            "close_date": close_dates,
-            "open_rate": orate,
-            "close_rate": crate,
-            "amount": amount,
-            "stake_amount": stake,
-            "profit_ratio": ratio,
-            "profit_abs": pa,
-            "exit_reason": pd.Categorical.from_codes(reason, dtype=_REASON_DTYPE),
-            "is_short": short.astype(bool),
+            "pair": pd.Categorical.from_codes(trades["pair"], categories=pairs),
+            "open_date": grid[t_open],
+            "close_date": grid[t_close],
+            "open_rate": trades["open_rate"],
+            "close_rate": trades["close_rate"],
+            "amount": trades["amount"],
+            "stake_amount": trades["stake_amount"],
+            "profit_ratio": trades["profit_ratio"],
+            "profit_abs": trades["profit_abs"],
+            "exit_reason": pd.Categorical.from_codes(trades["exit_reason"], dtype=_REASON_DTYPE),
+            "is_short": trades["is_short"].astype(bool),
             "trade_duration": minutes.astype(np.int64),
         },
         columns=list(TRADE_COLUMNS),

@@ -190,7 +190,7 @@ def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) 
     """Run (or resume) the robustness step with a progress bar."""
     from tqdm import tqdm
 
-    from optimize.holdout import study_config
+    from optimize.records import study_config
     from optimize.robustness import missing_jobs, run_robustness
 
     config = study_config(study)
@@ -248,8 +248,10 @@ def _summary(study) -> None:
         except ValueError:
             print("no completed trial yet")
             return
-        oos = best.user_attrs.get("oos_metrics", {})
-        base = best.user_attrs.get("baselines", {})
+        from optimize.records import TrialRecord
+
+        record = TrialRecord.of(best, complete=False)
+        oos, base = record.oos_metrics, record.baselines
         _print_selected(study)
         print(f"best trial #{best.number}: value {best.value:.4f}; out-of-sample profit "
               f"{oos.get('profit_total', float('nan')):.2%}, max drawdown {oos.get('max_drawdown_account', float('nan')):.2%}, "

@@ -73,7 +73,10 @@ class StudyConfig:
     """Optuna settings.
 
     Attributes:
-        objective: name of an objective in :mod:`optimize.objectives`.
+        objective: name of an objective: a built-in of :mod:`optimize.objectives` or a file
+            ``<objectives_path>/<objective>.py``.
+        objectives_path: folder of user objective files (see :mod:`optimize.objectives`); None:
+            built-ins only.
         sampler: one of :data:`SAMPLERS`.
         pruner: one of :data:`PRUNERS` (multi-objective studies cannot prune: use ``none``).
         n_trials: trials the study should reach in total (all workers together).
@@ -92,6 +95,7 @@ class StudyConfig:
     """
 
     objective: str = "sharpe"
+    objectives_path: str | None = None
     sampler: str = "tpe"
     pruner: str = "median"
     n_trials: int = 20
@@ -108,7 +112,15 @@ class StudyConfig:
     def __post_init__(self) -> None:
         from optimize.objectives import get_objective
 
-        objective = get_objective(self.objective)
+        folder = None
+        if self.objectives_path is not None:
+            folder = resolve_path(str(self.objectives_path))
+            if not folder.is_dir():
+                raise ValueError(
+                    "objectives_path must be a folder of objective files, but got "
+                    f"objectives_path={self.objectives_path!r} (no folder {folder})."
+                )
+        objective = get_objective(self.objective, folder)
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, but got sampler={self.sampler!r}.")
         if self.pruner not in PRUNERS:

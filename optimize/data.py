@@ -11,12 +11,14 @@ volume = 0), so this project and freqtrade see the same candles.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+# The timeframe helpers live with the strategy (the lower layer); re-exported here for callers.
+from strategy.timeframes import timeframe_to_seconds, timeframe_to_timedelta  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +31,6 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 DEFAULT_MAX_GAP_CANDLES = 100
 GAP_WARN_SHARE = 0.01
 """Missing candles above this share of a file are logged as a warning (below: info)."""
-
-_TIMEFRAME_RE = re.compile(r"^(\d+)([mhdw])$")
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
-
 
 class CandleValidationError(ValueError):
     """A candle file breaks a validation rule; the message names file, row/date, rule, expectation."""
@@ -57,25 +55,6 @@ class GapReport:
     n_missing: int
     largest: int
     largest_at: pd.Timestamp | None
-
-
-def timeframe_to_seconds(timeframe: str) -> int:
-    """Convert a freqtrade timeframe string (``5m``, ``1h``, ``4h``, ``1d``, ``1w``) to seconds.
-
-    Raises:
-        ValueError: for anything else (months are not supported: they have no fixed length).
-    """
-    match = _TIMEFRAME_RE.match(str(timeframe))
-    if match is None or int(match.group(1)) <= 0:
-        raise ValueError(
-            f"timeframe must look like '5m', '1h', '4h', '1d' or '1w', but got {timeframe=!r}."
-        )
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def timeframe_to_timedelta(timeframe: str) -> pd.Timedelta:
-    """Convert a freqtrade timeframe string to a :class:`pandas.Timedelta`."""
-    return pd.Timedelta(seconds=timeframe_to_seconds(timeframe))
 
 
 def pair_to_filename(pair: str) -> str:

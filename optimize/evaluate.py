@@ -34,7 +34,7 @@ from optimize.space import TrialParams
 from optimize.walkforward import Fold, WalkForwardPlan, make_folds
 from strategy.features import cached_features, warmup_start
 from strategy.signals import long_signals, resolve_thresholds
-from strategy.target import TargetBasis
+from strategy.target import TargetBasis, make_labels  # make_labels: re-exported for callers
 
 logger = logging.getLogger(__name__)
 
@@ -166,15 +166,6 @@ def with_market_precision(config: RunConfig) -> RunConfig:
         return config
     return dataclasses.replace(config, backtest=dataclasses.replace(config.backtest,
                                                                     amount_precision=steps))
-
-
-def make_labels(target: np.ndarray, horizon: int) -> np.ndarray:
-    """``y_t = T_{t+h}``; the last ``h`` rows have no label (NaN)."""
-    if horizon == 0:
-        return target.copy()
-    y = np.full_like(target, np.nan)
-    y[:-horizon] = target[horizon:]
-    return y
 
 
 @dataclass

@@ -50,6 +50,7 @@ from optimize.holdout import (
     select_trial,
     study_config,
 )
+from optimize.records import TrialRecord
 from optimize.space import TrialParams
 from optimize.study import DEFAULT_STORAGE, load_existing_study, redact
 from optimize.walkforward import WalkForwardPlan, freqai_train_period_days, make_folds
@@ -332,13 +333,12 @@ def export_study_trial(study: optuna.Study, out_dir: Path | str, *, trial_number
     params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
     space = (study.user_attrs.get("fingerprint") or {}).get("space", {})
     spans: dict[str, Any] = {}
-    if "oos_trades" in trial.user_attrs:
-        spans["walkforward"] = {"trades": trial.user_attrs["oos_trades"],
-                                "metrics": trial.user_attrs.get("oos_metrics", {})}
+    record = TrialRecord.of(trial)
+    if record.schema >= 2:  # schema 1 trials stored no trades
+        spans["walkforward"] = {"trades": record.trades, "metrics": record.oos_metrics}
     if config.walkforward.holdout_days > 0:
-        record = evaluate_trial_holdout(study, trial)  # stored in the study; reused when present
-        if "trades" in record:
-            spans["holdout"] = {"trades": record["trades"], "metrics": record["metrics"]}
+        holdout = evaluate_trial_holdout(study, trial)  # stored in the study; reused when present
+        spans["holdout"] = {"trades": holdout["trades"], "metrics": holdout["metrics"]}
     return write_export(
         out_dir, config, params, study_name=study.study_name, trial_number=trial.number,
         trial_values=list(trial.values), storage=storage,

@@ -45,7 +45,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from optimize import __version__
-from optimize.config import RunConfig, parse_config
+from optimize.config import RunConfig
 from optimize.data import load_candles
 from optimize.evaluate import (
     PairFold,
@@ -57,6 +57,7 @@ from optimize.evaluate import (
     trade_records,
 )
 from optimize.objectives import get_objective
+from optimize.records import TrialRecord, study_config  # study_config: re-exported for callers
 from optimize.seednoise import best_by_seed_mean
 from optimize.space import TrialParams
 from optimize.walkforward import Fold, WalkForwardPlan, holdout_windows, make_folds
@@ -68,22 +69,6 @@ HOLDOUT_ATTR = "holdout"
 TOUCHED_ATTR = "holdout_touched"
 RECORD_FORMAT = 2
 """Version of the stored record's layout (``record["format"]``)."""
-
-
-def study_config(study: optuna.Study) -> RunConfig:
-    """The run config a study was created with (``user_attrs["fingerprint"]["config"]``).
-
-    Raises:
-        ValueError: the study was not made by this project's runner (no fingerprint).
-    """
-    fingerprint = study.user_attrs.get("fingerprint")
-    if not isinstance(fingerprint, dict) or "config" not in fingerprint:
-        raise ValueError(
-            f"study {study.study_name!r} has no stored run config (user attr 'fingerprint'); "
-            "only studies created by `python -m optimize run|worker` can be evaluated, "
-            f"but got user attrs {sorted(study.user_attrs)}."
-        )
-    return parse_config(fingerprint["config"], f"study {study.study_name!r}")
 
 
 def select_trial(study: optuna.Study, trial_number: int | None = None) -> FrozenTrial:
@@ -120,11 +105,7 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
                 f"trial {trial_number} of study {study.study_name!r} is {trial.state.name}; only "
                 "COMPLETE trials have walk-forward results (to hold out or export)."
             )
-    if "resolved_params" not in trial.user_attrs:
-        raise ValueError(
-            f"trial {trial.number} of study {study.study_name!r} has no 'resolved_params' user attr; "
-            "it was not run by this project's worker."
-        )
+    TrialRecord.of(trial, complete=False)  # raises, naming the trial, without stored parameters
     return trial
 
 
@@ -208,7 +189,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
             RECORD_FORMAT,
         )
     config = study_config(study)
-    params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
+    params = TrialParams.from_dict(TrialRecord.of(trial, complete=False).params)
     check_purge(config.walkforward.purge_candles, params,
                 f"trial {trial.number}'s holdout fit would see the holdout")
     anchor = holdout_warmup_start(config)

@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 from optimize import stats
 from optimize.holdout import TOUCHED_ATTR, evaluate_trial_holdout, select_trial, stored_holdout
 from optimize.pbo import probability_of_backtest_overfitting
+from optimize.records import TrialRecord
 from optimize.seednoise import SeedNoise, noise_sentence, read_noise, value_iqr
 
 logger = logging.getLogger(__name__)
@@ -229,6 +230,11 @@ class ReportInputs:
     noise_sentence: str = ""
 
     @property
+    def record(self) -> TrialRecord:
+        """The selected trial's stored record (missing keys: empty)."""
+        return TrialRecord.of(self.trial, complete=False)
+
+    @property
     def trial_noise(self) -> SeedNoise | None:
         """The selected trial's seed noise, if it was re-evaluated."""
         return next((n for n in self.noise if n.trial == self.trial.number), None)
@@ -253,9 +259,9 @@ def collect(
     trials = study.get_trials(deepcopy=False)
     completed = [t for t in trials if t.state == TrialState.COMPLETE]
     states = {s.name: sum(t.state == s for t in trials) for s in TrialState}
-    selected = trial.user_attrs.get("oos_daily_returns", [])
+    selected = TrialRecord.of(trial, complete=False)
     figures = overfitting_stats(
-        selected, [t.user_attrs.get("oos_daily_returns", []) for t in completed]
+        selected.daily_returns, [TrialRecord.of(t, complete=False).daily_returns for t in completed]
     )
     record = stored_holdout(study, trial.number)
     note = None
@@ -267,8 +273,7 @@ def collect(
     elif record is None:
         note = "not evaluated (--no-holdout); run the report without it to score the holdout once."
     touched = study.user_attrs.get(TOUCHED_ATTR) or {}
-    oos = trial.user_attrs.get("oos_metrics", {})
-    base = trial.user_attrs.get("baselines", {})
+    oos, base = selected.oos_metrics, selected.baselines
     line = verdict(
         trial_number=trial.number,
         profit=float(oos.get("profit_total", float("nan"))),
@@ -329,7 +334,7 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
         "seed_values": [float(v) for v in n.values] if n else [],
         "seed_mean": _finite(n.mean) if n else None,
         "seed_std": _finite(n.std) if n else None,
-        "baselines": inp.trial.user_attrs.get("baselines", {}),
+        "baselines": inp.record.baselines,
         "dsr": _finite(inp.stats.dsr),
         "dsr_reason": inp.stats.dsr_reason,
         "pbo": _finite(inp.stats.pbo),

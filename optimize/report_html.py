@@ -121,11 +121,15 @@ def _target(study: optuna.Study) -> dict[str, Any]:
 def _summary(inp: ReportInputs) -> str:
     study, trial = inp.study, inp.trial
     attrs = study.user_attrs
-    how = (
-        "chosen with --trial"
-        if inp.chosen
-        else ("best trial" if len(study.directions) == 1 else "Pareto front, best first objective")
-    )
+    noise = inp.trial_noise
+    if inp.chosen:
+        how = "chosen with --trial"
+    elif len(study.directions) != 1:
+        how = "Pareto front, best first objective"
+    elif noise is not None:
+        how = f"best mean over {len(noise.values)} fresh seed sets: {noise.mean:.4g} ± {noise.std:.2g}"
+    else:
+        how = "best trial"
     rows = [
         ["study", _esc(study.study_name)],
         [
@@ -198,7 +202,7 @@ def _parallel(inp: ReportInputs) -> str:
 
 
 def _folds(inp: ReportInputs) -> str:
-    folds = inp.trial.user_attrs.get("folds") or []
+    folds = inp.record.folds
     if not folds:
         return note("the selected trial has no per-fold results stored.")
     headers = [
@@ -232,8 +236,7 @@ def _folds(inp: ReportInputs) -> str:
                 fmt("profit_total", bh.get("profit_total")),
             ]
         )
-    oos = inp.trial.user_attrs.get("oos_metrics", {})
-    base = inp.trial.user_attrs.get("baselines", {})
+    oos, base = inp.record.oos_metrics, inp.record.baselines
     rows.append(
         [
             "<b>all</b>",
@@ -289,12 +292,12 @@ def equity_figure(daily: dict[str, Any], title: str) -> go.Figure:
 
 
 def _equity(inp: ReportInputs) -> str:
-    daily = inp.trial.user_attrs.get("oos_daily_equity")
+    daily = inp.record.daily_equity
     if not daily or not daily.get("model"):
-        returns = inp.trial.user_attrs.get("oos_daily_returns") or []
+        returns = inp.record.daily_returns
         if not returns:
             return note("the selected trial has no stored out-of-sample equity.")
-        folds = inp.trial.user_attrs.get("folds") or [{"test_start": "1970-01-01"}]
+        folds = inp.record.folds or [{"test_start": "1970-01-01"}]
         curve = [1.0]
         for r in returns:
             curve.append(curve[-1] * (1.0 + r))

@@ -25,8 +25,8 @@ from optuna.trial import FrozenTrial, TrialState
 from optimize import __version__
 from optimize.config import parse_config
 from optimize.evaluate import StudyData, evaluate
-from optimize.holdout import study_config
 from optimize.objectives import get_objective
+from optimize.records import TrialRecord, study_config
 from optimize.seednoise import SeedNoise, SeedValue, attr_key, read_noise
 from optimize.space import TrialParams
 
@@ -45,14 +45,14 @@ def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
         )
     sign = 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.values and math.isfinite(t.values[0]) and "resolved_params" in t.user_attrs]
+            if t.values and math.isfinite(t.values[0])]
     return sorted(done, key=lambda t: (-sign * t.values[0], t.number))[:n]
 
 
 def missing_jobs(study: optuna.Study, top: int, seed_sets: int) -> list[Job]:
     """What the step still has to evaluate: (trial, params, set) without a stored value."""
     stored = set(study.user_attrs)
-    return [(t.number, t.user_attrs["resolved_params"], m)
+    return [(t.number, TrialRecord.of(t).params, m)
             for t in top_trials(study, top)
             for m in range(1, seed_sets + 1)
             if attr_key(t.number, m) not in stored]

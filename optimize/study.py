@@ -28,6 +28,7 @@ from optimize import __version__
 from optimize.config import RunConfig, StudyConfig
 from optimize.evaluate import StudyData, evaluate
 from optimize.objectives import get_objective
+from optimize.records import StudyRecord, TrialRecord, write_trial
 from optimize.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -138,11 +139,9 @@ def open_study(
     fingerprint = study_fingerprint(config, space)
     stored = study.user_attrs.get("fingerprint")
     if stored is None:
-        study.set_user_attr("fingerprint", fingerprint)
-        study.set_user_attr("lstm_optuna_version", __version__)
-        study.set_user_attr("config_source", config.source)
-        study.set_user_attr("space_source", space.source)
-        study.set_user_attr("objective", objective.name)
+        record = StudyRecord(fingerprint, __version__, config.source, space.source, objective.name)
+        for key, value in record.to_user_attrs().items():
+            study.set_user_attr(key, value)
     elif _normalise(stored) != _normalise(fingerprint):
         diff = [k for k in ("config", "space") if _normalise(stored[k]) != _normalise(fingerprint[k])]
         raise ValueError(
@@ -211,8 +210,8 @@ class TrialRunner:
         objective = get_objective(self.data.config.study.objective)
         self.n_started += 1
         params = self.space.sample(trial)
-        trial.set_user_attr("resolved_params", params.to_dict())
-        trial.set_user_attr("worker_pid", os.getpid())
+        for key, value in TrialRecord.start_attrs(params.to_dict(), os.getpid()).items():
+            trial.set_user_attr(key, value)
         multi = objective.n_objectives > 1
 
         def report(step: int, score: float) -> None:
@@ -224,14 +223,11 @@ class TrialRunner:
 
         started = time.perf_counter()
         outcome = evaluate(self.data, params, objective, report=report)
-        trial.set_user_attr("folds", outcome.folds)
-        trial.set_user_attr("oos_metrics", outcome.oos_metrics)
-        trial.set_user_attr("baselines", outcome.baselines)
-        trial.set_user_attr("trade_count", int(outcome.oos_metrics.get("total_trades", 0)))
-        trial.set_user_attr("oos_daily_returns", outcome.daily_returns)
-        trial.set_user_attr("oos_daily_equity", outcome.daily_equity)
-        trial.set_user_attr("oos_trades", outcome.trades)
-        trial.set_user_attr("duration_s", time.perf_counter() - started)
+        write_trial(trial, TrialRecord(
+            params=params.to_dict(), folds=outcome.folds, oos_metrics=outcome.oos_metrics,
+            baselines=outcome.baselines, daily_returns=outcome.daily_returns,
+            daily_equity=outcome.daily_equity, duration_s=time.perf_counter() - started,
+            worker_pid=os.getpid(), trades=outcome.trades))
         return outcome.values[0] if not multi else outcome.values
 
 

@@ -33,6 +33,8 @@ import pandas as pd
 import talib
 from technical import qtpylib
 
+from strategy.timeframes import timeframe_to_seconds, timeframe_to_timedelta
+
 logger = logging.getLogger(__name__)
 
 FEATURES_VERSION = 2
@@ -96,8 +98,6 @@ class FeatureConfig:
     features: tuple[str, ...] = field(default=ALL_FEATURES)
 
     def __post_init__(self) -> None:
-        from optimize.data import timeframe_to_seconds
-
         object.__setattr__(self, "include_timeframes", tuple(self.include_timeframes))
         object.__setattr__(self, "indicator_periods_candles", tuple(self.indicator_periods_candles))
         object.__setattr__(self, "features", tuple(self.features))
@@ -147,8 +147,6 @@ def warmup_start(span_start: pd.Timestamp | None, first_candle: pd.Timestamp,
     Returns:
         ``max(first_candle, span_start - WARMUP_CANDLES * timeframe)`` (UTC): never before the data.
     """
-    from optimize.data import timeframe_to_timedelta
-
     first = pd.Timestamp(first_candle)
     first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
     if span_start is None:
@@ -270,8 +268,6 @@ def merge_informative(
     candle whose close ``date + tf_base`` is at or after that moment (forward-filled), which is what
     freqtrade's ``merge_informative_pair`` does.
     """
-    from optimize.data import timeframe_to_timedelta
-
     avail = (pd.DatetimeIndex(informative_dates) + timeframe_to_timedelta(informative_timeframe)).asi8
     close = (pd.DatetimeIndex(base_dates) + timeframe_to_timedelta(base_timeframe)).asi8
     pos = np.searchsorted(avail, close, side="right") - 1

@@ -155,3 +155,12 @@ def target_score(candles: pd.DataFrame, weights: Sequence[float]) -> pd.Series:
     """
     check_weights(weights)
     return TargetBasis.from_candles(candles).series(weights)
+
+
+def make_labels(target: np.ndarray, horizon: int) -> np.ndarray:
+    """``y_t = T_{t+h}``; the last ``h`` rows have no label (NaN)."""
+    if horizon == 0:
+        return target.copy()
+    y = np.full_like(target, np.nan)
+    y[:-horizon] = target[horizon:]
+    return y

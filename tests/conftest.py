@@ -21,11 +21,11 @@ def datadir() -> Path:
 
 
 def assert_rows(rows: list[dict]) -> None:
-    """Benchmark rows are well formed: the keys of ``optimize.bench.ROW_KEYS`` in order, a name,
+    """Benchmark rows are well formed: the keys of ``benchmarks.ROW_KEYS`` in order, a name,
     unit and goal, a value >= 0 and ``ratio`` = value / reference (up to rounding)."""
     import math
 
-    from optimize.bench import ROW_KEYS
+    from benchmarks import ROW_KEYS
 
     assert rows
     for row in rows:

@@ -11,7 +11,7 @@ Every step calls the project code the study used:
   (:func:`strategy.features.from_warmup`), the study's first candle, so their values do not
   depend on how much history freqtrade loaded (absent: from the first loaded candle);
 * target: :meth:`strategy.target.TargetBasis.score` with the weights ``w0..w8``, label
-  ``y_t = T_{t+h}`` by :func:`optimize.evaluate.make_labels` with
+  ``y_t = T_{t+h}`` by :func:`strategy.target.make_labels` with
   ``h = freqai.feature_parameters.label_period_candles``;
 * signals: thresholds per candle and :func:`strategy.signals.long_signals` through
   :mod:`strategy.freqtrade.rules`.
@@ -44,7 +44,6 @@ import pandas as pd
 from freqtrade.strategy import CategoricalParameter, DecimalParameter, IStrategy
 from pandas import DataFrame
 
-from optimize.evaluate import make_labels
 from strategy.features import (
     ALL_FEATURES,
     WARMUP_CANDLES,
@@ -67,7 +66,7 @@ from strategy.freqtrade.rules import (
     trade_signals,
 )
 from strategy.signals import THRESHOLD_MODES, SignalParams
-from strategy.target import WEIGHT_NAMES, TargetBasis
+from strategy.target import WEIGHT_NAMES, TargetBasis, make_labels
 
 RANGED_PARAMETERS = {"entry_threshold": BUY_SPACE, "exit_gap": SELL_SPACE}
 

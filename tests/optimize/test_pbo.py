@@ -12,7 +12,6 @@ import math
 import numpy as np
 import pytest
 
-from optimize.bench.pbo import benchmark_pbo
 from optimize.pbo import PBOResult, probability_of_backtest_overfitting
 from optimize.stats import sharpe
 
@@ -150,14 +149,6 @@ def test_pbo_logits_follow_the_paper_rank_scale() -> None:
     ranks = omegas * (n + 1)
     np.testing.assert_allclose(ranks, np.round(ranks), atol=1e-9)
     assert ranks.min() >= 1 and ranks.max() <= n
-
-
-def test_benchmark_pbo_paths_agree() -> None:
-    out = benchmark_pbo(n_obs=240, n_trials=10, n_splits=8, repeat=1)
-    assert out["n_combinations"] == math.comb(8, 4)
-    assert out["max_abs_logit_diff"] < 1e-9
-    assert out["vectorised_s"] > 0 and out["reference_s"] > 0
-
 
 
 # --------------------------------------------------------------------------- validation

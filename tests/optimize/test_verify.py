@@ -69,7 +69,7 @@ def test_freqtrade_reproduces_every_study_trade(exported, study, span, capsys):
         assert (doc["span"]["start"], doc["span"]["end"]) == (
             folds[0].test_start.isoformat(), folds[-1].test_end.isoformat())
         assert doc["study"]["profit_total"] == trial.user_attrs["oos_metrics"]["profit_total"]
-        assert n == len(trial.user_attrs["oos_trades"])
+        assert n == len(trial.user_attrs["trades"])
     else:
         record = study.user_attrs["holdout"][str(trial.number)]
         assert (pd.Timestamp(doc["span"]["start"]), pd.Timestamp(doc["span"]["end"])) == (

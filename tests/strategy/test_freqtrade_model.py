@@ -16,7 +16,6 @@ from lstm.params import LSTMParams
 from lstm.seeds import model_seed
 from lstm.train import ensemble_mean, fit_predict, predict, predict_ensemble
 from optimize.config import load_config
-from optimize.evaluate import make_labels
 from optimize.export import build_freqtrade_config
 from optimize.space import TrialParams
 from strategy.features import build_features
@@ -27,7 +26,7 @@ from strategy.freqtrade.trained import (
     TrainedLSTM,
 )
 from strategy.signals import SignalParams, label_stats, resolve_thresholds
-from strategy.target import TargetBasis
+from strategy.target import TargetBasis, make_labels
 
 PAIR = "BTC/USDT"
 SEED = 7

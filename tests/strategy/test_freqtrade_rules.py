@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from freqtrade.strategy import DecimalParameter
 
-from optimize.evaluate import make_labels
 from strategy.freqtrade.rules import (
     EXTRA_BUY,
     EXTRA_ENTRY,
@@ -28,7 +27,7 @@ from strategy.freqtrade.rules import (
     trade_signals,
 )
 from strategy.signals import SignalParams, label_stats, long_signals, resolve_thresholds
-from strategy.target import WEIGHT_NAMES, TargetBasis
+from strategy.target import WEIGHT_NAMES, TargetBasis, make_labels
 
 WEIGHTS = (0.52475643, 0.4319450, 0.29122914, 0.61185289, 0.13949386, 0.29214465, 0.36636184,
            0.45606998, 0.78517596)

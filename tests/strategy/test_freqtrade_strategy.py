@@ -16,7 +16,6 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from lstm.params import LSTMParams
 from optimize.config import load_config
-from optimize.evaluate import make_labels
 from optimize.export import write_export
 from optimize.space import TrialParams
 from optimize.verify import lookahead_analysis, read_export, verify_export
@@ -25,7 +24,7 @@ from strategy.features import build_features
 from strategy.freqtrade.lstm_strategy import LstmOptunaStrategy
 from strategy.freqtrade.rules import LABEL
 from strategy.signals import SignalParams
-from strategy.target import TargetBasis
+from strategy.target import TargetBasis, make_labels
 
 PAIR = "BTC/USDT"
 WEIGHTS = (0.5, 0.4, 0.3, 0.6, 0.1, 0.3, 0.4, 0.5, 0.8)

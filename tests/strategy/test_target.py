@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import talib.abstract as ta
 
+from optimize import evaluate
 from optimize.data import load_candles
-from strategy.target import TargetBasis, target_score
+from strategy.target import TargetBasis, make_labels, target_score
 
 
 def seed_transcription(candles: pd.DataFrame, w: list[float]) -> pd.Series:
@@ -153,3 +154,10 @@ def test_changing_the_future_does_not_change_the_past(candles):
 def test_bad_weights_are_rejected(candles, weights, match):
     with pytest.raises(ValueError, match=match):
         target_score(candles["BTC/USDT"].iloc[:300], weights)
+
+
+def test_labels_are_the_target_shifted_back_by_the_horizon():
+    target = np.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(make_labels(target, 0), target)
+    np.testing.assert_array_equal(make_labels(target, 2), [3.0, 4.0, np.nan, np.nan])
+    assert evaluate.make_labels is make_labels  # the study's name for it still works

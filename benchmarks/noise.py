@@ -1,6 +1,6 @@
 """Measurement: how much of a trial's value is the training seed, with 1 model and with K members.
 
-``python -m optimize.bench.noise --storage URL --study-name NAME [--trial N] [--ensemble 1,4]
+``python -m benchmarks.noise --storage URL --study-name NAME [--trial N] [--ensemble 1,4]
 [--seed-sets 5] [--workers 2]`` takes a finished study's selected trial (or ``--trial``), and
 evaluates its parameters on the study's data with ``training.ensemble_size`` replaced by each
 given K, on seed sets ``1..M`` (fresh seeds: none of them is the trial's own set 0). It prints one
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from optimize.seednoise import value_iqr
     from optimize.study import load_existing_study
 
-    p = argparse.ArgumentParser(prog="python -m optimize.bench.noise", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.noise", description=__doc__.split("\n\n")[0])
     p.add_argument("--storage", default="sqlite:///studies.db")
     p.add_argument("--study-name", default="default")
     p.add_argument("--trial", type=int, default=None)

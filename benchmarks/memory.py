@@ -3,7 +3,7 @@
 The design keeps one copy of each pair's feature matrix per worker and builds the LSTM's input
 windows as views (``torch.unfold``), never as an ``(n, W, F)`` copy. This benchmark runs one real
 trial (:func:`optimize.evaluate.evaluate`) in a fresh subprocess (``python -m
-optimize.bench.memory CONFIG PARAMS``) and reads the process's resident set size from
+benchmarks.memory CONFIG PARAMS``) and reads the process's resident set size from
 ``/proc/self/status``:
 
 1. after the imports (torch, Lightning, freqtrade's dependencies);
@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from optimize.bench import make_row
+from benchmarks import make_row
 from optimize.data import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def bench_memory(*, train_days: int = 365, window: int = 48, timeout_s: float = 
         config_path, params_path = Path(tmp) / "config.yaml", Path(tmp) / "params.json"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         params_path.write_text(json.dumps(params))
-        cmd = [sys.executable, "-m", "optimize.bench.memory", str(config_path), str(params_path)]
+        cmd = [sys.executable, "-m", "benchmarks.memory", str(config_path), str(params_path)]
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout_s, cwd=REPO_ROOT, check=False
         )
@@ -236,5 +236,5 @@ def _child(config_path: str, params_path: str) -> dict[str, Any]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python -m optimize.bench.memory CONFIG.yaml PARAMS.json")
+        sys.exit("usage: python -m benchmarks.memory CONFIG.yaml PARAMS.json")
     print(RESULT_PREFIX + json.dumps(_child(sys.argv[1], sys.argv[2])), flush=True)

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from optimize.bench import ROW_KEYS, make_row, report
-from optimize.bench import __main__ as bench_main
-from optimize.bench import study as bench_study
-from optimize.bench.study import (
+from benchmarks import ROW_KEYS, make_row, report
+from benchmarks import __main__ as bench_main
+from benchmarks import study as bench_study
+from benchmarks.study import (
     FIXED_LSTM,
     bench_study_files,
     bench_trial_overhead,
@@ -20,8 +20,8 @@ from optimize.bench.study import (
     seconds_within,
     timed_attribute,
 )
-from optimize.bench.target import bench_target
-from optimize.bench.workers import bench_workers, steady_trials_per_hour
+from benchmarks.target import bench_target
+from benchmarks.workers import bench_workers, steady_trials_per_hour
 from optimize.config import load_config
 from optimize.space import load_space
 from tests.conftest import assert_rows
@@ -149,7 +149,7 @@ def test_bench_trial_overhead_rows():
 
 
 def test_bench_memory_rows():
-    from optimize.bench.memory import bench_memory
+    from benchmarks.memory import bench_memory
 
     rows = bench_memory(train_days=30, window=8)
     assert_rows(rows)
@@ -179,14 +179,14 @@ def test_bench_workers_rows():
 
 @pytest.mark.slow
 def test_bench_precision_runs_on_cpu():
-    from optimize.bench.gpu import bench_precision
+    from benchmarks.gpu import bench_precision
 
     rows = bench_precision(seconds=0.1, device="cpu")
     assert_rows(rows)
 
 
 def test_gpu_probes_answer_without_a_gpu():
-    from optimize.bench.gpu import cuda_available, device_name, gpu_utilisation
+    from benchmarks.gpu import cuda_available, device_name, gpu_utilisation
 
     assert isinstance(cuda_available(), bool)
     assert (device_name() == "none") != cuda_available()
@@ -220,7 +220,7 @@ def test_markdown_page_lists_machine_rows_unmet_goals_and_failures():
         "packages": "torch 0",
     }
     run = {
-        "command": "python -m optimize.bench --quick",
+        "command": "python -m benchmarks --quick",
         "revision": "abc123",
         "load": "0.1 / 0.2 / 0.3",
     }
@@ -267,7 +267,7 @@ def test_main_runs_selected_figures_and_writes_the_page(tmp_path, capsys):
     assert "T(w) for new weights" in page and "PBO" in page
     assert "## Figures" in page and "device:" in page
     assert "backtest() vs freqtrade" not in page  # not selected
-    from optimize.bench.gpu import cuda_available
+    from benchmarks.gpu import cuda_available
 
     if not cuda_available():
         assert bench_main.NO_CUDA in printed and bench_main.NO_CUDA in page

@@ -1,10 +1,10 @@
 """Benchmark of trials/hour with 1 vs N worker processes on the tiny benchmark study.
 
 :func:`bench_workers` runs the real command line (``python -m optimize run --workers N``) on the
-study of :func:`optimize.bench.study.bench_study_files` against a temporary SQLite file and
+study of :func:`benchmarks.study.bench_study_files` against a temporary SQLite file and
 reads the trials' start/completion times back from the storage, so process start-up and data
 loading are excluded: :func:`steady_trials_per_hour` counts work done while all N workers were
-busy. :func:`run_cli_study` is shared with the GPU benchmarks (:mod:`optimize.bench.gpu`).
+busy. :func:`run_cli_study` is shared with the GPU benchmarks (:mod:`benchmarks.gpu`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any, Self
 
 import optuna
 
-from optimize.bench import make_row
-from optimize.bench.study import bench_study_files
+from benchmarks import make_row
+from benchmarks.study import bench_study_files
 
 log = logging.getLogger(__name__)
 

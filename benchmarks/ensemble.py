@@ -14,10 +14,10 @@ import time
 import numpy as np
 import torch
 
+from benchmarks import make_row
+from benchmarks.training import bench_features
 from lstm.params import LSTMParams
 from lstm.train import fit_ensemble, fit_predict
-from optimize.bench import make_row
-from optimize.bench.training import bench_features
 
 ENSEMBLE_PARAMS = LSTMParams(num_lstm_layers=2, hidden_dim=32, dropout_percent=0.2, window_size=12,
                              learning_rate=3e-3, batch_size=256, epochs=4, early_stopping_patience=4)
@@ -42,8 +42,8 @@ def bench_ensemble(device: str = "cpu", *, k: int = 4, rounds: int = 3, rows: in
     n_train = int(rows * 0.75)
     accel = "cpu" if device == "cpu" else "cuda"
     seeds = tuple(range(1, k + 1))
-    kw = dict(train=slice(0, n_train), predict=slice(n_train, rows), params=ENSEMBLE_PARAMS,
-              accelerator=accel)
+    kw = {"train": slice(0, n_train), "predict": slice(n_train, rows), "params": ENSEMBLE_PARAMS,
+          "accelerator": accel}
 
     def ours() -> list[np.ndarray]:
         return [m.predictions for m in fit_ensemble(features, labels, seeds=seeds, **kw).members]

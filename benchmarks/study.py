@@ -11,7 +11,7 @@ sampled by the study's sampler.
   times, with ``perf_counter``, the whole trial cycle (sampling, evaluation, storage writes) and the
   calls of ``lstm.train.fit_ensemble`` inside it (``optimize.evaluate.fit_ensemble`` is wrapped by a
   timer for the duration of the benchmark: a measurement, the calls still train the real models).
-* :func:`optimize.bench.workers.bench_workers` runs the same tiny study through the command line
+* :func:`benchmarks.workers.bench_workers` runs the same tiny study through the command line
   with 1 and N worker processes.
 """
 
@@ -33,7 +33,7 @@ import yaml
 
 import optimize.evaluate as evaluate_module
 import optimize.study as study_module
-from optimize.bench import make_row
+from benchmarks import make_row
 from optimize.config import load_config, parse_config
 from optimize.data import REPO_ROOT
 from optimize.evaluate import StudyData

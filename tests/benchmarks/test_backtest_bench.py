@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimize.bench.backtest import bench_backtest
+from benchmarks.backtest import bench_backtest
 from tests.conftest import assert_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimize.bench.training import bench_features, bench_training
+from benchmarks.training import bench_features, bench_training
 from tests.conftest import assert_rows
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optimize.bench import make_row, median_seconds
+from benchmarks import make_row, median_seconds
 from optimize.data import DEFAULT_DATADIR, load_candles
 from strategy.target import N_WEIGHTS, TargetBasis, target_score
 
@@ -60,7 +60,7 @@ def bench_target(
         seed: seed of the weight vectors.
 
     Returns:
-        Rows (see :mod:`optimize.bench`): ``score`` vs ``target_score`` in weight vectors per
+        Rows (see :mod:`benchmarks`): ``score`` vs ``target_score`` in weight vectors per
         second (goal: ``score`` under 1 ms per pair); as info, the one-off basis build, and
         ``score`` with BLAS limited to one thread vs the process default (a small matrix-vector
         product pays for waking BLAS threads, a lot when other processes load the CPU).

@@ -1,4 +1,4 @@
-"""``python -m optimize.bench`` (``make bench``): every benchmark figure against its reference, one run.
+"""``python -m benchmarks`` (``make bench``): every benchmark figure against its reference, one run.
 
 Prints a table of ratios and writes ``docs/benchmarks.md`` (date, machine, device, the table,
 unmet goals, how each figure is measured). ``--quick`` runs smaller sizes (< 3 minutes on 2 cores);
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from optimize.bench import report
+from benchmarks import report
 from optimize.data import REPO_ROOT
 
-logger = logging.getLogger("optimize.bench")
+logger = logging.getLogger("benchmarks")
 
 DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks.md"
 NO_CUDA = "no CUDA device: GPU rows skipped"
@@ -46,19 +46,19 @@ def _n_workers() -> int:
 
 
 def _backtest(quick: bool) -> list[dict]:
-    from optimize.bench.backtest import bench_backtest
+    from benchmarks.backtest import bench_backtest
 
     return bench_backtest(repeats=10 if quick else 30, rounds=1 if quick else 3)
 
 
 def _target(quick: bool) -> list[dict]:
-    from optimize.bench.target import bench_target
+    from benchmarks.target import bench_target
 
     return bench_target(n_weights=5 if quick else 20, repeats=20 if quick else 50)
 
 
 def _overhead(quick: bool) -> list[dict]:
-    from optimize.bench.study import DEFAULT_SIZE_CONFIG, DEFAULT_SIZE_LSTM, bench_trial_overhead
+    from benchmarks.study import DEFAULT_SIZE_CONFIG, DEFAULT_SIZE_LSTM, bench_trial_overhead
 
     # The goal is judged on a trial shaped like the default study's; the tiny smoke trial shows
     # the fixed per-trial seconds, which dominate a 0.4 s trial and no realistic one.
@@ -70,13 +70,13 @@ def _overhead(quick: bool) -> list[dict]:
 
 
 def _training(quick: bool, device: str = "cpu") -> list[dict]:
-    from optimize.bench.training import bench_training
+    from benchmarks.training import bench_training
 
     return bench_training(device, seconds=2 if quick else 20)
 
 
 def _workers(quick: bool) -> list[dict]:
-    from optimize.bench.workers import bench_workers
+    from benchmarks.workers import bench_workers
 
     return bench_workers(
         workers=(1, _n_workers()), trials_per_worker=3 if quick else 8, one_thread_reference=True
@@ -84,19 +84,19 @@ def _workers(quick: bool) -> list[dict]:
 
 
 def _memory(quick: bool) -> list[dict]:
-    from optimize.bench.memory import bench_memory
+    from benchmarks.memory import bench_memory
 
     return bench_memory(train_days=120 if quick else 365)
 
 
 def _pbo(quick: bool) -> list[dict]:
-    from optimize.bench.pbo import bench_pbo
+    from benchmarks.pbo import bench_pbo
 
     return bench_pbo(n_splits=12, repeat=1) if quick else bench_pbo(n_splits=16, repeat=2)
 
 
 def _ensemble(quick: bool, device: str = "cpu") -> list[dict]:
-    from optimize.bench.ensemble import bench_ensemble
+    from benchmarks.ensemble import bench_ensemble
 
     return bench_ensemble(device, rounds=1 if quick else 3)
 
@@ -110,19 +110,19 @@ def _gpu_training(quick: bool) -> list[dict]:
 
 
 def _gpu_precision(quick: bool) -> list[dict]:
-    from optimize.bench.gpu import bench_precision
+    from benchmarks.gpu import bench_precision
 
     return bench_precision(seconds=3 if quick else 10)
 
 
 def _gpu_workers(quick: bool) -> list[dict]:
-    from optimize.bench.gpu import bench_gpu_workers
+    from benchmarks.gpu import bench_gpu_workers
 
     return bench_gpu_workers(trials_per_worker=3 if quick else 4)
 
 
 def _gpu_study(quick: bool) -> list[dict]:
-    from optimize.bench.gpu import bench_gpu_study
+    from benchmarks.gpu import bench_gpu_study
 
     return bench_gpu_study(seconds=600, workers=4)
 
@@ -144,7 +144,7 @@ def _info_only(_r: dict) -> None:
 
 def _judge_training(device: str) -> Callable[[dict], bool | None]:
     def judge(r: dict) -> bool | None:
-        from optimize.bench.training import FIT_GOAL
+        from benchmarks.training import FIT_GOAL
 
         if r["goal"] == "info":
             return None
@@ -158,7 +158,7 @@ def _judge_training(device: str) -> Callable[[dict], bool | None]:
 
 
 def _judge_target(r: dict) -> bool | None:
-    from optimize.bench.target import GOAL_MS
+    from benchmarks.target import GOAL_MS
 
     return None if r["goal"] == "info" else bool(r["value"] >= 1e3 / GOAL_MS)
 
@@ -206,7 +206,7 @@ FIGURES = (
     Figure(
         "training",
         "4. LSTM training throughput vs a plain DataLoader loop",
-        "`optimize.bench.training.bench_training`: the same LSTMRegressor trained on 4000 rows of real "
+        "`benchmarks.training.bench_training`: the same LSTMRegressor trained on 4000 rows of real "
         "BTC/USDT features by `lstm.train.fit_predict` (Lightning, device-resident windows, index-sliced "
         "batches) and by a plain PyTorch loop over `DataLoader(TensorDataset(copied windows))`, rounds "
         "alternating for ~20 s, each side's median samples/s per round; plus batch iteration alone. Goal from issue 8: >= 1x on CPU, >= 2x on a GPU.",
@@ -239,7 +239,7 @@ FIGURES = (
     Figure(
         "pbo",
         "7. probability of backtest overfitting, vectorised CSCV",
-        "`optimize.bench.pbo.bench_pbo`: the vectorised CSCV against the per-combination reference (the "
+        "`benchmarks.pbo.bench_pbo`: the vectorised CSCV against the per-combination reference (the "
         "same Sharpe metric passed as a plain callable), best of the repeats, on synthetic N(0, 1) returns "
         "(exact-arithmetic check only); the run stops if the two paths' logits differ.",
         _pbo,
@@ -248,7 +248,7 @@ FIGURES = (
     Figure(
         "ensemble",
         "8. an ensemble of 4 members vs 4 single fits",
-        "`optimize.bench.ensemble.bench_ensemble`: `lstm.train.fit_ensemble` with 4 seeds (members share "
+        "`benchmarks.ensemble.bench_ensemble`: `lstm.train.fit_ensemble` with 4 seeds (members share "
         "the scaler, windows and device tensors) against 4 `fit_predict` calls with the same seeds, on "
         "2,880 rows of real BTC/USDT 1h features and the default space's middle-sized LSTM; the run stops "
         "if a member differs from its single fit. Median of alternating rounds; goal from issue 12: "
@@ -350,7 +350,7 @@ def _notes(cuda: bool, load_start: str, load_end: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m optimize.bench", description=__doc__.split("\n\n")[0]
+        prog="python -m benchmarks", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--quick", action="store_true", help="smaller sizes (< 3 minutes on 2 cores)"
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, only: set[str] | None, argv: list[str]) -> int:
-    from optimize.bench.gpu import cuda_available
+    from benchmarks.gpu import cuda_available
 
     cuda = cuda_available()
     machine, run = report.machine_info(), report.run_info(argv)

@@ -20,11 +20,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from benchmarks import make_row
 from lstm.data import RobustScaler, WindowedBatches, window_view
 from lstm.model import LSTMRegressor
 from lstm.params import LSTMParams
 from lstm.train import fit_predict
-from optimize.bench import make_row
 from optimize.data import load_candles
 
 log = logging.getLogger(__name__)

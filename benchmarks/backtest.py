@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import make_row, median_seconds
 from optimize import _backtest_kernel as kernel
 from optimize import ftoffline
-from optimize.backtest import BacktestSettings, backtest
-from optimize.bench import make_row, median_seconds
+from optimize.backtest import BacktestSettings, backtest, kernel_rules, roi_table
 from optimize.data import DEFAULT_DATADIR, load_candles
 
 log = logging.getLogger(__name__)
@@ -155,24 +155,17 @@ def _engine_call(candles: pd.DataFrame, enter: np.ndarray, exit_: np.ndarray, se
 def _bare_kernel(candles: pd.DataFrame, enter: np.ndarray, exit_: np.ndarray, settings):
     """The kernel call alone, on arrays prepared once (what ``backtest()`` wraps)."""
     n = len(candles)
-    prices = [
-        candles[c].to_numpy(np.float64).reshape(n, 1) for c in ("open", "high", "low", "close")
-    ]
-    none = np.zeros((n, 1), bool)
-    flags = [enter.reshape(n, 1), exit_.reshape(n, 1), none, none]
-    price_dec = np.full((n, 1), 2, np.int64)
-    roi_keys, roi_vals = settings.roi_arrays()
+    bars = np.zeros((n, 1), kernel.CANDLE_DTYPE)
+    for column in ("open", "high", "low", "close"):
+        bars[column][:, 0] = candles[column].to_numpy(np.float64)
+    bars["enter_long"][:, 0] = enter
+    bars["exit_long"][:, 0] = exit_
+    bars["price_dec"] = 2
+    market = kernel.Market(bars, np.array([0]), np.array([n - 1]), np.array([5]))
+    rules = kernel_rules(settings, 60)
+    roi = roi_table(settings)
 
     def run():
-        # fmt: off
-        kernel.simulate(
-            *prices, *flags, np.array([0]), np.array([n - 1]), price_dec, np.array([5]), 60,
-            roi_keys, roi_vals, settings.fee, settings.stoploss, settings.trailing_stop,
-            settings.trailing_stop_positive or np.nan, settings.trailing_stop_positive_offset,
-            settings.trailing_only_offset_is_reached, settings.stake_amount == "unlimited", 0.0,
-            settings.max_open_trades, settings.dry_run_wallet, settings.tradable_balance_ratio,
-            False, True, False, 0.0, False,
-        )
-        # fmt: on
+        kernel.simulate(market, rules, roi)
 
     return run

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from optimize.bench import make_row
+from benchmarks import make_row
 from optimize.pbo import PBOResult, probability_of_backtest_overfitting
 from optimize.stats import _int_at_least, sharpe
 
@@ -56,7 +56,7 @@ def bench_pbo(
     """PBO runs per second, vectorised vs per-combination (:func:`benchmark_pbo`), as a row.
 
     Returns:
-        One row (see :mod:`optimize.bench`), goal ``"info"``.
+        One row (see :mod:`benchmarks`), goal ``"info"``.
 
     Raises:
         RuntimeError: the two paths' logits differ by :data:`MAX_LOGIT_DIFF` or more.

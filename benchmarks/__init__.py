@@ -1,6 +1,8 @@
 """Benchmarks: each figure is measured against a reference timed in the same run.
 
-``python -m optimize.bench`` (``make bench``) runs them all and writes ``docs/benchmarks.md``.
+``python -m benchmarks`` (``make bench``, from the repository root) runs them all and writes
+``docs/benchmarks.md``. This folder is not part of the installed package: it measures the
+project, the project never imports it.
 Every benchmark function returns row dicts with the keys of :data:`ROW_KEYS`:
 
 * ``name``: what is measured, with its size;

@@ -1,9 +1,9 @@
 """GPU benchmarks, run only when a CUDA device is present.
 
 * :func:`bench_precision`: ``fit_predict`` training throughput with bf16 autocast vs float32, same
-  model, same real features (:func:`optimize.bench.training.bench_features`), rounds alternating.
+  model, same real features (:func:`benchmarks.training.bench_features`), rounds alternating.
 * :func:`bench_gpu_workers`: trials/hour and GPU utilisation with 1, 2 and 4 worker processes
-  sharing one GPU on the tiny benchmark study (:func:`optimize.bench.workers.bench_workers`).
+  sharing one GPU on the tiny benchmark study (:func:`benchmarks.workers.bench_workers`).
 * :func:`bench_gpu_study`: trials/hour of the full ``configs/gpu.yaml`` study
   (``search_spaces/gpu.yaml``) with several workers for a fixed time; trials still running at
   the end count with the share of their folds already reported.
@@ -24,8 +24,8 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from optimize.bench import make_row
-from optimize.bench.workers import bench_workers, run_cli_study
+from benchmarks import make_row
+from benchmarks.workers import bench_workers, run_cli_study
 from optimize.data import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,8 @@ def bench_precision(*, seconds: float = 10, device: str = "cuda") -> list[dict]:
     """
     import dataclasses
 
+    from benchmarks.training import BENCH_PARAMS, bench_features
     from lstm.train import fit_predict
-    from optimize.bench.training import BENCH_PARAMS, bench_features
 
     if not seconds > 0:
         raise ValueError(f"bench_precision needs seconds > 0, but got {seconds=}.")

@@ -1,0 +1,215 @@
+"""The project's layers point down: ``lstm`` <- ``strategy`` <- ``optimize``, and no import cycles.
+
+Every module's imports are read with :mod:`ast` — at module level and inside functions alike — so a
+deferred ``import`` inside a function cannot hide an upward dependency or a cycle. ``lstm`` may not
+import ``strategy`` or ``optimize``; ``strategy`` may not import ``optimize``; nothing imports
+``benchmarks``. Cycles are the strongly connected components of the module graph (one edge per
+import statement, to the module it names).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("lstm", "strategy", "optimize", "benchmarks")
+LAYERS = {"lstm": 0, "strategy": 1, "optimize": 2, "benchmarks": 3}
+"""Rank of each top-level package: a module may import modules of its own rank or below
+(``benchmarks``, not installed, measures the others; nothing imports it)."""
+
+ALLOWED_CYCLES: list[set[str]] = [
+    # To be removed by the package reorganisation: report_html imports the report's constants and
+    # inputs, report imports report_html's render (inside write_report).
+    {"optimize.report", "optimize.report_html"},
+    # To be removed by the package reorganisation: cli imports the command modules by name
+    # (importlib) to register them, and they import cli's COMMANDS and shared options.
+    {"optimize.cli", "optimize.export_cli", "optimize.report_cli"},
+]
+"""Known import cycles (each the full set of modules of one strongly connected component)."""
+
+
+def module_name(root: Path, path: Path) -> str:
+    """Dotted module name of ``path`` below ``root`` (``pkg/__init__.py`` -> ``pkg``)."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def project_modules(root: Path, packages: Iterable[str] = PACKAGES) -> dict[str, Path]:
+    """Every ``*.py`` file of ``packages`` below ``root``, by module name."""
+    found = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            found[module_name(root, path)] = path
+    return found
+
+
+def _imported(node: ast.AST, module: str, is_package: bool, known: set[str]) -> list[str]:
+    """Project modules named by one import statement of ``module``.
+
+    A string constant that is exactly a dotted project module name (``"optimize.export_cli"``)
+    counts too: it is how modules are imported by name (``importlib.import_module(name)``, lazy
+    export tables). Bare package names are left out: ``"lstm"`` is mostly a dict key.
+    """
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value] if "." in node.value and node.value in known else []
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+        return [_owner(name, known) for name in names if _owner(name, known)]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    if node.level:
+        base = module.split(".") if is_package else module.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join([*base, node.module] if node.module else base)
+    else:
+        target = node.module or ""
+    out = []
+    for alias in node.names:
+        sub = f"{target}.{alias.name}"
+        if sub in known:  # ``from pkg import submodule``
+            out.append(sub)
+        elif _owner(target, known):
+            out.append(_owner(target, known))
+    return out
+
+
+def _owner(name: str, known: set[str]) -> str | None:
+    """The longest project module that ``name`` is or lies in (None: not the project's)."""
+    parts = name.split(".")
+    for k in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:k])
+        if candidate in known:
+            return candidate
+    return None
+
+
+def import_graph(root: Path, packages: Iterable[str] = PACKAGES) -> dict[str, set[str]]:
+    """Module -> project modules it imports (module-level and function-level imports)."""
+    modules = project_modules(root, packages)
+    known = set(modules)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        is_package = path.name == "__init__.py"
+        edges = set()
+        for node in ast.walk(tree):
+            edges.update(_imported(node, name, is_package, known))
+        edges.discard(name)
+        graph[name] = edges
+    return graph
+
+
+def layer_violations(graph: Mapping[str, set[str]]) -> list[str]:
+    """``"a imports b"`` for every import of a higher layer's module."""
+    out = []
+    for module, targets in sorted(graph.items()):
+        rank = LAYERS.get(module.split(".")[0])
+        for target in sorted(targets):
+            target_rank = LAYERS.get(target.split(".")[0])
+            if rank is not None and target_rank is not None and target_rank > rank:
+                out.append(f"{module} imports {target}")
+    return out
+
+
+def import_cycles(graph: Mapping[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cycles: list[set[str]] = []
+    counter = 0
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph.get(start, ()))))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(component)
+    return sorted(cycles, key=sorted)
+
+
+def test_layers_point_down():
+    assert layer_violations(import_graph(REPO_ROOT)) == []
+
+
+def test_no_import_cycles_beyond_the_known_ones():
+    cycles = import_cycles(import_graph(REPO_ROOT))
+    unknown = [sorted(c) for c in cycles if c not in ALLOWED_CYCLES]
+    assert unknown == []
+    gone = [sorted(c) for c in ALLOWED_CYCLES if c not in cycles]
+    assert gone == [], "a known cycle is gone: remove it from ALLOWED_CYCLES"
+
+
+# --- the checker itself can fail ---------------------------------------------------------------
+
+
+def test_the_checker_flags_upward_imports_and_cycles_in_a_graph():
+    graph = {
+        "lstm.model": {"strategy.target"},  # lstm -> strategy: upward
+        "strategy.target": {"optimize.data", "lstm.model"},  # strategy -> optimize: upward
+        "optimize.data": set(),
+        "optimize.a": {"optimize.b"},
+        "optimize.b": {"optimize.c"},
+        "optimize.c": {"optimize.a", "strategy.target"},
+    }
+    assert layer_violations(graph) == [
+        "lstm.model imports strategy.target",
+        "strategy.target imports optimize.data",
+    ]
+    assert import_cycles(graph) == [
+        {"lstm.model", "strategy.target"},
+        {"optimize.a", "optimize.b", "optimize.c"},
+    ]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_checker_reads_imports_inside_functions_and_relative_ones(tmp_path):
+    files = {
+        "lstm/__init__.py": "",
+        "lstm/model.py": "def late():\n    from strategy.target import score\n",
+        "strategy/__init__.py": "",
+        "strategy/target.py": "from . import helper\n",
+        "strategy/helper.py": "import importlib\nM = importlib.import_module('strategy.target')\n",
+        "optimize/__init__.py": "",
+        "optimize/data.py": "import strategy.helper\nfrom lstm import model\nimport numpy\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    graph = import_graph(tmp_path)
+    assert graph["optimize.data"] == {"strategy.helper", "lstm.model"}
+    assert layer_violations(graph) == ["lstm.model imports strategy.target"]
+    assert import_cycles(graph) == [{"strategy.target", "strategy.helper"}]
