@@ -6,6 +6,7 @@
     DIR/strategy/LstmOptunaStrategy.py       symlink to strategy/freqtrade/lstm_strategy.py
     DIR/strategy/LstmOptunaStrategy.json     the strategy's parameters (freqtrade format)
     DIR/user_data/                           freqtrade's user-data folder (FreqAI models go here)
+    DIR/study_trades.json                    the study's trades per span (what verify matches)
     DIR/README.md                            the exact freqtrade command
 
 * The strategy code is this repository's file: the symlink only gives freqtrade a place to find
@@ -14,13 +15,20 @@
 * ``config.json``: pairs (StaticPairList), timeframe, fee, stake settings and the exit flags of
   the study's backtest settings; exchange binance without keys; ``dry_run: true``; ``freqai``:
   enabled, a new ``identifier`` per export (FreqAI caches predictions per identifier),
-  ``train_period_days`` / ``backtest_period_days`` from the walk-forward settings,
+  ``train_period_days`` (``train_days`` plus the purge gap, whole days; the model keeps the
+  study's train window of it) / ``backtest_period_days`` (``test_days``),
   ``feature_parameters`` from the run config's features (``label_period_candles`` = the trial's
   label horizon), ``model_training_parameters`` = the trial's LSTM parameters,
   ``conv_width`` = window size, ``extra_returns_per_train`` for the quantile thresholds; the
   static FreqAI settings come from ``configs/freqtrade/freqai_template.json``.
   stoploss, minimal_roi and trailing settings live in the parameter file (config values would
   override it).
+* Same inputs as the study: ``startup_candle_count`` makes freqtrade load back to the holdout's
+  warm-up start (``lstm_optuna.warmup_start``, where the strategy starts its indicators); the
+  ``lstm_optuna`` block holds the seed, ``ensemble_size``, ``train_days``, ``purge_candles`` and
+  both spans (dates, timerange, warm-up start) for the model and ``verify``.
+* ``study_trades.json``: the trial's walk-forward trades (stored with the trial) and its holdout
+  trades (the holdout record, computed and stored in the study when missing).
 * Every artefact carries the lstm-optuna version, the study name, the trial number and the
   trial's parameters (``lstm_optuna`` block of the config and of the parameter file; README).
 * No secrets: exchange key/secret are empty, a storage password is masked.
