@@ -165,7 +165,8 @@ def _exit_line(index: int, proc: subprocess.Popen) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from optimize.study import finished_trials, make_storage, open_study, prepare_study_data, recover_stale_trials
+    from optimize.study import (finished_trials, make_storage, open_study, prepare_study_data, recover_stale_trials,
+                                redact)
 
     _check_study_args(args)
     config, space = _load(args)
@@ -181,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if recovered:
         print(f"recovered {len(recovered)} stale trial(s) {recovered} of dead workers: marked FAILED, "
               "retries queued", flush=True)
-    print(f"study {args.study_name!r} on {args.storage}: {finished_trials(study)}/{target} finished; "
+    print(f"study {args.study_name!r} on {redact(args.storage)}: {finished_trials(study)}/{target} finished; "
           f"{workers} worker(s), {threads} thread(s) each"
           + (f", GPUs {gpus}" if gpus else ", CPU") + f"; log {log_file}", flush=True)
     procs: list[subprocess.Popen] = []

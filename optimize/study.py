@@ -439,11 +439,22 @@ class _StopWhenDone:
 
 
 class _QuietInterrupt(logging.Filter):
-    """Drop Optuna's "Trial N failed ... WorkerInterrupted" record and its traceback (an interrupt is no error)."""
+    """Drop Optuna's two "Trial N failed" records of an interrupted trial and the traceback (an
+    interrupt is no error; the worker says it stopped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._interrupted = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, WorkerInterrupted | KeyboardInterrupt)
+        if isinstance(exc, WorkerInterrupted | KeyboardInterrupt):
+            self._interrupted = True
+            return False
+        if self._interrupted and "failed with value" in record.getMessage():
+            self._interrupted = False
+            return False
+        return True
 
 
 def trial_seed(base: int, number: int) -> int:
