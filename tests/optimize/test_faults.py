@@ -34,6 +34,7 @@ from tests.optimize.test_study import (
     load,
     slow_space,
     states,
+    worker_args,
     write_config,
 )
 
@@ -349,3 +350,26 @@ def test_run_says_why_a_worker_died(tmp_path):
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 1, out
     assert f"worker 0 (pid {pid}) was killed by SIGKILL" in out
+
+
+def test_survivor_retries_a_killed_workers_trial_after_reaching_the_target(tmp_path):
+    """The survivor reaches --n-trials before the dead trial's grace_period has passed: it stays,
+    fails the stale trial and runs its retry, so the study ends with nothing RUNNING."""
+    path, space = write_config(tmp_path), slow_space(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'survive.db'}"
+    open_study(storage, "survive", load(path), load_space(space), seed=0)  # create once, as `run` does
+    victim, survivor = (cli(*worker_args(path, storage, "survive", 1, k, space=space)) for k in (0, 1))
+    _running_workers(storage, "survive", 2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    study = optuna.load_study(study_name="survive", storage=storage)
+    (dead,) = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               if t.user_attrs.get("worker_pid") == victim.pid]
+    out = survivor.communicate(timeout=600)[0]
+    assert survivor.returncode == 0, out
+    study = optuna.load_study(study_name="survive", storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[dead.number].state == TrialState.FAIL
+    (retry,) = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == dead.number]
+    assert retry.params == dead.params and retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
