@@ -165,8 +165,14 @@ def _exit_line(index: int, proc: subprocess.Popen) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from optimize.study import (finished_trials, make_storage, open_study, prepare_study_data, recover_stale_trials,
-                                redact)
+    from optimize.study import (
+        finished_trials,
+        make_storage,
+        open_study,
+        prepare_study_data,
+        recover_stale_trials,
+        redact,
+    )
 
     _check_study_args(args)
     config, space = _load(args)
@@ -209,8 +215,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             cmd = _worker_command(args, k, threads)
             # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
             # SIGINT (SIGTERM likewise) per worker; if this process dies, its workers get SIGTERM.
-            procs.append(subprocess.Popen(cmd, env=env, start_new_session=True,
-                                          preexec_fn=_die_with_parent if sys.platform == "linux" else None))
+            # preexec_fn is safe here: `run` has started no thread yet (the progress bar comes later).
+            procs.append(subprocess.Popen(
+                cmd, env=env, start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None))  # noqa: PLW1509
             if interrupted:
                 procs[-1].send_signal(interrupted[0])
         _progress(args, study, target, procs)

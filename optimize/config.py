@@ -53,7 +53,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.pairs, str):
-            raise ValueError(f"pairs must be a list like ['BTC/USDT'], but got pairs={self.pairs!r}.")
+            raise TypeError(f"pairs must be a list like ['BTC/USDT'], but got pairs={self.pairs!r}.")
         object.__setattr__(self, "pairs", tuple(self.pairs))
         if not self.pairs or any(not isinstance(p, str) or "/" not in p for p in self.pairs):
             raise ValueError(f"pairs must be a non-empty list like ['BTC/USDT'], but got pairs={list(self.pairs)}.")

@@ -333,7 +333,13 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     Raises:
         StudyInputError: the first problem, in one message naming the file and the key.
     """
-    from optimize.data import CandleValidationError, candle_path, check_informative, timeframe_to_timedelta, to_utc
+    from optimize.data import (
+        CandleValidationError,
+        candle_path,
+        check_informative,
+        timeframe_to_timedelta,
+        to_utc,
+    )
 
     check_space_purge(config, space)
     data = config.data
@@ -618,9 +624,9 @@ def _retry_interrupted(study: optuna.Study, failed_before: set[int], max_retry: 
     """Queue a retry of the trial(s) this worker was running when it was interrupted."""
     pid = os.getpid()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if trial.number not in failed_before and trial.user_attrs.get("worker_pid") == pid:
-            if retry_trial(study, trial, max_retry):
-                logger.info("interrupted trial %d queued for retry with its parameters", trial.number)
+        if (trial.number not in failed_before and trial.user_attrs.get("worker_pid") == pid
+                and retry_trial(study, trial, max_retry)):
+            logger.info("interrupted trial %d queued for retry with its parameters", trial.number)
 
 
 def attach_log_file(path: Path, worker_index: int) -> None:

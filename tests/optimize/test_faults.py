@@ -6,12 +6,9 @@ candles (bad candle files are altered copies of the embedded ones).
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import optuna
@@ -27,9 +24,6 @@ from optimize.space import load_space
 from optimize.study import StudyInputError, make_storage, open_study, run_worker
 from tests.conftest import EMBEDDED_DATADIR, SMOKE_CONFIG, SMOKE_SPACE, SMOKE_STUDY
 from tests.optimize.test_study import (
-    PG_URL,
-    _pg_unreachable,
-    _wait_for_running,
     cli,
     load,
     slow_space,
@@ -120,8 +114,8 @@ BAD_INPUTS = {
     "span too short": ({"data": {"end": "2025-06-20"}}, r"too little data for one walk-forward fold"),
     "end after data": ({"data": {"end": "2027-01-01"}}, r"data\.end='2027-01-01' is after the last candle"),
     "window above purge": ({"walkforward": {"purge_candles": 4}},
-                           r"lstm\.window_size \(up to 6\) \+ target\.label_horizon \(up to 0\) = 6 exceeds "
-                           r"walkforward\.purge_candles=4"),
+                           (r"lstm\.window_size \(up to 6\) \+ target\.label_horizon \(up to 0\) = 6 exceeds "
+                            r"walkforward\.purge_candles=4")),
     "zero volume in span": (_zero_volume_in_span, r"rule 'volume all zero': every candle from 2025-06-01"),
     "flat prices in span": (_flat_in_span, r"rule 'flat prices': every candle from 2025-06-01"),
 }
