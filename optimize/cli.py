@@ -319,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before `run` forwards signals to workers, or in a command without any
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _register_optional_commands() -> None:

@@ -5,7 +5,10 @@ as ``postgresql+psycopg2://user@host/db`` for many machines). Workers are indepe
 that call :func:`run_worker` on the same storage; each builds the trial-independent data once and
 asks the shared study for trials until the study holds ``n_trials`` finished (complete or pruned)
 trials. Heartbeats mark a dead worker's trial FAILED after ``grace_period`` seconds and enqueue a
-retry (``RetryHeartbeatStaleTrialCallback``), so nothing stays RUNNING and nothing is lost.
+retry (``RetryHeartbeatStaleTrialCallback``): every worker does it when it starts, whatever the
+target, and while it waits for the last running trials, so nothing stays RUNNING and nothing is
+lost. An interrupted worker (SIGINT, SIGTERM) queues a retry of its trial the same way. Inputs are
+checked (:func:`prepare_study_data`) before a study is created or joined.
 """
 
 from __future__ import annotations
