@@ -85,37 +85,48 @@ def _set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
-class WorkerInterrupted(Exception):
-    """Raised in a worker by its first SIGINT.
-
-    An ``Exception`` (not ``KeyboardInterrupt``): Lightning turns a KeyboardInterrupt inside
-    ``fit`` into ``sys.exit(1)``, which Optuna would not record; an ordinary exception passes
-    through Lightning's teardown and Optuna marks the running trial FAILED before re-raising it.
-    """
-
-
 def _interrupt_once(signum, frame) -> None:
-    """First SIGINT: stop the worker; later ones are ignored so the bookkeeping finishes."""
+    """First SIGINT or SIGTERM: stop the worker; later ones are ignored so the bookkeeping finishes."""
+    from optimize.study import WorkerInterrupted
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise WorkerInterrupted("interrupted by SIGINT")
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise WorkerInterrupted(signum)
+
+
+def _check_study_args(args: argparse.Namespace) -> None:
+    """``--n-trials``, ``--timeout`` (and ``--workers``) must make sense before anything starts."""
+    if args.n_trials is not None and args.n_trials < 1:
+        raise ValueError(f"--n-trials must be an integer >= 1, but got n_trials={args.n_trials!r}.")
+    if args.timeout is not None and not args.timeout > 0:
+        raise ValueError(f"--timeout must be a number of seconds > 0, but got timeout={args.timeout!r}.")
+    if getattr(args, "workers", 1) < 1:
+        raise ValueError(f"--workers must be an integer >= 1, but got workers={args.workers!r}.")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from optimize.study import run_worker
+    from optimize.study import WorkerInterrupted, run_worker
 
-    signal.signal(signal.SIGINT, _interrupt_once)
-    config, space = _load(args)
-    threads = args.threads or config.training.threads_per_worker
-    _set_threads(threads)
-    log_file = Path(args.log_file) if args.log_file else LOG_DIR / f"{args.study_name}.log"
+    _check_study_args(args)
+    previous = {s: signal.signal(s, _interrupt_once) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        config, space = _load(args)
+        threads = args.threads or config.training.threads_per_worker
+        _set_threads(threads)
+        log_file = Path(args.log_file) if args.log_file else LOG_DIR / f"{args.study_name}.log"
         ran = run_worker(config, space, storage=args.storage, study_name=args.study_name,
                          n_trials=args.n_trials, timeout=args.timeout, worker_index=args.worker_index,
                          log_file=log_file, show_progress=args.progress)
-    except (KeyboardInterrupt, WorkerInterrupted):
-        logger.warning("worker %d interrupted; its running trial is marked FAILED, rerun to resume",
-                       args.worker_index)
-        return 130
+    except (KeyboardInterrupt, WorkerInterrupted) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        # Under `run` the parent prints the one line; a worker of its own says it here.
+        logger.log(logging.INFO if args.managed else logging.WARNING,
+                   "worker %d stopped by %s; its running trial is marked FAILED and queued for retry, "
+                   "rerun to resume", args.worker_index, signal.Signals(signum).name)
+        return 128 + signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     logger.info("worker %d ran %d trials", args.worker_index, ran)
     return 0
 
@@ -123,7 +134,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _worker_command(args: argparse.Namespace, index: int, threads: int) -> list[str]:
     cmd = [sys.executable, "-m", "optimize", "worker", "--config", args.config, "--space", args.space,
            "--storage", args.storage, "--study-name", args.study_name, "--worker-index", str(index),
-           "--threads", str(threads)]
+           "--threads", str(threads), "--managed"]
     if args.n_trials is not None:
         cmd += ["--n-trials", str(args.n_trials)]
     if args.timeout is not None:
@@ -131,53 +142,100 @@ def _worker_command(args: argparse.Namespace, index: int, threads: int) -> list[
     return cmd
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from optimize.study import finished_trials, open_study
+def _die_with_parent() -> None:
+    """In a worker about to start (Linux): get SIGTERM when `run` dies, even by SIGKILL (no orphans)."""
+    try:
+        import ctypes
 
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _exit_line(index: int, proc: subprocess.Popen) -> str | None:
+    """Why worker ``index`` ended abnormally, or None when it exited 0."""
+    code = proc.returncode
+    if code == 0:
+        return None
+    if code < 0:
+        how = f"was killed by {signal.Signals(-code).name}"
+    else:
+        how = f"exited with code {code}"
+    return f"worker {index} (pid {proc.pid}) {how}; see its log for details"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from optimize.study import (
+        finished_trials,
+        make_storage,
+        open_study,
+        prepare_study_data,
+        recover_stale_trials,
+        redact,
+    )
+
+    _check_study_args(args)
     config, space = _load(args)
     target = args.n_trials if args.n_trials is not None else config.study.n_trials
-    workers = max(1, args.workers)
-    study = open_study(args.storage, args.study_name, config, space, seed=config.study.seed)
+    workers = args.workers
+    storage = make_storage(args.storage, config.study)
+    prepare_study_data(config, space)  # data, folds and space checked before the study exists
+    study = open_study(storage, args.study_name, config, space, seed=config.study.seed)
+    recovered = recover_stale_trials(study)
     log_file = LOG_DIR / f"{args.study_name}.log"
     threads = config.training.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
     gpus = visible_gpus() if config.training.accelerator in ("auto", "gpu", "cuda") else []
-    print(f"study {args.study_name!r} on {args.storage}: {finished_trials(study)}/{target} finished; "
+    if recovered:
+        print(f"recovered {len(recovered)} stale trial(s) {recovered} of dead workers: marked FAILED, "
+              "retries queued", flush=True)
+    print(f"study {args.study_name!r} on {redact(args.storage)}: {finished_trials(study)}/{target} finished; "
           f"{workers} worker(s), {threads} thread(s) each"
           + (f", GPUs {gpus}" if gpus else ", CPU") + f"; log {log_file}", flush=True)
     procs: list[subprocess.Popen] = []
-    for k in range(workers):
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
-        cmd = _worker_command(args, k, threads)
-        # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
-        # SIGINT per worker (a second one could interrupt Optuna while it marks the trial FAILED).
-        procs.append(subprocess.Popen(cmd, env=env, start_new_session=True))
-    interrupted = []
+    interrupted: list[int] = []
 
-    def forward_sigint(signum, frame) -> None:
-        # Exactly one SIGINT per worker, however often Ctrl-C is pressed: a second one could
+    def forward(signum, frame) -> None:
+        # Exactly one signal per worker, however often Ctrl-C is pressed: a second one could
         # interrupt Optuna while it records the running trial as FAILED.
         if not interrupted:
-            interrupted.append(True)
-            print("\ninterrupted: stopping workers (their running trials are marked FAILED); "
+            interrupted.append(signum)
+            word = "interrupted" if signum == signal.SIGINT else "terminated"
+            print(f"\n{word}: stopping workers (their running trials are marked FAILED and queued for retry); "
                   "rerun the same command to resume", file=sys.stderr, flush=True)
             for p in procs:
                 if p.poll() is None:
-                    p.send_signal(signal.SIGINT)
+                    p.send_signal(signum)
 
-    previous = signal.signal(signal.SIGINT, forward_sigint)
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        for k in range(workers):
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+            if gpus:
+                env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
+            cmd = _worker_command(args, k, threads)
+            # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
+            # SIGINT (SIGTERM likewise) per worker; if this process dies, its workers get SIGTERM.
+            # preexec_fn is safe here: `run` has started no thread yet (the progress bar comes later).
+            procs.append(subprocess.Popen(
+                cmd, env=env, start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None))  # noqa: PLW1509
+            if interrupted:
+                procs[-1].send_signal(interrupted[0])
         _progress(args, study, target, procs)
-        codes = [p.wait() for p in procs]
+        for p in procs:
+            p.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if interrupted:
-        return 130
+        return 128 + interrupted[0]
+    failures = [line for k, p in enumerate(procs) if (line := _exit_line(k, p))]
+    for line in failures:
+        print(line, file=sys.stderr)
     if config.study.robustness_top and _has_complete(study):
         _robustness(study, top=None, seed_sets=None, workers=workers)
     _summary(study)
-    return 0 if all(c == 0 for c in codes) else 1
+    return 1 if failures else 0
 
 
 def _has_complete(study) -> bool:
@@ -294,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, default=None, help="torch threads (default: config or torch's)")
     worker.add_argument("--log-file", default=None, help="log file (default logs/<study>.log)")
     worker.add_argument("--progress", action="store_true", help="show Optuna's progress bar")
+    worker.add_argument("--managed", action="store_true", help=argparse.SUPPRESS)  # started by `run`
     worker.set_defaults(func=cmd_worker)
 
     robust = sub.add_parser(
@@ -324,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before `run` forwards signals to workers, or in a command without any
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def _register_optional_commands() -> None:

@@ -19,7 +19,7 @@ import yaml
 
 from optimize.backtest_settings import BacktestSettings
 from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT, timeframe_to_seconds
-from optimize.walkforward import WalkForwardSettings
+from optimize.walkforward import WalkForwardSettings, _utc
 from strategy.features import FeatureConfig
 
 SAMPLERS = ("tpe", "random", "nsga2", "cmaes")
@@ -52,6 +52,8 @@ class DataConfig:
     max_gap_candles: int = DEFAULT_MAX_GAP_CANDLES
 
     def __post_init__(self) -> None:
+        if isinstance(self.pairs, str):
+            raise TypeError(f"pairs must be a list like ['BTC/USDT'], but got pairs={self.pairs!r}.")
         object.__setattr__(self, "pairs", tuple(self.pairs))
         if not self.pairs or any(not isinstance(p, str) or "/" not in p for p in self.pairs):
             raise ValueError(f"pairs must be a non-empty list like ['BTC/USDT'], but got pairs={list(self.pairs)}.")
@@ -62,6 +64,9 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, str(value))
+                _utc(name, str(value))  # a date, or an error naming the key and the value
+        if self.start is not None and self.end is not None and _utc("start", self.start) >= _utc("end", self.end):
+            raise ValueError(f"start must be before end, but got start={self.start!r} and end={self.end!r}.")
 
     @property
     def path(self) -> Path:
@@ -244,14 +249,17 @@ def resolve_path(value: str | Path) -> Path:
 
 
 def _section(source: str, name: str, cls: type, body: Any) -> Any:
-    if body is None:
-        body = {}
     if not isinstance(body, Mapping):
         raise ConfigError(f"{source}: {name}: expected a mapping, but got {body!r}.")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(body) - names)
     if unknown:
         raise ConfigError(f"{source}: {name}.{unknown[0]}: unknown key; expected one of {sorted(names)}.")
+    required = sorted(f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                      and f.default_factory is dataclasses.MISSING and f.init)
+    missing = [k for k in required if k not in body]
+    if missing:
+        raise ConfigError(f"{source}: {name}: missing required key(s) {missing}; the section needs {required}.")
     values = {k: tuple(v) if isinstance(v, list) and k != "minimal_roi" else v for k, v in body.items()}
     try:
         return cls(**values)
@@ -269,8 +277,8 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     if unknown:
         raise ConfigError(f"{source}: {unknown[0]}: unknown section; expected one of {sorted(SECTIONS)}.")
     defaults = RunConfig()
-    sections = {
-        name: _section(source, name, cls, raw[name]) if name in raw else getattr(defaults, name)
+    sections = {  # an absent or empty section means its defaults
+        name: _section(source, name, cls, raw[name]) if raw.get(name) is not None else getattr(defaults, name)
         for name, cls in SECTIONS.items()
     }
     config = RunConfig(**sections, source=source)
@@ -284,6 +292,17 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     return config
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader without implicit timestamps: an unquoted ``2025-06-01`` stays text, so an
+    impossible date such as ``2025-13-45`` is reported by the key that holds it, not by the parser."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def read_yaml(path: Path | str, *, what: str, error: type[ValueError]) -> tuple[Any, Path]:
     """Resolve (see :func:`resolve_path`) and parse a YAML file.
 
@@ -295,7 +314,7 @@ def read_yaml(path: Path | str, *, what: str, error: type[ValueError]) -> tuple[
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist.")
     try:
-        return yaml.safe_load(path.read_text()), path
+        return yaml.load(path.read_text(), Loader=_Loader), path
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML ({exc}).") from exc
 

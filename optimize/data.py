@@ -258,7 +258,36 @@ def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<can
     out = pd.DataFrame({"date": date.reset_index(drop=True)})
     for col in COLUMNS[1:]:
         out[col] = values[col]
+    check_informative(out, source=source)
     return out
+
+
+def check_informative(frame: pd.DataFrame, *, source: str = "<candles>", span: str = "") -> None:
+    """Refuse candles no model can learn from: all volume zero, or one flat price throughout.
+
+    Such a pair passes every row rule but has no usable feature, so it would be skipped in every
+    fold without a word.
+
+    Args:
+        frame: validated candles.
+        source: named in the message (the file).
+        span: appended to the message when ``frame`` is a slice of the file (e.g. the study span).
+
+    Raises:
+        CandleValidationError: naming ``source`` and the rule.
+    """
+    if len(frame) == 0:
+        return
+    where = f" {span}" if span else ""
+    if not np.any(frame["volume"].to_numpy() > 0):
+        raise CandleValidationError(
+            f"{source}: rule 'volume all zero': every candle{where} has volume 0; expected traded "
+            "candles (volume > 0 somewhere).")
+    prices = frame[list(PRICE_COLUMNS)].to_numpy()
+    if np.all(prices == prices[0, 0]):
+        raise CandleValidationError(
+            f"{source}: rule 'flat prices': every candle{where} has open = high = low = close = "
+            f"{float(prices[0, 0])!r}; expected prices that move.")
 
 
 def find_gaps(dates: pd.Series, timeframe: str) -> GapReport:

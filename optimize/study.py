@@ -5,24 +5,28 @@ as ``postgresql+psycopg2://user@host/db`` for many machines). Workers are indepe
 that call :func:`run_worker` on the same storage; each builds the trial-independent data once and
 asks the shared study for trials until the study holds ``n_trials`` finished (complete or pruned)
 trials. Heartbeats mark a dead worker's trial FAILED after ``grace_period`` seconds and enqueue a
-retry (``RetryHeartbeatStaleTrialCallback``), so nothing stays RUNNING and nothing is lost.
+retry (``RetryHeartbeatStaleTrialCallback``): every worker does it when it starts, whatever the
+target, and while it waits for the last running trials, so nothing stays RUNNING and nothing is
+lost. An interrupted worker (SIGINT, SIGTERM) queues a retry of its trial the same way. Inputs are
+checked (:func:`prepare_study_data`) before a study is created or joined.
 """
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 import os
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.study import MaxTrialsCallback
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from optimize import __version__
 from optimize.config import RunConfig, StudyConfig
@@ -36,6 +40,53 @@ logger = logging.getLogger(__name__)
 DEFAULT_STORAGE = "sqlite:///studies.db"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SQLITE_LOCK_TIMEOUT_S = 60
+STORAGE_FORMS = "sqlite:///path.db or postgresql+psycopg2://user@host/db"
+RESUMABLE_KEYS = frozenset({
+    "study.n_trials", "study.timeout", "study.heartbeat_interval", "study.grace_period", "study.max_retry",
+    "study.robustness_top", "study.robustness_seed_sets", "training.accelerator", "training.threads_per_worker", "training.cache_dir",
+})
+"""Run-config keys (``section.key``) that cannot change a trial's result: a study resumes with other values."""
+
+
+class StorageError(ValueError):
+    """A storage URL that cannot be opened; the message names it (password hidden) and the forms expected."""
+
+
+class WorkerInterrupted(Exception):
+    """Raised in a worker by its first SIGINT or SIGTERM.
+
+    An ``Exception`` (not ``KeyboardInterrupt``): Lightning turns a KeyboardInterrupt inside
+    ``fit`` into ``sys.exit(1)``, which Optuna would not record; an ordinary exception passes
+    through Lightning's teardown and Optuna marks the running trial FAILED before re-raising it;
+    :func:`run_worker` then queues a retry of that trial with its parameters.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+
+def _open_rdb(url: str, **kwargs: Any) -> RDBStorage:
+    """``RDBStorage(url, **kwargs)``, or a :class:`StorageError` of one line instead of SQLAlchemy's traceback."""
+    import sqlalchemy.exc
+
+    try:
+        return RDBStorage(url, **kwargs)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+        if isinstance(exc, sqlalchemy.exc.NoSuchModuleError):
+            reason = f"unknown database dialect {url.split(':', 1)[0]!r}"
+        elif isinstance(exc, sqlalchemy.exc.ArgumentError):
+            reason = "not a URL SQLAlchemy can parse"
+        elif isinstance(exc, ImportError):
+            reason = "no database driver installed for it"
+        else:
+            orig = getattr(exc, "orig", None) or exc
+            lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
+            reason = lines[0] if lines else type(orig).__name__
+        raise StorageError(f"cannot open the study storage {redact(url)}: {reason}; expected {STORAGE_FORMS} "
+                           "(a reachable server and an existing database).") from None
 
 
 def make_storage(url: str, study: StudyConfig) -> RDBStorage:
@@ -43,6 +94,9 @@ def make_storage(url: str, study: StudyConfig) -> RDBStorage:
 
     SQLite gets a lock timeout (several local workers share the file; never put it on NFS);
     server databases get ``pool_pre_ping`` so dropped connections are replaced.
+
+    Raises:
+        StorageError: the URL is malformed, its driver is missing or its database unreachable.
     """
     if url.startswith("sqlite"):
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
@@ -50,7 +104,7 @@ def make_storage(url: str, study: StudyConfig) -> RDBStorage:
         engine_kwargs = {"pool_pre_ping": True}
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them knowingly
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = RDBStorage(
+        storage = _open_rdb(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=study.heartbeat_interval,
@@ -122,8 +176,14 @@ def open_study(
 ) -> optuna.Study:
     """Create the study or load it (resume); refuse to resume with a different config or space.
 
+    Keys in :data:`RESUMABLE_KEYS` may differ from the stored config. A study that holds no trial
+    yet takes the new config and space. A resumed study's sampler is seeded with ``seed`` and the
+    number of trials already there, so a rerun does not repeat the start-up draws of the first.
+
     Raises:
-        ValueError: the stored study was made with another run config or search space.
+        ValueError: the stored study was made with another run config or search space (the
+            message names every differing key with both values).
+        StorageError: see :func:`make_storage`.
     """
     objective = get_objective(config.study.objective)
     if isinstance(storage, str):
@@ -138,18 +198,61 @@ def open_study(
     )
     fingerprint = study_fingerprint(config, space)
     stored = study.user_attrs.get("fingerprint")
-    if stored is None:
+    n_stored = len(study.get_trials(deepcopy=False))
+    differences = [] if stored is None else fingerprint_differences(stored, fingerprint)
+    if stored is None or (differences and n_stored == 0):
+        if stored is not None:
+            logger.info("study %s holds no trial: it takes the new config and space (%s)", study_name,
+                        "; ".join(differences))
         record = StudyRecord(fingerprint, __version__, config.source, space.source, objective.name)
         for key, value in record.to_user_attrs().items():
             study.set_user_attr(key, value)
-    elif _normalise(stored) != _normalise(fingerprint):
-        diff = [k for k in ("config", "space") if _normalise(stored[k]) != _normalise(fingerprint[k])]
+    elif differences:
+        parts = [k for k in ("config", "space") if any(d.startswith(k + " ") for d in differences)]
         raise ValueError(
-            f"study {study_name!r} was created with a different {' and '.join(diff)} "
-            f"(stored from {study.user_attrs.get('config_source')} / {study.user_attrs.get('space_source')}); "
-            "resume it with the same files or choose another --study-name."
+            f"study {study_name!r} was created with a different {' and '.join(parts)} "
+            f"(stored from {study.user_attrs.get('config_source')} / {study.user_attrs.get('space_source')}): "
+            f"{'; '.join(differences)}; resume it with the same files or choose another --study-name."
         )
+    if n_stored:
+        study.sampler = make_sampler(config.study, resume_seed(seed, n_stored))
     return study
+
+
+def resume_seed(seed: int, n_trials: int) -> int:
+    """The sampler seed of a worker (seed ``seed``) joining a study that already holds ``n_trials``."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
+
+
+_ABSENT = "<absent>"
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def fingerprint_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"config walkforward.test_days: stored 7, now 10"`` for every key that differs and matters.
+
+    Keys of :data:`RESUMABLE_KEYS` are ignored.
+    """
+    out = []
+    for part in ("config", "space"):
+        old, new = _flat(_normalise(stored.get(part, {}))), _flat(_normalise(current.get(part, {})))
+        for key in sorted(set(old) | set(new)):
+            if part == "config" and key in RESUMABLE_KEYS:
+                continue
+            a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+            if a != b:
+                out.append(f"{part} {key}: stored {a!r}, now {b!r}")
+    return out
 
 
 def missing_sqlite_file(url: str) -> Path | None:
@@ -170,12 +273,13 @@ def load_existing_study(url: str, name: str) -> optuna.Study:
     Raises:
         ValueError: a SQLite URL whose file does not exist, or no study ``name`` in the storage
             (the message lists the names there); the URL is named without its password.
+        StorageError: see :func:`make_storage`.
     """
     if (missing := missing_sqlite_file(url)) is not None:
         raise ValueError(f"no study storage at {missing}: the SQLite file of {redact(url)} does not exist; "
                          "pass --storage.")
     engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if url.startswith("sqlite") else {}
-    storage = RDBStorage(url, engine_kwargs=engine_kwargs)
+    storage = _open_rdb(url, engine_kwargs=engine_kwargs)
     names = optuna.get_all_study_names(storage=storage)
     if name not in names:
         raise ValueError(f"no study named {name!r} in storage {redact(url)}; it has {sorted(names)}.")
@@ -190,6 +294,175 @@ def _normalise(value: Any) -> Any:
 
 def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+class StudyInputError(ValueError):
+    """The data, the folds or the search space cannot make a study; the message names file and key."""
+
+
+def check_space_purge(config: RunConfig, space: SearchSpace) -> None:
+    """Refuse a space that can draw ``window_size + label_horizon`` above ``walkforward.purge_candles``.
+
+    The check runs on the space's largest values before any trial (a trial drawing them would
+    otherwise fail the study mid-way).
+
+    Raises:
+        StudyInputError: naming both files, both keys and the purge needed.
+    """
+    from lstm.params import LSTMParams
+
+    def largest(key: tuple[str, str], default: int) -> int:
+        dist = space.dists.get(key)
+        return default if dist is None else int(max(dist.corners()))
+
+    window = largest(("lstm", "window_size"), LSTMParams().window_size)
+    horizon = largest(("target", "label_horizon"), 0)
+    purge = config.walkforward.purge_candles
+    if window + horizon > purge:
+        raise StudyInputError(
+            f"{space.source}: lstm.window_size (up to {window}) + target.label_horizon (up to {horizon}) "
+            f"= {window + horizon} exceeds walkforward.purge_candles={purge} of {config.source}; expected "
+            f"purge_candles >= {window + horizon} (raise it) or a narrower space (look-ahead risk)."
+        )
+
+
+def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
+    """Everything a study needs, checked before any study is created or joined.
+
+    The space against the purge, the data folder, every pair's candles over the span (present,
+    valid, informative, covering ``data.start .. data.end``) and the walk-forward folds.
+
+    Raises:
+        StudyInputError: the first problem, in one message naming the file and the key.
+    """
+    from optimize.data import (
+        CandleValidationError,
+        candle_path,
+        check_informative,
+        timeframe_to_timedelta,
+        to_utc,
+    )
+
+    check_space_purge(config, space)
+    data = config.data
+    if not data.path.is_dir():
+        raise StudyInputError(
+            f"{config.source}: data.datadir={data.datadir!r} ({data.path}) does not exist; expected a folder "
+            "with <exchange>/<PAIR>-<timeframe>.feather (freqtrade download-data writes it).")
+    try:
+        loaded = StudyData.load(config)
+        last = loaded.dates[-1]
+        if data.end is not None and to_utc(data.end) > last + timeframe_to_timedelta(data.timeframe):
+            raise ValueError(
+                f"data.end={data.end!r} is after the last candle common to the pairs ({last}); expected an "
+                "end inside the data (or null for all of it): the span would silently end earlier.")
+        for pair, pair_data in loaded.pairs.items():
+            check_informative(pair_data.candles, source=str(candle_path(data.path, pair, data.timeframe, data.exchange)),
+                              span=f"from {loaded.dates[0]} to {last}")
+    except CandleValidationError as exc:
+        raise StudyInputError(str(exc)) from None
+    except (ValueError, FileNotFoundError) as exc:
+        raise StudyInputError(f"{config.source}: {exc}") from None
+    return loaded
+
+
+def recover_stale_trials(study: optuna.Study) -> list[int]:
+    """Fail the trials of dead workers and queue their retries; return their numbers.
+
+    Optuna's :func:`~optuna.storages.fail_stale_trials` fails every RUNNING trial whose heartbeat
+    is older than the storage's ``grace_period`` and calls its retry callback (which enqueues the
+    trial again with its parameters). A trial whose worker died before its first heartbeat has
+    none; it is failed and retried the same way once it started more than ``grace_period`` ago.
+    """
+    storage = getattr(study._storage, "_backend", study._storage)  # Optuna wraps an RDBStorage in a cache
+    if not isinstance(storage, RDBStorage) or storage.heartbeat_interval is None:
+        return []
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    if not running:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    _fail_silent_trials(study, storage)
+    return sorted(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in running)
+
+
+def _fail_silent_trials(study: optuna.Study, storage: RDBStorage) -> None:
+    """Fail and retry RUNNING trials without any heartbeat that started more than ``grace_period`` ago."""
+    from optuna.storages._rdb import models
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    grace = storage.grace_period or 2 * storage.heartbeat_interval
+    cutoff = datetime.now() - timedelta(seconds=grace)
+    old = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+           if t.datetime_start is not None and t.datetime_start < cutoff]
+    if not old:
+        return
+    with Session(storage.engine) as session:
+        beating = set(session.scalars(select(models.TrialHeartbeatModel.trial_id).where(
+            models.TrialHeartbeatModel.trial_id.in_([t._trial_id for t in old]))))
+    callback = storage.get_heartbeat_stale_trial_callback()
+    for trial in old:
+        if trial._trial_id in beating:
+            continue
+        try:
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        if callback is not None:
+            callback(study, copy.deepcopy(storage.get_trial(trial._trial_id)))
+
+
+def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> bool:
+    """Queue ``trial`` (failed) again with its parameters, as Optuna's heartbeat retry does.
+
+    Returns:
+        False when it was retried ``max_retry`` times already.
+    """
+    before = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, trial)
+    return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) > before
+
+
+def _done(study: optuna.Study, target: int) -> bool:
+    """The study holds ``target`` finished trials and no queued (WAITING) one."""
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.WAITING))
+    return (sum(t.state != TrialState.WAITING for t in trials) >= target
+            and not any(t.state == TrialState.WAITING for t in trials))
+
+
+class _StopWhenDone:
+    """Optuna callback: stop this worker once :func:`_done`."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if _done(study, self.target):
+            study.stop()
+
+
+class _QuietInterrupt(logging.Filter):
+    """Drop Optuna's two "Trial N failed" records of an interrupted trial and the traceback (an
+    interrupt is no error; the worker says it stopped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, WorkerInterrupted | KeyboardInterrupt):
+            self._interrupted = True
+            return False
+        if self._interrupted and "failed with value" in record.getMessage():
+            self._interrupted = False
+            return False
+        return True
 
 
 @dataclass
@@ -245,6 +518,10 @@ def run_worker(
 ) -> int:
     """Join the study and run trials until it holds ``n_trials`` finished trials.
 
+    First the inputs are checked (:func:`prepare_study_data`) and stale trials of dead workers
+    are failed and queued for retry, whatever the target; queued retries run even when the target
+    is reached, and the worker stays until no trial of the study is RUNNING.
+
     Args:
         config, space: the run config and search space (must match the stored study).
         storage: storage URL.
@@ -258,14 +535,24 @@ def run_worker(
 
     Returns:
         Number of trials this worker ran.
+
+    Raises:
+        StudyInputError: the data, folds or space cannot make a study (nothing is created).
+        StorageError: the storage cannot be opened.
+        WorkerInterrupted, KeyboardInterrupt: the running trial is FAILED and queued for retry.
     """
     if log_file is not None:
         attach_log_file(log_file, worker_index)
     seed = config.study.seed + worker_index
     target = config.study.n_trials if n_trials is None else n_trials
     timeout = config.study.timeout if timeout is None else timeout
-    study = open_study(storage, study_name, config, space, seed=seed)
-    if finished_trials(study) >= target:
+    rdb = make_storage(storage, config.study)
+    data = prepare_study_data(config, space)  # bad input never creates or fingerprints a study
+    study = open_study(rdb, study_name, config, space, seed=seed)
+    recovered = recover_stale_trials(study)
+    if recovered:
+        logger.warning("study %s: trials %s of dead workers marked FAILED and queued for retry", study_name, recovered)
+    if _done(study, target) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         logger.info("study %s already has %d finished trials (target %d)", study_name, finished_trials(study), target)
         return 0
     touched = study.user_attrs.get("holdout_touched")
@@ -274,20 +561,60 @@ def run_worker(
             "study %s: the holdout was already evaluated (trials %s, first at %s); trials added now "
             "are selected by people who have seen it — the holdout is no longer untouched evidence",
             study_name, touched.get("trials"), touched.get("first_at"))
-    data = StudyData.load(config)
     runner = TrialRunner(data=data, space=space)
     logger.info("worker %d (pid %d) joins study %s on %s", worker_index, os.getpid(), study_name,
                 redact(storage))
-    study.optimize(
-        runner,
-        n_trials=None,
-        timeout=timeout,
-        callbacks=[MaxTrialsCallback(target, states=FINISHED)],
-        catch=(),
-        gc_after_trial=True,
-        show_progress_bar=show_progress,
-    )
+    failed_before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    deadline = None if timeout is None else time.monotonic() + timeout  # counted from the first trial, as Optuna does
+    quiet = _QuietInterrupt()
+    optuna_logger = logging.getLogger("optuna.study._optimize")
+    optuna_logger.addFilter(quiet)
+    try:
+        _optimize_until_done(study, runner, target, deadline, config.study.heartbeat_interval, show_progress)
+    except (KeyboardInterrupt, WorkerInterrupted):
+        _retry_interrupted(study, failed_before, config.study.max_retry)
+        raise
+    finally:
+        optuna_logger.removeFilter(quiet)
     return runner.n_started
+
+
+def _optimize_until_done(study: optuna.Study, runner: TrialRunner, target: int, deadline: float | None,
+                         poll_s: float, show_progress: bool) -> None:
+    """Run trials until :func:`_done`, then stay until no trial runs anywhere (or the deadline).
+
+    While others' trials run, stale ones (their worker died) are failed every ``poll_s`` seconds
+    and their queued retries run here, so a study never ends with a trial left RUNNING.
+    """
+    waiting_logged = False
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return
+        if not _done(study, target):
+            study.optimize(runner, n_trials=None, timeout=remaining, callbacks=[_StopWhenDone(target)],
+                           catch=(), gc_after_trial=True, show_progress_bar=show_progress)
+            continue
+        running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+        if not running:
+            return
+        if not waiting_logged:
+            logger.info("target reached; waiting for running trials %s (a dead worker's trial is failed "
+                        "and retried after grace_period)", running)
+            waiting_logged = True
+        time.sleep(poll_s if remaining is None else min(poll_s, remaining))
+        recovered = recover_stale_trials(study)
+        if recovered:
+            logger.warning("trials %s of dead workers marked FAILED and queued for retry", recovered)
+
+
+def _retry_interrupted(study: optuna.Study, failed_before: set[int], max_retry: int) -> None:
+    """Queue a retry of the trial(s) this worker was running when it was interrupted."""
+    pid = os.getpid()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if (trial.number not in failed_before and trial.user_attrs.get("worker_pid") == pid
+                and retry_trial(study, trial, max_retry)):
+            logger.info("interrupted trial %d queued for retry with its parameters", trial.number)
 
 
 def attach_log_file(path: Path, worker_index: int) -> None:

@@ -114,13 +114,16 @@ def read_export(export_dir: Path | str) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no ``config.json`` in ``export_dir``.
-        ValueError: the config was not written by ``python -m optimize export``.
+        ValueError: the config is not valid JSON or was not written by ``python -m optimize export``.
     """
     path = Path(export_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no export at {export_dir}: {path} does not exist.")
-    config = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(config.get(SETTINGS_KEY), dict) or "trial_number" not in config[SETTINGS_KEY]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); expected the config.json written by the export.") from None
+    if not isinstance(config, dict) or not isinstance(config.get(SETTINGS_KEY), dict) or "trial_number" not in config[SETTINGS_KEY]:
         raise ValueError(f"{path} has no '{SETTINGS_KEY}' block; it was not written by the export.")
     return config
 

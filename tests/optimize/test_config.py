@@ -36,6 +36,11 @@ def test_shipped_configs_load(path):
         ({"training": {"accelerator": "tpu"}}, r"accelerator must be one of"),
         ({"features": {"include_timeframes": ["4h", "1h"]}}, r"features: .*multiple of the base"),
         ({"features": {"include_timeframes": ["4h"]}}, r"must start with data.timeframe '1h'"),
+        ({"data": {"pairs": "BTC/USDT"}}, r"data: pairs must be a list like \['BTC/USDT'\], but got pairs='BTC/USDT'"),
+        ({"data": {"start": "2025-13-45"}}, r"data: start must be a date .*, but got start='2025-13-45'"),
+        ({"data": {"start": "2025-08-01", "end": "2025-06-01"}},
+         r"data: start must be before end, but got start='2025-08-01' and end='2025-06-01'"),
+        ({"walkforward": {"test_days": 10}}, r"walkforward: missing required key\(s\) \['train_days'\]"),
     ],
 )
 def test_malformed_config(tmp_path, raw, match):
@@ -53,3 +58,24 @@ def test_objectives_are_pure_functions_of_metrics():
     assert get_objective("return_drawdown")(metrics) == (0.2, 0.05)
     assert get_objective("sharpe")({**metrics, "sharpe": float("nan")}) == (0.0,)  # no trades: flat
     assert set(OBJECTIVES) == {"sharpe", "sortino", "calmar", "profit", "profit_drawdown", "return_drawdown"}
+
+
+def test_unquoted_impossible_date_names_file_and_key(tmp_path):
+    """YAML would turn ``2025-13-45`` into a date and fail inside the parser ("month must be in
+    1..12"); the key must be named instead."""
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  start: 2025-13-45\n")
+    with pytest.raises(ConfigError, match=r"data: start must be a date .*, but got start='2025-13-45'") as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+    path.write_text("data:\n  start: 2025-06-01\n  end: 2025-08-15\n")
+    data = load_config(path).data
+    assert (data.start, data.end) == ("2025-06-01", "2025-08-15")
+
+
+def test_empty_section_means_its_defaults(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("walkforward:\nstudy:\n")
+    config = load_config(path)
+    assert config.walkforward == parse_config({}).walkforward
+    assert config.study == parse_config({}).study

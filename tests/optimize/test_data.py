@@ -170,3 +170,20 @@ def test_timeframes(tf, seconds):
 def test_bad_timeframe(tf):
     with pytest.raises(ValueError, match="timeframe must look like"):
         timeframe_to_seconds(tf)
+
+
+@pytest.mark.parametrize(
+    "alter, pattern",
+    [
+        (lambda f: f.assign(volume=0.0), r"rule 'volume all zero': every candle has volume 0"),
+        (lambda f: f.assign(open=100.0, high=100.0, low=100.0, close=100.0),
+         r"rule 'flat prices': every candle has open = high = low = close = 100.0"),
+    ],
+    ids=["zero-volume", "flat-prices"],
+)
+def test_uninformative_file_is_an_error(tmp_path, real, alter, pattern):
+    """A pair that cannot produce a signal would be skipped in every fold without a word."""
+    write(tmp_path, alter(real.copy()))
+    with pytest.raises(CandleValidationError, match=pattern) as err:
+        load(tmp_path)
+    assert "BTC_USDT-1h.feather" in str(err.value)

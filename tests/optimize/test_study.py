@@ -265,15 +265,19 @@ def test_ctrl_c_leaves_storage_consistent_and_resumable(tmp_path):
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, out
     assert "rerun the same command to resume" in out
+    assert "Traceback" not in out and "WorkerInterrupted" not in out and "failed with" not in out, out
     study = optuna.load_study(study_name="int", storage=storage)
     assert study.trials[number].state == TrialState.FAIL
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    (retry,) = [t for t in study.trials if RetryFailedTrialCallback.retried_trial_number(t) == number]
+    assert retry.state == TrialState.WAITING and retry.params == study.trials[number].params
     again = cli(*args)
     out = again.communicate(timeout=600)[0]
     assert again.returncode == 0, out
     study = optuna.load_study(study_name="int", storage=storage)
     assert len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))) >= 2
-    assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    assert study.trials[retry.number].state in (TrialState.COMPLETE, TrialState.PRUNED)  # resumed with its params
 
 
 def test_pruning_stops_a_deliberately_bad_trial_after_its_first_fold(tmp_path):
