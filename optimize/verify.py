@@ -134,7 +134,11 @@ def read_study_trades(export_dir: Path | str) -> dict[str, Any] | None:
     path = Path(export_dir) / TRADES_FILE
     if not path.is_file():
         return None
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); expected the study's trades written "
+                         "by the export.") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("spans"), dict):
         raise ValueError(f"{path}: expected an object with 'spans', written by the export.")  # noqa: TRY004
     return doc["spans"]
