@@ -120,10 +120,10 @@ def test_identical_parameters_in_two_workers_score_identically(tmp_path) -> None
     study = open_study(storage, "same", config, space, seed=config.study.seed)
     fixed = {"dropout_percent": 0.1, "window_size": 4, "learning_rate": 3e-3,
              **{f"w{i}": 0.3 + 0.05 * i for i in range(9)}, "entry_threshold": 0.8, "exit_gap": 0.2}
-    for _ in range(4):
-        study.enqueue_trial(fixed)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     for k in range(2):
+        for _ in range(2):  # a worker runs every queued trial: queue each worker's two before it starts
+            study.enqueue_trial(fixed)
         out = subprocess.run([sys.executable, "-m", "optimize", "worker", "--config", str(SMOKE_CONFIG),
                               "--space", str(SMOKE_SPACE), "--storage", storage, "--study-name", "same",
                               "--n-trials", str(2 * (k + 1)), "--worker-index", str(k),
