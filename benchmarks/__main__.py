@@ -63,8 +63,11 @@ def _overhead(quick: bool) -> list[dict]:
     # The goal is judged on a trial shaped like the default study's; the tiny smoke trial shows
     # the fixed per-trial seconds, which dominate a 0.4 s trial and no realistic one.
     rows = bench_trial_overhead(
-        n_trials=2 if quick else 3, lstm=DEFAULT_SIZE_LSTM, overrides=DEFAULT_SIZE_CONFIG,
-        label="default-study trial shape (90-day folds, 1h/2h/4h features, LSTM 2x32, W=12, 6 epochs)")
+        n_trials=2 if quick else 3,
+        lstm=DEFAULT_SIZE_LSTM,
+        overrides=DEFAULT_SIZE_CONFIG,
+        label="default-study trial shape (90-day folds, 1h/2h/4h features, LSTM 2x32, W=12, 6 epochs)",
+    )
     rows += bench_trial_overhead(n_trials=3 if quick else 6, goal="info")
     return rows
 

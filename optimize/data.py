@@ -32,6 +32,7 @@ DEFAULT_MAX_GAP_CANDLES = 100
 GAP_WARN_SHARE = 0.01
 """Missing candles above this share of a file are logged as a warning (below: info)."""
 
+
 class CandleValidationError(ValueError):
     """A candle file breaks a validation rule; the message names file, row/date, rule, expectation."""
 
@@ -170,7 +171,9 @@ def _fail(source: str, row: int, date: object, rule: str, detail: str) -> Candle
     return CandleValidationError(f"{source}: row {row} (date {date}): rule '{rule}': {detail}")
 
 
-def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<candles>") -> pd.DataFrame:
+def validate_candles(
+    frame: pd.DataFrame, *, timeframe: str, source: str = "<candles>"
+) -> pd.DataFrame:
     """Check a candle frame against every rule; return it with canonical dtypes and column order.
 
     Rules: exact columns ``date, open, high, low, close, volume``; ``date`` is a UTC datetime;
@@ -204,20 +207,35 @@ def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<can
     bad = np.flatnonzero(step < 0)
     if bad.size:
         i = int(bad[0]) + 1
-        raise _fail(source, i, date.iloc[i], "sorted dates",
-                    f"comes after {date.iloc[i - 1]}; expected dates in increasing order.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "sorted dates",
+            f"comes after {date.iloc[i - 1]}; expected dates in increasing order.",
+        )
     bad = np.flatnonzero(step == 0)
     if bad.size:
         i = int(bad[0]) + 1
-        raise _fail(source, i, date.iloc[i], "unique dates",
-                    f"duplicates row {i - 1}; expected one candle per date.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "unique dates",
+            f"duplicates row {i - 1}; expected one candle per date.",
+        )
     tf_ns = timeframe_to_seconds(timeframe) * 1_000_000_000
     bad = np.flatnonzero(ns % tf_ns != 0)
     if bad.size:
         i = int(bad[0])
-        raise _fail(source, i, date.iloc[i], "timeframe grid",
-                    f"is not a multiple of {timeframe} since the epoch; expected candle open times "
-                    f"on the {timeframe} grid.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "timeframe grid",
+            f"is not a multiple of {timeframe} since the epoch; expected candle open times "
+            f"on the {timeframe} grid.",
+        )
     values = {}
     for col in COLUMNS[1:]:
         try:
@@ -229,32 +247,57 @@ def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<can
         bad = np.flatnonzero(~np.isfinite(values[col]))
         if bad.size:
             i = int(bad[0])
-            raise _fail(source, i, date.iloc[i], "finite",
-                        f"{col}={float(values[col][i])!r}; expected a finite number (no NaN/inf).")
+            raise _fail(
+                source,
+                i,
+                date.iloc[i],
+                "finite",
+                f"{col}={float(values[col][i])!r}; expected a finite number (no NaN/inf).",
+            )
     for col in PRICE_COLUMNS:
         bad = np.flatnonzero(values[col] <= 0)
         if bad.size:
             i = int(bad[0])
-            raise _fail(source, i, date.iloc[i], "positive price",
-                        f"{col}={float(values[col][i])!r}; expected a price > 0.")
+            raise _fail(
+                source,
+                i,
+                date.iloc[i],
+                "positive price",
+                f"{col}={float(values[col][i])!r}; expected a price > 0.",
+            )
     bad = np.flatnonzero(values["volume"] < 0)
     if bad.size:
         i = int(bad[0])
-        raise _fail(source, i, date.iloc[i], "volume",
-                    f"volume={float(values['volume'][i])!r}; expected volume >= 0.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "volume",
+            f"volume={float(values['volume'][i])!r}; expected volume >= 0.",
+        )
     o, h, lo, c = (values[k] for k in PRICE_COLUMNS)
     bad = np.flatnonzero(h < lo)
     if bad.size:
         i = int(bad[0])
-        raise _fail(source, i, date.iloc[i], "high >= low",
-                    f"high={float(h[i])!r} < low={float(lo[i])!r}; expected high >= low.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "high >= low",
+            f"high={float(h[i])!r} < low={float(lo[i])!r}; expected high >= low.",
+        )
     bad = np.flatnonzero((h < np.maximum(o, c)) | (lo > np.minimum(o, c)))
     if bad.size:
         i = int(bad[0])
-        raise _fail(source, i, date.iloc[i], "OHLC consistency",
-                    f"open={float(o[i])!r} high={float(h[i])!r} low={float(lo[i])!r} "
-                    f"close={float(c[i])!r}; expected "
-                    "low <= min(open, close) and high >= max(open, close).")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "OHLC consistency",
+            f"open={float(o[i])!r} high={float(h[i])!r} low={float(lo[i])!r} "
+            f"close={float(c[i])!r}; expected "
+            "low <= min(open, close) and high >= max(open, close).",
+        )
     out = pd.DataFrame({"date": date.reset_index(drop=True)})
     for col in COLUMNS[1:]:
         out[col] = values[col]
@@ -282,12 +325,14 @@ def check_informative(frame: pd.DataFrame, *, source: str = "<candles>", span: s
     if not np.any(frame["volume"].to_numpy() > 0):
         raise CandleValidationError(
             f"{source}: rule 'volume all zero': every candle{where} has volume 0; expected traded "
-            "candles (volume > 0 somewhere).")
+            "candles (volume > 0 somewhere)."
+        )
     prices = frame[list(PRICE_COLUMNS)].to_numpy()
     if np.all(prices == prices[0, 0]):
         raise CandleValidationError(
             f"{source}: rule 'flat prices': every candle{where} has open = high = low = close = "
-            f"{float(prices[0, 0])!r}; expected prices that move.")
+            f"{float(prices[0, 0])!r}; expected prices that move."
+        )
 
 
 def find_gaps(dates: pd.Series, timeframe: str) -> GapReport:

@@ -360,8 +360,10 @@ def _holdout(inp: ReportInputs) -> str:
             ],
             [
                 "computed",
-                _esc(f"{rec['computed_at']} (lstm-optuna {rec['version']}, study seed {rec['study_seed']}, "
-                     f"{rec['ensemble_size']} member(s) per pair)"),
+                _esc(
+                    f"{rec['computed_at']} (lstm-optuna {rec['version']}, study seed {rec['study_seed']}, "
+                    f"{rec['ensemble_size']} member(s) per pair)"
+                ),
             ],
         ],
     )
@@ -428,23 +430,42 @@ def _seed_noise(inp: ReportInputs) -> str:
 
     out = f"<p>{_esc(inp.noise_sentence)}</p>"
     if not inp.noise:
-        return out + note("The robustness step has not run for this study: "
-                          "`python -m optimize robustness --study-name NAME` re-evaluates the best "
-                          "trials on fresh seed sets.")
+        return out + note(
+            "The robustness step has not run for this study: "
+            "`python -m optimize robustness --study-name NAME` re-evaluates the best "
+            "trials on fresh seed sets."
+        )
     rows = []
     for n in inp.noise:
         r = noise_row(n, inp.value_iqr)
         mark = " (selected)" if n.trial == inp.trial.number else ""
-        rows.append([f"#{n.trial}{mark}", _num(r["recorded"]), f"{_num(r['mean'])} ± {_num(r['std'])}",
-                     f"{_num(r['min'])} .. {_num(r['max'])}", _num(r["std_over_iqr"], ".2f"),
-                     ", ".join(f"{v:.4f}" for v in n.values)])
-    out += table(["trial", "recorded value", "mean ± std over fresh seeds", "min .. max",
-                  "seed std / IQR across trials", "values"], rows)
+        rows.append(
+            [
+                f"#{n.trial}{mark}",
+                _num(r["recorded"]),
+                f"{_num(r['mean'])} ± {_num(r['std'])}",
+                f"{_num(r['min'])} .. {_num(r['max'])}",
+                _num(r["std_over_iqr"], ".2f"),
+                ", ".join(f"{v:.4f}" for v in n.values),
+            ]
+        )
+    out += table(
+        [
+            "trial",
+            "recorded value",
+            "mean ± std over fresh seeds",
+            "min .. max",
+            "seed std / IQR across trials",
+            "values",
+        ],
+        rows,
+    )
     return out + note(
         f"The best complete trials by recorded value, each re-evaluated with the same parameters on "
         f"fresh seed sets (other training seeds, same data). IQR of the values of the "
         f"{len(inp.completed)} complete trials: {_num(inp.value_iqr)}. The selected trial is the best "
-        "by the mean over fresh seeds, not by its recorded value.")
+        "by the mean over fresh seeds, not by its recorded value."
+    )
 
 
 RENDERERS = {

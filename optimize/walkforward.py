@@ -372,7 +372,16 @@ def holdout_windows(plan: WalkForwardPlan, dates: pd.DatetimeIndex | pd.Series) 
                 f"holdout window {len(windows)} has no candles in its "
                 f"{'train' if hi <= lo else 'test'} window ({train_start} .. {test_end})."
             )
-        windows.append(Fold(len(plan.folds) + len(windows), slice(lo, hi), slice(test_lo, test_hi),
-                            train_start, train_end, test_start, test_end))
+        windows.append(
+            Fold(
+                len(plan.folds) + len(windows),
+                slice(lo, hi),
+                slice(test_lo, test_hi),
+                train_start,
+                train_end,
+                test_start,
+                test_end,
+            )
+        )
         test_start = test_end
     return tuple(windows)

@@ -75,8 +75,12 @@ from strategy.signals import SignalParams, label_stats, resolve_thresholds
 logger = logging.getLogger(__name__)
 
 UNSUPPORTED_FEATURE_PARAMETERS = (
-    "DI_threshold", "principal_component_analysis", "use_SVM_to_remove_outliers",
-    "use_DBSCAN_to_remove_outliers", "weight_factor", "noise_standard_deviation",
+    "DI_threshold",
+    "principal_component_analysis",
+    "use_SVM_to_remove_outliers",
+    "use_DBSCAN_to_remove_outliers",
+    "weight_factor",
+    "noise_standard_deviation",
 )
 
 
@@ -155,7 +159,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             "fit() on FreqAI's filtered data dictionary is not used."
         )
 
-    def train(self, unfiltered_df: pd.DataFrame, pair: str, dk: FreqaiDataKitchen, **kwargs: Any) -> Any:
+    def train(
+        self, unfiltered_df: pd.DataFrame, pair: str, dk: FreqaiDataKitchen, **kwargs: Any
+    ) -> Any:
         """Fit the LSTM on one training window (rows in time order, NaN handled by :mod:`lstm`).
 
         Returns:
@@ -184,29 +190,46 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
                 f"{self.purge_candles} candles from the window {dates[0]} .. {dates[-1]}."
             )
         seeds = [model_seed(self.base_seed, pair, dates[fit.stop - 1], m) for m in self.members]
-        logger.info("training LSTM for %s on %d rows (%s .. %s), %d features, seed %d",
-                    pair, n, dates[fit.start], dates[fit.stop - 1], len(names), seeds[0])
-        result = fit_ensemble(x, y, train=slice(0, n), predict=slice(n - 1, n),
-                              params=self.lstm_params, seeds=seeds, accelerator=self.accelerator,
-                              feature_names=names, label_horizon=self.label_horizon)
+        logger.info(
+            "training LSTM for %s on %d rows (%s .. %s), %d features, seed %d",
+            pair,
+            n,
+            dates[fit.start],
+            dates[fit.stop - 1],
+            len(names),
+            seeds[0],
+        )
+        result = fit_ensemble(
+            x,
+            y,
+            train=slice(0, n),
+            predict=slice(n - 1, n),
+            params=self.lstm_params,
+            seeds=seeds,
+            accelerator=self.accelerator,
+            feature_names=names,
+            label_horizon=self.label_horizon,
+        )
         mean, std = label_stats(y)
         dk.data["labels_mean"] = {label: mean}
         dk.data["labels_std"] = {label: std}
         thresholds = None
         if self.signal_params is not None:
-            thresholds = resolve_thresholds(self.signal_params,
-                                            train_predictions=result.train_predictions,
-                                            train_labels=y)
+            thresholds = resolve_thresholds(
+                self.signal_params, train_predictions=result.train_predictions, train_labels=y
+            )
         dk.data["extra_returns_per_train"] = {
             **dk.data.get("extra_returns_per_train", {}),
             **extra_returns(self.signal_params, thresholds),
         }
-        dk.data[SETTINGS_KEY] = {"seeds": seeds,
-                                 "best_epoch": [m.best_epoch for m in result.members],
-                                 "epochs_run": [len(m.history) for m in result.members],
-                                 "n_fit_samples": result.members[0].n_fit_samples,
-                                 "train_start": str(dates[fit.start]),
-                                 "train_last": str(dates[fit.stop - 1])}
+        dk.data[SETTINGS_KEY] = {
+            "seeds": seeds,
+            "best_epoch": [m.best_epoch for m in result.members],
+            "epochs_run": [len(m.history) for m in result.members],
+            "n_fit_samples": result.members[0].n_fit_samples,
+            "train_start": str(dates[fit.start]),
+            "train_last": str(dates[fit.stop - 1]),
+        }
         dk.data_dictionary = {
             "train_features": unfiltered_df.loc[:, names].iloc[fit],
             "train_labels": unfiltered_df.loc[:, [label]].iloc[fit],
@@ -240,8 +263,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             lo = int(dates.searchsorted(end - pd.Timedelta(days=self.train_days)))
         return slice(lo, max(lo, hi))
 
-    def predict(self, unfiltered_df: pd.DataFrame, dk: FreqaiDataKitchen, **kwargs: Any
-                ) -> tuple[pd.DataFrame, np.ndarray]:
+    def predict(
+        self, unfiltered_df: pd.DataFrame, dk: FreqaiDataKitchen, **kwargs: Any
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         """Windowed predictions for every row of ``unfiltered_df``.
 
         Returns:

@@ -68,8 +68,14 @@ class TrainedLSTM:
             prediction frame starting there is preceded by the context.
     """
 
-    def __init__(self, modules: Sequence[LSTMLightningModule], scaler: RobustScaler,
-                 feature_names: tuple[str, ...], context: np.ndarray, context_next: int) -> None:
+    def __init__(
+        self,
+        modules: Sequence[LSTMLightningModule],
+        scaler: RobustScaler,
+        feature_names: tuple[str, ...],
+        context: np.ndarray,
+        context_next: int,
+    ) -> None:
         if isinstance(modules, LSTMLightningModule):
             modules = (modules,)
         self.modules = tuple(modules)
@@ -92,15 +98,20 @@ class TrainedLSTM:
     def save(self, path: str | Path) -> Path:
         """Write a weights-only checkpoint (FreqAI calls this with ``<name>_model.zip``): the first
         member as an :mod:`lstm.checkpoint` file, the other members' weights in its ``extra``."""
-        others = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
-                  for m in self.modules[1:]]
+        others = [
+            {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+            for m in self.modules[1:]
+        ]
         return save_checkpoint(
             self.module,
             self.scaler,
             path,
             feature_names=self.feature_names,
-            extra={"context": self.context, "context_next": int(self.context_next),
-                   "members": others},
+            extra={
+                "context": self.context,
+                "context_next": int(self.context_next),
+                "members": others,
+            },
         )
 
     @classmethod
@@ -120,8 +131,13 @@ class TrainedLSTM:
             member.load_state_dict(state, strict=True)
             member.eval()
             modules.append(member)
-        return cls(modules, scaler, tuple(meta["feature_names"]), context,
-                   int(extra.get("context_next", -1)))
+        return cls(
+            modules,
+            scaler,
+            tuple(meta["feature_names"]),
+            context,
+            int(extra.get("context_next", -1)),
+        )
 
     def predict_frame(self, features: np.ndarray, first_date: pd.Timestamp | None) -> np.ndarray:
         """Windowed ensemble predictions for every row of ``features`` (label units; NaN: no full
