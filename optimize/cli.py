@@ -277,9 +277,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                     cmd,
                     env=env,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
                 )
-            )  # noqa: PLW1509
+            )
             if interrupted:
                 procs[-1].send_signal(interrupted[0])
         _progress(args, study, target, procs)

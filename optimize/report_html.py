@@ -81,7 +81,7 @@ def fmt(key: str, value: Any) -> str:
             return str(value)
         if key in PERCENT_KEYS:
             return f"{value:.2%}"
-        if key in ("total_trades", "candles") or float(value).is_integer() and abs(value) < 1e6:
+        if key in ("total_trades", "candles") or (float(value).is_integer() and abs(value) < 1e6):
             return f"{value:.0f}"
         return f"{value:.4g}"
     return _esc(value)

@@ -71,7 +71,7 @@ def test_split_is_time_ordered() -> None:
     fit, val = split_train_val(np.array([9, 3, 4, 5, 6, 7, 8, 10, 11, 12]), 0.2)
     np.testing.assert_array_equal(fit, [3, 4, 5, 6, 7, 8, 9, 10])
     np.testing.assert_array_equal(val, [11, 12])
-    with pytest.raises(ValueError, match="samples.size=2"):
+    with pytest.raises(ValueError, match=r"samples\.size=2"):
         split_train_val(np.array([1, 2]), 0.2)
 
 

@@ -117,5 +117,5 @@ def test_module_hyperparameters_are_recorded() -> None:
     module = LSTMLightningModule.from_params(F, params)
     assert module.params == params
     assert dict(module.hparams) == {"input_dim": F, "output_dim": 1, **params.to_dict()}
-    with pytest.raises(ValueError, match="LSTMParams.dropout_percent"):
+    with pytest.raises(ValueError, match=r"LSTMParams\.dropout_percent"):
         LSTMLightningModule(F, dropout_percent=1.5)
