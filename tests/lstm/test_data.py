@@ -97,7 +97,7 @@ def test_batches_cover_each_sample_once_with_matching_windows(real_features: np.
     seen = []
     for xb, yb in batches:
         assert xb.device == rows.device and xb.shape[1:] == (4, rows.shape[1])
-        for xj, yj in zip(xb, yb):
+        for xj, yj in zip(xb, yb, strict=True):
             i = int(yj)
             torch.testing.assert_close(xj, rows[i - 3 : i + 1], rtol=0, atol=0)
             seen.append(i)

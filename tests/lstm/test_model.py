@@ -25,7 +25,9 @@ class SeedForwardLSTM(LSTMRegressor):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = None
-        for i, (lstm, norm, dropout) in enumerate(zip(self.lstms, self.norms, self.dropouts)):
+        for i, (lstm, norm, dropout) in enumerate(
+            zip(self.lstms, self.norms, self.dropouts, strict=True)
+        ):
             x, _ = lstm(x)
             if i == 0:
                 x = x[:, -1, :]
