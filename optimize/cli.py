@@ -211,12 +211,10 @@ def _exit_line(index: int, proc: subprocess.Popen) -> str | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from optimize.study import (
-        finished_trials,
         make_storage,
         open_study,
         prepare_study_data,
         recover_stale_trials,
-        redact,
     )
 
     _check_study_args(args)
@@ -230,19 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log_file = LOG_DIR / f"{args.study_name}.log"
     threads = config.training.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
     gpus = visible_gpus() if config.training.accelerator in ("auto", "gpu", "cuda") else []
-    if recovered:
-        print(
-            f"recovered {len(recovered)} stale trial(s) {recovered} of dead workers: marked FAILED, "
-            "retries queued",
-            flush=True,
-        )
-    print(
-        f"study {args.study_name!r} on {redact(args.storage)}: {finished_trials(study)}/{target} finished; "
-        f"{workers} worker(s), {threads} thread(s) each"
-        + (f", GPUs {gpus}" if gpus else ", CPU")
-        + f"; log {log_file}",
-        flush=True,
-    )
+    _announce_run(args, study, target, recovered, workers, threads, gpus, log_file)
     procs: list[subprocess.Popen] = []
     interrupted: list[int] = []
 
@@ -265,21 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         for k in range(workers):
-            env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-            if gpus:
-                env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
-            cmd = _worker_command(args, k, threads)
-            # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
-            # SIGINT (SIGTERM likewise) per worker; if this process dies, its workers get SIGTERM.
-            # preexec_fn is safe here: `run` has started no thread yet (the progress bar comes later).
-            procs.append(
-                subprocess.Popen(
-                    cmd,
-                    env=env,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
-                )
-            )
+            procs.append(_start_worker(args, k, threads, gpus))
             if interrupted:
                 procs[-1].send_signal(interrupted[0])
         _progress(args, study, target, procs)
@@ -297,6 +269,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         _robustness(study, top=None, seed_sets=None, workers=workers)
     _summary(study)
     return 1 if failures else 0
+
+
+def _announce_run(
+    args: argparse.Namespace,
+    study,
+    target: int,
+    recovered: list[int],
+    workers: int,
+    threads: int,
+    gpus: list[str],
+    log_file: Path,
+) -> None:
+    """Print what `run` starts from: recovered trials, progress so far, workers and devices."""
+    from optimize.study import finished_trials, redact
+
+    if recovered:
+        print(
+            f"recovered {len(recovered)} stale trial(s) {recovered} of dead workers: marked FAILED, "
+            "retries queued",
+            flush=True,
+        )
+    print(
+        f"study {args.study_name!r} on {redact(args.storage)}: {finished_trials(study)}/{target} finished; "
+        f"{workers} worker(s), {threads} thread(s) each"
+        + (f", GPUs {gpus}" if gpus else ", CPU")
+        + f"; log {log_file}",
+        flush=True,
+    )
+
+
+def _start_worker(
+    args: argparse.Namespace, k: int, threads: int, gpus: list[str]
+) -> subprocess.Popen:
+    """Start worker ``k`` with its thread count and, when there are GPUs, one of them."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
+    cmd = _worker_command(args, k, threads)
+    # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
+    # SIGINT (SIGTERM likewise) per worker; if this process dies, its workers get SIGTERM.
+    # preexec_fn is safe here: `run` has started no thread yet (the progress bar comes later).
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+    )
 
 
 def _has_complete(study) -> bool:
