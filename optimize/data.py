@@ -185,6 +185,20 @@ def validate_candles(
         CandleValidationError: at the first broken rule, naming ``source``, the row, its date and
             what was expected.
     """
+    _check_columns(frame, source)
+    date = _utc_dates(frame, source)
+    _check_dates(date, timeframe, source)
+    values = _finite_values(frame, date, source)
+    _check_prices(values, date, source)
+    out = pd.DataFrame({"date": date.reset_index(drop=True)})
+    for col in COLUMNS[1:]:
+        out[col] = values[col]
+    check_informative(out, source=source)
+    return out
+
+
+def _check_columns(frame: pd.DataFrame, source: str) -> None:
+    """Rules 'columns' and 'rows': exactly ``COLUMNS``, at least one candle."""
     columns = list(frame.columns)
     missing = [c for c in COLUMNS if c not in columns]
     extra = [c for c in columns if c not in COLUMNS]
@@ -195,13 +209,21 @@ def validate_candles(
         )
     if len(frame) == 0:
         raise CandleValidationError(f"{source}: rule 'rows': the file has no candles.")
+
+
+def _utc_dates(frame: pd.DataFrame, source: str) -> pd.Series:
+    """Rule 'date dtype': the ``date`` column as ``datetime64[ns, UTC]``."""
     date = frame["date"]
     if not isinstance(date.dtype, pd.DatetimeTZDtype):
         raise CandleValidationError(
             f"{source}: rule 'date dtype': column 'date' has dtype {date.dtype}; "
             "expected a timezone-aware UTC datetime (datetime64[ns, UTC])."
         )
-    date = date.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return date.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+
+
+def _check_dates(date: pd.Series, timeframe: str, source: str) -> None:
+    """Rules 'sorted dates', 'unique dates' and 'timeframe grid'."""
     ns = date.astype("int64").to_numpy()
     step = np.diff(ns)
     bad = np.flatnonzero(step < 0)
@@ -236,6 +258,10 @@ def validate_candles(
             f"is not a multiple of {timeframe} since the epoch; expected candle open times "
             f"on the {timeframe} grid.",
         )
+
+
+def _finite_values(frame: pd.DataFrame, date: pd.Series, source: str) -> dict[str, np.ndarray]:
+    """Rules 'numeric' and 'finite': the price and volume columns as float64 arrays."""
     values = {}
     for col in COLUMNS[1:]:
         try:
@@ -254,6 +280,11 @@ def validate_candles(
                 "finite",
                 f"{col}={float(values[col][i])!r}; expected a finite number (no NaN/inf).",
             )
+    return values
+
+
+def _check_prices(values: dict[str, np.ndarray], date: pd.Series, source: str) -> None:
+    """Rules 'positive price', 'volume', 'high >= low' and 'OHLC consistency'."""
     for col in PRICE_COLUMNS:
         bad = np.flatnonzero(values[col] <= 0)
         if bad.size:
@@ -298,11 +329,6 @@ def validate_candles(
             f"close={float(c[i])!r}; expected "
             "low <= min(open, close) and high >= max(open, close).",
         )
-    out = pd.DataFrame({"date": date.reset_index(drop=True)})
-    for col in COLUMNS[1:]:
-        out[col] = values[col]
-    check_informative(out, source=source)
-    return out
 
 
 def check_informative(frame: pd.DataFrame, *, source: str = "<candles>", span: str = "") -> None:
