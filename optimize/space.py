@@ -216,6 +216,11 @@ def _parse_dist(source: str, section: str, key: str, spec: Any) -> Dist:
         raise _err(
             source, where, f"type must be 'int', 'float' or 'categorical', but got type={kind!r}."
         )
+    return _parse_range(source, where, name, kind, spec)
+
+
+def _parse_range(source: str, where: str, name: str, kind: str, spec: Mapping) -> Dist:
+    """An 'int' or 'float' distribution: ``low``/``high``, optional ``log`` and ``step``."""
     integer = kind == "int"
     for field in ("low", "high"):
         if field not in spec:
