@@ -1,4 +1,5 @@
-"""Benchmark: an ensemble of K members trained by ``fit_ensemble`` vs K separate ``fit_predict`` calls.
+"""Benchmark: an ensemble of K members trained by ``fit_ensemble`` vs K separate ``fit_predict``
+calls.
 
 Both sides train the same K models (same seeds, same data; the run stops if any member's
 predictions differ): ours shares the scaler, the windows and the device tensors between the

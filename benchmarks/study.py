@@ -1,10 +1,10 @@
 """Benchmark of whole trials: per-trial overhead outside training (workers: :mod:`.workers`).
 
-The benchmark studies are real ones: ``configs/smoke.yaml`` (2 pairs, 3 walk-forward folds of 30 training
-days on 1h candles) with the pruner off, and ``search_spaces/smoke.yaml`` with the LSTM's window,
-dropout and learning rate fixed (:func:`bench_study_files`), so that every trial does the same
-amount of training and throughput figures compare like with like. Weights and thresholds are still
-sampled by the study's sampler.
+The benchmark studies are real ones: ``configs/smoke.yaml`` (2 pairs, 3 walk-forward folds of 30
+training days on 1h candles) with the pruner off, and ``search_spaces/smoke.yaml`` with the LSTM's
+window, dropout and learning rate fixed (:func:`bench_study_files`), so that every trial does the
+same amount of training and throughput figures compare like with like. Weights and thresholds are
+still sampled by the study's sampler.
 
 * :func:`bench_trial_overhead` runs trials in this process through the study's own objective
   (:class:`optimize.study.TrialRunner` on an SQLite storage with heartbeats, as a worker does) and

@@ -27,7 +27,8 @@ LOG_DIR = Path("logs")
 
 
 def storage_option(p: argparse.ArgumentParser) -> None:
-    """``--storage``: an Optuna storage URL, :data:`optimize.study.DEFAULT_STORAGE` when not given."""
+    """``--storage``: an Optuna storage URL, :data:`optimize.study.DEFAULT_STORAGE` when not
+    given."""
     from optimize.study import DEFAULT_STORAGE
 
     p.add_argument(
@@ -63,7 +64,9 @@ def _study_args(p: argparse.ArgumentParser) -> None:
         "--n-trials",
         type=int,
         default=None,
-        help="finished trials the study should hold in total (default: the config's study.n_trials)",
+        help=(
+            "finished trials the study should hold in total (default: the config's study.n_trials)"
+        ),
     )
     p.add_argument(
         "--timeout",
@@ -101,7 +104,8 @@ def _set_threads(n: int | None) -> None:
 
 
 def _interrupt_once(signum, frame) -> None:
-    """First SIGINT or SIGTERM: stop the worker; later ones are ignored so the bookkeeping finishes."""
+    """First SIGINT or SIGTERM: stop the worker; later ones are ignored so the bookkeeping
+    finishes."""
     from optimize.study import WorkerInterrupted
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -188,7 +192,8 @@ def _worker_command(args: argparse.Namespace, index: int, threads: int) -> list[
 
 
 def _die_with_parent() -> None:
-    """In a worker about to start (Linux): get SIGTERM when `run` dies, even by SIGKILL (no orphans)."""
+    """In a worker about to start (Linux): get SIGTERM when `run` dies, even by SIGKILL (no
+    orphans)."""
     try:
         import ctypes
 
@@ -239,8 +244,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             interrupted.append(signum)
             word = "interrupted" if signum == signal.SIGINT else "terminated"
             print(
-                f"\n{word}: stopping workers (their running trials are marked FAILED and queued for retry); "
-                "rerun the same command to resume",
+                f"\n{word}: stopping workers (their running trials are marked FAILED and queued "
+                "for retry); rerun the same command to resume",
                 file=sys.stderr,
                 flush=True,
             )
@@ -286,13 +291,13 @@ def _announce_run(
 
     if recovered:
         print(
-            f"recovered {len(recovered)} stale trial(s) {recovered} of dead workers: marked FAILED, "
-            "retries queued",
+            f"recovered {len(recovered)} stale trial(s) {recovered} of dead workers: marked "
+            "FAILED, retries queued",
             flush=True,
         )
     print(
-        f"study {args.study_name!r} on {redact(args.storage)}: {finished_trials(study)}/{target} finished; "
-        f"{workers} worker(s), {threads} thread(s) each"
+        f"study {args.study_name!r} on {redact(args.storage)}: {finished_trials(study)}/{target} "
+        f"finished; {workers} worker(s), {threads} thread(s) each"
         + (f", GPUs {gpus}" if gpus else ", CPU")
         + f"; log {log_file}",
         flush=True,
@@ -399,9 +404,11 @@ def _summary(study) -> None:
         _print_selected(study)
         print(
             f"best trial #{best.number}: value {best.value:.4f}; out-of-sample profit "
-            f"{oos.get('profit_total', float('nan')):.2%}, max drawdown {oos.get('max_drawdown_account', float('nan')):.2%}, "
-            f"{oos.get('total_trades', 0):.0f} trades; buy-and-hold {base.get('buy_and_hold', {}).get('profit_total', float('nan')):.2%}, "
-            f"no-model {base.get('no_model', {}).get('profit_total', float('nan')):.2%}"
+            f"{oos.get('profit_total', float('nan')):.2%}, max drawdown "
+            f"{oos.get('max_drawdown_account', float('nan')):.2%}, "
+            f"{oos.get('total_trades', 0):.0f} trades; buy-and-hold "
+            f"{base.get('buy_and_hold', {}).get('profit_total', float('nan')):.2%}, no-model "
+            f"{base.get('no_model', {}).get('profit_total', float('nan')):.2%}"
         )
     else:
         print(f"Pareto front: {len(study.best_trials)} trials")

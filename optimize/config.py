@@ -59,7 +59,8 @@ class DataConfig:
         object.__setattr__(self, "pairs", tuple(self.pairs))
         if not self.pairs or any(not isinstance(p, str) or "/" not in p for p in self.pairs):
             raise ValueError(
-                f"pairs must be a non-empty list like ['BTC/USDT'], but got pairs={list(self.pairs)}."
+                "pairs must be a non-empty list like ['BTC/USDT'], but got "
+                f"pairs={list(self.pairs)}."
             )
         if len(set(self.pairs)) != len(self.pairs):
             raise ValueError(f"pairs has duplicates: {list(self.pairs)}.")
@@ -170,7 +171,8 @@ class StudyConfig:
             not isinstance(self.timeout, int | float) or self.timeout <= 0
         ):
             raise ValueError(
-                f"timeout must be a number of seconds > 0 or null, but got timeout={self.timeout!r}."
+                "timeout must be a number of seconds > 0 or null, but got "
+                f"timeout={self.timeout!r}."
             )
         if objective.n_objectives > 1 and self.pruner != "none":
             raise ValueError(
@@ -210,13 +212,15 @@ class TrainingConfig:
             or (self.ensemble_size < 1)
         ):
             raise ValueError(
-                f"ensemble_size must be an integer >= 1, but got ensemble_size={self.ensemble_size!r}."
+                "ensemble_size must be an integer >= 1, but got "
+                f"ensemble_size={self.ensemble_size!r}."
             )
         if self.threads_per_worker is not None and (
             not isinstance(self.threads_per_worker, int) or self.threads_per_worker < 1
         ):
             raise ValueError(
-                f"threads_per_worker must be an integer >= 1 or null, but got {self.threads_per_worker!r}."
+                "threads_per_worker must be an integer >= 1 or null, but got "
+                f"{self.threads_per_worker!r}."
             )
 
 
@@ -342,7 +346,8 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
 
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader without implicit timestamps: an unquoted ``2025-06-01`` stays text, so an
-    impossible date such as ``2025-13-45`` is reported by the key that holds it, not by the parser."""
+    impossible date such as ``2025-13-45`` is reported by the key that holds it, not by the
+    parser."""
 
 
 _Loader.yaml_implicit_resolvers = {

@@ -2,10 +2,10 @@
 
 Candles live where freqtrade keeps them: ``<datadir>/<exchange>/<BASE>_<QUOTE>-<timeframe>.feather``
 with the columns ``date, open, high, low, close, volume`` (``date`` is the candle's open time, UTC).
-Every file is validated before use; a malformed file raises :class:`CandleValidationError` that names
-the file, the row/date, the rule that failed and what was expected. Missing candles (exchange outages)
-are filled exactly as freqtrade's backtesting fills them (open = high = low = close = previous close,
-volume = 0), so this project and freqtrade see the same candles.
+Every file is validated before use; a malformed file raises :class:`CandleValidationError` that
+names the file, the row/date, the rule that failed and what was expected. Missing candles (exchange
+outages) are filled exactly as freqtrade's backtesting fills them (open = high = low = close =
+previous close, volume = 0), so this project and freqtrade see the same candles.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ GAP_WARN_SHARE = 0.01
 
 
 class CandleValidationError(ValueError):
-    """A candle file breaks a validation rule; the message names file, row/date, rule, expectation."""
+    """A candle file breaks a validation rule; the message names file, row/date, rule,
+    expectation."""
 
 
 class PairNotFoundError(FileNotFoundError):

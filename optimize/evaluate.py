@@ -2,8 +2,9 @@
 
 :class:`StudyData` holds everything that does not depend on the trial's parameters (candles,
 target basis, LSTM features, the walk-forward plan); it is built once per worker process (features
-come from the shared on-disk cache). :func:`evaluate` scores one :class:`~optimize.space.TrialParams`
-on it and calls ``report(fold_index, fold_score)`` after every fold so a pruner can stop it early.
+come from the shared on-disk cache). :func:`evaluate` scores one
+:class:`~optimize.space.TrialParams` on it and calls ``report(fold_index, fold_score)`` after every
+fold so a pruner can stop it early.
 
 The trial's value is the objective of one backtest over the whole out-of-sample span (the test
 windows back to back, each traded by the models of its own fold — what FreqAI's sliding-window
@@ -133,9 +134,9 @@ class StudyData:
                 dates = pair_dates
             elif not pair_dates.equals(dates):
                 raise ValueError(
-                    f"{pair} covers {pair_dates[0]}..{pair_dates[-1]} ({len(pair_dates)} candles) but "
-                    f"{data.pairs[0]} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs must "
-                    "cover the study span (set data.start/end inside every pair's history)."
+                    f"{pair} covers {pair_dates[0]}..{pair_dates[-1]} ({len(pair_dates)} candles) "
+                    f"but {data.pairs[0]} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs "
+                    "must cover the study span (set data.start/end inside every pair's history)."
                 )
             # span rows -> rows of the warmed-up frame (-1: before the warm-up start, no values)
             pos = pd.DatetimeIndex(base["date"]).get_indexer(pair_dates)
@@ -208,7 +209,8 @@ class PairFold:
 
     @classmethod
     def flat(cls, n: int) -> PairFold:
-        """``n`` candles without any signal (four separate arrays, to be filled with :meth:`put`)."""
+        """``n`` candles without any signal (four separate arrays, to be filled with
+        :meth:`put`)."""
         return cls(*(np.zeros(n, bool) for _ in range(4)), info={})
 
     def put(self, sl: slice, signals: PairFold) -> None:
@@ -224,7 +226,8 @@ class PairFold:
 
 
 def check_purge(purge_candles: int, params: TrialParams, remedy: str) -> None:
-    """Refuse a purge gap shorter than the trial's ``window_size + label_horizon`` (look-ahead risk).
+    """Refuse a purge gap shorter than the trial's ``window_size + label_horizon`` (look-ahead
+    risk).
 
     Raises:
         ValueError: naming ``walkforward.purge_candles``, the gap needed and ``remedy``.
@@ -311,7 +314,8 @@ def fold_seeds(data: StudyData, pair: str, fold: Fold, seed_set: int = 0) -> tup
 def fit_fold(
     data: StudyData, params: TrialParams, fold: Fold, *, seed_set: int = 0
 ) -> dict[str, PairFold]:
-    """Every pair's signals in ``fold``'s test window (see :func:`fit_pair_fold`, :func:`fold_seeds`)."""
+    """Every pair's signals in ``fold``'s test window (see :func:`fit_pair_fold`,
+    :func:`fold_seeds`)."""
     training = data.config.training
     return {
         pair: fit_pair_fold(

@@ -154,7 +154,8 @@ def study_plan(config: RunConfig) -> WalkForwardPlan:
 
 
 def study_warmup_start(config: RunConfig) -> pd.Timestamp:
-    """The first candle the study computes indicators from (:func:`strategy.features.warmup_start`)."""
+    """The first candle the study computes indicators from
+    (:func:`strategy.features.warmup_start`)."""
     data = config.data
     candles = load_candles(
         data.pairs[0],
@@ -281,7 +282,10 @@ def build_freqtrade_config(
     }
     ft.update(
         {
-            "bot_name": f"lstm-optuna {settings.get('study_name', '')} trial {settings.get('trial_number', '')}".strip(),
+            "bot_name": (
+                f"lstm-optuna {settings.get('study_name', '')} "
+                f"trial {settings.get('trial_number', '')}"
+            ).strip(),
             "strategy": STRATEGY_NAME,
             "freqaimodel": MODEL_NAME,
             "freqaimodel_path": str(PACKAGE_DIR),
@@ -357,8 +361,9 @@ def _readme(meta: dict[str, Any], command: str, out_dir: Path) -> str:
             "```",
             "",
             (
-                "freqtrade's CLI loads the exchange's markets over the network; offline, in-process and "
-                f"next to the study's own holdout figures: `python -m optimize verify --export {out_dir}`."
+                "freqtrade's CLI loads the exchange's markets over the network; offline, "
+                "in-process and next to the study's own holdout figures: `python -m optimize "
+                f"verify --export {out_dir}`."
             ),
             "",
             (

@@ -1,4 +1,5 @@
-"""``python -m optimize export`` and ``python -m optimize verify`` (registered in :data:`optimize.cli.COMMANDS`)."""
+"""``python -m optimize export`` and ``python -m optimize verify`` (registered in
+:data:`optimize.cli.COMMANDS`)."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ before it, exactly as FreqAI's backtest of the export over the holdout retrains 
 ``backtest_period_days``; the signals are backtested once over the whole holdout, with the
 study's own backtest settings, next to the same two baselines the trials carry: buy-and-hold and
 "no model" (the trial's thresholds applied to T). It reuses the trial code path of
-:mod:`optimize.evaluate` (:func:`~optimize.evaluate.fit_fold`, :func:`~optimize.evaluate.score_span`),
-so the numbers are comparable to the per-fold ones. The record keeps the trades (what
-``python -m optimize verify`` compares with freqtrade's).
+:mod:`optimize.evaluate` (:func:`~optimize.evaluate.fit_fold`,
+:func:`~optimize.evaluate.score_span`), so the numbers are comparable to the per-fold ones. The
+record keeps the trades (what ``python -m optimize verify`` compares with freqtrade's).
 
 Rules:
 
@@ -97,7 +97,8 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
         trials = study.get_trials(deepcopy=False)
         if not 0 <= trial_number < len(trials):
             raise ValueError(
-                f"study {study.study_name!r} has trials 0..{len(trials) - 1}, but got {trial_number=}."
+                f"study {study.study_name!r} has trials 0..{len(trials) - 1}, but got "
+                f"{trial_number=}."
             )
         trial = trials[int(trial_number)]
         if trial.state != TrialState.COMPLETE:
@@ -181,7 +182,8 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
 
 
 def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
-    """:func:`evaluate_holdout` of a trial the caller has already chosen with :func:`select_trial`."""
+    """:func:`evaluate_holdout` of a trial the caller has already chosen with
+    :func:`select_trial`."""
     stored = stored_holdout(study, trial.number)
     if stored is not None and stored.get("format") == RECORD_FORMAT:
         logger.info(

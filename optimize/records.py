@@ -20,7 +20,8 @@ import optuna
 from optuna.trial import FrozenTrial
 
 TRIAL_SCHEMA = 2
-"""Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds ``trades``)."""
+"""Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds
+``trades``)."""
 
 
 class RecordError(ValueError):
@@ -114,8 +115,8 @@ class TrialRecord:
         missing = [_attr(n) for n in required if _attr(n) not in attrs]
         if missing:
             raise RecordError(
-                f"trial {trial.number} ({trial.state.name}) has no {missing[0]!r} user attr; it was "
-                f"not run to the end by this project's worker (it has {sorted(attrs)})."
+                f"trial {trial.number} ({trial.state.name}) has no {missing[0]!r} user attr; it "
+                f"was not run to the end by this project's worker (it has {sorted(attrs)})."
             )
         values = {
             f.name: attrs[_attr(f.name)] for f in dataclasses.fields(cls) if _attr(f.name) in attrs

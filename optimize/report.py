@@ -70,7 +70,8 @@ def pbo_splits(
 
 @dataclass
 class OverfittingStats:
-    """DSR and PBO of the selected trial; ``*_reason`` says why a figure is missing (None: present)."""
+    """DSR and PBO of the selected trial; ``*_reason`` says why a figure is missing (None:
+    present)."""
 
     n_trials: int
     n_days: int
@@ -140,7 +141,10 @@ def overfitting_stats(
             out.dsr_reason = str(exc)
     out.pbo_splits = pbo_splits(n_days)
     if len(aligned) < 2:
-        out.pbo_reason = f"needs at least 2 completed trials with aligned returns, but the study has {len(aligned)}"
+        out.pbo_reason = (
+            "needs at least 2 completed trials with aligned returns, but the study has "
+            f"{len(aligned)}"
+        )
     elif out.pbo_splits == 0:
         out.pbo_reason = f"{n_days} days are too few for 2 blocks of {MIN_BLOCK_DAYS} days"
     else:
@@ -185,7 +189,8 @@ def verdict(
     parts = [head]
     if no_model is not None:
         parts[0] += (
-            f" and {'beats' if profit > no_model else 'does not beat'} the no-model baseline ({_pct(no_model)})"
+            f" and {'beats' if profit > no_model else 'does not beat'} the no-model baseline "
+            f"({_pct(no_model)})"
         )
     if dsr is None:
         parts.append("DSR not computable")
@@ -436,7 +441,8 @@ def write_report(
     trial_number: int | None = None,
     holdout: bool = True,
 ) -> Path:
-    """Write the report of ``study`` to ``out`` (default ``reports/<study>.html``); returns the path."""
+    """Write the report of ``study`` to ``out`` (default ``reports/<study>.html``); returns the
+    path."""
     return write_inputs(collect(study, trial_number=trial_number, holdout=holdout), out)
 
 

@@ -1,4 +1,5 @@
-"""Seed noise of a study: what its best trials score on fresh seed sets, and the selection it drives.
+"""Seed noise of a study: what its best trials score on fresh seed sets, and the selection it
+drives.
 
 A trial's value comes from models trained with one seed set (:func:`optimize.evaluate.fold_seeds`,
 set 0). The robustness step (:mod:`optimize.robustness`) re-evaluates the best few complete trials

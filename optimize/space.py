@@ -79,7 +79,8 @@ class TrialParams:
             or self.label_horizon < 0
         ):
             raise ValueError(
-                f"label_horizon must be an integer >= 0, but got label_horizon={self.label_horizon!r}."
+                "label_horizon must be an integer >= 0, but got "
+                f"label_horizon={self.label_horizon!r}."
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,7 +170,8 @@ class SearchSpace:
         )
 
     def from_optuna_params(self, params: Mapping[str, Any]) -> TrialParams:
-        """Rebuild a trial's :class:`TrialParams` from its Optuna params plus this space's constants."""
+        """Rebuild a trial's :class:`TrialParams` from its Optuna params plus this space's
+        constants."""
         values = {}
         for key, dist in self.dists.items():
             values[key] = dist.value if dist.type == "constant" else params[dist.name]

@@ -55,11 +55,13 @@ RESUMABLE_KEYS = frozenset(
         "training.cache_dir",
     }
 )
-"""Run-config keys (``section.key``) that cannot change a trial's result: a study resumes with other values."""
+"""Run-config keys (``section.key``) that cannot change a trial's result: a study resumes with other
+values."""
 
 
 class StorageError(ValueError):
-    """A storage URL that cannot be opened; the message names it (password hidden) and the forms expected."""
+    """A storage URL that cannot be opened; the message names it (password hidden) and the forms
+    expected."""
 
 
 class WorkerInterrupted(Exception):
@@ -79,7 +81,8 @@ class WorkerInterrupted(Exception):
 
 
 def _open_rdb(url: str, **kwargs: Any) -> RDBStorage:
-    """``RDBStorage(url, **kwargs)``, or a :class:`StorageError` of one line instead of SQLAlchemy's traceback."""
+    """``RDBStorage(url, **kwargs)``, or a :class:`StorageError` of one line instead of SQLAlchemy's
+    traceback."""
     import sqlalchemy.exc
 
     try:
@@ -243,9 +246,10 @@ def open_study(
     elif differences:
         parts = [k for k in ("config", "space") if any(d.startswith(k + " ") for d in differences)]
         raise ValueError(
-            f"study {study_name!r} was created with a different {' and '.join(parts)} "
-            f"(stored from {study.user_attrs.get('config_source')} / {study.user_attrs.get('space_source')}): "
-            f"{'; '.join(differences)}; resume it with the same files or choose another --study-name."
+            f"study {study_name!r} was created with a different {' and '.join(parts)} (stored from "
+            f"{study.user_attrs.get('config_source')} / {study.user_attrs.get('space_source')}): "
+            f"{'; '.join(differences)}; resume it with the same files or choose another "
+            "--study-name."
         )
     if n_stored:
         study.sampler = make_sampler(config.study, resume_seed(seed, n_stored))
@@ -253,7 +257,8 @@ def open_study(
 
 
 def resume_seed(seed: int, n_trials: int) -> int:
-    """The sampler seed of a worker (seed ``seed``) joining a study that already holds ``n_trials``."""
+    """The sampler seed of a worker (seed ``seed``) joining a study that already holds
+    ``n_trials``."""
     import numpy as np
 
     return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
@@ -336,11 +341,13 @@ def finished_trials(study: optuna.Study) -> int:
 
 
 class StudyInputError(ValueError):
-    """The data, the folds or the search space cannot make a study; the message names file and key."""
+    """The data, the folds or the search space cannot make a study; the message names file and
+    key."""
 
 
 def check_space_purge(config: RunConfig, space: SearchSpace) -> None:
-    """Refuse a space that can draw ``window_size + label_horizon`` above ``walkforward.purge_candles``.
+    """Refuse a space that can draw ``window_size + label_horizon`` above
+    ``walkforward.purge_candles``.
 
     The check runs on the space's largest values before any trial (a trial drawing them would
     otherwise fail the study mid-way).
@@ -359,9 +366,10 @@ def check_space_purge(config: RunConfig, space: SearchSpace) -> None:
     purge = config.walkforward.purge_candles
     if window + horizon > purge:
         raise StudyInputError(
-            f"{space.source}: lstm.window_size (up to {window}) + target.label_horizon (up to {horizon}) "
-            f"= {window + horizon} exceeds walkforward.purge_candles={purge} of {config.source}; expected "
-            f"purge_candles >= {window + horizon} (raise it) or a narrower space (look-ahead risk)."
+            f"{space.source}: lstm.window_size (up to {window}) + target.label_horizon (up to "
+            f"{horizon}) = {window + horizon} exceeds walkforward.purge_candles={purge} of "
+            f"{config.source}; expected purge_candles >= {window + horizon} (raise it) or a "
+            "narrower space (look-ahead risk)."
         )
 
 
@@ -386,8 +394,9 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     data = config.data
     if not data.path.is_dir():
         raise StudyInputError(
-            f"{config.source}: data.datadir={data.datadir!r} ({data.path}) does not exist; expected a folder "
-            "with <exchange>/<PAIR>-<timeframe>.feather (freqtrade download-data writes it)."
+            f"{config.source}: data.datadir={data.datadir!r} ({data.path}) does not exist; "
+            "expected a folder with <exchange>/<PAIR>-<timeframe>.feather (freqtrade "
+            "download-data writes it)."
         )
     try:
         loaded = StudyData.load(config)
@@ -396,8 +405,9 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
             data.timeframe
         ):
             raise ValueError(
-                f"data.end={data.end!r} is after the last candle common to the pairs ({last}); expected an "
-                "end inside the data (or null for all of it): the span would silently end earlier."
+                f"data.end={data.end!r} is after the last candle common to the pairs ({last}); "
+                "expected an end inside the data (or null for all of it): the span would silently "
+                "end earlier."
             )
         for pair, pair_data in loaded.pairs.items():
             check_informative(
@@ -440,7 +450,8 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
 
 
 def _fail_silent_trials(study: optuna.Study, storage: RDBStorage) -> None:
-    """Fail and retry RUNNING trials without any heartbeat that started more than ``grace_period`` ago."""
+    """Fail and retry RUNNING trials without any heartbeat that started more than ``grace_period``
+    ago."""
     from optuna.storages._rdb import models
     from sqlalchemy import select
     from sqlalchemy.orm import Session
@@ -637,8 +648,9 @@ def run_worker(
     touched = study.user_attrs.get("holdout_touched")
     if touched:
         logger.warning(
-            "study %s: the holdout was already evaluated (trials %s, first at %s); trials added now "
-            "are selected by people who have seen it — the holdout is no longer untouched evidence",
+            "study %s: the holdout was already evaluated (trials %s, first at %s); trials added "
+            "now are selected by people who have seen it — the holdout is no longer untouched "
+            "evidence",
             study_name,
             touched.get("trials"),
             touched.get("first_at"),

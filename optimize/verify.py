@@ -123,7 +123,8 @@ def read_export(export_dir: Path | str) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no ``config.json`` in ``export_dir``.
-        ValueError: the config is not valid JSON or was not written by ``python -m optimize export``.
+        ValueError: the config is not valid JSON or was not written by
+            ``python -m optimize export``.
     """
     path = Path(export_dir) / CONFIG_FILE
     if not path.is_file():
@@ -215,9 +216,9 @@ def _span(
         raise ValueError(f"the export has no {span} span (the study has none); pass --timerange.")
     if not info.get("freqai_schedule", True):
         raise ValueError(
-            "the study's folds step by walkforward.step_days, not test_days: FreqAI always steps by "
-            "backtest_period_days, so its windows over the walk-forward span are not the study's; "
-            "verify the holdout or a --timerange instead."
+            "the study's folds step by walkforward.step_days, not test_days: FreqAI always steps "
+            "by backtest_period_days, so its windows over the walk-forward span are not the "
+            "study's; verify the holdout or a --timerange instead."
         )
     return (
         span,

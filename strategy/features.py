@@ -12,9 +12,10 @@ and a builder that expands them the way FreqAI does:
 * :func:`standard` — day of week and hour of day of the base timeframe.
 
 Each informative timeframe in ``include_timeframes`` is computed on its own candles and merged onto
-the base candles without look-ahead, as freqtrade's ``merge_informative_pair`` does: a higher-timeframe
-candle becomes visible on the base candle during which it closes. ``include_shifted_candles`` adds
-copies shifted by 1..k candles of their own timeframe (before the merge, as FreqAI does). Column names follow FreqAI: ``%-rsi-period_10_1h``.
+the base candles without look-ahead, as freqtrade's ``merge_informative_pair`` does: a
+higher-timeframe candle becomes visible on the base candle during which it closes.
+``include_shifted_candles`` adds copies shifted by 1..k candles of their own timeframe (before the
+merge, as FreqAI does). Column names follow FreqAI: ``%-rsi-period_10_1h``.
 
 Every value at row ``t`` depends on candles whose close is at or before row ``t``'s close.
 """
@@ -85,7 +86,8 @@ class FeatureConfig:
     Attributes:
         include_timeframes: base timeframe first, then informative timeframes (each a multiple of
             the base).
-        indicator_periods_candles: periods of the per-period indicators, in candles of each timeframe.
+        indicator_periods_candles: periods of the per-period indicators, in candles of each
+            timeframe.
         include_shifted_candles: add copies shifted by 1..k candles of each timeframe's own
             timeframe, as FreqAI does (0 = none; the LSTM window
             already sees the past, so the default adds none).

@@ -1,4 +1,5 @@
-"""Shared fixtures: the embedded real candles (never synthetic prices), one smoke study per session."""
+"""Shared fixtures: the embedded real candles (never synthetic prices), one smoke study per
+session."""
 
 from __future__ import annotations
 

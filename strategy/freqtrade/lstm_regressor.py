@@ -4,10 +4,11 @@ freqtrade loads :class:`LstmOptunaRegressor` from this folder (``--freqaimodel L
 --freqaimodel-path <repo>/strategy/freqtrade``). Compared with FreqAI's stock PyTorch models:
 
 * **Training** is :func:`lstm.train.fit_ensemble` (``ensemble_size`` members, mean prediction)
-  on the training window exactly as the study fits a fold: the rows stay in time order and contiguous (FreqAI's own NaN filter would drop rows
-  and glue windows across the holes), scaling statistics come from the training rows only, early
-  stopping uses the time-ordered last part of the window. Hyperparameters are
-  ``freqai.model_training_parameters`` (:class:`lstm.params.LSTMParams` fields, validated).
+  on the training window exactly as the study fits a fold: the rows stay in time order and
+  contiguous (FreqAI's own NaN filter would drop rows and glue windows across the holes), scaling
+  statistics come from the training rows only, early stopping uses the time-ordered last part of the
+  window. Hyperparameters are ``freqai.model_training_parameters`` (:class:`lstm.params.LSTMParams`
+  fields, validated).
 * **Prediction is windowed**: row ``i`` is predicted from rows ``i-W+1 .. i`` with
   :func:`lstm.train.predict` (FreqAI's ``BasePyTorchRegressor.predict`` feeds a 2-D frame, i.e. a
   window of 1), whose fixed-size batches make a prediction independent of the candles that
@@ -114,8 +115,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         unsupported = {k: fp[k] for k in UNSUPPORTED_FEATURE_PARAMETERS if fp.get(k)}
         if unsupported:
             raise ValueError(
-                "LstmOptunaRegressor does not apply FreqAI's outlier removal, PCA, noise or sample "
-                f"weights (its scaler is lstm's RobustScaler); set them to 0/false, but got {unsupported}."
+                "LstmOptunaRegressor does not apply FreqAI's outlier removal, PCA, noise or "
+                "sample weights (its scaler is lstm's RobustScaler); set them to 0/false, but got "
+                f"{unsupported}."
             )
         self.label_horizon = label_horizon(self.freqai_info)
         settings = self.config.get(SETTINGS_KEY, {})

@@ -91,7 +91,8 @@ class LstmOptunaStrategy(IStrategy):
     use_exit_signal = True
     # Candles before each training window: T needs 100 (its SMA 100 regime term, the longest);
     # the margin lets the EMA-based indicators (RSI, MACD, ATR) settle. The export overrides it
-    # (config ``startup_candle_count``) so that freqtrade loads back to ``lstm_optuna.warmup_start``.
+    # (config ``startup_candle_count``) so that freqtrade loads back to
+    # ``lstm_optuna.warmup_start``.
     startup_candle_count = WARMUP_CANDLES
     minimal_roi = {"0": 10}  # noqa: RUF012 - freqtrade's strategy convention
     stoploss = -0.10
@@ -152,7 +153,8 @@ class LstmOptunaStrategy(IStrategy):
         return tuple(float(getattr(self, name).value) for name in WEIGHT_NAMES)
 
     def signal_params(self) -> SignalParams:
-        """The current threshold parameters (validated by :class:`~strategy.signals.SignalParams`)."""
+        """The current threshold parameters (validated by
+        :class:`~strategy.signals.SignalParams`)."""
         return SignalParams(
             mode=str(self.threshold_mode.value),
             entry=float(self.entry_threshold.value),

@@ -1,10 +1,10 @@
 """What one FreqAI training of the LSTM produces, and how FreqAI stores and reloads it.
 
-* :class:`TrainedLSTM` — the fitted ensemble (K members, one module each), its scaler, the feature names and the last
-  ``window_size - 1`` rows of FreqAI's training frame (the history the first predictions of the next backtest
-  window need); saved as an :mod:`lstm.checkpoint` file (plain tensors and containers, loadable
-  with ``torch.load(..., weights_only=True)``), where FreqAI's stock ``pytorch`` format pickles a
-  trainer object that needs ``weights_only=False``.
+* :class:`TrainedLSTM` — the fitted ensemble (K members, one module each), its scaler, the feature
+  names and the last ``window_size - 1`` rows of FreqAI's training frame (the history the first
+  predictions of the next backtest window need); saved as an :mod:`lstm.checkpoint` file (plain
+  tensors and containers, loadable with ``torch.load(..., weights_only=True)``), where FreqAI's
+  stock ``pytorch`` format pickles a trainer object that needs ``weights_only=False``.
 * :class:`CheckpointDataDrawer` — FreqAI's data drawer with only the model loading replaced.
 
 Kept apart from :mod:`strategy.freqtrade.lstm_regressor`, the file freqtrade resolves the model
@@ -39,7 +39,8 @@ from lstm.train import predict_ensemble
 
 
 def feature_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """The named feature columns as a float64 matrix, non-finite values as NaN (KeyError if absent)."""
+    """The named feature columns as a float64 matrix, non-finite values as NaN (KeyError if
+    absent)."""
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise KeyError(

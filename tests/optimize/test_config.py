@@ -28,7 +28,8 @@ def test_shipped_configs_load(path):
         ({"data": {"pair": ["BTC/USDT"]}}, r"data\.pair: unknown key"),
         (
             {"data": {"pairs": ["BTCUSDT"]}},
-            r"data: pairs must be a non-empty list like \['BTC/USDT'\], but got pairs=\['BTCUSDT'\]",
+            r"data: pairs must be a non-empty list like \['BTC/USDT'\], but got "
+            r"pairs=\['BTCUSDT'\]",
         ),
         ({"data": {"timeframe": "1M"}}, r"data: timeframe must look like"),
         (

@@ -47,7 +47,8 @@ def test_clean_file_loads_unchanged(tmp_path, real):
     pd.testing.assert_frame_equal(out, real)
 
 
-# n_filled: the missing candles of the embedded files (find_gaps(...).n_missing; the files are fixed).
+# n_filled: the missing candles of the embedded files (find_gaps(...).n_missing; the files are
+# fixed).
 @pytest.mark.parametrize(
     "pair, tf, n_filled",
     [("BTC/USDT", "1h", 32), ("ETH/USDT", "2h", 10), ("SOL/USDT", "1h", 20), ("SOL/USDT", "4h", 0)],

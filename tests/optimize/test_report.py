@@ -275,7 +275,8 @@ def chromium_render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
 def test_chromium_check_catches_javascript_errors(tmp_path):
     page = tmp_path / "broken.html"
     page.write_text(
-        '<html><body><div id="a"></div><script>setTimeout(function(){ Plotly.newPlot("a", []); }, 10);'
+        '<html><body><div id="a"></div><script>'
+        'setTimeout(function(){ Plotly.newPlot("a", []); }, 10);'
         "</script></body></html>"
     )
     _, console = chromium_render(page, tmp_path)

@@ -80,7 +80,8 @@ def test_higher_timeframe_value_appears_when_its_candle_closes(candles):
     base, inf = candles["1h"], candles["4h"]
     tf_feats = timeframe_features(inf, FeatureConfig(features=("raw_price",)), "4h")
     merged = build_features(candles, FeatureConfig(features=("raw_price",)))
-    # the 4h candle opening at 08:00 closes at 12:00: visible from the 1h candle 11:00 (closes 12:00)
+    # the 4h candle opening at 08:00 closes at 12:00: visible from the 1h candle 11:00 (closes
+    # 12:00)
     row_11 = base.index[base["date"] == pd.Timestamp("2023-03-01 11:00", tz="UTC")][0]
     row_10 = row_11 - 1
     c08 = tf_feats.loc[
