@@ -29,7 +29,8 @@ def make_row(
     """One benchmark row; ``ratio = value / reference`` (NaN when the reference is not > 0).
 
     Args:
-        name: figure and its size, e.g. ``"T(w) via TargetBasis.score (BTC/USDT 1h, 50000 candles)"``.
+        name: figure and its size, e.g.
+            ``"T(w) via TargetBasis.score (BTC/USDT 1h, 50000 candles)"``.
         value: our figure, in ``unit``.
         reference: the reference figure, in ``unit``.
         unit: unit of value and reference.

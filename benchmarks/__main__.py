@@ -28,7 +28,8 @@ NO_CUDA = "no CUDA device: GPU rows skipped"
 
 @dataclass(frozen=True)
 class Figure:
-    """One figure: how to run it (``quick`` -> rows) and how its rows are judged against the goal."""
+    """One figure: how to run it (``quick`` -> rows) and how its rows are judged against the
+    goal."""
 
     key: str
     title: str
@@ -63,8 +64,13 @@ def _overhead(quick: bool) -> list[dict]:
     # The goal is judged on a trial shaped like the default study's; the tiny smoke trial shows
     # the fixed per-trial seconds, which dominate a 0.4 s trial and no realistic one.
     rows = bench_trial_overhead(
-        n_trials=2 if quick else 3, lstm=DEFAULT_SIZE_LSTM, overrides=DEFAULT_SIZE_CONFIG,
-        label="default-study trial shape (90-day folds, 1h/2h/4h features, LSTM 2x32, W=12, 6 epochs)")
+        n_trials=2 if quick else 3,
+        lstm=DEFAULT_SIZE_LSTM,
+        overrides=DEFAULT_SIZE_CONFIG,
+        label=(
+            "default-study trial shape (90-day folds, 1h/2h/4h features, LSTM 2x32, W=12, 6 epochs)"
+        ),
+    )
     rows += bench_trial_overhead(n_trials=3 if quick else 6, goal="info")
     return rows
 
@@ -167,22 +173,24 @@ FIGURES = (
     Figure(
         "backtest",
         "1. backtest engine vs freqtrade's Backtesting",
-        "One year (2024) of real BTC/USDT 1h candles with the same precomputed random entry/exit signals "
-        "and exit rules (stoploss, ROI table, trailing stop). Reference: freqtrade's own "
-        "`Backtesting.backtest` in-process and offline (optimize.ftoffline), median of its runs; ours: "
-        "`optimize.backtest.backtest()` (validation, ticks, numba kernel, result frames, metrics), median of "
-        "repeated calls after a warm-up; rounds alternate. The run stops if the two disagree on the trades.",
+        "One year (2024) of real BTC/USDT 1h candles with the same precomputed random entry/exit "
+        "signals and exit rules (stoploss, ROI table, trailing stop). Reference: freqtrade's own "
+        "`Backtesting.backtest` in-process and offline (optimize.ftoffline), median of its runs; "
+        "ours: `optimize.backtest.backtest()` (validation, ticks, numba kernel, result frames, "
+        "metrics), median of repeated calls after a warm-up; rounds alternate. The run stops if "
+        "the two disagree on the trades.",
         _backtest,
         _ratio_at_least(200),
     ),
     Figure(
         "target",
         "2. T(w) for new weights via the precomputed basis",
-        "The latest ~50k BTC/USDT 1h candles. Ours: `TargetBasis.score(w)` (built once per pair and worker; "
-        "one matrix-vector product per trial); reference: `strategy.target.target_score(candles, w)`, which "
-        "recomputes the TA-Lib indicators and the pandas rolling normalisations for every new weight vector "
-        "(what a strategy without the basis does). Same random weight vectors on both sides, results "
-        "checked equal; the goal is absolute: under 1 ms per pair.",
+        "The latest ~50k BTC/USDT 1h candles. Ours: `TargetBasis.score(w)` (built once per pair "
+        "and worker; one matrix-vector product per trial); reference: "
+        "`strategy.target.target_score(candles, w)`, which recomputes the TA-Lib indicators and "
+        "the pandas rolling normalisations for every new weight vector (what a strategy without "
+        "the basis does). Same random weight vectors on both sides, results checked equal; the "
+        "goal is absolute: under 1 ms per pair.",
         _target,
         _judge_target,
     ),
@@ -190,16 +198,17 @@ FIGURES = (
         "overhead",
         "3. per-trial overhead outside model training",
         "Real trials through the study's own objective (`TrialRunner` on an SQLite storage with "
-        "heartbeats), in this process, after one untimed warm-up trial: first trials shaped like the "
-        "default study's (configs/default.yaml's 3 pairs, 90/30-day folds, purge and 1h/2h/4h features, "
-        "2 folds instead of 9; an LSTM of the default space's middle size), then a tiny study (configs/smoke.yaml, "
-        "smoke space, LSTM window, dropout and learning rate fixed). The pruner is off. The whole trial "
-        "cycle (sampling, evaluation, backtests, baselines, storage writes) is timed between Optuna "
-        "callbacks; `optimize.evaluate.fit_predict` and Lightning's `Trainer.fit` are wrapped by timers "
-        "for the measurement, garbage collections are timed with `gc.callbacks`. Overhead = trial time "
-        "minus time inside `fit_predict`. The goal is judged on the default-shaped trial; the smoke "
-        "trial trains six tiny models in ~0.4 s, so its fraction shows the fixed seconds per trial, "
-        "not a share any real study pays.",
+        "heartbeats), in this process, after one untimed warm-up trial: first trials shaped like "
+        "the default study's (configs/default.yaml's 3 pairs, 90/30-day folds, purge and 1h/2h/4h "
+        "features, 2 folds instead of 9; an LSTM of the default space's middle size), then a tiny "
+        "study (configs/smoke.yaml, smoke space, LSTM window, dropout and learning rate fixed). "
+        "The pruner is off. The whole trial cycle (sampling, evaluation, backtests, baselines, "
+        "storage writes) is timed between Optuna callbacks; `optimize.evaluate.fit_predict` and "
+        "Lightning's `Trainer.fit` are wrapped by timers for the measurement, garbage collections "
+        "are timed with `gc.callbacks`. Overhead = trial time minus time inside `fit_predict`. The "
+        "goal is judged on the default-shaped trial; the smoke trial trains six tiny models in "
+        "~0.4 s, so its fraction shows the fixed seconds per trial, not a share any real study "
+        "pays.",
         _overhead,
         _ratio_below(0.05),
     ),
@@ -207,59 +216,64 @@ FIGURES = (
         "training",
         "4. LSTM training throughput vs a plain DataLoader loop",
         "`benchmarks.training.bench_training`: the same LSTMRegressor trained on 4000 rows of real "
-        "BTC/USDT features by `lstm.train.fit_predict` (Lightning, device-resident windows, index-sliced "
-        "batches) and by a plain PyTorch loop over `DataLoader(TensorDataset(copied windows))`, rounds "
-        "alternating for ~20 s, each side's median samples/s per round; plus batch iteration alone. Goal from issue 8: >= 1x on CPU, >= 2x on a GPU.",
+        "BTC/USDT features by `lstm.train.fit_predict` (Lightning, device-resident windows, "
+        "index-sliced batches) and by a plain PyTorch loop over `DataLoader(TensorDataset(copied "
+        "windows))`, rounds alternating for ~20 s, each side's median samples/s per round; plus "
+        "batch iteration alone. Goal from issue 8: >= 1x on CPU, >= 2x on a GPU.",
         _training,
         _judge_training("cpu"),
     ),
     Figure(
         "workers",
         "5. trials/hour with 1 vs N worker processes",
-        "The real command line `python -m optimize run --workers N` on the tiny study of figure 3 against a "
-        "fresh temporary SQLite file, N = min(cores, 4). Trials/hour are computed from the trials' "
-        "start/completion times in the storage over the window where all N workers were busy (process "
-        "start-up, data loading and the tail excluded; idle gaps between trials counted). Each worker "
-        "gets `cores / N` torch threads, as `run` assigns them; one more run of a single worker with "
-        "`training.threads_per_worker: 1` separates process scaling from torch's thread scaling.",
+        "The real command line `python -m optimize run --workers N` on the tiny study of figure 3 "
+        "against a fresh temporary SQLite file, N = min(cores, 4). Trials/hour are computed from "
+        "the trials' start/completion times in the storage over the window where all N workers "
+        "were busy (process start-up, data loading and the tail excluded; idle gaps between trials "
+        "counted). Each worker gets `cores / N` torch threads, as `run` assigns them; one more run "
+        "of a single worker with `training.threads_per_worker: 1` separates process scaling from "
+        "torch's thread scaling.",
         _workers,
         lambda r: None if r["goal"] == "info" else bool(r["ratio"] >= 0.8 * _n_workers()),
     ),
     Figure(
         "memory",
         "6. peak memory of a worker during a trial vs its data",
-        "One real trial (one pair, one fold, 83 features of 1h/2h/4h candles, window 48) in a fresh "
-        "subprocess: RSS after imports, after loading the study data, then (after an untimed short fit "
-        "that pays Lightning's lazy imports) the peak RSS during the trial (VmHWM after resetting it via "
-        "/proc/self/clear_refs) minus the RSS before it. References: the bytes of a copied "
-        "(n_train, W, F) float32 window tensor of the fold, and the bytes of the worker's feature matrix.",
+        "One real trial (one pair, one fold, 83 features of 1h/2h/4h candles, window 48) in a "
+        "fresh subprocess: RSS after imports, after loading the study data, then (after an untimed "
+        "short fit that pays Lightning's lazy imports) the peak RSS during the trial (VmHWM after "
+        "resetting it via /proc/self/clear_refs) minus the RSS before it. References: the bytes of "
+        "a copied (n_train, W, F) float32 window tensor of the fold, and the bytes of the worker's "
+        "feature matrix.",
         _memory,
         _ratio_below(1.0),
     ),
     Figure(
         "pbo",
         "7. probability of backtest overfitting, vectorised CSCV",
-        "`benchmarks.pbo.bench_pbo`: the vectorised CSCV against the per-combination reference (the "
-        "same Sharpe metric passed as a plain callable), best of the repeats, on synthetic N(0, 1) returns "
-        "(exact-arithmetic check only); the run stops if the two paths' logits differ.",
+        "`benchmarks.pbo.bench_pbo`: the vectorised CSCV against the per-combination reference "
+        "(the same Sharpe metric passed as a plain callable), best of the repeats, on synthetic "
+        "N(0, 1) returns (exact-arithmetic check only); the run stops if the two paths' logits "
+        "differ.",
         _pbo,
         _info_only,
     ),
     Figure(
         "ensemble",
         "8. an ensemble of 4 members vs 4 single fits",
-        "`benchmarks.ensemble.bench_ensemble`: `lstm.train.fit_ensemble` with 4 seeds (members share "
-        "the scaler, windows and device tensors) against 4 `fit_predict` calls with the same seeds, on "
-        "2,880 rows of real BTC/USDT 1h features and the default space's middle-sized LSTM; the run stops "
-        "if a member differs from its single fit. Median of alternating rounds; goal from issue 12: "
-        "<= 1.0 on CPU, <= 0.35 on a GPU.",
+        "`benchmarks.ensemble.bench_ensemble`: `lstm.train.fit_ensemble` with 4 seeds (members "
+        "share the scaler, windows and device tensors) against 4 `fit_predict` calls with the same "
+        "seeds, on 2,880 rows of real BTC/USDT 1h features and the default space's middle-sized "
+        "LSTM; the run stops if a member differs from its single fit. Median of alternating "
+        "rounds; goal from issue 12: <= 1.0 on CPU, <= 0.35 on a GPU.",
         _ensemble,
         _ratio_below(1.0 + 1e-9),
     ),
     Figure(
         "gpu-ensemble",
         "G5. an ensemble of 4 members vs 4 single fits on the GPU",
-        "As figure 8 on the first CUDA device (members train one after another on the shared tensors).",
+        "As figure 8 on the first CUDA device (members train one after another on the shared "
+        "tensors).",
         _gpu_ensemble,
         _ratio_below(0.35 + 1e-9),
         gpu=True,
@@ -275,8 +289,8 @@ FIGURES = (
     Figure(
         "gpu-precision",
         "G2. bf16 vs fp32 training on the GPU",
-        "`fit_predict` with `precision: bf16` (autocast) vs `32`, same model and data as figure 4, rounds "
-        "alternating.",
+        "`fit_predict` with `precision: bf16` (autocast) vs `32`, same model and data as figure 4, "
+        "rounds alternating.",
         _gpu_precision,
         _info_only,
         gpu=True,
@@ -284,8 +298,8 @@ FIGURES = (
     Figure(
         "gpu-workers",
         "G3. 1, 2 and 4 workers sharing one GPU",
-        "As figure 5 with `training.accelerator: cuda`, N = 1, 2, 4 worker processes on one GPU; GPU "
-        "utilisation sampled with nvidia-smi every 0.5 s during each run.",
+        "As figure 5 with `training.accelerator: cuda`, N = 1, 2, 4 worker processes on one GPU; "
+        "GPU utilisation sampled with nvidia-smi every 0.5 s during each run.",
         _gpu_workers,
         _info_only,
         gpu=True,
@@ -293,8 +307,9 @@ FIGURES = (
     Figure(
         "gpu-study",
         "G4. configs/gpu.yaml study, trials/hour",
-        "The full GPU study (configs/gpu.yaml, search_spaces/gpu.yaml) with 4 workers for 10 minutes; "
-        "unfinished trials count with the share of their folds already reported (full mode only).",
+        "The full GPU study (configs/gpu.yaml, search_spaces/gpu.yaml) with 4 workers for 10 "
+        "minutes; unfinished trials count with the share of their folds already reported (full "
+        "mode only).",
         _gpu_study,
         _info_only,
         gpu=True,
@@ -323,17 +338,17 @@ def _notes(cuda: bool, load_start: str, load_end: str) -> list[str]:
     notes = []
     if not cuda:
         notes.append(
-            f"{NO_CUDA}: figures G1-G4 (training throughput and GPU utilisation with 1, 2 and 4 workers "
-            "sharing one GPU, bf16 vs fp32, configs/gpu.yaml trials/hour) run only where torch sees a "
-            "CUDA device; this run had none."
+            f"{NO_CUDA}: figures G1-G4 (training throughput and GPU utilisation with 1, 2 and 4 "
+            "workers sharing one GPU, bf16 vs fp32, configs/gpu.yaml trials/hour) run only where "
+            "torch sees a CUDA device; this run had none."
         )
     cores = report.usable_cores()
     shared = (
-        f"Other jobs may share this machine's {cores} cores: the load averages at the start and the "
-        "end of the run are listed above. Figures 1, 2, 4 and 7 alternate ours and the reference (or "
-        "take medians/best-of over repeats), so both sides see the same load; figures 3 and 5 run "
-        "whole trials and move most with the load; figure 5 (N workers competing with other "
-        "processes for the same cores) is the most affected."
+        f"Other jobs may share this machine's {cores} cores: the load averages at the start and "
+        "the end of the run are listed above. Figures 1, 2, 4 and 7 alternate ours and the "
+        "reference (or take medians/best-of over repeats), so both sides see the same load; "
+        "figures 3 and 5 run whole trials and move most with the load; figure 5 (N workers "
+        "competing with other processes for the same cores) is the most affected."
     )
     try:
         busiest = max(float(x) for part in (load_start, load_end) for x in part.split(" / "))

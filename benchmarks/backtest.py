@@ -6,9 +6,9 @@ and the same exit rules (stoploss, ROI table, trailing stop). The reference is f
 (signal advice and the trade loop; data loading and indicator computation excluded). Ours is
 :func:`optimize.backtest.backtest` (input validation, price ticks, the numba kernel, result
 frames and metrics), timed as the median of repeated calls after one warm-up call that compiles
-or loads the kernel; freqtrade's loop is timed as the median of a few runs. The run fails loudly if the two sides do not produce the same trades, so
-the figures always compare the same work. Figures are throughputs in candles per second and
-their ratio (> 1: ours is faster).
+or loads the kernel; freqtrade's loop is timed as the median of a few runs. The run fails loudly if
+the two sides do not produce the same trades, so the figures always compare the same work. Figures
+are throughputs in candles per second and their ratio (> 1: ours is faster).
 
 The replay strategy is ``optimize/ftreplay/signal_replay.py``.
 """

@@ -114,7 +114,8 @@ def bench_memory(*, train_days: int = 365, window: int = 48, timeout_s: float = 
     """
     if train_days < 30 or window < 2:
         raise ValueError(
-            f"bench_memory needs train_days >= 30 and window >= 2, but got {train_days=}, {window=}."
+            f"bench_memory needs train_days >= 30 and window >= 2, but got {train_days=}, "
+            f"{window=}."
         )
     config, params = memory_config(train_days=train_days, window=window)
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
@@ -141,7 +142,8 @@ def bench_memory(*, train_days: int = 365, window: int = 48, timeout_s: float = 
     )
     return [
         make_row(
-            f"worker peak RSS increase during one trial vs a copied (n_train, W, F) float32 window tensor ({size})",
+            "worker peak RSS increase during one trial vs a copied (n_train, W, F) float32 window "
+            f"tensor ({size})",
             trial / MIB,
             copy_bytes / MIB,
             "MiB",

@@ -33,22 +33,30 @@ def _one(config_dict: dict[str, Any], source: str, params: dict[str, Any], seed_
     config = parse_config(config_dict, source)
     data = StudyData.load(config)
     objective = get_objective(config.study.objective)
-    return float(evaluate(data, TrialParams.from_dict(params), objective, seed_set=seed_set).values[0])
+    return float(
+        evaluate(data, TrialParams.from_dict(params), objective, seed_set=seed_set).values[0]
+    )
 
 
-def seed_spread(config: RunConfig, params: dict[str, Any], ensemble_size: int, seed_sets: int,
-                workers: int = 1) -> dict[str, Any]:
+def seed_spread(
+    config: RunConfig, params: dict[str, Any], ensemble_size: int, seed_sets: int, workers: int = 1
+) -> dict[str, Any]:
     """The values of ``params`` on seed sets 1..``seed_sets`` with ``ensemble_size`` members."""
     config = dataclasses.replace(
-        config, training=dataclasses.replace(config.training, ensemble_size=ensemble_size))
+        config, training=dataclasses.replace(config.training, ensemble_size=ensemble_size)
+    )
     args = [(config.to_dict(), config.source, params, m) for m in range(1, seed_sets + 1)]
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             values = list(pool.map(_one, *zip(*args, strict=True)))
     else:
         values = [_one(*a) for a in args]
-    return {"ensemble_size": ensemble_size, "values": values, "mean": float(np.mean(values)),
-            "std": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan}
+    return {
+        "ensemble_size": ensemble_size,
+        "values": values,
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     from optimize.seednoise import value_iqr
     from optimize.study import load_existing_study
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.noise", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.noise", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--storage", default="sqlite:///studies.db")
     p.add_argument("--study-name", default="default")
     p.add_argument("--trial", type=int, default=None)
@@ -70,9 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     config = study_config(study)
     iqr = value_iqr(study)
     for k in (int(x) for x in args.ensemble.split(",")):
-        row = seed_spread(config, trial.user_attrs["resolved_params"], k, args.seed_sets, args.workers)
-        row.update(study=args.study_name, trial=trial.number, recorded=trial.value,
-                   recorded_ensemble_size=config.training.ensemble_size, value_iqr=iqr)
+        row = seed_spread(
+            config, trial.user_attrs["resolved_params"], k, args.seed_sets, args.workers
+        )
+        row.update(
+            study=args.study_name,
+            trial=trial.number,
+            recorded=trial.value,
+            recorded_ensemble_size=config.training.ensemble_size,
+            value_iqr=iqr,
+        )
         print(json.dumps(row), flush=True)
     return 0
 

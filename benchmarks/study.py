@@ -1,10 +1,10 @@
 """Benchmark of whole trials: per-trial overhead outside training (workers: :mod:`.workers`).
 
-The benchmark studies are real ones: ``configs/smoke.yaml`` (2 pairs, 3 walk-forward folds of 30 training
-days on 1h candles) with the pruner off, and ``search_spaces/smoke.yaml`` with the LSTM's window,
-dropout and learning rate fixed (:func:`bench_study_files`), so that every trial does the same
-amount of training and throughput figures compare like with like. Weights and thresholds are still
-sampled by the study's sampler.
+The benchmark studies are real ones: ``configs/smoke.yaml`` (2 pairs, 3 walk-forward folds of 30
+training days on 1h candles) with the pruner off, and ``search_spaces/smoke.yaml`` with the LSTM's
+window, dropout and learning rate fixed (:func:`bench_study_files`), so that every trial does the
+same amount of training and throughput figures compare like with like. Weights and thresholds are
+still sampled by the study's sampler.
 
 * :func:`bench_trial_overhead` runs trials in this process through the study's own objective
   (:class:`optimize.study.TrialRunner` on an SQLite storage with heartbeats, as a worker does) and
@@ -45,11 +45,21 @@ log = logging.getLogger(__name__)
 SMOKE_CONFIG = REPO_ROOT / "configs" / "smoke.yaml"
 SMOKE_SPACE = REPO_ROOT / "search_spaces" / "smoke.yaml"
 FIXED_LSTM = {"window_size": 4, "dropout_percent": 0.1, "learning_rate": 3.0e-3}
-DEFAULT_SIZE_LSTM = {**FIXED_LSTM, "num_lstm_layers": 2, "hidden_dim": 32, "window_size": 12,
-                     "epochs": 6, "early_stopping_patience": 2}
+DEFAULT_SIZE_LSTM = {
+    **FIXED_LSTM,
+    "num_lstm_layers": 2,
+    "hidden_dim": 32,
+    "window_size": 12,
+    "epochs": 6,
+    "early_stopping_patience": 2,
+}
 """A model the size of a typical trial of search_spaces/default.yaml (its middle values)."""
 DEFAULT_SIZE_CONFIG = {
-    "data": {"pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT"], "start": "2025-01-01", "end": "2025-07-15"},
+    "data": {
+        "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT"],
+        "start": "2025-01-01",
+        "end": "2025-07-15",
+    },
     "backtest": {"max_open_trades": 3},
     "features": {"include_timeframes": ["1h", "2h", "4h"], "indicator_periods_candles": [10, 20]},
     "walkforward": {"train_days": 90, "test_days": 30, "purge_candles": 30, "holdout_days": 15},
@@ -155,8 +165,13 @@ def seconds_within(
 
 
 def bench_trial_overhead(
-    *, n_trials: int = 6, warmup: int = 1, seed: int = 0, lstm: dict[str, Any] | None = None,
-    overrides: dict[str, dict[str, Any]] | None = None, label: str = "smoke space",
+    *,
+    n_trials: int = 6,
+    warmup: int = 1,
+    seed: int = 0,
+    lstm: dict[str, Any] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    label: str = "smoke space",
     goal: str = "ratio < 0.05",
 ) -> list[dict]:
     """Share of a trial's time spent outside ``fit_predict``, on the tiny benchmark study.

@@ -137,7 +137,8 @@ def bench_target(
 
 @contextlib.contextmanager
 def _one_blas_thread() -> Iterator[bool]:
-    """BLAS limited to one thread (threadpoolctl, a scikit-learn dependency); yields False without it."""
+    """BLAS limited to one thread (threadpoolctl, a scikit-learn dependency); yields False without
+    it."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

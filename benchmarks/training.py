@@ -1,8 +1,8 @@
 """Benchmark: the LSTM training path against a plain PyTorch DataLoader loop, same run.
 
 Both sides train the same :class:`lstm.model.LSTMRegressor` (same size, batch size, optimiser,
-gradient clipping, validation pass per epoch, final test and in-sample predictions) on the same real features
-(returns, ranges, volume and volatility of the embedded BTC/USDT 1h candles). The reference
+gradient clipping, validation pass per epoch, final test and in-sample predictions) on the same real
+features (returns, ranges, volume and volatility of the embedded BTC/USDT 1h candles). The reference
 builds a copied window tensor and iterates ``DataLoader(TensorDataset(...), shuffle=True)``
 with a manual loop (host-to-device copy per batch on a GPU); ours is ``lstm.train.fit_predict``
 (Lightning, device-resident windows, index-sliced batches). Rounds alternate so background load

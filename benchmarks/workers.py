@@ -28,6 +28,7 @@ from benchmarks.study import bench_study_files
 
 log = logging.getLogger(__name__)
 
+
 def steady_trials_per_hour(trials: Sequence[tuple[Any, float, float]]) -> float:
     """Trials per hour while every worker was busy.
 

@@ -89,7 +89,9 @@ class LSTMRegressor(nn.Module):
             )
         h = x
         last_layer = len(self.lstms) - 1
-        for i, (lstm, norm, dropout) in enumerate(zip(self.lstms, self.norms, self.dropouts)):
+        for i, (lstm, norm, dropout) in enumerate(
+            zip(self.lstms, self.norms, self.dropouts, strict=True)
+        ):
             out, _ = lstm(h)  # (B, W, H), contiguous
             batch, window, hidden = out.shape
             # BatchNorm over the hidden features, every (sample, step) pair is one observation.

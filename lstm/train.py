@@ -31,8 +31,16 @@ from lstm.data import (
 from lstm.module import MONITOR, LSTMLightningModule
 from lstm.params import LSTMParams
 
-__all__ = ["FIT_THREADS", "EnsembleFit", "FitResult", "ensemble_mean", "fit_ensemble", "fit_predict", "predict",
-           "predict_ensemble"]
+__all__ = [
+    "FIT_THREADS",
+    "EnsembleFit",
+    "FitResult",
+    "ensemble_mean",
+    "fit_ensemble",
+    "fit_predict",
+    "predict",
+    "predict_ensemble",
+]
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +146,7 @@ def _quiet_lightning() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
             yield
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
 
 
@@ -356,14 +364,26 @@ def _prepare(
     tr_local = np.arange(tr.start - lo, tr.stop - lo)
     usable = tr_local[valid[tr_local] & np.isfinite(y_scaled[tr_local])]
     fit_rows, val_rows = split_train_val(usable, params.val_fraction, gap=label_horizon)
-    log.debug("fit: %d usable of %d train rows (%d fit, %d val), %d predict rows",
-              usable.size, len(tr), fit_rows.size, val_rows.size, len(pr))
-    return _Prepared(scaler, scaled, y_scaled, valid, lo, tr, pr, fit_rows, val_rows, x.shape[1],
-                     names)
+    log.debug(
+        "fit: %d usable of %d train rows (%d fit, %d val), %d predict rows",
+        usable.size,
+        len(tr),
+        fit_rows.size,
+        val_rows.size,
+        len(pr),
+    )
+    return _Prepared(
+        scaler, scaled, y_scaled, valid, lo, tr, pr, fit_rows, val_rows, x.shape[1], names
+    )
 
 
-def _make_trainer(params: LSTMParams, resolved: str, n_fit: int, callbacks: Sequence[Callback],
-                  logger: bool | Logger | str | os.PathLike[str]) -> tuple[L.Trainer, _EpochRecorder]:
+def _make_trainer(
+    params: LSTMParams,
+    resolved: str,
+    n_fit: int,
+    callbacks: Sequence[Callback],
+    logger: bool | Logger | str | os.PathLike[str],
+) -> tuple[L.Trainer, _EpochRecorder]:
     precision = "bf16-mixed" if (params.precision == "bf16" and resolved == "cuda") else "32-true"
     recorder = _EpochRecorder()
     stopper = EarlyStopping(
@@ -422,12 +442,24 @@ def _fit_member(
         device = trainer.strategy.root_device
         rows_dev, labels_dev = data.on(device)
         generator = torch.Generator(device=device).manual_seed(seed)
-        train_batches = WindowedBatches(rows_dev, labels_dev, torch.from_numpy(prep.fit_rows),
-                                        window=w, batch_size=params.batch_size, shuffle=True,
-                                        generator=generator, drop_tiny_last=True)
-        val_batches = WindowedBatches(rows_dev, labels_dev, torch.from_numpy(prep.val_rows),
-                                      window=w, batch_size=max(params.batch_size, 1024),
-                                      shuffle=False)
+        train_batches = WindowedBatches(
+            rows_dev,
+            labels_dev,
+            torch.from_numpy(prep.fit_rows),
+            window=w,
+            batch_size=params.batch_size,
+            shuffle=True,
+            generator=generator,
+            drop_tiny_last=True,
+        )
+        val_batches = WindowedBatches(
+            rows_dev,
+            labels_dev,
+            torch.from_numpy(prep.val_rows),
+            window=w,
+            batch_size=max(params.batch_size, 1024),
+            shuffle=False,
+        )
         module = LSTMLightningModule.from_params(prep.n_features, params)
         trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
     recorder.restore_best(module)
@@ -533,8 +565,9 @@ def fit_ensemble(
     resolved = _resolve_accelerator(accelerator)
     data = _DeviceData(prep)
     with _fit_threads(threads):
-        members = tuple(_fit_member(data, params, seed, resolved, callbacks, logger)
-                        for seed in checked)
+        members = tuple(
+            _fit_member(data, params, seed, resolved, callbacks, logger) for seed in checked
+        )
     return EnsembleFit(
         predictions=ensemble_mean([m.predictions for m in members]),
         train_predictions=ensemble_mean([m.train_predictions for m in members]),
@@ -603,7 +636,17 @@ def fit_predict(
         samples (the message names the counts).
     """
     _check_seed(seed)
-    return fit_ensemble(features, labels, train=train, predict=predict, params=params,
-                        seeds=(seed,), accelerator=accelerator, callbacks=callbacks, logger=logger,
-                        feature_names=feature_names, label_horizon=label_horizon,
-                        threads=threads).members[0]
+    return fit_ensemble(
+        features,
+        labels,
+        train=train,
+        predict=predict,
+        params=params,
+        seeds=(seed,),
+        accelerator=accelerator,
+        callbacks=callbacks,
+        logger=logger,
+        feature_names=feature_names,
+        label_horizon=label_horizon,
+        threads=threads,
+    ).members[0]

@@ -108,7 +108,8 @@ def round_down_tick(x: float, decimals: int) -> float:
 
 @njit(cache=True)
 def round_half_up_tick(x: float, decimals: int) -> float:
-    """Round ``x`` to the nearest tick, halves away from zero (ccxt ``decimal_to_precision`` ROUND)."""
+    """Round ``x`` to the nearest tick, halves away from zero (ccxt ``decimal_to_precision``
+    ROUND)."""
     m, scale, on_tick = _tick_units(x, decimals)
     if on_tick:
         return x

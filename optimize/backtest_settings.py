@@ -159,7 +159,8 @@ class BacktestSettings:
 def _roi_table(table: Mapping[Any, float]) -> dict[int, float]:
     if not isinstance(table, Mapping) or not table:
         raise ValueError(
-            f"minimal_roi must be a non-empty dict {{minutes: ratio}}, but got minimal_roi={table!r}."
+            f"minimal_roi must be a non-empty dict {{minutes: ratio}}, but got "
+            f"minimal_roi={table!r}."
         )
     out: dict[int, float] = {}
     for key, value in table.items():
@@ -171,7 +172,8 @@ def _roi_table(table: Mapping[Any, float]) -> dict[int, float]:
                 raise ValueError
         except (TypeError, ValueError):
             raise ValueError(
-                f"minimal_roi keys must be whole minutes (int or str like '60'), but got key {key!r}."
+                "minimal_roi keys must be whole minutes (int or str like '60'), but got key "
+                f"{key!r}."
             ) from None
         if minutes < 0:
             raise ValueError(f"minimal_roi keys must be >= 0 minutes, but got key {key!r}.")

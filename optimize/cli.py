@@ -27,11 +27,15 @@ LOG_DIR = Path("logs")
 
 
 def storage_option(p: argparse.ArgumentParser) -> None:
-    """``--storage``: an Optuna storage URL, :data:`optimize.study.DEFAULT_STORAGE` when not given."""
+    """``--storage``: an Optuna storage URL, :data:`optimize.study.DEFAULT_STORAGE` when not
+    given."""
     from optimize.study import DEFAULT_STORAGE
 
-    p.add_argument("--storage", default=DEFAULT_STORAGE,
-                   help=f"Optuna storage URL (default {DEFAULT_STORAGE}; e.g. postgresql+psycopg2://user@host/db)")
+    p.add_argument(
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help=f"Optuna storage URL (default {DEFAULT_STORAGE}; e.g. postgresql+psycopg2://user@host/db)",
+    )
 
 
 def study_name_option(p: argparse.ArgumentParser, text: str, *, required: bool = False) -> None:
@@ -48,14 +52,28 @@ def trial_option(p: argparse.ArgumentParser, text: str) -> None:
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=DEFAULT_CONFIG, help=f"run config YAML (default {DEFAULT_CONFIG})")
-    p.add_argument("--space", default=DEFAULT_SPACE, help=f"search space YAML (default {DEFAULT_SPACE})")
+    p.add_argument(
+        "--config", default=DEFAULT_CONFIG, help=f"run config YAML (default {DEFAULT_CONFIG})"
+    )
+    p.add_argument(
+        "--space", default=DEFAULT_SPACE, help=f"search space YAML (default {DEFAULT_SPACE})"
+    )
     storage_option(p)
     study_name_option(p, "study to create or resume")
-    p.add_argument("--n-trials", type=int, default=None,
-                   help="finished trials the study should hold in total (default: the config's study.n_trials)")
-    p.add_argument("--timeout", type=float, default=None,
-                   help="seconds after which workers start no new trial (default: the config's study.timeout)")
+    p.add_argument(
+        "--n-trials",
+        type=int,
+        default=None,
+        help=(
+            "finished trials the study should hold in total (default: the config's study.n_trials)"
+        ),
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds after which workers start no new trial (default: the config's study.timeout)",
+    )
 
 
 def _load(args: argparse.Namespace):
@@ -86,7 +104,8 @@ def _set_threads(n: int | None) -> None:
 
 
 def _interrupt_once(signum, frame) -> None:
-    """First SIGINT or SIGTERM: stop the worker; later ones are ignored so the bookkeeping finishes."""
+    """First SIGINT or SIGTERM: stop the worker; later ones are ignored so the bookkeeping
+    finishes."""
     from optimize.study import WorkerInterrupted
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -99,7 +118,9 @@ def _check_study_args(args: argparse.Namespace) -> None:
     if args.n_trials is not None and args.n_trials < 1:
         raise ValueError(f"--n-trials must be an integer >= 1, but got n_trials={args.n_trials!r}.")
     if args.timeout is not None and not args.timeout > 0:
-        raise ValueError(f"--timeout must be a number of seconds > 0, but got timeout={args.timeout!r}.")
+        raise ValueError(
+            f"--timeout must be a number of seconds > 0, but got timeout={args.timeout!r}."
+        )
     if getattr(args, "workers", 1) < 1:
         raise ValueError(f"--workers must be an integer >= 1, but got workers={args.workers!r}.")
 
@@ -114,15 +135,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
         threads = args.threads or config.training.threads_per_worker
         _set_threads(threads)
         log_file = Path(args.log_file) if args.log_file else LOG_DIR / f"{args.study_name}.log"
-        ran = run_worker(config, space, storage=args.storage, study_name=args.study_name,
-                         n_trials=args.n_trials, timeout=args.timeout, worker_index=args.worker_index,
-                         log_file=log_file, show_progress=args.progress)
+        ran = run_worker(
+            config,
+            space,
+            storage=args.storage,
+            study_name=args.study_name,
+            n_trials=args.n_trials,
+            timeout=args.timeout,
+            worker_index=args.worker_index,
+            log_file=log_file,
+            show_progress=args.progress,
+        )
     except (KeyboardInterrupt, WorkerInterrupted) as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
         # Under `run` the parent prints the one line; a worker of its own says it here.
-        logger.log(logging.INFO if args.managed else logging.WARNING,
-                   "worker %d stopped by %s; its running trial is marked FAILED and queued for retry, "
-                   "rerun to resume", args.worker_index, signal.Signals(signum).name)
+        logger.log(
+            logging.INFO if args.managed else logging.WARNING,
+            "worker %d stopped by %s; its running trial is marked FAILED and queued for retry, "
+            "rerun to resume",
+            args.worker_index,
+            signal.Signals(signum).name,
+        )
         return 128 + signum
     finally:
         for signum, handler in previous.items():
@@ -132,9 +165,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _worker_command(args: argparse.Namespace, index: int, threads: int) -> list[str]:
-    cmd = [sys.executable, "-m", "optimize", "worker", "--config", args.config, "--space", args.space,
-           "--storage", args.storage, "--study-name", args.study_name, "--worker-index", str(index),
-           "--threads", str(threads), "--managed"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "optimize",
+        "worker",
+        "--config",
+        args.config,
+        "--space",
+        args.space,
+        "--storage",
+        args.storage,
+        "--study-name",
+        args.study_name,
+        "--worker-index",
+        str(index),
+        "--threads",
+        str(threads),
+        "--managed",
+    ]
     if args.n_trials is not None:
         cmd += ["--n-trials", str(args.n_trials)]
     if args.timeout is not None:
@@ -143,7 +192,8 @@ def _worker_command(args: argparse.Namespace, index: int, threads: int) -> list[
 
 
 def _die_with_parent() -> None:
-    """In a worker about to start (Linux): get SIGTERM when `run` dies, even by SIGKILL (no orphans)."""
+    """In a worker about to start (Linux): get SIGTERM when `run` dies, even by SIGKILL (no
+    orphans)."""
     try:
         import ctypes
 
@@ -166,12 +216,10 @@ def _exit_line(index: int, proc: subprocess.Popen) -> str | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from optimize.study import (
-        finished_trials,
         make_storage,
         open_study,
         prepare_study_data,
         recover_stale_trials,
-        redact,
     )
 
     _check_study_args(args)
@@ -185,12 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log_file = LOG_DIR / f"{args.study_name}.log"
     threads = config.training.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
     gpus = visible_gpus() if config.training.accelerator in ("auto", "gpu", "cuda") else []
-    if recovered:
-        print(f"recovered {len(recovered)} stale trial(s) {recovered} of dead workers: marked FAILED, "
-              "retries queued", flush=True)
-    print(f"study {args.study_name!r} on {redact(args.storage)}: {finished_trials(study)}/{target} finished; "
-          f"{workers} worker(s), {threads} thread(s) each"
-          + (f", GPUs {gpus}" if gpus else ", CPU") + f"; log {log_file}", flush=True)
+    _announce_run(args, study, target, recovered, workers, threads, gpus, log_file)
     procs: list[subprocess.Popen] = []
     interrupted: list[int] = []
 
@@ -200,8 +243,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not interrupted:
             interrupted.append(signum)
             word = "interrupted" if signum == signal.SIGINT else "terminated"
-            print(f"\n{word}: stopping workers (their running trials are marked FAILED and queued for retry); "
-                  "rerun the same command to resume", file=sys.stderr, flush=True)
+            print(
+                f"\n{word}: stopping workers (their running trials are marked FAILED and queued "
+                "for retry); rerun the same command to resume",
+                file=sys.stderr,
+                flush=True,
+            )
             for p in procs:
                 if p.poll() is None:
                     p.send_signal(signum)
@@ -209,16 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         for k in range(workers):
-            env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-            if gpus:
-                env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
-            cmd = _worker_command(args, k, threads)
-            # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
-            # SIGINT (SIGTERM likewise) per worker; if this process dies, its workers get SIGTERM.
-            # preexec_fn is safe here: `run` has started no thread yet (the progress bar comes later).
-            procs.append(subprocess.Popen(
-                cmd, env=env, start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None))  # noqa: PLW1509
+            procs.append(_start_worker(args, k, threads, gpus))
             if interrupted:
                 procs[-1].send_signal(interrupted[0])
         _progress(args, study, target, procs)
@@ -238,6 +276,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _announce_run(
+    args: argparse.Namespace,
+    study,
+    target: int,
+    recovered: list[int],
+    workers: int,
+    threads: int,
+    gpus: list[str],
+    log_file: Path,
+) -> None:
+    """Print what `run` starts from: recovered trials, progress so far, workers and devices."""
+    from optimize.study import finished_trials, redact
+
+    if recovered:
+        print(
+            f"recovered {len(recovered)} stale trial(s) {recovered} of dead workers: marked "
+            "FAILED, retries queued",
+            flush=True,
+        )
+    print(
+        f"study {args.study_name!r} on {redact(args.storage)}: {finished_trials(study)}/{target} "
+        f"finished; {workers} worker(s), {threads} thread(s) each"
+        + (f", GPUs {gpus}" if gpus else ", CPU")
+        + f"; log {log_file}",
+        flush=True,
+    )
+
+
+def _start_worker(
+    args: argparse.Namespace, k: int, threads: int, gpus: list[str]
+) -> subprocess.Popen:
+    """Start worker ``k`` with its thread count and, when there are GPUs, one of them."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
+    cmd = _worker_command(args, k, threads)
+    # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
+    # SIGINT (SIGTERM likewise) per worker; if this process dies, its workers get SIGTERM.
+    # preexec_fn is safe here: `run` has started no thread yet (the progress bar comes later).
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+    )
+
+
 def _has_complete(study) -> bool:
     from optuna.trial import TrialState
 
@@ -255,11 +340,17 @@ def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) 
     top = config.study.robustness_top if top is None else top
     seed_sets = config.study.robustness_seed_sets if seed_sets is None else seed_sets
     todo = len(missing_jobs(study, top, seed_sets)) if top and seed_sets else 0
-    print(f"robustness: top {top} complete trials x {seed_sets} fresh seed sets, "
-          f"{todo} evaluation(s) to run", flush=True)
-    with tqdm(total=todo, desc="seed sets", unit="eval", dynamic_ncols=True, disable=not todo) as bar:
-        run_robustness(study, top=top, seed_sets=seed_sets, workers=workers,
-                       on_value=lambda _: bar.update(1))
+    print(
+        f"robustness: top {top} complete trials x {seed_sets} fresh seed sets, "
+        f"{todo} evaluation(s) to run",
+        flush=True,
+    )
+    with tqdm(
+        total=todo, desc="seed sets", unit="eval", dynamic_ncols=True, disable=not todo
+    ) as bar:
+        run_robustness(
+            study, top=top, seed_sets=seed_sets, workers=workers, on_value=lambda _: bar.update(1)
+        )
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
@@ -311,10 +402,14 @@ def _summary(study) -> None:
         record = TrialRecord.of(best, complete=False)
         oos, base = record.oos_metrics, record.baselines
         _print_selected(study)
-        print(f"best trial #{best.number}: value {best.value:.4f}; out-of-sample profit "
-              f"{oos.get('profit_total', float('nan')):.2%}, max drawdown {oos.get('max_drawdown_account', float('nan')):.2%}, "
-              f"{oos.get('total_trades', 0):.0f} trades; buy-and-hold {base.get('buy_and_hold', {}).get('profit_total', float('nan')):.2%}, "
-              f"no-model {base.get('no_model', {}).get('profit_total', float('nan')):.2%}")
+        print(
+            f"best trial #{best.number}: value {best.value:.4f}; out-of-sample profit "
+            f"{oos.get('profit_total', float('nan')):.2%}, max drawdown "
+            f"{oos.get('max_drawdown_account', float('nan')):.2%}, "
+            f"{oos.get('total_trades', 0):.0f} trades; buy-and-hold "
+            f"{base.get('buy_and_hold', {}).get('profit_total', float('nan')):.2%}, no-model "
+            f"{base.get('no_model', {}).get('profit_total', float('nan')):.2%}"
+        )
     else:
         print(f"Pareto front: {len(study.best_trials)} trials")
 
@@ -327,42 +422,61 @@ def _print_selected(study) -> None:
     if selected is None:
         return
     noise = read_noise(study)[selected.number]
-    print(f"selected trial #{selected.number} (best mean over {len(noise.values)} fresh seed sets): "
-          f"{noise.mean:.4f} ± {noise.std:.4f} (min {noise.min:.4f}, max {noise.max:.4f}; "
-          f"recorded value {noise.recorded:.4f})")
+    print(
+        f"selected trial #{selected.number} (best mean over {len(noise.values)} fresh seed sets): "
+        f"{noise.mean:.4f} ± {noise.std:.4f} (min {noise.min:.4f}, max {noise.max:.4f}; "
+        f"recorded value {noise.recorded:.4f})"
+    )
 
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m optimize", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m optimize", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--version", action="version", version=f"lstm-optuna {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on the console")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a study with N local worker processes (progress bar)")
     _study_args(run)
-    run.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    run.add_argument(
+        "--workers", type=int, default=1, help="worker processes on this machine (default 1)"
+    )
     run.set_defaults(func=cmd_run)
 
     worker = sub.add_parser("worker", help="join a study as one worker (any machine, same storage)")
     _study_args(worker)
     worker.add_argument("--worker-index", type=int, default=0, help="offsets the seed (default 0)")
-    worker.add_argument("--threads", type=int, default=None, help="torch threads (default: config or torch's)")
+    worker.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: config or torch's)"
+    )
     worker.add_argument("--log-file", default=None, help="log file (default logs/<study>.log)")
     worker.add_argument("--progress", action="store_true", help="show Optuna's progress bar")
-    worker.add_argument("--managed", action="store_true", help=argparse.SUPPRESS)  # started by `run`
+    worker.add_argument(
+        "--managed", action="store_true", help=argparse.SUPPRESS
+    )  # started by `run`
     worker.set_defaults(func=cmd_worker)
 
     robust = sub.add_parser(
-        "robustness", help="re-evaluate the best complete trials on fresh seed sets (resumes)")
+        "robustness", help="re-evaluate the best complete trials on fresh seed sets (resumes)"
+    )
     storage_option(robust)
     study_name_option(robust, "the study", required=True)
-    robust.add_argument("--top", type=int, default=None,
-                        help="trials to re-evaluate (default: the config's study.robustness_top)")
-    robust.add_argument("--seeds", type=int, default=None,
-                        help="fresh seed sets per trial (default: study.robustness_seed_sets)")
+    robust.add_argument(
+        "--top",
+        type=int,
+        default=None,
+        help="trials to re-evaluate (default: the config's study.robustness_top)",
+    )
+    robust.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="fresh seed sets per trial (default: study.robustness_seed_sets)",
+    )
     robust.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     robust.set_defaults(func=cmd_robustness)
 
@@ -377,13 +491,17 @@ def main(argv: list[str] | None = None) -> int:
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[console])
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[console]
+    )
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before `run` forwards signals to workers, or in a command without any
+    except (
+        KeyboardInterrupt
+    ):  # before `run` forwards signals to workers, or in a command without any
         print("interrupted", file=sys.stderr)
         return 130
 

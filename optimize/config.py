@@ -53,10 +53,15 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.pairs, str):
-            raise TypeError(f"pairs must be a list like ['BTC/USDT'], but got pairs={self.pairs!r}.")
+            raise TypeError(
+                f"pairs must be a list like ['BTC/USDT'], but got pairs={self.pairs!r}."
+            )
         object.__setattr__(self, "pairs", tuple(self.pairs))
         if not self.pairs or any(not isinstance(p, str) or "/" not in p for p in self.pairs):
-            raise ValueError(f"pairs must be a non-empty list like ['BTC/USDT'], but got pairs={list(self.pairs)}.")
+            raise ValueError(
+                "pairs must be a non-empty list like ['BTC/USDT'], but got "
+                f"pairs={list(self.pairs)}."
+            )
         if len(set(self.pairs)) != len(self.pairs):
             raise ValueError(f"pairs has duplicates: {list(self.pairs)}.")
         timeframe_to_seconds(self.timeframe)
@@ -65,8 +70,14 @@ class DataConfig:
             if value is not None:
                 object.__setattr__(self, name, str(value))
                 _utc(name, str(value))  # a date, or an error naming the key and the value
-        if self.start is not None and self.end is not None and _utc("start", self.start) >= _utc("end", self.end):
-            raise ValueError(f"start must be before end, but got start={self.start!r} and end={self.end!r}.")
+        if (
+            self.start is not None
+            and self.end is not None
+            and _utc("start", self.start) >= _utc("end", self.end)
+        ):
+            raise ValueError(
+                f"start must be before end, but got start={self.start!r} and end={self.end!r}."
+            )
 
     @property
     def path(self) -> Path:
@@ -127,11 +138,22 @@ class StudyConfig:
                 )
         objective = get_objective(self.objective, folder)
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}, but got sampler={self.sampler!r}.")
+            raise ValueError(
+                f"sampler must be one of {SAMPLERS}, but got sampler={self.sampler!r}."
+            )
         if self.pruner not in PRUNERS:
             raise ValueError(f"pruner must be one of {PRUNERS}, but got pruner={self.pruner!r}.")
-        for name in ("n_trials", "seed", "n_startup_trials", "pruner_warmup_folds", "heartbeat_interval", "grace_period", "max_retry",
-                     "robustness_top", "robustness_seed_sets"):
+        for name in (
+            "n_trials",
+            "seed",
+            "n_startup_trials",
+            "pruner_warmup_folds",
+            "heartbeat_interval",
+            "grace_period",
+            "max_retry",
+            "robustness_top",
+            "robustness_seed_sets",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, but got {name}={value!r}.")
@@ -145,8 +167,13 @@ class StudyConfig:
                 "robustness_seed_sets must be >= 1 when robustness_top > 0, but got "
                 f"robustness_seed_sets={self.robustness_seed_sets!r}."
             )
-        if self.timeout is not None and (not isinstance(self.timeout, int | float) or self.timeout <= 0):
-            raise ValueError(f"timeout must be a number of seconds > 0 or null, but got timeout={self.timeout!r}.")
+        if self.timeout is not None and (
+            not isinstance(self.timeout, int | float) or self.timeout <= 0
+        ):
+            raise ValueError(
+                "timeout must be a number of seconds > 0 or null, but got "
+                f"timeout={self.timeout!r}."
+            )
         if objective.n_objectives > 1 and self.pruner != "none":
             raise ValueError(
                 f"multi-objective objective {self.objective!r} cannot prune; set pruner: none "
@@ -179,17 +206,21 @@ class TrainingConfig:
                 "accelerator must be one of auto, cpu, gpu, cuda, mps, but got "
                 f"accelerator={self.accelerator!r}."
             )
-        if isinstance(self.ensemble_size, bool) or not isinstance(self.ensemble_size, int) or (
-            self.ensemble_size < 1
+        if (
+            isinstance(self.ensemble_size, bool)
+            or not isinstance(self.ensemble_size, int)
+            or (self.ensemble_size < 1)
         ):
             raise ValueError(
-                f"ensemble_size must be an integer >= 1, but got ensemble_size={self.ensemble_size!r}."
+                "ensemble_size must be an integer >= 1, but got "
+                f"ensemble_size={self.ensemble_size!r}."
             )
         if self.threads_per_worker is not None and (
             not isinstance(self.threads_per_worker, int) or self.threads_per_worker < 1
         ):
             raise ValueError(
-                f"threads_per_worker must be an integer >= 1 or null, but got {self.threads_per_worker!r}."
+                "threads_per_worker must be an integer >= 1 or null, but got "
+                f"{self.threads_per_worker!r}."
             )
 
 
@@ -200,7 +231,9 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     walkforward: WalkForwardSettings = field(
-        default_factory=lambda: WalkForwardSettings(train_days=120, test_days=30, purge_candles=48, holdout_days=60)
+        default_factory=lambda: WalkForwardSettings(
+            train_days=120, test_days=30, purge_candles=48, holdout_days=60
+        )
     )
     backtest: BacktestSettings = field(default_factory=BacktestSettings)
     study: StudyConfig = field(default_factory=StudyConfig)
@@ -214,7 +247,9 @@ class RunConfig:
             if f.name == "source":
                 continue
             value = getattr(self, f.name)
-            out[f.name] = _plain(dataclasses.asdict(value)) if dataclasses.is_dataclass(value) else value
+            out[f.name] = (
+                _plain(dataclasses.asdict(value)) if dataclasses.is_dataclass(value) else value
+            )
         return out
 
 
@@ -254,13 +289,22 @@ def _section(source: str, name: str, cls: type, body: Any) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(body) - names)
     if unknown:
-        raise ConfigError(f"{source}: {name}.{unknown[0]}: unknown key; expected one of {sorted(names)}.")
-    required = sorted(f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
-                      and f.default_factory is dataclasses.MISSING and f.init)
+        raise ConfigError(
+            f"{source}: {name}.{unknown[0]}: unknown key; expected one of {sorted(names)}."
+        )
+    required = sorted(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.init
+    )
     missing = [k for k in required if k not in body]
     if missing:
-        raise ConfigError(f"{source}: {name}: missing required key(s) {missing}; the section needs {required}.")
-    values = {k: tuple(v) if isinstance(v, list) and k != "minimal_roi" else v for k, v in body.items()}
+        raise ConfigError(
+            f"{source}: {name}: missing required key(s) {missing}; the section needs {required}."
+        )
+    values = {
+        k: tuple(v) if isinstance(v, list) and k != "minimal_roi" else v for k, v in body.items()
+    }
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
@@ -272,13 +316,19 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: expected a mapping of sections {sorted(SECTIONS)}, but got {raw!r}.")
+        raise ConfigError(
+            f"{source}: expected a mapping of sections {sorted(SECTIONS)}, but got {raw!r}."
+        )
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise ConfigError(f"{source}: {unknown[0]}: unknown section; expected one of {sorted(SECTIONS)}.")
+        raise ConfigError(
+            f"{source}: {unknown[0]}: unknown section; expected one of {sorted(SECTIONS)}."
+        )
     defaults = RunConfig()
     sections = {  # an absent or empty section means its defaults
-        name: _section(source, name, cls, raw[name]) if raw.get(name) is not None else getattr(defaults, name)
+        name: _section(source, name, cls, raw[name])
+        if raw.get(name) is not None
+        else getattr(defaults, name)
         for name, cls in SECTIONS.items()
     }
     config = RunConfig(**sections, source=source)
@@ -288,13 +338,16 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
             f"{config.data.timeframe!r}, but got {list(config.features.include_timeframes)}."
         )
     if config.backtest.timeframe != config.data.timeframe:
-        config = dataclasses.replace(config, backtest=dataclasses.replace(config.backtest, timeframe=config.data.timeframe))
+        config = dataclasses.replace(
+            config, backtest=dataclasses.replace(config.backtest, timeframe=config.data.timeframe)
+        )
     return config
 
 
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader without implicit timestamps: an unquoted ``2025-06-01`` stays text, so an
-    impossible date such as ``2025-13-45`` is reported by the key that holds it, not by the parser."""
+    impossible date such as ``2025-13-45`` is reported by the key that holds it, not by the
+    parser."""
 
 
 _Loader.yaml_implicit_resolvers = {

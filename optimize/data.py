@@ -2,10 +2,10 @@
 
 Candles live where freqtrade keeps them: ``<datadir>/<exchange>/<BASE>_<QUOTE>-<timeframe>.feather``
 with the columns ``date, open, high, low, close, volume`` (``date`` is the candle's open time, UTC).
-Every file is validated before use; a malformed file raises :class:`CandleValidationError` that names
-the file, the row/date, the rule that failed and what was expected. Missing candles (exchange outages)
-are filled exactly as freqtrade's backtesting fills them (open = high = low = close = previous close,
-volume = 0), so this project and freqtrade see the same candles.
+Every file is validated before use; a malformed file raises :class:`CandleValidationError` that
+names the file, the row/date, the rule that failed and what was expected. Missing candles (exchange
+outages) are filled exactly as freqtrade's backtesting fills them (open = high = low = close =
+previous close, volume = 0), so this project and freqtrade see the same candles.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ DEFAULT_MAX_GAP_CANDLES = 100
 GAP_WARN_SHARE = 0.01
 """Missing candles above this share of a file are logged as a warning (below: info)."""
 
+
 class CandleValidationError(ValueError):
-    """A candle file breaks a validation rule; the message names file, row/date, rule, expectation."""
+    """A candle file breaks a validation rule; the message names file, row/date, rule,
+    expectation."""
 
 
 class PairNotFoundError(FileNotFoundError):
@@ -170,7 +172,9 @@ def _fail(source: str, row: int, date: object, rule: str, detail: str) -> Candle
     return CandleValidationError(f"{source}: row {row} (date {date}): rule '{rule}': {detail}")
 
 
-def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<candles>") -> pd.DataFrame:
+def validate_candles(
+    frame: pd.DataFrame, *, timeframe: str, source: str = "<candles>"
+) -> pd.DataFrame:
     """Check a candle frame against every rule; return it with canonical dtypes and column order.
 
     Rules: exact columns ``date, open, high, low, close, volume``; ``date`` is a UTC datetime;
@@ -182,6 +186,20 @@ def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<can
         CandleValidationError: at the first broken rule, naming ``source``, the row, its date and
             what was expected.
     """
+    _check_columns(frame, source)
+    date = _utc_dates(frame, source)
+    _check_dates(date, timeframe, source)
+    values = _finite_values(frame, date, source)
+    _check_prices(values, date, source)
+    out = pd.DataFrame({"date": date.reset_index(drop=True)})
+    for col in COLUMNS[1:]:
+        out[col] = values[col]
+    check_informative(out, source=source)
+    return out
+
+
+def _check_columns(frame: pd.DataFrame, source: str) -> None:
+    """Rules 'columns' and 'rows': exactly ``COLUMNS``, at least one candle."""
     columns = list(frame.columns)
     missing = [c for c in COLUMNS if c not in columns]
     extra = [c for c in columns if c not in COLUMNS]
@@ -192,32 +210,59 @@ def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<can
         )
     if len(frame) == 0:
         raise CandleValidationError(f"{source}: rule 'rows': the file has no candles.")
+
+
+def _utc_dates(frame: pd.DataFrame, source: str) -> pd.Series:
+    """Rule 'date dtype': the ``date`` column as ``datetime64[ns, UTC]``."""
     date = frame["date"]
     if not isinstance(date.dtype, pd.DatetimeTZDtype):
         raise CandleValidationError(
             f"{source}: rule 'date dtype': column 'date' has dtype {date.dtype}; "
             "expected a timezone-aware UTC datetime (datetime64[ns, UTC])."
         )
-    date = date.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return date.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+
+
+def _check_dates(date: pd.Series, timeframe: str, source: str) -> None:
+    """Rules 'sorted dates', 'unique dates' and 'timeframe grid'."""
     ns = date.astype("int64").to_numpy()
     step = np.diff(ns)
     bad = np.flatnonzero(step < 0)
     if bad.size:
         i = int(bad[0]) + 1
-        raise _fail(source, i, date.iloc[i], "sorted dates",
-                    f"comes after {date.iloc[i - 1]}; expected dates in increasing order.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "sorted dates",
+            f"comes after {date.iloc[i - 1]}; expected dates in increasing order.",
+        )
     bad = np.flatnonzero(step == 0)
     if bad.size:
         i = int(bad[0]) + 1
-        raise _fail(source, i, date.iloc[i], "unique dates",
-                    f"duplicates row {i - 1}; expected one candle per date.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "unique dates",
+            f"duplicates row {i - 1}; expected one candle per date.",
+        )
     tf_ns = timeframe_to_seconds(timeframe) * 1_000_000_000
     bad = np.flatnonzero(ns % tf_ns != 0)
     if bad.size:
         i = int(bad[0])
-        raise _fail(source, i, date.iloc[i], "timeframe grid",
-                    f"is not a multiple of {timeframe} since the epoch; expected candle open times "
-                    f"on the {timeframe} grid.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "timeframe grid",
+            f"is not a multiple of {timeframe} since the epoch; expected candle open times "
+            f"on the {timeframe} grid.",
+        )
+
+
+def _finite_values(frame: pd.DataFrame, date: pd.Series, source: str) -> dict[str, np.ndarray]:
+    """Rules 'numeric' and 'finite': the price and volume columns as float64 arrays."""
     values = {}
     for col in COLUMNS[1:]:
         try:
@@ -229,37 +274,62 @@ def validate_candles(frame: pd.DataFrame, *, timeframe: str, source: str = "<can
         bad = np.flatnonzero(~np.isfinite(values[col]))
         if bad.size:
             i = int(bad[0])
-            raise _fail(source, i, date.iloc[i], "finite",
-                        f"{col}={float(values[col][i])!r}; expected a finite number (no NaN/inf).")
+            raise _fail(
+                source,
+                i,
+                date.iloc[i],
+                "finite",
+                f"{col}={float(values[col][i])!r}; expected a finite number (no NaN/inf).",
+            )
+    return values
+
+
+def _check_prices(values: dict[str, np.ndarray], date: pd.Series, source: str) -> None:
+    """Rules 'positive price', 'volume', 'high >= low' and 'OHLC consistency'."""
     for col in PRICE_COLUMNS:
         bad = np.flatnonzero(values[col] <= 0)
         if bad.size:
             i = int(bad[0])
-            raise _fail(source, i, date.iloc[i], "positive price",
-                        f"{col}={float(values[col][i])!r}; expected a price > 0.")
+            raise _fail(
+                source,
+                i,
+                date.iloc[i],
+                "positive price",
+                f"{col}={float(values[col][i])!r}; expected a price > 0.",
+            )
     bad = np.flatnonzero(values["volume"] < 0)
     if bad.size:
         i = int(bad[0])
-        raise _fail(source, i, date.iloc[i], "volume",
-                    f"volume={float(values['volume'][i])!r}; expected volume >= 0.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "volume",
+            f"volume={float(values['volume'][i])!r}; expected volume >= 0.",
+        )
     o, h, lo, c = (values[k] for k in PRICE_COLUMNS)
     bad = np.flatnonzero(h < lo)
     if bad.size:
         i = int(bad[0])
-        raise _fail(source, i, date.iloc[i], "high >= low",
-                    f"high={float(h[i])!r} < low={float(lo[i])!r}; expected high >= low.")
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "high >= low",
+            f"high={float(h[i])!r} < low={float(lo[i])!r}; expected high >= low.",
+        )
     bad = np.flatnonzero((h < np.maximum(o, c)) | (lo > np.minimum(o, c)))
     if bad.size:
         i = int(bad[0])
-        raise _fail(source, i, date.iloc[i], "OHLC consistency",
-                    f"open={float(o[i])!r} high={float(h[i])!r} low={float(lo[i])!r} "
-                    f"close={float(c[i])!r}; expected "
-                    "low <= min(open, close) and high >= max(open, close).")
-    out = pd.DataFrame({"date": date.reset_index(drop=True)})
-    for col in COLUMNS[1:]:
-        out[col] = values[col]
-    check_informative(out, source=source)
-    return out
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "OHLC consistency",
+            f"open={float(o[i])!r} high={float(h[i])!r} low={float(lo[i])!r} "
+            f"close={float(c[i])!r}; expected "
+            "low <= min(open, close) and high >= max(open, close).",
+        )
 
 
 def check_informative(frame: pd.DataFrame, *, source: str = "<candles>", span: str = "") -> None:
@@ -282,12 +352,14 @@ def check_informative(frame: pd.DataFrame, *, source: str = "<candles>", span: s
     if not np.any(frame["volume"].to_numpy() > 0):
         raise CandleValidationError(
             f"{source}: rule 'volume all zero': every candle{where} has volume 0; expected traded "
-            "candles (volume > 0 somewhere).")
+            "candles (volume > 0 somewhere)."
+        )
     prices = frame[list(PRICE_COLUMNS)].to_numpy()
     if np.all(prices == prices[0, 0]):
         raise CandleValidationError(
             f"{source}: rule 'flat prices': every candle{where} has open = high = low = close = "
-            f"{float(prices[0, 0])!r}; expected prices that move.")
+            f"{float(prices[0, 0])!r}; expected prices that move."
+        )
 
 
 def find_gaps(dates: pd.Series, timeframe: str) -> GapReport:

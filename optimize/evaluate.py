@@ -2,8 +2,9 @@
 
 :class:`StudyData` holds everything that does not depend on the trial's parameters (candles,
 target basis, LSTM features, the walk-forward plan); it is built once per worker process (features
-come from the shared on-disk cache). :func:`evaluate` scores one :class:`~optimize.space.TrialParams`
-on it and calls ``report(fold_index, fold_score)`` after every fold so a pruner can stop it early.
+come from the shared on-disk cache). :func:`evaluate` scores one
+:class:`~optimize.space.TrialParams` on it and calls ``report(fold_index, fold_score)`` after every
+fold so a pruner can stop it early.
 
 The trial's value is the objective of one backtest over the whole out-of-sample span (the test
 windows back to back, each traded by the models of its own fold — what FreqAI's sliding-window
@@ -38,8 +39,18 @@ from strategy.target import TargetBasis, make_labels  # make_labels: re-exported
 
 logger = logging.getLogger(__name__)
 
-FOLD_METRIC_KEYS = ("total_trades", "profit_total", "sharpe", "sortino", "calmar", "max_drawdown_account",
-                    "winrate", "profit_factor", "exposure", "cagr")
+FOLD_METRIC_KEYS = (
+    "total_trades",
+    "profit_total",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown_account",
+    "winrate",
+    "profit_factor",
+    "exposure",
+    "cagr",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,8 +99,14 @@ class StudyData:
         dates: pd.DatetimeIndex | None = None
         for pair in data.pairs:
             frames = {
-                tf: load_candles(pair, tf, datadir=data.path, exchange=data.exchange,
-                                 end=end, max_gap_candles=data.max_gap_candles)
+                tf: load_candles(
+                    pair,
+                    tf,
+                    datadir=data.path,
+                    exchange=data.exchange,
+                    end=end,
+                    max_gap_candles=data.max_gap_candles,
+                )
                 for tf in config.features.include_timeframes
             }
             full = frames[data.timeframe]
@@ -106,16 +123,20 @@ class StudyData:
                     f"{pair} {data.timeframe} candles start at {first}, after data.start={start}; "
                     "move data.start later or drop the pair."
                 )
-            keep = (full["date"] >= start).to_numpy() if start is not None else np.ones(len(full), bool)
+            keep = (
+                (full["date"] >= start).to_numpy()
+                if start is not None
+                else np.ones(len(full), bool)
+            )
             span = full[keep].reset_index(drop=True)
             pair_dates = pd.DatetimeIndex(span["date"])
             if dates is None:
                 dates = pair_dates
             elif not pair_dates.equals(dates):
                 raise ValueError(
-                    f"{pair} covers {pair_dates[0]}..{pair_dates[-1]} ({len(pair_dates)} candles) but "
-                    f"{data.pairs[0]} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs must "
-                    "cover the study span (set data.start/end inside every pair's history)."
+                    f"{pair} covers {pair_dates[0]}..{pair_dates[-1]} ({len(pair_dates)} candles) "
+                    f"but {data.pairs[0]} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs "
+                    "must cover the study span (set data.start/end inside every pair's history)."
                 )
             # span rows -> rows of the warmed-up frame (-1: before the warm-up start, no values)
             pos = pd.DatetimeIndex(base["date"]).get_indexer(pair_dates)
@@ -137,9 +158,15 @@ class StudyData:
             )
         assert dates is not None
         plan = make_folds(dates, config.walkforward, data.timeframe)
-        logger.info("study data: %d pairs, %d candles %s..%s, %d folds, holdout %s",
-                    len(pairs), len(dates), dates[0], dates[-1], len(plan.folds),
-                    None if plan.holdout is None else (plan.holdout.start, plan.holdout.end))
+        logger.info(
+            "study data: %d pairs, %d candles %s..%s, %d folds, holdout %s",
+            len(pairs),
+            len(dates),
+            dates[0],
+            dates[-1],
+            len(plan.folds),
+            None if plan.holdout is None else (plan.holdout.start, plan.holdout.end),
+        )
         return cls(config=config, pairs=pairs, plan=plan, dates=dates)
 
 
@@ -156,16 +183,18 @@ def with_market_precision(config: RunConfig) -> RunConfig:
     from optimize.ftoffline import MARKETS_FILE, amount_precisions, load_markets
 
     if config.data.exchange != "binance":
-        logger.warning("no local markets for exchange %s: order amounts are not rounded",
-                       config.data.exchange)
+        logger.warning(
+            "no local markets for exchange %s: order amounts are not rounded", config.data.exchange
+        )
         return config
     try:
         steps = amount_precisions(load_markets(MARKETS_FILE), list(config.data.pairs))
     except ValueError as exc:
         logger.warning("order amounts are not rounded: %s", exc)
         return config
-    return dataclasses.replace(config, backtest=dataclasses.replace(config.backtest,
-                                                                    amount_precision=steps))
+    return dataclasses.replace(
+        config, backtest=dataclasses.replace(config.backtest, amount_precision=steps)
+    )
 
 
 @dataclass
@@ -180,7 +209,8 @@ class PairFold:
 
     @classmethod
     def flat(cls, n: int) -> PairFold:
-        """``n`` candles without any signal (four separate arrays, to be filled with :meth:`put`)."""
+        """``n`` candles without any signal (four separate arrays, to be filled with
+        :meth:`put`)."""
         return cls(*(np.zeros(n, bool) for _ in range(4)), info={})
 
     def put(self, sl: slice, signals: PairFold) -> None:
@@ -190,11 +220,14 @@ class PairFold:
 
     def window(self, sl: slice) -> PairFold:
         """These signals on ``sl`` (views)."""
-        return PairFold(self.enter[sl], self.exit[sl], self.base_enter[sl], self.base_exit[sl], self.info)
+        return PairFold(
+            self.enter[sl], self.exit[sl], self.base_enter[sl], self.base_exit[sl], self.info
+        )
 
 
 def check_purge(purge_candles: int, params: TrialParams, remedy: str) -> None:
-    """Refuse a purge gap shorter than the trial's ``window_size + label_horizon`` (look-ahead risk).
+    """Refuse a purge gap shorter than the trial's ``window_size + label_horizon`` (look-ahead
+    risk).
 
     Raises:
         ValueError: naming ``walkforward.purge_candles``, the gap needed and ``remedy``.
@@ -207,38 +240,62 @@ def check_purge(purge_candles: int, params: TrialParams, remedy: str) -> None:
         )
 
 
-def fit_pair_fold(pd_: PairData, params: TrialParams, fold: Fold, *, seeds: tuple[int, ...],
-                  accelerator: str, min_train_samples: int) -> tuple[PairFold, Any]:
+def fit_pair_fold(
+    pd_: PairData,
+    params: TrialParams,
+    fold: Fold,
+    *,
+    seeds: tuple[int, ...],
+    accelerator: str,
+    min_train_samples: int,
+) -> tuple[PairFold, Any]:
     """Train the pair's ensemble (one member per seed) on the fold's train window and produce
     test-window signals from the members' mean prediction (thresholds from the mean's in-sample
     predictions)."""
     target = pd_.basis.score(params.weights)
     labels = make_labels(target, params.label_horizon)
     test_len = fold.test.stop - fold.test.start
-    base_thr = resolve_thresholds(params.signal, train_predictions=target[fold.train],
-                                  train_labels=labels[fold.train])
+    base_thr = resolve_thresholds(
+        params.signal, train_predictions=target[fold.train], train_labels=labels[fold.train]
+    )
     base_enter, base_exit = long_signals(target[fold.test], base_thr)
     usable = int(np.isfinite(labels[fold.train]).sum())
     if usable < min_train_samples:
         flat = np.zeros(test_len, dtype=bool)
-        info = {"skipped": f"only {usable} finite labels in the train window (< {min_train_samples})"}
+        info = {
+            "skipped": f"only {usable} finite labels in the train window (< {min_train_samples})"
+        }
         return PairFold(flat, flat, base_enter, base_exit, info), None
     # The model sees its train window and what follows it, nothing before (as in FreqAI, whose
     # training frame starts there): no training window reaches back before the fold's train start.
     base = fold.train.start
-    result = fit_ensemble(pd_.features[base:], labels[base:], train=slice(0, fold.train.stop - base),
-                          predict=slice(fold.test.start - base, fold.test.stop - base),
-                          params=params.lstm, seeds=seeds, accelerator=accelerator,
-                          feature_names=pd_.feature_names, label_horizon=params.label_horizon)
-    thr = resolve_thresholds(params.signal, train_predictions=result.train_predictions,
-                             train_labels=labels[fold.train])
+    result = fit_ensemble(
+        pd_.features[base:],
+        labels[base:],
+        train=slice(0, fold.train.stop - base),
+        predict=slice(fold.test.start - base, fold.test.stop - base),
+        params=params.lstm,
+        seeds=seeds,
+        accelerator=accelerator,
+        feature_names=pd_.feature_names,
+        label_horizon=params.label_horizon,
+    )
+    thr = resolve_thresholds(
+        params.signal, train_predictions=result.train_predictions, train_labels=labels[fold.train]
+    )
     enter, exit_ = long_signals(result.predictions, thr)
-    info = {"threshold_buy": thr.buy, "threshold_sell": thr.sell, "seeds": list(result.seeds),
-            "best_epoch": [m.best_epoch for m in result.members],
-            "epochs_run": [len(m.history) for m in result.members],
-            "val_loss": [float(min((h["val_loss"] for h in m.history), default=float("nan")))
-                         for m in result.members],
-            "device": result.device}
+    info = {
+        "threshold_buy": thr.buy,
+        "threshold_sell": thr.sell,
+        "seeds": list(result.seeds),
+        "best_epoch": [m.best_epoch for m in result.members],
+        "epochs_run": [len(m.history) for m in result.members],
+        "val_loss": [
+            float(min((h["val_loss"] for h in m.history), default=float("nan")))
+            for m in result.members
+        ],
+        "device": result.device,
+    }
     return PairFold(enter, exit_, base_enter, base_exit, info), result
 
 
@@ -254,14 +311,21 @@ def fold_seeds(data: StudyData, pair: str, fold: Fold, seed_set: int = 0) -> tup
     return tuple(model_seed(data.config.study.seed, pair, train_end, k) for k in members)
 
 
-def fit_fold(data: StudyData, params: TrialParams, fold: Fold, *, seed_set: int = 0
-             ) -> dict[str, PairFold]:
-    """Every pair's signals in ``fold``'s test window (see :func:`fit_pair_fold`, :func:`fold_seeds`)."""
+def fit_fold(
+    data: StudyData, params: TrialParams, fold: Fold, *, seed_set: int = 0
+) -> dict[str, PairFold]:
+    """Every pair's signals in ``fold``'s test window (see :func:`fit_pair_fold`,
+    :func:`fold_seeds`)."""
     training = data.config.training
     return {
-        pair: fit_pair_fold(pd_, params, fold, seeds=fold_seeds(data, pair, fold, seed_set),
-                            accelerator=training.accelerator,
-                            min_train_samples=training.min_train_samples)[0]
+        pair: fit_pair_fold(
+            pd_,
+            params,
+            fold,
+            seeds=fold_seeds(data, pair, fold, seed_set),
+            accelerator=training.accelerator,
+            min_train_samples=training.min_train_samples,
+        )[0]
         for pair, pd_ in data.pairs.items()
     }
 
@@ -276,11 +340,15 @@ def _subset(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def _buy_and_hold(data: StudyData, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
-    per_pair = {p: buy_and_hold(d.candles, start, end, fee=data.config.backtest.fee)
-                for p, d in data.pairs.items()}
+    per_pair = {
+        p: buy_and_hold(d.candles, start, end, fee=data.config.backtest.fee)
+        for p, d in data.pairs.items()
+    }
     return {
         "profit_total": float(np.mean([m["profit_total"] for m in per_pair.values()])),
-        "max_drawdown_equity": float(np.mean([m["max_drawdown_equity"] for m in per_pair.values()])),
+        "max_drawdown_equity": float(
+            np.mean([m["max_drawdown_equity"] for m in per_pair.values()])
+        ),
         "per_pair": {p: m["profit_total"] for p, m in per_pair.items()},
     }
 
@@ -316,18 +384,31 @@ class SpanScore:
         return [float(x) for x in np.nan_to_num(self.model.daily_returns.to_numpy(), nan=0.0)]
 
 
-def score_span(data: StudyData, objective: Objective, sl: slice, start: pd.Timestamp, end: pd.Timestamp,
-               signals: Mapping[str, PairFold]) -> SpanScore:
+def score_span(
+    data: StudyData,
+    objective: Objective,
+    sl: slice,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    signals: Mapping[str, PairFold],
+) -> SpanScore:
     """Backtest the candles ``sl`` with every pair's model and no-model ``signals`` (arrays of the
     span's length) and score the model's; buy-and-hold runs from ``start`` to ``end``."""
-    model = _span_backtest(data, sl, {p: s.enter for p, s in signals.items()},
-                          {p: s.exit for p, s in signals.items()})
-    no_model = _span_backtest(data, sl, {p: s.base_enter for p, s in signals.items()},
-                             {p: s.base_exit for p, s in signals.items()})
+    model = _span_backtest(
+        data, sl, {p: s.enter for p, s in signals.items()}, {p: s.exit for p, s in signals.items()}
+    )
+    no_model = _span_backtest(
+        data,
+        sl,
+        {p: s.base_enter for p, s in signals.items()},
+        {p: s.base_exit for p, s in signals.items()},
+    )
     return SpanScore(objective(model.metrics), model, no_model, _buy_and_hold(data, start, end))
 
 
-def daily_equity(data: StudyData, sl: slice, model: BacktestResult, no_model: BacktestResult) -> dict[str, Any]:
+def daily_equity(
+    data: StudyData, sl: slice, model: BacktestResult, no_model: BacktestResult
+) -> dict[str, Any]:
     """End-of-day equity over ``sl`` of the model, the no-model baseline and buy-and-hold.
 
     Values are ratios to the starting wallet (1.0 = unchanged), one per calendar day (UTC) from
@@ -336,11 +417,26 @@ def daily_equity(data: StudyData, sl: slice, model: BacktestResult, no_model: Ba
     :func:`optimize.metrics.buy_and_hold`), so its last value is ``1 + profit_total``.
     """
     fee = data.config.backtest.fee
-    growth = np.mean([d.candles["close"].to_numpy(np.float64)[sl] / float(d.candles["close"].iloc[sl.start])
-                      for d in data.pairs.values()], axis=0) * (1.0 - fee) / (1.0 + fee)
-    curves = pd.DataFrame({"model": model.equity.to_numpy() / model.settings.dry_run_wallet,
-                           "no_model": no_model.equity.to_numpy() / no_model.settings.dry_run_wallet,
-                           "buy_and_hold": growth}, index=model.equity.index)
+    growth = (
+        np.mean(
+            [
+                d.candles["close"].to_numpy(np.float64)[sl]
+                / float(d.candles["close"].iloc[sl.start])
+                for d in data.pairs.values()
+            ],
+            axis=0,
+        )
+        * (1.0 - fee)
+        / (1.0 + fee)
+    )
+    curves = pd.DataFrame(
+        {
+            "model": model.equity.to_numpy() / model.settings.dry_run_wallet,
+            "no_model": no_model.equity.to_numpy() / no_model.settings.dry_run_wallet,
+            "buy_and_hold": growth,
+        },
+        index=model.equity.index,
+    )
     days = curves.resample("1D").last().dropna()
     out: dict[str, Any] = {"start": days.index[0].strftime("%Y-%m-%d") if len(days) else None}
     out.update({k: [round(float(x), 6) for x in days[k]] for k in curves.columns})
@@ -372,14 +468,16 @@ def trade_records(result: BacktestResult) -> list[dict[str, Any]]:
     """
     out = []
     for row in result.trades.itertuples(index=False):
-        out.append({
-            "pair": str(row.pair),
-            "open_date": pd.Timestamp(row.open_date).isoformat(),
-            "close_date": pd.Timestamp(row.close_date).isoformat(),
-            "exit_reason": str(row.exit_reason),
-            "profit_ratio": float(row.profit_ratio),
-            "profit_abs": float(row.profit_abs),
-        })
+        out.append(
+            {
+                "pair": str(row.pair),
+                "open_date": pd.Timestamp(row.open_date).isoformat(),
+                "close_date": pd.Timestamp(row.close_date).isoformat(),
+                "exit_reason": str(row.exit_reason),
+                "profit_ratio": float(row.profit_ratio),
+                "profit_abs": float(row.profit_abs),
+            }
+        )
     return out
 
 
@@ -410,7 +508,9 @@ def evaluate(
     check_purge(data.plan.settings.purge_candles, params, "raise purge_candles in the run config")
     folds = data.plan.folds
     start = folds[0].test.start
-    signals = {p: PairFold.flat(len(data.dates)) for p in data.pairs}  # each fold fills its test window
+    signals = {
+        p: PairFold.flat(len(data.dates)) for p in data.pairs
+    }  # each fold fills its test window
     fold_rows: list[dict[str, Any]] = []
     for fold in folds:
         fits = fit_fold(data, params, fold, seed_set=seed_set)
@@ -418,27 +518,47 @@ def evaluate(
             signals[pair].put(fold.test, pf)
         span = score_span(data, objective, fold.test, fold.test_start, fold.test_end, fits)
         so_far = slice(start, fold.test.stop)
-        value_so_far = objective(_span_backtest(
-            data, so_far, {p: s.enter[so_far] for p, s in signals.items()},
-            {p: s.exit[so_far] for p, s in signals.items()}).metrics)[0]
-        fold_rows.append({
-            "fold": fold.index,
-            "train_start": str(fold.train_start), "train_end": str(fold.train_end),
-            "test_start": str(fold.test_start), "test_end": str(fold.test_end),
-            "score": span.values[0],
-            "value_so_far": value_so_far,
-            "metrics": span.metrics,
-            "no_model": span.baselines["no_model"],
-            "buy_and_hold": span.buy_and_hold,
-            "pairs": {p: pf.info for p, pf in fits.items()},
-        })
-        logger.debug("fold %d score %.4f, value so far %.4f, trades %d", fold.index, span.values[0],
-                     value_so_far, span.model.metrics["total_trades"])
+        value_so_far = objective(
+            _span_backtest(
+                data,
+                so_far,
+                {p: s.enter[so_far] for p, s in signals.items()},
+                {p: s.exit[so_far] for p, s in signals.items()},
+            ).metrics
+        )[0]
+        fold_rows.append(
+            {
+                "fold": fold.index,
+                "train_start": str(fold.train_start),
+                "train_end": str(fold.train_end),
+                "test_start": str(fold.test_start),
+                "test_end": str(fold.test_end),
+                "score": span.values[0],
+                "value_so_far": value_so_far,
+                "metrics": span.metrics,
+                "no_model": span.baselines["no_model"],
+                "buy_and_hold": span.buy_and_hold,
+                "pairs": {p: pf.info for p, pf in fits.items()},
+            }
+        )
+        logger.debug(
+            "fold %d score %.4f, value so far %.4f, trades %d",
+            fold.index,
+            span.values[0],
+            value_so_far,
+            span.model.metrics["total_trades"],
+        )
         if report is not None:
             report(fold.index, value_so_far)
     oos = slice(start, folds[-1].test.stop)
-    span = score_span(data, objective, oos, folds[0].test_start, folds[-1].test_end,
-                      {p: s.window(oos) for p, s in signals.items()})
+    span = score_span(
+        data,
+        objective,
+        oos,
+        folds[0].test_start,
+        folds[-1].test_end,
+        {p: s.window(oos) for p, s in signals.items()},
+    )
     return TrialOutcome(
         values=span.values,
         folds=fold_rows,

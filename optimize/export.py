@@ -78,8 +78,12 @@ STRATEGY_DIR = "strategy"
 """Export sub-folder with the strategy link and its parameter file (``--strategy-path``)."""
 TEMPLATE_FILE = REPO_ROOT / "configs" / "freqtrade" / "freqai_template.json"
 STRATEGY_PARAM_KEYS = (
-    "stoploss", "minimal_roi", "trailing_stop", "trailing_stop_positive",
-    "trailing_stop_positive_offset", "trailing_only_offset_is_reached",
+    "stoploss",
+    "minimal_roi",
+    "trailing_stop",
+    "trailing_stop_positive",
+    "trailing_stop_positive_offset",
+    "trailing_only_offset_is_reached",
 )
 """Strategy-level settings moved from the config into the parameter file."""
 
@@ -104,7 +108,7 @@ def absolute_storage(url: str) -> str:
     """A relative SQLite URL made absolute (so the export works from any directory)."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        return prefix + str(Path(url[len(prefix):]).resolve())
+        return prefix + str(Path(url[len(prefix) :]).resolve())
     return url
 
 
@@ -137,17 +141,30 @@ def span_timerange(start: pd.Timestamp, end: pd.Timestamp, timeframe: str) -> st
 def study_plan(config: RunConfig) -> WalkForwardPlan:
     """The study's walk-forward plan (folds and holdout), from the first pair's base candles."""
     data = config.data
-    candles = load_candles(data.pairs[0], data.timeframe, datadir=data.path, exchange=data.exchange,
-                           start=data.start or None, end=data.end or None,
-                           max_gap_candles=data.max_gap_candles)
+    candles = load_candles(
+        data.pairs[0],
+        data.timeframe,
+        datadir=data.path,
+        exchange=data.exchange,
+        start=data.start or None,
+        end=data.end or None,
+        max_gap_candles=data.max_gap_candles,
+    )
     return make_folds(pd.DatetimeIndex(candles["date"]), config.walkforward, data.timeframe)
 
 
 def study_warmup_start(config: RunConfig) -> pd.Timestamp:
-    """The first candle the study computes indicators from (:func:`strategy.features.warmup_start`)."""
+    """The first candle the study computes indicators from
+    (:func:`strategy.features.warmup_start`)."""
     data = config.data
-    candles = load_candles(data.pairs[0], data.timeframe, datadir=data.path, exchange=data.exchange,
-                           end=data.end or None, max_gap_candles=data.max_gap_candles)
+    candles = load_candles(
+        data.pairs[0],
+        data.timeframe,
+        datadir=data.path,
+        exchange=data.exchange,
+        end=data.end or None,
+        max_gap_candles=data.max_gap_candles,
+    )
     start = pd.Timestamp(data.start, tz="UTC") if data.start else None
     return warmup_start(start, candles["date"].iloc[0], data.timeframe)
 
@@ -177,8 +194,10 @@ def startup_candles(start: Any, train_period_days: float, warmup: Any, timeframe
 def _parameter_ranges(space: dict[str, Any], params: TrialParams) -> dict[str, list[float]]:
     """Hyperopt ranges of the threshold parameters from the study's search space (when searched)."""
     ranges: dict[str, list[float]] = {}
-    for key, name, value in (("signal.entry", "entry_threshold", params.signal.entry),
-                             ("signal.exit_gap", "exit_gap", params.signal.exit_gap)):
+    for key, name, value in (
+        ("signal.entry", "entry_threshold", params.signal.entry),
+        ("signal.exit_gap", "exit_gap", params.signal.exit_gap),
+    ):
         spec = space.get(key) or {}
         if spec.get("type") in ("float", "int") and spec["low"] <= value <= spec["high"]:
             ranges[name] = [float(spec["low"]), float(spec["high"])]
@@ -204,8 +223,13 @@ def load_template(path: Path | str = TEMPLATE_FILE) -> dict[str, Any]:
 
 
 def build_freqtrade_config(
-    config: RunConfig, params: TrialParams, *, identifier: str, settings: dict[str, Any],
-    user_data_dir: Path | None = None, strategy_path: Path | None = None,
+    config: RunConfig,
+    params: TrialParams,
+    *,
+    identifier: str,
+    settings: dict[str, Any],
+    user_data_dir: Path | None = None,
+    strategy_path: Path | None = None,
 ) -> dict[str, Any]:
     """The freqtrade config of a trial (JSON-able).
 
@@ -221,25 +245,34 @@ def build_freqtrade_config(
     """
     quotes = {p.split("/")[1].split(":")[0] for p in config.data.pairs}
     if len(quotes) != 1:
-        raise ValueError(f"all pairs must share one stake currency, but got pairs={list(config.data.pairs)}.")
-    ft = freqtrade_config(list(config.data.pairs), config.backtest, exchange=config.data.exchange,
-                          stake_currency=quotes.pop())
+        raise ValueError(
+            f"all pairs must share one stake currency, but got pairs={list(config.data.pairs)}."
+        )
+    ft = freqtrade_config(
+        list(config.data.pairs),
+        config.backtest,
+        exchange=config.data.exchange,
+        stake_currency=quotes.pop(),
+    )
     for key in (*STRATEGY_PARAM_KEYS, "export"):
         ft.pop(key, None)
     wf = config.walkforward
     features = config.features
     windows = settings.get("freqai_windows") or {
-        "train_period_days": freqai_train_period_days(wf, config.data.timeframe)}
+        "train_period_days": freqai_train_period_days(wf, config.data.timeframe)
+    }
     freqai = _strip_comments(load_template()["freqai"])
-    freqai.update({
-        "identifier": identifier,
-        "train_period_days": windows["train_period_days"],
-        "backtest_period_days": wf.test_days,
-        "live_retrain_hours": float(wf.test_days) * 24.0,
-        "conv_width": params.lstm.window_size,
-        "model_training_parameters": params.lstm.to_dict(),
-        "extra_returns_per_train": {name: 0.0 for name in EXTRA_RETURNS},
-    })
+    freqai.update(
+        {
+            "identifier": identifier,
+            "train_period_days": windows["train_period_days"],
+            "backtest_period_days": wf.test_days,
+            "live_retrain_hours": float(wf.test_days) * 24.0,
+            "conv_width": params.lstm.window_size,
+            "model_training_parameters": params.lstm.to_dict(),
+            "extra_returns_per_train": {name: 0.0 for name in EXTRA_RETURNS},
+        }
+    )
     freqai["feature_parameters"] = {
         **freqai.get("feature_parameters", {}),
         "include_timeframes": list(features.include_timeframes),
@@ -247,14 +280,19 @@ def build_freqtrade_config(
         "include_shifted_candles": features.include_shifted_candles,
         "label_period_candles": params.label_horizon,
     }
-    ft.update({
-        "bot_name": f"lstm-optuna {settings.get('study_name', '')} trial {settings.get('trial_number', '')}".strip(),
-        "strategy": STRATEGY_NAME,
-        "freqaimodel": MODEL_NAME,
-        "freqaimodel_path": str(PACKAGE_DIR),
-        "freqai": freqai,
-        SETTINGS_KEY: settings,
-    })
+    ft.update(
+        {
+            "bot_name": (
+                f"lstm-optuna {settings.get('study_name', '')} "
+                f"trial {settings.get('trial_number', '')}"
+            ).strip(),
+            "strategy": STRATEGY_NAME,
+            "freqaimodel": MODEL_NAME,
+            "freqaimodel_path": str(PACKAGE_DIR),
+            "freqai": freqai,
+            SETTINGS_KEY: settings,
+        }
+    )
     if user_data_dir is not None:
         ft["user_data_dir"] = str(user_data_dir)
     if strategy_path is not None:
@@ -262,8 +300,9 @@ def build_freqtrade_config(
     return ft
 
 
-def build_parameter_file(params: TrialParams, config: RunConfig, *, metadata: dict[str, Any],
-                         export_time: str) -> dict[str, Any]:
+def build_parameter_file(
+    params: TrialParams, config: RunConfig, *, metadata: dict[str, Any], export_time: str
+) -> dict[str, Any]:
     """The strategy's parameter file in freqtrade's format (plus an ``lstm_optuna`` block)."""
     bt = config.backtest
     spaces: dict[str, Any] = strategy_params(params.weights, params.signal)
@@ -275,15 +314,28 @@ def build_parameter_file(params: TrialParams, config: RunConfig, *, metadata: di
         "trailing_stop_positive_offset": float(bt.trailing_stop_positive_offset),
         "trailing_only_offset_is_reached": bool(bt.trailing_only_offset_is_reached),
     }
-    return {"strategy_name": STRATEGY_NAME, "params": spaces, "ft_stratparam_v": 1,
-            "export_time": export_time, SETTINGS_KEY: metadata}
+    return {
+        "strategy_name": STRATEGY_NAME,
+        "params": spaces,
+        "ft_stratparam_v": 1,
+        "export_time": export_time,
+        SETTINGS_KEY: metadata,
+    }
 
 
-def _command(config_path: Path, strategy_dir: Path, datadir: Path, user_data: Path,
-             timerange: str | None) -> str:
-    parts = ["freqtrade backtesting", f"--config {config_path}", f"--strategy {STRATEGY_NAME}",
-             f"--strategy-path {strategy_dir}", f"--freqaimodel {MODEL_NAME}",
-             f"--freqaimodel-path {PACKAGE_DIR}", f"--datadir {datadir}", f"--userdir {user_data}"]
+def _command(
+    config_path: Path, strategy_dir: Path, datadir: Path, user_data: Path, timerange: str | None
+) -> str:
+    parts = [
+        "freqtrade backtesting",
+        f"--config {config_path}",
+        f"--strategy {STRATEGY_NAME}",
+        f"--strategy-path {strategy_dir}",
+        f"--freqaimodel {MODEL_NAME}",
+        f"--freqaimodel-path {PACKAGE_DIR}",
+        f"--datadir {datadir}",
+        f"--userdir {user_data}",
+    ]
     if timerange:
         parts.append(f"--timerange {timerange}")
     return " ".join(parts)
@@ -292,38 +344,52 @@ def _command(config_path: Path, strategy_dir: Path, datadir: Path, user_data: Pa
 def _readme(meta: dict[str, Any], command: str, out_dir: Path) -> str:
     params = json.dumps(meta["params"], indent=2, sort_keys=True)
     holdout = meta.get("holdout") or {}
-    return "\n".join([
-        f"# lstm-optuna export: study {meta['study_name']!r}, trial {meta['trial_number']}",
-        "",
-        (f"lstm-optuna {meta['version']}, exported {meta['exported_at']}, study storage "
-         f"`{meta['storage']}`, FreqAI identifier `{meta['identifier']}`."),
-        "",
-        "Backtest the trial with freqtrade over the study's holdout"
-        + (f" ({holdout.get('start')} .. {holdout.get('end')}):" if holdout else ":"),
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        ("freqtrade's CLI loads the exchange's markets over the network; offline, in-process and "
-         f"next to the study's own holdout figures: `python -m optimize verify --export {out_dir}`."),
-        "",
-        ("Files: `config.json` (freqtrade config, FreqAI section), "
-         f"`{STRATEGY_DIR}/{STRATEGY_NAME}.json` (strategy parameters), "
-         f"`{STRATEGY_DIR}/{STRATEGY_NAME}.py` (link to the strategy in the repository), "
-         f"`{USER_DATA}/` (freqtrade's user data; FreqAI models)."),
-        "",
-        "Trial parameters:",
-        "",
-        "```json",
-        params,
-        "```",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"# lstm-optuna export: study {meta['study_name']!r}, trial {meta['trial_number']}",
+            "",
+            (
+                f"lstm-optuna {meta['version']}, exported {meta['exported_at']}, study storage "
+                f"`{meta['storage']}`, FreqAI identifier `{meta['identifier']}`."
+            ),
+            "",
+            "Backtest the trial with freqtrade over the study's holdout"
+            + (f" ({holdout.get('start')} .. {holdout.get('end')}):" if holdout else ":"),
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            (
+                "freqtrade's CLI loads the exchange's markets over the network; offline, "
+                "in-process and next to the study's own holdout figures: `python -m optimize "
+                f"verify --export {out_dir}`."
+            ),
+            "",
+            (
+                "Files: `config.json` (freqtrade config, FreqAI section), "
+                f"`{STRATEGY_DIR}/{STRATEGY_NAME}.json` (strategy parameters), "
+                f"`{STRATEGY_DIR}/{STRATEGY_NAME}.py` (link to the strategy in the repository), "
+                f"`{USER_DATA}/` (freqtrade's user data; FreqAI models)."
+            ),
+            "",
+            "Trial parameters:",
+            "",
+            "```json",
+            params,
+            "```",
+            "",
+        ]
+    )
 
 
-def export_study_trial(study: optuna.Study, out_dir: Path | str, *, trial_number: int | None = None,
-                       storage: str | None = None) -> ExportResult:
+def export_study_trial(
+    study: optuna.Study,
+    out_dir: Path | str,
+    *,
+    trial_number: int | None = None,
+    storage: str | None = None,
+) -> ExportResult:
     """Export one COMPLETE trial of ``study`` (default: the best) into ``out_dir``.
 
     Args:
@@ -348,19 +414,34 @@ def export_study_trial(study: optuna.Study, out_dir: Path | str, *, trial_number
         holdout = evaluate_trial_holdout(study, trial)  # stored in the study; reused when present
         spans["holdout"] = {"trades": holdout["trades"], "metrics": holdout["metrics"]}
     return write_export(
-        out_dir, config, params, study_name=study.study_name, trial_number=trial.number,
-        trial_values=list(trial.values), storage=storage,
-        extra={"objective": study.user_attrs.get("objective"),
-               "parameter_ranges": _parameter_ranges(space, params),
-               "oos_metrics": trial.user_attrs.get("oos_metrics", {})},
+        out_dir,
+        config,
+        params,
+        study_name=study.study_name,
+        trial_number=trial.number,
+        trial_values=list(trial.values),
+        storage=storage,
+        extra={
+            "objective": study.user_attrs.get("objective"),
+            "parameter_ranges": _parameter_ranges(space, params),
+            "oos_metrics": trial.user_attrs.get("oos_metrics", {}),
+        },
         study_trades=spans,
     )
 
 
-def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *, study_name: str,
-                 trial_number: int, trial_values: list[float] | None = None,
-                 storage: str | None = None, extra: dict[str, Any] | None = None,
-                 study_trades: dict[str, Any] | None = None) -> ExportResult:
+def write_export(
+    out_dir: Path | str,
+    config: RunConfig,
+    params: TrialParams,
+    *,
+    study_name: str,
+    trial_number: int,
+    trial_values: list[float] | None = None,
+    storage: str | None = None,
+    extra: dict[str, Any] | None = None,
+    study_trades: dict[str, Any] | None = None,
+) -> ExportResult:
     """Write the export files of ``params`` under ``config`` (the part that needs no study).
 
     Args:
@@ -389,14 +470,22 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
     windows = plan.to_freqai()
     anchor = study_warmup_start(config)
     wf_start, wf_end = plan.walkforward_span
-    spans = {"walkforward": {"start": wf_start.isoformat(), "end": wf_end.isoformat(),
-                             "warmup_start": anchor.isoformat(),
-                             "timerange": span_timerange(wf_start, wf_end, tf),
-                             "freqai_schedule": config.walkforward.step == config.walkforward.test_days}}
+    spans = {
+        "walkforward": {
+            "start": wf_start.isoformat(),
+            "end": wf_end.isoformat(),
+            "warmup_start": anchor.isoformat(),
+            "timerange": span_timerange(wf_start, wf_end, tf),
+            "freqai_schedule": config.walkforward.step == config.walkforward.test_days,
+        }
+    }
     if holdout is not None:
-        spans["holdout"] = {"start": holdout.start.isoformat(), "end": holdout.end.isoformat(),
-                            "warmup_start": holdout_warmup_start(config).isoformat(),
-                            "timerange": timerange}
+        spans["holdout"] = {
+            "start": holdout.start.isoformat(),
+            "end": holdout.end.isoformat(),
+            "warmup_start": holdout_warmup_start(config).isoformat(),
+            "timerange": timerange,
+        }
     metadata = {
         "version": __version__,
         "study_name": study_name,
@@ -424,18 +513,32 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
         "timeframe": config.data.timeframe,
         **(extra or {}),
     }
-    ft = build_freqtrade_config(config, params, identifier=identifier, settings=settings,
-                                user_data_dir=out / USER_DATA, strategy_path=strategy_dir)
+    ft = build_freqtrade_config(
+        config,
+        params,
+        identifier=identifier,
+        settings=settings,
+        user_data_dir=out / USER_DATA,
+        strategy_path=strategy_dir,
+    )
     default_span = spans.get("holdout") or spans["walkforward"]
-    ft["startup_candle_count"] = startup_candles(default_span["start"], windows["train_period_days"],
-                                                 default_span["warmup_start"], config.data.timeframe)
+    ft["startup_candle_count"] = startup_candles(
+        default_span["start"],
+        windows["train_period_days"],
+        default_span["warmup_start"],
+        config.data.timeframe,
+    )
     config_path = out / CONFIG_FILE
     config_path.write_text(json.dumps(ft, indent=2) + "\n", encoding="utf-8")
     trades_path = out / TRADES_FILE
     if study_trades:
-        doc = {"format": TRADES_FORMAT, "version": __version__, "study_name": study_name,
-               "trial_number": trial_number,
-               "spans": {name: {**spans[name], **value} for name, value in study_trades.items()}}
+        doc = {
+            "format": TRADES_FORMAT,
+            "version": __version__,
+            "study_name": study_name,
+            "trial_number": trial_number,
+            "spans": {name: {**spans[name], **value} for name, value in study_trades.items()},
+        }
         trades_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     elif trades_path.exists():
         trades_path.unlink()
@@ -450,14 +553,34 @@ def write_export(out_dir: Path | str, config: RunConfig, params: TrialParams, *,
     command = _command(config_path, strategy_dir, datadir, out / USER_DATA, timerange)
     readme_path = out / README_FILE
     readme_path.write_text(_readme(settings, command, out), encoding="utf-8")
-    logger.info("exported trial %d of study %s to %s (identifier %s)", trial_number, study_name,
-                out, identifier)
-    return ExportResult(out, config_path, params_path, link, readme_path, study_name,
-                        trial_number, identifier, timerange, command)
+    logger.info(
+        "exported trial %d of study %s to %s (identifier %s)",
+        trial_number,
+        study_name,
+        out,
+        identifier,
+    )
+    return ExportResult(
+        out,
+        config_path,
+        params_path,
+        link,
+        readme_path,
+        study_name,
+        trial_number,
+        identifier,
+        timerange,
+        command,
+    )
 
 
-def export_trial(study_name: str, out_dir: Path | str, *, storage: str = DEFAULT_STORAGE,
-                 trial_number: int | None = None) -> ExportResult:
+def export_trial(
+    study_name: str,
+    out_dir: Path | str,
+    *,
+    storage: str = DEFAULT_STORAGE,
+    trial_number: int | None = None,
+) -> ExportResult:
     """Load ``study_name`` from ``storage`` and export a trial (see :func:`export_study_trial`).
 
     Raises:

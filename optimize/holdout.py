@@ -8,9 +8,9 @@ before it, exactly as FreqAI's backtest of the export over the holdout retrains 
 ``backtest_period_days``; the signals are backtested once over the whole holdout, with the
 study's own backtest settings, next to the same two baselines the trials carry: buy-and-hold and
 "no model" (the trial's thresholds applied to T). It reuses the trial code path of
-:mod:`optimize.evaluate` (:func:`~optimize.evaluate.fit_fold`, :func:`~optimize.evaluate.score_span`),
-so the numbers are comparable to the per-fold ones. The record keeps the trades (what
-``python -m optimize verify`` compares with freqtrade's).
+:mod:`optimize.evaluate` (:func:`~optimize.evaluate.fit_fold`,
+:func:`~optimize.evaluate.score_span`), so the numbers are comparable to the per-fold ones. The
+record keeps the trades (what ``python -m optimize verify`` compares with freqtrade's).
 
 Rules:
 
@@ -97,7 +97,8 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
         trials = study.get_trials(deepcopy=False)
         if not 0 <= trial_number < len(trials):
             raise ValueError(
-                f"study {study.study_name!r} has trials 0..{len(trials) - 1}, but got {trial_number=}."
+                f"study {study.study_name!r} has trials 0..{len(trials) - 1}, but got "
+                f"{trial_number=}."
             )
         trial = trials[int(trial_number)]
         if trial.state != TrialState.COMPLETE:
@@ -132,8 +133,14 @@ def holdout_warmup_start(config: RunConfig) -> pd.Timestamp:
         ValueError: the study has no holdout (see :func:`optimize.walkforward.holdout_windows`).
     """
     data = config.data
-    candles = load_candles(data.pairs[0], data.timeframe, datadir=data.path, exchange=data.exchange,
-                           end=data.end or None, max_gap_candles=data.max_gap_candles)
+    candles = load_candles(
+        data.pairs[0],
+        data.timeframe,
+        datadir=data.path,
+        exchange=data.exchange,
+        end=data.end or None,
+        max_gap_candles=data.max_gap_candles,
+    )
     dates = pd.DatetimeIndex(candles["date"])
     start = pd.Timestamp(data.start, tz="UTC") if data.start else None
     span = dates[dates >= start] if start is not None else dates
@@ -175,7 +182,8 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
 
 
 def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
-    """:func:`evaluate_holdout` of a trial the caller has already chosen with :func:`select_trial`."""
+    """:func:`evaluate_holdout` of a trial the caller has already chosen with
+    :func:`select_trial`."""
     stored = stored_holdout(study, trial.number)
     if stored is not None and stored.get("format") == RECORD_FORMAT:
         logger.info(
@@ -185,21 +193,31 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
     if stored is not None:  # an older layout: one model for the whole holdout, no trades
         logger.warning(
             "holdout record of trial %d has format %s, this version writes %d (windows of the "
-            "walk-forward schedule, trades); recomputing it", trial.number, stored.get("format"),
+            "walk-forward schedule, trades); recomputing it",
+            trial.number,
+            stored.get("format"),
             RECORD_FORMAT,
         )
     config = study_config(study)
     params = TrialParams.from_dict(TrialRecord.of(trial, complete=False).params)
-    check_purge(config.walkforward.purge_candles, params,
-                f"trial {trial.number}'s holdout fit would see the holdout")
+    check_purge(
+        config.walkforward.purge_candles,
+        params,
+        f"trial {trial.number}'s holdout fit would see the holdout",
+    )
     anchor = holdout_warmup_start(config)
     data = StudyData.load(config, warmup_from=anchor)
     windows = holdout_windows(data.plan, data.dates)
     holdout = data.plan.holdout
     assert holdout is not None  # holdout_windows raised otherwise
     started = time.perf_counter()
-    logger.info("holdout of trial %d: %d windows over %s..%s", trial.number, len(windows),
-                holdout.start, holdout.end)
+    logger.info(
+        "holdout of trial %d: %d windows over %s..%s",
+        trial.number,
+        len(windows),
+        holdout.start,
+        holdout.end,
+    )
     span_rows = holdout.slice
     signals = {p: PairFold.flat(span_rows.stop - span_rows.start) for p in data.pairs}
     window_rows: list[dict[str, Any]] = []
@@ -208,13 +226,17 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         local = slice(fold.test.start - span_rows.start, fold.test.stop - span_rows.start)
         for pair, pf in fits.items():
             signals[pair].put(local, pf)
-        window_rows.append({
-            "window": fold.index,
-            "train_start": str(fold.train_start), "train_end": str(fold.train_end),
-            "train_candles": fold.train.stop - fold.train.start,
-            "test_start": str(fold.test_start), "test_end": str(fold.test_end),
-            "pairs": {pair: pf.info for pair, pf in fits.items()},
-        })
+        window_rows.append(
+            {
+                "window": fold.index,
+                "train_start": str(fold.train_start),
+                "train_end": str(fold.train_end),
+                "train_candles": fold.train.stop - fold.train.start,
+                "test_start": str(fold.test_start),
+                "test_end": str(fold.test_end),
+                "pairs": {pair: pf.info for pair, pf in fits.items()},
+            }
+        )
     objective = get_objective(config.study.objective)
     span = score_span(data, objective, span_rows, holdout.start, holdout.end, signals)
     first = windows[0]

@@ -81,7 +81,8 @@ def _annualized(mean: float, denominator: float) -> float:
 
 
 def sharpe(profit_abs: Any, starting_balance: float, days: int) -> float:
-    """freqtrade's trade-based Sharpe: (sum of trade returns / days) / std(trade returns) * sqrt(365).
+    """freqtrade's trade-based Sharpe: (sum of trade returns / days) / std(trade returns) *
+    sqrt(365).
 
     Trade returns are ``profit_abs / starting_balance`` (population std). 0 without trades or when
     ``days <= 0`` (first and last candle equal); -100 when the std is 0 (a single trade).
@@ -134,7 +135,8 @@ def max_drawdown_account(profit_abs: Any, starting_balance: float) -> float:
 
 
 def calmar(profit_abs: Any, starting_balance: float, days: int) -> float:
-    """freqtrade's trade-based Calmar: (profit_total / days * 100) / max_drawdown_account * sqrt(365).
+    """freqtrade's trade-based Calmar: (profit_total / days * 100) / max_drawdown_account *
+    sqrt(365).
 
     0 without trades or for ``days <= 0``; -100 when the drawdown is 0.
     """

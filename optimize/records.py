@@ -20,7 +20,8 @@ import optuna
 from optuna.trial import FrozenTrial
 
 TRIAL_SCHEMA = 2
-"""Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds ``trades``)."""
+"""Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds
+``trades``)."""
 
 
 class RecordError(ValueError):
@@ -104,18 +105,22 @@ class TrialRecord:
                 f"trial {trial.number} was stored with record schema {schema!r}, newer than this "
                 f"version reads ({TRIAL_SCHEMA}); upgrade lstm-optuna to read it."
             )
-        required = [f.name for f in dataclasses.fields(cls)
-                    if f.name not in ("schema", "trades", "worker_pid", "duration_s")]
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in ("schema", "trades", "worker_pid", "duration_s")
+        ]
         if not complete:
             required = ["params"]
         missing = [_attr(n) for n in required if _attr(n) not in attrs]
         if missing:
             raise RecordError(
-                f"trial {trial.number} ({trial.state.name}) has no {missing[0]!r} user attr; it was "
-                f"not run to the end by this project's worker (it has {sorted(attrs)})."
+                f"trial {trial.number} ({trial.state.name}) has no {missing[0]!r} user attr; it "
+                f"was not run to the end by this project's worker (it has {sorted(attrs)})."
             )
-        values = {f.name: attrs[_attr(f.name)] for f in dataclasses.fields(cls)
-                  if _attr(f.name) in attrs}
+        values = {
+            f.name: attrs[_attr(f.name)] for f in dataclasses.fields(cls) if _attr(f.name) in attrs
+        }
         values["schema"] = schema
         return cls(**values)
 
@@ -163,11 +168,13 @@ class StudyRecord:
                 "only studies created by `python -m optimize run|worker` can be evaluated, "
                 f"but got user attrs {sorted(k for k in attrs if ':' not in k)}."
             )
-        return cls(fingerprint=fingerprint,
-                   version=str(attrs.get("lstm_optuna_version", "unknown")),
-                   config_source=str(attrs.get("config_source", "unknown")),
-                   space_source=str(attrs.get("space_source", "unknown")),
-                   objective=str(attrs.get("objective", "unknown")))
+        return cls(
+            fingerprint=fingerprint,
+            version=str(attrs.get("lstm_optuna_version", "unknown")),
+            config_source=str(attrs.get("config_source", "unknown")),
+            space_source=str(attrs.get("space_source", "unknown")),
+            objective=str(attrs.get("objective", "unknown")),
+        )
 
 
 def study_config(study: optuna.Study) -> Any:

@@ -70,7 +70,8 @@ def pbo_splits(
 
 @dataclass
 class OverfittingStats:
-    """DSR and PBO of the selected trial; ``*_reason`` says why a figure is missing (None: present)."""
+    """DSR and PBO of the selected trial; ``*_reason`` says why a figure is missing (None:
+    present)."""
 
     n_trials: int
     n_days: int
@@ -140,7 +141,10 @@ def overfitting_stats(
             out.dsr_reason = str(exc)
     out.pbo_splits = pbo_splits(n_days)
     if len(aligned) < 2:
-        out.pbo_reason = f"needs at least 2 completed trials with aligned returns, but the study has {len(aligned)}"
+        out.pbo_reason = (
+            "needs at least 2 completed trials with aligned returns, but the study has "
+            f"{len(aligned)}"
+        )
     elif out.pbo_splits == 0:
         out.pbo_reason = f"{n_days} days are too few for 2 blocks of {MIN_BLOCK_DAYS} days"
     else:
@@ -185,7 +189,8 @@ def verdict(
     parts = [head]
     if no_model is not None:
         parts[0] += (
-            f" and {'beats' if profit > no_model else 'does not beat'} the no-model baseline ({_pct(no_model)})"
+            f" and {'beats' if profit > no_model else 'does not beat'} the no-model baseline "
+            f"({_pct(no_model)})"
         )
     if dsr is None:
         parts.append("DSR not computable")
@@ -289,14 +294,21 @@ def collect(
         },
     )
     noise_by_trial = read_noise(study)
-    sign = 1.0 if len(study.directions) == 1 and study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    sign = (
+        1.0
+        if len(study.directions) == 1
+        and study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+        else -1.0
+    )
     noise = sorted(noise_by_trial.values(), key=lambda n: (-sign * n.recorded, n.trial))
     iqr = value_iqr(study) if len(study.directions) == 1 else math.nan
     sentence = noise_sentence(noise_by_trial.get(trial.number), iqr)
     if trial.number in noise_by_trial:
         n = noise_by_trial[trial.number]
-        line = line[:-1] + (f"; over {len(n.values)} fresh seed sets its value is {n.mean:.3f} ± "
-                            f"{n.std:.3f} (recorded {n.recorded:.3f}).")
+        line = line[:-1] + (
+            f"; over {len(n.values)} fresh seed sets its value is {n.mean:.3f} ± "
+            f"{n.std:.3f} (recorded {n.recorded:.3f})."
+        )
     return ReportInputs(
         study=study,
         trial=trial,
@@ -341,33 +353,57 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
         "pbo_reason": inp.stats.pbo_reason,
         "holdout": None if inp.holdout is None else inp.holdout.get("metrics"),
         "verdict": inp.verdict,
-        "seed_noise": {"value_iqr": _finite(inp.value_iqr), "sentence": inp.noise_sentence,
-                       "trials": [noise_row(x, inp.value_iqr) for x in inp.noise]},
+        "seed_noise": {
+            "value_iqr": _finite(inp.value_iqr),
+            "sentence": inp.noise_sentence,
+            "trials": [noise_row(x, inp.value_iqr) for x in inp.noise],
+        },
     }
 
 
 def noise_row(n: SeedNoise, iqr: float) -> dict[str, Any]:
     """One row of the seed-noise table (report page, JSON and dashboard note)."""
     ratio = n.std / iqr if math.isfinite(iqr) and iqr > 0 and math.isfinite(n.std) else math.nan
-    return {"trial": n.trial, "recorded": n.recorded, "values": list(n.values),
-            "mean": _finite(n.mean), "std": _finite(n.std), "min": _finite(n.min),
-            "max": _finite(n.max), "std_over_iqr": _finite(ratio)}
+    return {
+        "trial": n.trial,
+        "recorded": n.recorded,
+        "values": list(n.values),
+        "mean": _finite(n.mean),
+        "std": _finite(n.std),
+        "min": _finite(n.min),
+        "max": _finite(n.max),
+        "std_over_iqr": _finite(ratio),
+    }
 
 
 def dashboard_note(inp: ReportInputs) -> str:
     """Markdown for optuna-dashboard's study note: the verdict and the seed-noise table."""
+
     def num(x: float | None) -> str:
         return "–" if x is None else f"{x:.4f}"
 
-    lines = [f"## lstm-optuna report: {inp.study.study_name}", "", f"**Verdict.** {inp.verdict}", "",
-             "### Seed noise", "", inp.noise_sentence, ""]
+    lines = [
+        f"## lstm-optuna report: {inp.study.study_name}",
+        "",
+        f"**Verdict.** {inp.verdict}",
+        "",
+        "### Seed noise",
+        "",
+        inp.noise_sentence,
+        "",
+    ]
     rows = [noise_row(n, inp.value_iqr) for n in inp.noise]
     if rows:
-        lines += ["| trial | recorded | mean ± std over seeds | min .. max | std / IQR |",
-                  "|---:|---:|---:|---:|---:|"]
-        lines += [f"| #{r['trial']}{' (selected)' if r['trial'] == inp.trial.number else ''} | "
-                  f"{num(r['recorded'])} | {num(r['mean'])} ± {num(r['std'])} | "
-                  f"{num(r['min'])} .. {num(r['max'])} | {num(r['std_over_iqr'])} |" for r in rows]
+        lines += [
+            "| trial | recorded | mean ± std over seeds | min .. max | std / IQR |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| #{r['trial']}{' (selected)' if r['trial'] == inp.trial.number else ''} | "
+            f"{num(r['recorded'])} | {num(r['mean'])} ± {num(r['std'])} | "
+            f"{num(r['min'])} .. {num(r['max'])} | {num(r['std_over_iqr'])} |"
+            for r in rows
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -405,7 +441,8 @@ def write_report(
     trial_number: int | None = None,
     holdout: bool = True,
 ) -> Path:
-    """Write the report of ``study`` to ``out`` (default ``reports/<study>.html``); returns the path."""
+    """Write the report of ``study`` to ``out`` (default ``reports/<study>.html``); returns the
+    path."""
     return write_inputs(collect(study, trial_number=trial_number, holdout=holdout), out)
 
 

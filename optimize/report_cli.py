@@ -20,8 +20,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     save_dashboard_note(inputs)
     if args.json:
         print(json.dumps(report_json(inputs), indent=2))
-        print(f"report written to {path}; verdict saved as the study's optuna-dashboard note",
-              file=sys.stderr)
+        print(
+            f"report written to {path}; verdict saved as the study's optuna-dashboard note",
+            file=sys.stderr,
+        )
     else:
         print(f"report written to {path}; verdict saved as the study's optuna-dashboard note")
     return 0
@@ -40,8 +42,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not evaluate the holdout (a stored holdout result is still shown)",
     )
-    p.add_argument("--json", action="store_true",
-                   help="print the figures as one JSON object on stdout (the page is still written)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the figures as one JSON object on stdout (the page is still written)",
+    )
     p.set_defaults(func=cmd_report)
 
 

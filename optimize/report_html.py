@@ -59,11 +59,13 @@ PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1200px; color: #222; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
+h1 { font-size: 1.5rem; }
+h2 { font-size: 1.2rem; border-bottom: 1px solid #ccc; padding-bottom: .2rem; }
 table { border-collapse: collapse; margin: .5rem 0; font-size: .85rem; }
 th, td { border: 1px solid #ddd; padding: .2rem .5rem; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
-.verdict { font-size: 1.1rem; font-weight: 600; padding: .6rem; background: #fff7e0; border-left: 4px solid #e0a800; }
+.verdict { font-size: 1.1rem; font-weight: 600; padding: .6rem; background: #fff7e0;
+  border-left: 4px solid #e0a800; }
 .note { color: #555; font-style: italic; } .warn { color: #a00; }
 """
 
@@ -73,7 +75,8 @@ def _esc(value: Any) -> str:
 
 
 def fmt(key: str, value: Any) -> str:
-    """A metric for a table cell: percentages for ratios of money/time, 3 significant digits else."""
+    """A metric for a table cell: percentages for ratios of money/time, 3 significant digits
+    else."""
     if value is None:
         return "–"
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -81,7 +84,7 @@ def fmt(key: str, value: Any) -> str:
             return str(value)
         if key in PERCENT_KEYS:
             return f"{value:.2%}"
-        if key in ("total_trades", "candles") or float(value).is_integer() and abs(value) < 1e6:
+        if key in ("total_trades", "candles") or (float(value).is_integer() and abs(value) < 1e6):
             return f"{value:.0f}"
         return f"{value:.4g}"
     return _esc(value)
@@ -127,7 +130,10 @@ def _summary(inp: ReportInputs) -> str:
     elif len(study.directions) != 1:
         how = "Pareto front, best first objective"
     elif noise is not None:
-        how = f"best mean over {len(noise.values)} fresh seed sets: {noise.mean:.4g} ± {noise.std:.2g}"
+        how = (
+            f"best mean over {len(noise.values)} fresh seed sets: "
+            f"{noise.mean:.4g} ± {noise.std:.2g}"
+        )
     else:
         how = "best trial"
     rows = [
@@ -135,7 +141,8 @@ def _summary(inp: ReportInputs) -> str:
         [
             "objective",
             _esc(
-                f"{attrs.get('objective', '?')} ({', '.join(d.name.lower() for d in study.directions)})"
+                f"{attrs.get('objective', '?')} "
+                f"({', '.join(d.name.lower() for d in study.directions)})"
             ),
         ],
         ["trials", _esc(", ".join(f"{k.lower()} {v}" for k, v in inp.states.items()))],
@@ -167,7 +174,8 @@ def _importances(inp: ReportInputs) -> str:
     n = len(inp.completed)
     if n < MIN_TRIALS_IMPORTANCE:
         return note(
-            f"parameter importances need at least {MIN_TRIALS_IMPORTANCE} completed trials; the study has {n}."
+            f"parameter importances need at least {MIN_TRIALS_IMPORTANCE} completed trials; the "
+            f"study has {n}."
         )
     kwargs = {"target": _target(inp.study)["target"]} if len(inp.study.directions) > 1 else {}
     try:
@@ -256,7 +264,8 @@ def _folds(inp: ReportInputs) -> str:
 
 
 def equity_figure(daily: dict[str, Any], title: str) -> go.Figure:
-    """Equity (1 = start) and drawdown of the stored end-of-day curves (model, no-model, buy-and-hold).
+    """Equity (1 = start) and drawdown of the stored end-of-day curves (model, no-model,
+    buy-and-hold).
 
     Each value is placed at the end of its day; a leading 1.0 marks the start of the span.
     """
@@ -303,8 +312,8 @@ def _equity(inp: ReportInputs) -> str:
             curve.append(curve[-1] * (1.0 + r))
         daily = {"start": folds[0]["test_start"][:10], "model": curve[1:]}
         msg = note(
-            "this trial predates the stored baseline curves: model only, rebuilt from its daily returns "
-            "(the first day's move is missing)."
+            "this trial predates the stored baseline curves: model only, rebuilt from its daily "
+            "returns (the first day's move is missing)."
         )
     else:
         msg = ""
@@ -332,8 +341,8 @@ def _holdout(inp: ReportInputs) -> str:
     others = [n for n in inp.holdout_trials if n != inp.trial.number]
     if others:
         out += note(
-            f"the holdout was also evaluated for trial(s) {others}: choosing among trials by their holdout "
-            "would turn it into one more optimisation fold.",
+            f"the holdout was also evaluated for trial(s) {others}: choosing among trials by their "
+            "holdout would turn it into one more optimisation fold.",
             "warn",
         )
     rec = inp.holdout
@@ -360,8 +369,10 @@ def _holdout(inp: ReportInputs) -> str:
             ],
             [
                 "computed",
-                _esc(f"{rec['computed_at']} (lstm-optuna {rec['version']}, study seed {rec['study_seed']}, "
-                     f"{rec['ensemble_size']} member(s) per pair)"),
+                _esc(
+                    f"{rec['computed_at']} (lstm-optuna {rec['version']}, study seed "
+                    f"{rec['study_seed']}, {rec['ensemble_size']} member(s) per pair)"
+                ),
             ],
         ],
     )
@@ -407,8 +418,9 @@ def _overfitting(inp: ReportInputs) -> str:
     ]
     out = table(["statistic", "value"], rows)
     out += note(
-        f"From each completed trial's daily out-of-sample returns; S is the largest even number <= 16 "
-        f"leaving at least {MIN_BLOCK_DAYS} days per block. See docs/report.md and docs/statistics.md."
+        "From each completed trial's daily out-of-sample returns; S is the largest even number <= "
+        f"16 leaving at least {MIN_BLOCK_DAYS} days per block. See docs/report.md and "
+        "docs/statistics.md."
     )
     if s.pbo_logits:
         fig = go.Figure(go.Histogram(x=s.pbo_logits, nbinsx=30, marker_color=COLORS["model"]))
@@ -428,23 +440,42 @@ def _seed_noise(inp: ReportInputs) -> str:
 
     out = f"<p>{_esc(inp.noise_sentence)}</p>"
     if not inp.noise:
-        return out + note("The robustness step has not run for this study: "
-                          "`python -m optimize robustness --study-name NAME` re-evaluates the best "
-                          "trials on fresh seed sets.")
+        return out + note(
+            "The robustness step has not run for this study: "
+            "`python -m optimize robustness --study-name NAME` re-evaluates the best "
+            "trials on fresh seed sets."
+        )
     rows = []
     for n in inp.noise:
         r = noise_row(n, inp.value_iqr)
         mark = " (selected)" if n.trial == inp.trial.number else ""
-        rows.append([f"#{n.trial}{mark}", _num(r["recorded"]), f"{_num(r['mean'])} ± {_num(r['std'])}",
-                     f"{_num(r['min'])} .. {_num(r['max'])}", _num(r["std_over_iqr"], ".2f"),
-                     ", ".join(f"{v:.4f}" for v in n.values)])
-    out += table(["trial", "recorded value", "mean ± std over fresh seeds", "min .. max",
-                  "seed std / IQR across trials", "values"], rows)
+        rows.append(
+            [
+                f"#{n.trial}{mark}",
+                _num(r["recorded"]),
+                f"{_num(r['mean'])} ± {_num(r['std'])}",
+                f"{_num(r['min'])} .. {_num(r['max'])}",
+                _num(r["std_over_iqr"], ".2f"),
+                ", ".join(f"{v:.4f}" for v in n.values),
+            ]
+        )
+    out += table(
+        [
+            "trial",
+            "recorded value",
+            "mean ± std over fresh seeds",
+            "min .. max",
+            "seed std / IQR across trials",
+            "values",
+        ],
+        rows,
+    )
     return out + note(
-        f"The best complete trials by recorded value, each re-evaluated with the same parameters on "
-        f"fresh seed sets (other training seeds, same data). IQR of the values of the "
-        f"{len(inp.completed)} complete trials: {_num(inp.value_iqr)}. The selected trial is the best "
-        "by the mean over fresh seeds, not by its recorded value.")
+        "The best complete trials by recorded value, each re-evaluated with the same parameters "
+        "on fresh seed sets (other training seeds, same data). IQR of the values of the "
+        f"{len(inp.completed)} complete trials: {_num(inp.value_iqr)}. The selected trial is the "
+        "best by the mean over fresh seeds, not by its recorded value."
+    )
 
 
 RENDERERS = {
@@ -477,7 +508,6 @@ def render(inp: ReportInputs) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>lstm-optuna report: {name}</title><style>{_CSS}</style>\n"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head>\n<body>\n'
-        f'<h1>Study {name}</h1><p class="note">lstm-optuna {_esc(__version__)}, generated {stamp}</p>\n'
-        + "\n".join(parts)
-        + "\n</body></html>\n"
+        f'<h1>Study {name}</h1><p class="note">lstm-optuna {_esc(__version__)}, '
+        f"generated {stamp}</p>\n" + "\n".join(parts) + "\n</body></html>\n"
     )

@@ -44,18 +44,23 @@ def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
             "step ranks trials by one value, so it needs a single-objective study."
         )
     sign = 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.values and math.isfinite(t.values[0])]
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values and math.isfinite(t.values[0])
+    ]
     return sorted(done, key=lambda t: (-sign * t.values[0], t.number))[:n]
 
 
 def missing_jobs(study: optuna.Study, top: int, seed_sets: int) -> list[Job]:
     """What the step still has to evaluate: (trial, params, set) without a stored value."""
     stored = set(study.user_attrs)
-    return [(t.number, TrialRecord.of(t).params, m)
-            for t in top_trials(study, top)
-            for m in range(1, seed_sets + 1)
-            if attr_key(t.number, m) not in stored]
+    return [
+        (t.number, TrialRecord.of(t).params, m)
+        for t in top_trials(study, top)
+        for m in range(1, seed_sets + 1)
+        if attr_key(t.number, m) not in stored
+    ]
 
 
 _WORKER_DATA: dict[str, Any] = {}
@@ -102,17 +107,35 @@ def run_robustness(
     top = config.study.robustness_top if top is None else top
     seed_sets = config.study.robustness_seed_sets if seed_sets is None else seed_sets
     for name, value in (("top", top), ("seed_sets", seed_sets), ("workers", workers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "workers" else 0):
-            raise ValueError(f"robustness {name} must be an integer >= "
-                             f"{1 if name == 'workers' else 0}, but got {name}={value!r}.")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < (1 if name == "workers" else 0)
+        ):
+            raise ValueError(
+                f"robustness {name} must be an integer >= "
+                f"{1 if name == 'workers' else 0}, but got {name}={value!r}."
+            )
     jobs = missing_jobs(study, top, seed_sets) if top and seed_sets else []
-    logger.info("robustness of study %s: top %d trials x %d seed sets, %d evaluations to run",
-                study.study_name, top, seed_sets, len(jobs))
+    logger.info(
+        "robustness of study %s: top %d trials x %d seed sets, %d evaluations to run",
+        study.study_name,
+        top,
+        seed_sets,
+        len(jobs),
+    )
 
     def store(result: tuple[int, int, float, float]) -> None:
         number, seed_set, value, duration = result
-        record = SeedValue(number, seed_set, value, config.training.ensemble_size, duration,
-                           datetime.now(UTC).isoformat(timespec="seconds"), __version__)
+        record = SeedValue(
+            number,
+            seed_set,
+            value,
+            config.training.ensemble_size,
+            duration,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            __version__,
+        )
         study.set_user_attr(attr_key(number, seed_set), record.to_attr())
         logger.info("trial %d, seed set %d: %.4f (%.1f s)", number, seed_set, value, duration)
         if on_value is not None:
@@ -123,9 +146,12 @@ def run_robustness(
         for job in jobs:
             store(_evaluate_job(job, data))
     elif jobs:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"),
-                                 initializer=_init_worker,
-                                 initargs=(config.to_dict(), config.source)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)),
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(config.to_dict(), config.source),
+        ) as pool:
             for future in as_completed([pool.submit(_evaluate_job, job) for job in jobs]):
                 store(future.result())
     return read_noise(study)

@@ -1,4 +1,5 @@
-"""Seed noise of a study: what its best trials score on fresh seed sets, and the selection it drives.
+"""Seed noise of a study: what its best trials score on fresh seed sets, and the selection it
+drives.
 
 A trial's value comes from models trained with one seed set (:func:`optimize.evaluate.fold_seeds`,
 set 0). The robustness step (:mod:`optimize.robustness`) re-evaluates the best few complete trials
@@ -115,8 +116,9 @@ class SeedNoise:
 
 def read_values(study: optuna.Study) -> list[SeedValue]:
     """Every stored :class:`SeedValue` of the study (any order)."""
-    return [SeedValue.from_attr(k, v) for k, v in study.user_attrs.items()
-            if k.startswith(ATTR_PREFIX)]
+    return [
+        SeedValue.from_attr(k, v) for k, v in study.user_attrs.items() if k.startswith(ATTR_PREFIX)
+    ]
 
 
 def read_noise(study: optuna.Study) -> dict[int, SeedNoise]:
@@ -129,9 +131,12 @@ def read_noise(study: optuna.Study) -> dict[int, SeedNoise]:
     out = {}
     for number, records in sorted(by_trial.items()):
         records.sort(key=lambda r: r.seed_set)
-        out[number] = SeedNoise(number, float(trials[number].values[0]),
-                                tuple(r.seed_set for r in records),
-                                tuple(float(r.value) for r in records))
+        out[number] = SeedNoise(
+            number,
+            float(trials[number].values[0]),
+            tuple(r.seed_set for r in records),
+            tuple(float(r.value) for r in records),
+        )
     return out
 
 
@@ -153,15 +158,20 @@ def best_by_seed_mean(study: optuna.Study) -> FrozenTrial | None:
         return None
     most = max(len(s.values) for s in noise.values())
     sign = _sign(study)
-    number = min((n for n, s in noise.items() if len(s.values) == most),
-                 key=lambda n: (-sign * noise[n].mean, n))
+    number = min(
+        (n for n, s in noise.items() if len(s.values) == most),
+        key=lambda n: (-sign * noise[n].mean, n),
+    )
     return study.get_trials(deepcopy=False)[number]
 
 
 def value_iqr(study: optuna.Study) -> float:
     """Inter-quartile range of the (first) values of the study's complete trials (NaN: < 2)."""
-    values = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.values and math.isfinite(t.values[0])]
+    values = [
+        t.values[0]
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values and math.isfinite(t.values[0])
+    ]
     if len(values) < 2:
         return math.nan
     q1, q3 = np.percentile(values, [25, 75])
@@ -171,19 +181,29 @@ def value_iqr(study: optuna.Study) -> float:
 def noise_sentence(noise: SeedNoise | None, iqr: float) -> str:
     """One plain sentence on what the seed spread of the selected trial means."""
     if noise is None or not math.isfinite(noise.std):
-        return ("The selected trial was not re-evaluated on fresh seeds (run `python -m optimize "
-                "robustness`), so how much of its value is the training seed is unknown.")
+        return (
+            "The selected trial was not re-evaluated on fresh seeds (run `python -m optimize "
+            "robustness`), so how much of its value is the training seed is unknown."
+        )
     if not math.isfinite(iqr) or iqr == 0:
-        return (f"The selected trial scores {noise.mean:.3f} ± {noise.std:.3f} over fresh seeds; "
-                "there are too few complete trials to compare that spread with.")
+        return (
+            f"The selected trial scores {noise.mean:.3f} ± {noise.std:.3f} over fresh seeds; "
+            "there are too few complete trials to compare that spread with."
+        )
     ratio = noise.std / iqr
     if ratio >= 0.5:
-        verdict = ("the seed moves a trial's value about as much as the parameters do: the "
-                   "ranking of trials is mostly noise, and only the seed-mean is worth reading")
+        verdict = (
+            "the seed moves a trial's value about as much as the parameters do: the "
+            "ranking of trials is mostly noise, and only the seed-mean is worth reading"
+        )
     elif ratio >= 0.2:
-        verdict = ("the seed moves the value by a sizeable part of the spread between trials: "
-                   "close trials cannot be told apart, only large differences are real")
+        verdict = (
+            "the seed moves the value by a sizeable part of the spread between trials: "
+            "close trials cannot be told apart, only large differences are real"
+        )
     else:
         verdict = "the seed moves the value little next to the spread between trials"
-    return (f"Seed std {noise.std:.3f} is {ratio:.2f} of the IQR {iqr:.3f} of values across "
-            f"complete trials: {verdict}.")
+    return (
+        f"Seed std {noise.std:.3f} is {ratio:.2f} of the IQR {iqr:.3f} of values across "
+        f"complete trials: {verdict}."
+    )

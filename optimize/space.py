@@ -44,8 +44,12 @@ LSTM_KEYS = tuple(f.name for f in dataclasses.fields(LSTMParams))
 TARGET_KEYS = ("label_horizon",)
 SIGNAL_KEYS = ("mode", "entry", "exit_gap")
 # Optuna parameter names: LSTM fields and w0..w8 keep their names; the others are prefixed.
-_OPTUNA_NAME = {("target", "label_horizon"): "label_horizon", ("signal", "mode"): "threshold_mode",
-                ("signal", "entry"): "entry_threshold", ("signal", "exit_gap"): "exit_gap"}
+_OPTUNA_NAME = {
+    ("target", "label_horizon"): "label_horizon",
+    ("signal", "mode"): "threshold_mode",
+    ("signal", "entry"): "entry_threshold",
+    ("signal", "exit_gap"): "exit_gap",
+}
 DIST_KEYS = {"type", "low", "high", "step", "log", "choices"}
 
 
@@ -65,10 +69,19 @@ class TrialParams:
     def __post_init__(self) -> None:
         w = tuple(float(x) for x in self.weights)
         if len(w) != N_WEIGHTS or not all(math.isfinite(x) for x in w):
-            raise ValueError(f"weights must be 9 finite numbers w0..w8, but got weights={self.weights}.")
+            raise ValueError(
+                f"weights must be 9 finite numbers w0..w8, but got weights={self.weights}."
+            )
         object.__setattr__(self, "weights", w)
-        if isinstance(self.label_horizon, bool) or not isinstance(self.label_horizon, int) or self.label_horizon < 0:
-            raise ValueError(f"label_horizon must be an integer >= 0, but got label_horizon={self.label_horizon!r}.")
+        if (
+            isinstance(self.label_horizon, bool)
+            or not isinstance(self.label_horizon, int)
+            or self.label_horizon < 0
+        ):
+            raise ValueError(
+                "label_horizon must be an integer >= 0, but got "
+                f"label_horizon={self.label_horizon!r}."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (JSON-able): ``{"lstm": {...}, "weights": {...}, ...}``."""
@@ -108,7 +121,9 @@ class Dist:
         if self.type == "constant":
             return self.value
         if self.type == "int":
-            return trial.suggest_int(self.name, self.low, self.high, step=self.step or 1, log=self.log)
+            return trial.suggest_int(
+                self.name, self.low, self.high, step=self.step or 1, log=self.log
+            )
         if self.type == "float":
             return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
         return trial.suggest_categorical(self.name, list(self.choices))
@@ -155,7 +170,8 @@ class SearchSpace:
         )
 
     def from_optuna_params(self, params: Mapping[str, Any]) -> TrialParams:
-        """Rebuild a trial's :class:`TrialParams` from its Optuna params plus this space's constants."""
+        """Rebuild a trial's :class:`TrialParams` from its Optuna params plus this space's
+        constants."""
         values = {}
         for key, dist in self.dists.items():
             values[key] = dist.value if dist.type == "constant" else params[dist.name]
@@ -179,19 +195,34 @@ def _parse_dist(source: str, section: str, key: str, spec: Any) -> Dist:
     name = _OPTUNA_NAME.get((section, key), key)
     if not isinstance(spec, Mapping):
         if isinstance(spec, list | tuple | set):
-            raise _err(source, where, f"expected a constant or a mapping with 'type', but got {spec!r}.")
+            raise _err(
+                source, where, f"expected a constant or a mapping with 'type', but got {spec!r}."
+            )
         return Dist(name, "constant", value=spec)
     unknown = sorted(set(spec) - DIST_KEYS)
     if unknown:
-        raise _err(source, where, f"unknown keys {unknown}; a distribution takes {sorted(DIST_KEYS)}.")
+        raise _err(
+            source, where, f"unknown keys {unknown}; a distribution takes {sorted(DIST_KEYS)}."
+        )
     kind = spec.get("type")
     if kind == "categorical":
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise _err(source, where, f"categorical needs a non-empty list 'choices', but got choices={choices!r}.")
+            raise _err(
+                source,
+                where,
+                f"categorical needs a non-empty list 'choices', but got choices={choices!r}.",
+            )
         return Dist(name, "categorical", choices=tuple(choices))
     if kind not in ("int", "float"):
-        raise _err(source, where, f"type must be 'int', 'float' or 'categorical', but got type={kind!r}.")
+        raise _err(
+            source, where, f"type must be 'int', 'float' or 'categorical', but got type={kind!r}."
+        )
+    return _parse_range(source, where, name, kind, spec)
+
+
+def _parse_range(source: str, where: str, name: str, kind: str, spec: Mapping) -> Dist:
+    """An 'int' or 'float' distribution: ``low``/``high``, optional ``log`` and ``step``."""
     integer = kind == "int"
     for field in ("low", "high"):
         if field not in spec:
@@ -209,19 +240,32 @@ def _parse_dist(source: str, section: str, key: str, spec: Any) -> Dist:
     if step is not None:
         step = _number(source, where, "step", step, integer)
         if step <= 0 or (log and step not in (None, 1)):
-            raise _err(source, where, f"'step' must be > 0 and not combined with log, but got step={step!r}.")
+            raise _err(
+                source,
+                where,
+                f"'step' must be > 0 and not combined with log, but got step={step!r}.",
+            )
     return Dist(name, kind, low=low, high=high, step=step, log=log)
 
 
 def parse_space(raw: Any, source: str = "<space>") -> SearchSpace:
     """Validate a parsed YAML mapping and build the :class:`SearchSpace`."""
     if not isinstance(raw, Mapping):
-        raise _err(source, "<top level>", f"expected a mapping of sections {list(SECTIONS)}, but got {raw!r}.")
+        raise _err(
+            source,
+            "<top level>",
+            f"expected a mapping of sections {list(SECTIONS)}, but got {raw!r}.",
+        )
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise _err(source, str(unknown[0]), f"unknown section; expected one of {list(SECTIONS)}.")
     dists: dict[tuple[str, str], Dist] = {}
-    allowed = {"lstm": LSTM_KEYS, "weights": WEIGHT_NAMES, "target": TARGET_KEYS, "signal": SIGNAL_KEYS}
+    allowed = {
+        "lstm": LSTM_KEYS,
+        "weights": WEIGHT_NAMES,
+        "target": TARGET_KEYS,
+        "signal": SIGNAL_KEYS,
+    }
     for section in SECTIONS:
         body = raw.get(section) or {}
         if section == "weights" and isinstance(body, Mapping) and "type" in body:
@@ -230,11 +274,19 @@ def parse_space(raw: Any, source: str = "<space>") -> SearchSpace:
             raise _err(source, section, f"expected a mapping, but got {body!r}.")
         for key, spec in body.items():
             if key not in allowed[section]:
-                raise _err(source, f"{section}.{key}", f"unknown key; expected one of {list(allowed[section])}.")
+                raise _err(
+                    source,
+                    f"{section}.{key}",
+                    f"unknown key; expected one of {list(allowed[section])}.",
+                )
             dists[(section, key)] = _parse_dist(source, section, key, spec)
     missing = [w for w in WEIGHT_NAMES if ("weights", w) not in dists]
     if missing:
-        raise _err(source, "weights", f"every weight w0..w8 needs a value or distribution; missing {missing}.")
+        raise _err(
+            source,
+            "weights",
+            f"every weight w0..w8 needs a value or distribution; missing {missing}.",
+        )
     space = SearchSpace(source=source, dists=dists)
     _check_against_types(space)
     return space
@@ -258,7 +310,9 @@ def _check_against_types(space: SearchSpace) -> None:
         try:
             SignalParams(mode=mode, entry=0.5)
         except (TypeError, ValueError) as exc:
-            raise _err(space.source, "signal.mode", f"value {mode!r} is not accepted: {exc}") from exc
+            raise _err(
+                space.source, "signal.mode", f"value {mode!r} is not accepted: {exc}"
+            ) from exc
     for key, dist in space.dists.items():
         for value in dist.corners():
             for mode in modes if key != mode_key else [None]:
@@ -271,7 +325,9 @@ def _check_against_types(space: SearchSpace) -> None:
                 try:
                     space.build(values)
                 except (TypeError, ValueError) as exc:
-                    raise _err(space.source, ".".join(key), f"value {value!r} is not accepted: {exc}") from exc
+                    raise _err(
+                        space.source, ".".join(key), f"value {value!r} is not accepted: {exc}"
+                    ) from exc
 
 
 def load_space(path: Path | str) -> SearchSpace:

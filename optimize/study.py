@@ -41,15 +41,27 @@ DEFAULT_STORAGE = "sqlite:///studies.db"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SQLITE_LOCK_TIMEOUT_S = 60
 STORAGE_FORMS = "sqlite:///path.db or postgresql+psycopg2://user@host/db"
-RESUMABLE_KEYS = frozenset({
-    "study.n_trials", "study.timeout", "study.heartbeat_interval", "study.grace_period", "study.max_retry",
-    "study.robustness_top", "study.robustness_seed_sets", "training.accelerator", "training.threads_per_worker", "training.cache_dir",
-})
-"""Run-config keys (``section.key``) that cannot change a trial's result: a study resumes with other values."""
+RESUMABLE_KEYS = frozenset(
+    {
+        "study.n_trials",
+        "study.timeout",
+        "study.heartbeat_interval",
+        "study.grace_period",
+        "study.max_retry",
+        "study.robustness_top",
+        "study.robustness_seed_sets",
+        "training.accelerator",
+        "training.threads_per_worker",
+        "training.cache_dir",
+    }
+)
+"""Run-config keys (``section.key``) that cannot change a trial's result: a study resumes with other
+values."""
 
 
 class StorageError(ValueError):
-    """A storage URL that cannot be opened; the message names it (password hidden) and the forms expected."""
+    """A storage URL that cannot be opened; the message names it (password hidden) and the forms
+    expected."""
 
 
 class WorkerInterrupted(Exception):
@@ -69,7 +81,8 @@ class WorkerInterrupted(Exception):
 
 
 def _open_rdb(url: str, **kwargs: Any) -> RDBStorage:
-    """``RDBStorage(url, **kwargs)``, or a :class:`StorageError` of one line instead of SQLAlchemy's traceback."""
+    """``RDBStorage(url, **kwargs)``, or a :class:`StorageError` of one line instead of SQLAlchemy's
+    traceback."""
     import sqlalchemy.exc
 
     try:
@@ -85,8 +98,10 @@ def _open_rdb(url: str, **kwargs: Any) -> RDBStorage:
             orig = getattr(exc, "orig", None) or exc
             lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
             reason = lines[0] if lines else type(orig).__name__
-        raise StorageError(f"cannot open the study storage {redact(url)}: {reason}; expected {STORAGE_FORMS} "
-                           "(a reachable server and an existing database).") from None
+        raise StorageError(
+            f"cannot open the study storage {redact(url)}: {reason}; expected {STORAGE_FORMS} "
+            "(a reachable server and an existing database)."
+        ) from None
 
 
 def make_storage(url: str, study: StudyConfig) -> RDBStorage:
@@ -102,14 +117,18 @@ def make_storage(url: str, study: StudyConfig) -> RDBStorage:
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; we rely on them knowingly
+    with (
+        warnings.catch_warnings()
+    ):  # heartbeats are "experimental" in Optuna; we rely on them knowingly
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = _open_rdb(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=study.heartbeat_interval,
             grace_period=study.grace_period,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=study.max_retry),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                max_retry=study.max_retry
+            ),
         )
     if url.startswith("sqlite"):
         _sqlite_wal(storage.engine)
@@ -145,29 +164,43 @@ def make_sampler(study: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.NSGAIISampler(seed=seed)
     if study.sampler == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=study.n_startup_trials)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=study.n_startup_trials,
-                                      multivariate=True, constant_liar=True)
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=study.n_startup_trials, multivariate=True, constant_liar=True
+    )
 
 
 def make_pruner(study: StudyConfig) -> optuna.pruners.BasePruner:
     if study.pruner == "none":
         return optuna.pruners.NopPruner()
     if study.pruner == "wilcoxon":
-        return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=max(1, study.pruner_warmup_folds))
+        return optuna.pruners.WilcoxonPruner(
+            p_threshold=0.1, n_startup_steps=max(1, study.pruner_warmup_folds)
+        )
     if study.pruner == "percentile":
-        return optuna.pruners.PercentilePruner(25.0, n_startup_trials=study.n_startup_trials,
-                                               n_warmup_steps=study.pruner_warmup_folds)
-    return optuna.pruners.MedianPruner(n_startup_trials=study.n_startup_trials,
-                                       n_warmup_steps=study.pruner_warmup_folds)
+        return optuna.pruners.PercentilePruner(
+            25.0, n_startup_trials=study.n_startup_trials, n_warmup_steps=study.pruner_warmup_folds
+        )
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=study.n_startup_trials, n_warmup_steps=study.pruner_warmup_folds
+    )
 
 
 def study_fingerprint(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
     """What a study is bound to: stored once, checked on every resume."""
     return {
         "config": config.to_dict(),
-        "space": {".".join(k): {"type": d.type, "low": d.low, "high": d.high, "log": d.log,
-                                "step": d.step, "choices": list(d.choices), "value": d.value}
-                  for k, d in space.dists.items()},
+        "space": {
+            ".".join(k): {
+                "type": d.type,
+                "low": d.low,
+                "high": d.high,
+                "log": d.log,
+                "step": d.step,
+                "choices": list(d.choices),
+                "value": d.value,
+            }
+            for k, d in space.dists.items()
+        },
     }
 
 
@@ -202,17 +235,21 @@ def open_study(
     differences = [] if stored is None else fingerprint_differences(stored, fingerprint)
     if stored is None or (differences and n_stored == 0):
         if stored is not None:
-            logger.info("study %s holds no trial: it takes the new config and space (%s)", study_name,
-                        "; ".join(differences))
+            logger.info(
+                "study %s holds no trial: it takes the new config and space (%s)",
+                study_name,
+                "; ".join(differences),
+            )
         record = StudyRecord(fingerprint, __version__, config.source, space.source, objective.name)
         for key, value in record.to_user_attrs().items():
             study.set_user_attr(key, value)
     elif differences:
         parts = [k for k in ("config", "space") if any(d.startswith(k + " ") for d in differences)]
         raise ValueError(
-            f"study {study_name!r} was created with a different {' and '.join(parts)} "
-            f"(stored from {study.user_attrs.get('config_source')} / {study.user_attrs.get('space_source')}): "
-            f"{'; '.join(differences)}; resume it with the same files or choose another --study-name."
+            f"study {study_name!r} was created with a different {' and '.join(parts)} (stored from "
+            f"{study.user_attrs.get('config_source')} / {study.user_attrs.get('space_source')}): "
+            f"{'; '.join(differences)}; resume it with the same files or choose another "
+            "--study-name."
         )
     if n_stored:
         study.sampler = make_sampler(config.study, resume_seed(seed, n_stored))
@@ -220,7 +257,8 @@ def open_study(
 
 
 def resume_seed(seed: int, n_trials: int) -> int:
-    """The sampler seed of a worker (seed ``seed``) joining a study that already holds ``n_trials``."""
+    """The sampler seed of a worker (seed ``seed``) joining a study that already holds
+    ``n_trials``."""
     import numpy as np
 
     return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
@@ -259,7 +297,7 @@ def missing_sqlite_file(url: str) -> Path | None:
     """The database file of a SQLite URL when it does not exist (opening it would create it)."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and ":memory:" not in url:
-        path = Path(url[len(prefix):].split("?", 1)[0])
+        path = Path(url[len(prefix) :].split("?", 1)[0])
         if not path.is_file():
             return path
     return None
@@ -276,13 +314,19 @@ def load_existing_study(url: str, name: str) -> optuna.Study:
         StorageError: see :func:`make_storage`.
     """
     if (missing := missing_sqlite_file(url)) is not None:
-        raise ValueError(f"no study storage at {missing}: the SQLite file of {redact(url)} does not exist; "
-                         "pass --storage.")
-    engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if url.startswith("sqlite") else {}
+        raise ValueError(
+            f"no study storage at {missing}: the SQLite file of {redact(url)} does not exist; "
+            "pass --storage."
+        )
+    engine_kwargs = (
+        {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}} if url.startswith("sqlite") else {}
+    )
     storage = _open_rdb(url, engine_kwargs=engine_kwargs)
     names = optuna.get_all_study_names(storage=storage)
     if name not in names:
-        raise ValueError(f"no study named {name!r} in storage {redact(url)}; it has {sorted(names)}.")
+        raise ValueError(
+            f"no study named {name!r} in storage {redact(url)}; it has {sorted(names)}."
+        )
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -297,11 +341,13 @@ def finished_trials(study: optuna.Study) -> int:
 
 
 class StudyInputError(ValueError):
-    """The data, the folds or the search space cannot make a study; the message names file and key."""
+    """The data, the folds or the search space cannot make a study; the message names file and
+    key."""
 
 
 def check_space_purge(config: RunConfig, space: SearchSpace) -> None:
-    """Refuse a space that can draw ``window_size + label_horizon`` above ``walkforward.purge_candles``.
+    """Refuse a space that can draw ``window_size + label_horizon`` above
+    ``walkforward.purge_candles``.
 
     The check runs on the space's largest values before any trial (a trial drawing them would
     otherwise fail the study mid-way).
@@ -320,9 +366,10 @@ def check_space_purge(config: RunConfig, space: SearchSpace) -> None:
     purge = config.walkforward.purge_candles
     if window + horizon > purge:
         raise StudyInputError(
-            f"{space.source}: lstm.window_size (up to {window}) + target.label_horizon (up to {horizon}) "
-            f"= {window + horizon} exceeds walkforward.purge_candles={purge} of {config.source}; expected "
-            f"purge_candles >= {window + horizon} (raise it) or a narrower space (look-ahead risk)."
+            f"{space.source}: lstm.window_size (up to {window}) + target.label_horizon (up to "
+            f"{horizon}) = {window + horizon} exceeds walkforward.purge_candles={purge} of "
+            f"{config.source}; expected purge_candles >= {window + horizon} (raise it) or a "
+            "narrower space (look-ahead risk)."
         )
 
 
@@ -347,18 +394,27 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     data = config.data
     if not data.path.is_dir():
         raise StudyInputError(
-            f"{config.source}: data.datadir={data.datadir!r} ({data.path}) does not exist; expected a folder "
-            "with <exchange>/<PAIR>-<timeframe>.feather (freqtrade download-data writes it).")
+            f"{config.source}: data.datadir={data.datadir!r} ({data.path}) does not exist; "
+            "expected a folder with <exchange>/<PAIR>-<timeframe>.feather (freqtrade "
+            "download-data writes it)."
+        )
     try:
         loaded = StudyData.load(config)
         last = loaded.dates[-1]
-        if data.end is not None and to_utc(data.end) > last + timeframe_to_timedelta(data.timeframe):
+        if data.end is not None and to_utc(data.end) > last + timeframe_to_timedelta(
+            data.timeframe
+        ):
             raise ValueError(
-                f"data.end={data.end!r} is after the last candle common to the pairs ({last}); expected an "
-                "end inside the data (or null for all of it): the span would silently end earlier.")
+                f"data.end={data.end!r} is after the last candle common to the pairs ({last}); "
+                "expected an end inside the data (or null for all of it): the span would silently "
+                "end earlier."
+            )
         for pair, pair_data in loaded.pairs.items():
-            check_informative(pair_data.candles, source=str(candle_path(data.path, pair, data.timeframe, data.exchange)),
-                              span=f"from {loaded.dates[0]} to {last}")
+            check_informative(
+                pair_data.candles,
+                source=str(candle_path(data.path, pair, data.timeframe, data.exchange)),
+                span=f"from {loaded.dates[0]} to {last}",
+            )
     except CandleValidationError as exc:
         raise StudyInputError(str(exc)) from None
     except (ValueError, FileNotFoundError) as exc:
@@ -374,7 +430,9 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
     trial again with its parameters). A trial whose worker died before its first heartbeat has
     none; it is failed and retried the same way once it started more than ``grace_period`` ago.
     """
-    storage = getattr(study._storage, "_backend", study._storage)  # Optuna wraps an RDBStorage in a cache
+    storage = getattr(
+        study._storage, "_backend", study._storage
+    )  # Optuna wraps an RDBStorage in a cache
     if not isinstance(storage, RDBStorage) or storage.heartbeat_interval is None:
         return []
     running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
@@ -384,24 +442,37 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     _fail_silent_trials(study, storage)
-    return sorted(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in running)
+    return sorted(
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if t.number in running
+    )
 
 
 def _fail_silent_trials(study: optuna.Study, storage: RDBStorage) -> None:
-    """Fail and retry RUNNING trials without any heartbeat that started more than ``grace_period`` ago."""
+    """Fail and retry RUNNING trials without any heartbeat that started more than ``grace_period``
+    ago."""
     from optuna.storages._rdb import models
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     grace = storage.grace_period or 2 * storage.heartbeat_interval
     cutoff = datetime.now() - timedelta(seconds=grace)
-    old = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-           if t.datetime_start is not None and t.datetime_start < cutoff]
+    old = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.datetime_start is not None and t.datetime_start < cutoff
+    ]
     if not old:
         return
     with Session(storage.engine) as session:
-        beating = set(session.scalars(select(models.TrialHeartbeatModel.trial_id).where(
-            models.TrialHeartbeatModel.trial_id.in_([t._trial_id for t in old]))))
+        beating = set(
+            session.scalars(
+                select(models.TrialHeartbeatModel.trial_id).where(
+                    models.TrialHeartbeatModel.trial_id.in_([t._trial_id for t in old])
+                )
+            )
+        )
     callback = storage.get_heartbeat_stale_trial_callback()
     for trial in old:
         if trial._trial_id in beating:
@@ -431,8 +502,9 @@ def retry_trial(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> bool
 def _done(study: optuna.Study, target: int) -> bool:
     """The study holds ``target`` finished trials and no queued (WAITING) one."""
     trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.WAITING))
-    return (sum(t.state != TrialState.WAITING for t in trials) >= target
-            and not any(t.state == TrialState.WAITING for t in trials))
+    return sum(t.state != TrialState.WAITING for t in trials) >= target and not any(
+        t.state == TrialState.WAITING for t in trials
+    )
 
 
 class _StopWhenDone:
@@ -496,11 +568,20 @@ class TrialRunner:
 
         started = time.perf_counter()
         outcome = evaluate(self.data, params, objective, report=report)
-        write_trial(trial, TrialRecord(
-            params=params.to_dict(), folds=outcome.folds, oos_metrics=outcome.oos_metrics,
-            baselines=outcome.baselines, daily_returns=outcome.daily_returns,
-            daily_equity=outcome.daily_equity, duration_s=time.perf_counter() - started,
-            worker_pid=os.getpid(), trades=outcome.trades))
+        write_trial(
+            trial,
+            TrialRecord(
+                params=params.to_dict(),
+                folds=outcome.folds,
+                oos_metrics=outcome.oos_metrics,
+                baselines=outcome.baselines,
+                daily_returns=outcome.daily_returns,
+                daily_equity=outcome.daily_equity,
+                duration_s=time.perf_counter() - started,
+                worker_pid=os.getpid(),
+                trades=outcome.trades,
+            ),
+        )
         return outcome.values[0] if not multi else outcome.values
 
 
@@ -551,26 +632,48 @@ def run_worker(
     study = open_study(rdb, study_name, config, space, seed=seed)
     recovered = recover_stale_trials(study)
     if recovered:
-        logger.warning("study %s: trials %s of dead workers marked FAILED and queued for retry", study_name, recovered)
+        logger.warning(
+            "study %s: trials %s of dead workers marked FAILED and queued for retry",
+            study_name,
+            recovered,
+        )
     if _done(study, target) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        logger.info("study %s already has %d finished trials (target %d)", study_name, finished_trials(study), target)
+        logger.info(
+            "study %s already has %d finished trials (target %d)",
+            study_name,
+            finished_trials(study),
+            target,
+        )
         return 0
     touched = study.user_attrs.get("holdout_touched")
     if touched:
         logger.warning(
-            "study %s: the holdout was already evaluated (trials %s, first at %s); trials added now "
-            "are selected by people who have seen it — the holdout is no longer untouched evidence",
-            study_name, touched.get("trials"), touched.get("first_at"))
+            "study %s: the holdout was already evaluated (trials %s, first at %s); trials added "
+            "now are selected by people who have seen it — the holdout is no longer untouched "
+            "evidence",
+            study_name,
+            touched.get("trials"),
+            touched.get("first_at"),
+        )
     runner = TrialRunner(data=data, space=space)
-    logger.info("worker %d (pid %d) joins study %s on %s", worker_index, os.getpid(), study_name,
-                redact(storage))
+    logger.info(
+        "worker %d (pid %d) joins study %s on %s",
+        worker_index,
+        os.getpid(),
+        study_name,
+        redact(storage),
+    )
     failed_before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
-    deadline = None if timeout is None else time.monotonic() + timeout  # counted from the first trial, as Optuna does
+    deadline = (
+        None if timeout is None else time.monotonic() + timeout
+    )  # counted from the first trial, as Optuna does
     quiet = _QuietInterrupt()
     optuna_logger = logging.getLogger("optuna.study._optimize")
     optuna_logger.addFilter(quiet)
     try:
-        _optimize_until_done(study, runner, target, deadline, config.study.heartbeat_interval, show_progress)
+        _optimize_until_done(
+            study, runner, target, deadline, config.study.heartbeat_interval, show_progress
+        )
     except (KeyboardInterrupt, WorkerInterrupted):
         _retry_interrupted(study, failed_before, config.study.max_retry)
         raise
@@ -579,8 +682,14 @@ def run_worker(
     return runner.n_started
 
 
-def _optimize_until_done(study: optuna.Study, runner: TrialRunner, target: int, deadline: float | None,
-                         poll_s: float, show_progress: bool) -> None:
+def _optimize_until_done(
+    study: optuna.Study,
+    runner: TrialRunner,
+    target: int,
+    deadline: float | None,
+    poll_s: float,
+    show_progress: bool,
+) -> None:
     """Run trials until :func:`_done`, then stay until no trial runs anywhere (or the deadline).
 
     While others' trials run, stale ones (their worker died) are failed every ``poll_s`` seconds
@@ -592,36 +701,54 @@ def _optimize_until_done(study: optuna.Study, runner: TrialRunner, target: int, 
         if remaining is not None and remaining <= 0:
             return
         if not _done(study, target):
-            study.optimize(runner, n_trials=None, timeout=remaining, callbacks=[_StopWhenDone(target)],
-                           catch=(), gc_after_trial=True, show_progress_bar=show_progress)
+            study.optimize(
+                runner,
+                n_trials=None,
+                timeout=remaining,
+                callbacks=[_StopWhenDone(target)],
+                catch=(),
+                gc_after_trial=True,
+                show_progress_bar=show_progress,
+            )
             continue
         running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
         if not running:
             return
         if not waiting_logged:
-            logger.info("target reached; waiting for running trials %s (a dead worker's trial is failed "
-                        "and retried after grace_period)", running)
+            logger.info(
+                "target reached; waiting for running trials %s (a dead worker's trial is failed "
+                "and retried after grace_period)",
+                running,
+            )
             waiting_logged = True
         time.sleep(poll_s if remaining is None else min(poll_s, remaining))
         recovered = recover_stale_trials(study)
         if recovered:
-            logger.warning("trials %s of dead workers marked FAILED and queued for retry", recovered)
+            logger.warning(
+                "trials %s of dead workers marked FAILED and queued for retry", recovered
+            )
 
 
 def _retry_interrupted(study: optuna.Study, failed_before: set[int], max_retry: int) -> None:
     """Queue a retry of the trial(s) this worker was running when it was interrupted."""
     pid = os.getpid()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if (trial.number not in failed_before and trial.user_attrs.get("worker_pid") == pid
-                and retry_trial(study, trial, max_retry)):
+        if (
+            trial.number not in failed_before
+            and trial.user_attrs.get("worker_pid") == pid
+            and retry_trial(study, trial, max_retry)
+        ):
             logger.info("interrupted trial %d queued for retry with its parameters", trial.number)
 
 
 def attach_log_file(path: Path, worker_index: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="a")
-    handler.setFormatter(logging.Formatter(
-        f"%(asctime)s worker{worker_index} pid%(process)d %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter(
+            f"%(asctime)s worker{worker_index} pid%(process)d %(levelname)s %(name)s: %(message)s"
+        )
+    )
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)

@@ -96,14 +96,23 @@ class VerifyResult:
         return {
             "study_name": self.study_name,
             "trial": self.trial_number,
-            "span": {"name": self.span, "start": self.start.isoformat(),
-                     "end": self.end.isoformat(), "timerange": self.timerange},
-            "trades": {"matched": len(self.matched), "study_only": len(self.study_only),
-                       "freqtrade_only": len(self.freqtrade_only)},
+            "span": {
+                "name": self.span,
+                "start": self.start.isoformat(),
+                "end": self.end.isoformat(),
+                "timerange": self.timerange,
+            },
+            "trades": {
+                "matched": len(self.matched),
+                "study_only": len(self.study_only),
+                "freqtrade_only": len(self.freqtrade_only),
+            },
             "study": self.study,
             "freqtrade": self.freqtrade,
-            "mismatches": {"study_only": self.study_only[:MISMATCHES_SHOWN],
-                           "freqtrade_only": self.freqtrade_only[:MISMATCHES_SHOWN]},
+            "mismatches": {
+                "study_only": self.study_only[:MISMATCHES_SHOWN],
+                "freqtrade_only": self.freqtrade_only[:MISMATCHES_SHOWN],
+            },
             "all_match": self.all_match,
             "note": self.note,
         }
@@ -114,7 +123,8 @@ def read_export(export_dir: Path | str) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no ``config.json`` in ``export_dir``.
-        ValueError: the config is not valid JSON or was not written by ``python -m optimize export``.
+        ValueError: the config is not valid JSON or was not written by
+            ``python -m optimize export``.
     """
     path = Path(export_dir) / CONFIG_FILE
     if not path.is_file():
@@ -122,8 +132,14 @@ def read_export(export_dir: Path | str) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}); expected the config.json written by the export.") from None
-    if not isinstance(config, dict) or not isinstance(config.get(SETTINGS_KEY), dict) or "trial_number" not in config[SETTINGS_KEY]:
+        raise ValueError(
+            f"{path}: not valid JSON ({exc}); expected the config.json written by the export."
+        ) from None
+    if (
+        not isinstance(config, dict)
+        or not isinstance(config.get(SETTINGS_KEY), dict)
+        or "trial_number" not in config[SETTINGS_KEY]
+    ):
         raise ValueError(f"{path} has no '{SETTINGS_KEY}' block; it was not written by the export.")
     return config
 
@@ -137,15 +153,17 @@ def read_study_trades(export_dir: Path | str) -> dict[str, Any] | None:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}); expected the study's trades written "
-                         "by the export.") from None
+        raise ValueError(
+            f"{path}: not valid JSON ({exc}); expected the study's trades written by the export."
+        ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("spans"), dict):
         raise ValueError(f"{path}: expected an object with 'spans', written by the export.")  # noqa: TRY004
     return doc["spans"]
 
 
-def _prepare(export_dir: Path | str, datadir: Path | str | None,
-             purpose: str) -> tuple[Path, dict[str, Any], dict[str, Any], Path]:
+def _prepare(
+    export_dir: Path | str, datadir: Path | str | None, purpose: str
+) -> tuple[Path, dict[str, Any], dict[str, Any], Path]:
     """An export made ready for a freqtrade run in this process.
 
     Returns:
@@ -158,23 +176,39 @@ def _prepare(export_dir: Path | str, datadir: Path | str | None,
     config = read_export(out)
     settings = config[SETTINGS_KEY]
     run_config = dict(config)
-    run_config["freqai"] = {**config["freqai"],
-                            "identifier": new_identifier(f"{settings['study_name']}-{purpose}",
-                                                         int(settings["trial_number"]))}
+    run_config["freqai"] = {
+        **config["freqai"],
+        "identifier": new_identifier(
+            f"{settings['study_name']}-{purpose}", int(settings["trial_number"])
+        ),
+    }
     for key in ("user_data_dir", "strategy_path"):
         run_config.pop(key, None)
-    return out, run_config, settings, Path(datadir) if datadir is not None else Path(settings["datadir"])
+    return (
+        out,
+        run_config,
+        settings,
+        Path(datadir) if datadir is not None else Path(settings["datadir"]),
+    )
 
 
-def _span(settings: dict[str, Any], span: str, timerange: str | None
-          ) -> tuple[str, pd.Timestamp, pd.Timestamp, str, str | None]:
+def _span(
+    settings: dict[str, Any], span: str, timerange: str | None
+) -> tuple[str, pd.Timestamp, pd.Timestamp, str, str | None]:
     """``(span name, start, end, timerange, warm-up start)`` of a verification."""
     if timerange:
         tr = TimeRange.parse_timerange(timerange)
         if not tr.startts or not tr.stopts:
-            raise ValueError(f"--timerange needs a start and an end (FreqAI's rule), but got {timerange!r}.")
-        return ("timerange", pd.Timestamp(tr.startts, unit="s", tz="UTC"),
-                pd.Timestamp(tr.stopts, unit="s", tz="UTC"), timerange, None)
+            raise ValueError(
+                f"--timerange needs a start and an end (FreqAI's rule), but got {timerange!r}."
+            )
+        return (
+            "timerange",
+            pd.Timestamp(tr.startts, unit="s", tz="UTC"),
+            pd.Timestamp(tr.stopts, unit="s", tz="UTC"),
+            timerange,
+            None,
+        )
     if span not in SPANS:
         raise ValueError(f"span must be one of {SPANS}, but got span={span!r}.")
     info = settings.get(span)
@@ -182,12 +216,17 @@ def _span(settings: dict[str, Any], span: str, timerange: str | None
         raise ValueError(f"the export has no {span} span (the study has none); pass --timerange.")
     if not info.get("freqai_schedule", True):
         raise ValueError(
-            "the study's folds step by walkforward.step_days, not test_days: FreqAI always steps by "
-            "backtest_period_days, so its windows over the walk-forward span are not the study's; "
-            "verify the holdout or a --timerange instead."
+            "the study's folds step by walkforward.step_days, not test_days: FreqAI always steps "
+            "by backtest_period_days, so its windows over the walk-forward span are not the "
+            "study's; verify the holdout or a --timerange instead."
         )
-    return (span, pd.Timestamp(info["start"]), pd.Timestamp(info["end"]), info["timerange"],
-            info.get("warmup_start"))
+    return (
+        span,
+        pd.Timestamp(info["start"]),
+        pd.Timestamp(info["end"]),
+        info["timerange"],
+        info.get("warmup_start"),
+    )
 
 
 def _warm_up(run_config: dict[str, Any], start: pd.Timestamp, anchor: str | None) -> None:
@@ -199,26 +238,41 @@ def _warm_up(run_config: dict[str, Any], start: pd.Timestamp, anchor: str | None
     timeframe = str(run_config.get("timeframe", "1h"))
     train_days = run_config["freqai"]["train_period_days"]
     if anchor is None:
-        anchor = (start - pd.Timedelta(days=train_days)
-                  - WARMUP_CANDLES * timeframe_to_timedelta(timeframe)).isoformat()
+        anchor = (
+            start
+            - pd.Timedelta(days=train_days)
+            - WARMUP_CANDLES * timeframe_to_timedelta(timeframe)
+        ).isoformat()
     run_config[SETTINGS_KEY] = {**run_config[SETTINGS_KEY], "warmup_start": anchor}
     run_config["startup_candle_count"] = startup_candles(start, train_days, anchor, timeframe)
 
 
 def _trade_key(trade: dict[str, Any]) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
-    return (str(trade["pair"]), pd.Timestamp(trade["open_date"]).tz_convert("UTC"),
-            pd.Timestamp(trade["close_date"]).tz_convert("UTC"), str(trade["exit_reason"]))
+    return (
+        str(trade["pair"]),
+        pd.Timestamp(trade["open_date"]).tz_convert("UTC"),
+        pd.Timestamp(trade["close_date"]).tz_convert("UTC"),
+        str(trade["exit_reason"]),
+    )
 
 
 def _freqtrade_trades(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{"pair": str(r.pair), "open_date": pd.Timestamp(r.open_date).isoformat(),
-             "close_date": pd.Timestamp(r.close_date).isoformat(),
-             "exit_reason": str(r.exit_reason), "profit_ratio": float(r.profit_ratio),
-             "profit_abs": float(r.profit_abs)} for r in frame.itertuples(index=False)]
+    return [
+        {
+            "pair": str(r.pair),
+            "open_date": pd.Timestamp(r.open_date).isoformat(),
+            "close_date": pd.Timestamp(r.close_date).isoformat(),
+            "exit_reason": str(r.exit_reason),
+            "profit_ratio": float(r.profit_ratio),
+            "profit_abs": float(r.profit_abs),
+        }
+        for r in frame.itertuples(index=False)
+    ]
 
 
-def match_trades(study: list[dict[str, Any]], freqtrade: list[dict[str, Any]]
-                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def match_trades(
+    study: list[dict[str, Any]], freqtrade: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Pair the two sides' trades on :data:`MATCH_KEYS`.
 
     Returns:
@@ -233,11 +287,15 @@ def match_trades(study: list[dict[str, Any]], freqtrade: list[dict[str, Any]]
         candidates = theirs.get(_trade_key(trade))
         if candidates:
             other = candidates.pop(0)
-            matched.append({**{k: trade[k] for k in MATCH_KEYS},
-                            "profit_ratio_study": trade["profit_ratio"],
-                            "profit_ratio_freqtrade": other["profit_ratio"],
-                            "profit_abs_study": trade["profit_abs"],
-                            "profit_abs_freqtrade": other["profit_abs"]})
+            matched.append(
+                {
+                    **{k: trade[k] for k in MATCH_KEYS},
+                    "profit_ratio_study": trade["profit_ratio"],
+                    "profit_ratio_freqtrade": other["profit_ratio"],
+                    "profit_abs_study": trade["profit_abs"],
+                    "profit_abs_freqtrade": other["profit_abs"],
+                }
+            )
         else:
             study_only.append(trade)
     freqtrade_only = [t for rest in theirs.values() for t in rest]
@@ -245,8 +303,9 @@ def match_trades(study: list[dict[str, Any]], freqtrade: list[dict[str, Any]]
     return matched, study_only, freqtrade_only
 
 
-def _study_side(spans: dict[str, Any] | None, span: str, start: pd.Timestamp, end: pd.Timestamp,
-                wallet: float) -> tuple[list[dict[str, Any]] | None, dict[str, float] | None, str]:
+def _study_side(
+    spans: dict[str, Any] | None, span: str, start: pd.Timestamp, end: pd.Timestamp, wallet: float
+) -> tuple[list[dict[str, Any]] | None, dict[str, float] | None, str]:
     """The study's trades and metrics for the span, and a note."""
     if spans is None:
         return None, None, "the export holds no study trades (it was not made from a study)."
@@ -254,18 +313,36 @@ def _study_side(spans: dict[str, Any] | None, span: str, start: pd.Timestamp, en
         stored = spans[span]
         return list(stored["trades"]), dict(stored.get("metrics", {})), ""
     if span in SPANS:
-        return None, None, (f"the export holds no study trades for the {span} (a study run before "
-                            "trades were recorded); re-run the study and export again.")
-    trades = [t for s in spans.values() for t in s["trades"]
-              if start <= pd.Timestamp(t["open_date"]) and pd.Timestamp(t["close_date"]) < end]
-    note = ("study trades of its stored spans that open and close inside the timerange; FreqAI's "
-            "windows over another timerange are not the study's, so trades may differ.")
+        return (
+            None,
+            None,
+            (
+                f"the export holds no study trades for the {span} (a study run before "
+                "trades were recorded); re-run the study and export again."
+            ),
+        )
+    trades = [
+        t
+        for s in spans.values()
+        for t in s["trades"]
+        if start <= pd.Timestamp(t["open_date"]) and pd.Timestamp(t["close_date"]) < end
+    ]
+    note = (
+        "study trades of its stored spans that open and close inside the timerange; FreqAI's "
+        "windows over another timerange are not the study's, so trades may differ."
+    )
     profit = sum(t["profit_abs"] for t in trades)
     return trades, {"total_trades": float(len(trades)), "profit_total": profit / wallet}, note
 
 
-def verify_export(export_dir: Path | str, *, span: str = "holdout", timerange: str | None = None,
-                  datadir: Path | str | None = None, storage: str | None = None) -> VerifyResult:
+def verify_export(
+    export_dir: Path | str,
+    *,
+    span: str = "holdout",
+    timerange: str | None = None,
+    datadir: Path | str | None = None,
+    storage: str | None = None,
+) -> VerifyResult:
     """Backtest an export with freqtrade (FreqAI, offline, in-process) and match its trades with
     the study's.
 
@@ -286,20 +363,37 @@ def verify_export(export_dir: Path | str, *, span: str = "holdout", timerange: s
     run_config["export"] = "none"
     _warm_up(run_config, start, anchor)
     logger.info("verifying %s over %s (%s)", out, tr, name)
-    result = run_freqtrade_backtest(run_config, STRATEGY_NAME, datadir=datadir, timerange=tr,
-                                    strategy_path=out / STRATEGY_DIR)
+    result = run_freqtrade_backtest(
+        run_config, STRATEGY_NAME, datadir=datadir, timerange=tr, strategy_path=out / STRATEGY_DIR
+    )
     stats = result.stats
     # freqtrade's strategy stats use the study's metric names; absent ones show as n/a
-    figures = {k: float(stats[k]) for k in FOLD_METRIC_KEYS if isinstance(stats.get(k), int | float)}
+    figures = {
+        k: float(stats[k]) for k in FOLD_METRIC_KEYS if isinstance(stats.get(k), int | float)
+    }
     theirs = _freqtrade_trades(result.trades)
     study_trades, study_metrics, note = _study_side(
-        read_study_trades(out), name, start, end, float(run_config.get("dry_run_wallet", 1000)))
+        read_study_trades(out), name, start, end, float(run_config.get("dry_run_wallet", 1000))
+    )
     matched, study_only, freqtrade_only = match_trades(study_trades or [], theirs)
     if study_trades is None:
         freqtrade_only = []
-    return VerifyResult(settings["study_name"], int(settings["trial_number"]), name, start, end, tr,
-                        figures, study_metrics, matched, study_only, freqtrade_only, note,
-                        len(theirs), stats)
+    return VerifyResult(
+        settings["study_name"],
+        int(settings["trial_number"]),
+        name,
+        start,
+        end,
+        tr,
+        figures,
+        study_metrics,
+        matched,
+        study_only,
+        freqtrade_only,
+        note,
+        len(theirs),
+        stats,
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -310,19 +404,30 @@ def _fmt(value: float | None) -> str:
 
 def format_comparison(result: VerifyResult) -> str:
     """A text table: trades matched / study only / freqtrade only, then metric, study, freqtrade."""
-    rows = [(f"study {result.study_name!r} trial {result.trial_number}: {result.span} "
-             f"{result.start} .. {result.end} (freqtrade timerange {result.timerange})")]
+    rows = [
+        (
+            f"study {result.study_name!r} trial {result.trial_number}: {result.span} "
+            f"{result.start} .. {result.end} (freqtrade timerange {result.timerange})"
+        )
+    ]
     if result.study is not None:
-        rows.append(f"trades: {len(result.matched)} matched, {len(result.study_only)} study only, "
-                    f"{len(result.freqtrade_only)} freqtrade only")
+        rows.append(
+            f"trades: {len(result.matched)} matched, {len(result.study_only)} study only, "
+            f"{len(result.freqtrade_only)} freqtrade only"
+        )
     rows.append(f"{'metric':<22}{'study':>14}{'freqtrade':>14}")
     for key in FOLD_METRIC_KEYS:
         ours = None if result.study is None else result.study.get(key)
         rows.append(f"{key:<22}{_fmt(ours):>14}{_fmt(result.freqtrade.get(key)):>14}")
-    for side, trades in (("study only", result.study_only), ("freqtrade only", result.freqtrade_only)):
+    for side, trades in (
+        ("study only", result.study_only),
+        ("freqtrade only", result.freqtrade_only),
+    ):
         for t in trades[:MISMATCHES_SHOWN]:
-            rows.append(f"  {side}: {t['pair']} {t['open_date']} -> {t['close_date']} "
-                        f"{t['exit_reason']} profit {t['profit_ratio']:.6f}")
+            rows.append(
+                f"  {side}: {t['pair']} {t['open_date']} -> {t['close_date']} "
+                f"{t['exit_reason']} profit {t['profit_ratio']:.6f}"
+            )
     if result.note:
         rows.append(f"note: {result.note}")
     return "\n".join(rows)
@@ -358,13 +463,23 @@ class LookaheadSummary:
     @property
     def no_lookahead(self) -> bool:
         """Trades were checked, no signal changed, and no column changed before the cut."""
-        return (self.total_signals > 0 and self.false_entry_signals == 0
-                and self.false_exit_signals == 0 and not self.changed_before_last_candle)
+        return (
+            self.total_signals > 0
+            and self.false_entry_signals == 0
+            and self.false_exit_signals == 0
+            and not self.changed_before_last_candle
+        )
 
 
-def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path | str | None = None,
-                       pairs: list[str] | None = None, minimum_trade_amount: int = 1,
-                       targeted_trade_amount: int = 5) -> LookaheadSummary:
+def lookahead_analysis(
+    export_dir: Path | str,
+    *,
+    timerange: str,
+    datadir: Path | str | None = None,
+    pairs: list[str] | None = None,
+    minimum_trade_amount: int = 1,
+    targeted_trade_amount: int = 5,
+) -> LookaheadSummary:
     """Run freqtrade's ``lookahead-analysis`` on an export, in-process and offline.
 
     freqtrade backtests the timerange once, then for each of up to ``targeted_trade_amount``
@@ -392,7 +507,10 @@ def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path 
     out, run_config, settings, datadir = _prepare(export_dir, datadir, "lookahead")
     _warm_up(run_config, _span(settings, "holdout", timerange)[1], None)
     exchange = run_config["exchange"]
-    run_config["exchange"] = {**exchange, "pair_whitelist": list(pairs or exchange["pair_whitelist"])}
+    run_config["exchange"] = {
+        **exchange,
+        "pair_whitelist": list(pairs or exchange["pair_whitelist"]),
+    }
     with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp, preserved_logging():
         cfg_path = Path(tmp) / "config.json"
         cfg_path.write_text(json.dumps(run_config), encoding="utf-8")
@@ -408,19 +526,29 @@ def lookahead_analysis(export_dir: Path | str, *, timerange: str, datadir: Path 
         }
         ft_config = setup_utils_configuration(args, RunMode.UTIL_NO_EXCHANGE)
         ft_config = LookaheadAnalysisSubFunctions.calculate_config_overrides(ft_config)
-        found = [o for o in StrategyResolver.search_all_objects(ft_config, enum_failed=False)
-                 if o["name"] == STRATEGY_NAME]
+        found = [
+            o
+            for o in StrategyResolver.search_all_objects(ft_config, enum_failed=False)
+            if o["name"] == STRATEGY_NAME
+        ]
         if not found:
             raise ValueError(f"{STRATEGY_NAME} not found in {out / STRATEGY_DIR}.")
         with offline_markets(load_markets()), get_progress_tracker() as progress:
             analysis = LookaheadAnalysisSubFunctions.initialize_single_lookahead_analysis(
-                ft_config, found[0], progress)
+                ft_config, found[0], progress
+            )
     result = analysis.current_analysis
     changed, unpredicted = _compare_cuts(analysis)
-    return LookaheadSummary(int(result.total_signals), int(result.false_entry_signals),
-                            int(result.false_exit_signals), list(result.false_indicators),
-                            bool(result.has_bias), bool(analysis.failed_bias_check),
-                            changed, unpredicted)
+    return LookaheadSummary(
+        int(result.total_signals),
+        int(result.false_entry_signals),
+        int(result.false_exit_signals),
+        list(result.false_indicators),
+        bool(result.has_bias),
+        bool(analysis.failed_bias_check),
+        changed,
+        unpredicted,
+    )
 
 
 def _compare_cuts(analysis: Any) -> tuple[list[str], bool]:

@@ -195,7 +195,8 @@ class WalkForwardPlan:
 
     @property
     def walkforward_span(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """``(first test start, last test end)``: the out-of-sample span the trials are scored on."""
+        """``(first test start, last test end)``: the out-of-sample span the trials are scored
+        on."""
         return self.folds[0].test_start, self.folds[-1].test_end
 
 
@@ -213,7 +214,8 @@ def _dates_index(dates: pd.DatetimeIndex | pd.Series) -> pd.DatetimeIndex:
         index = dates
     else:
         raise TypeError(
-            f"dates must be a pandas DatetimeIndex or Series of dates, but got {type(dates).__name__}."
+            "dates must be a pandas DatetimeIndex or Series of dates, but got "
+            f"{type(dates).__name__}."
         )
     if index.tz is None:
         index = index.tz_localize("UTC")
@@ -372,7 +374,16 @@ def holdout_windows(plan: WalkForwardPlan, dates: pd.DatetimeIndex | pd.Series) 
                 f"holdout window {len(windows)} has no candles in its "
                 f"{'train' if hi <= lo else 'test'} window ({train_start} .. {test_end})."
             )
-        windows.append(Fold(len(plan.folds) + len(windows), slice(lo, hi), slice(test_lo, test_hi),
-                            train_start, train_end, test_start, test_end))
+        windows.append(
+            Fold(
+                len(plan.folds) + len(windows),
+                slice(lo, hi),
+                slice(test_lo, test_hi),
+                train_start,
+                train_end,
+                test_start,
+                test_end,
+            )
+        )
         test_start = test_end
     return tuple(windows)

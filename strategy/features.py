@@ -12,9 +12,10 @@ and a builder that expands them the way FreqAI does:
 * :func:`standard` — day of week and hour of day of the base timeframe.
 
 Each informative timeframe in ``include_timeframes`` is computed on its own candles and merged onto
-the base candles without look-ahead, as freqtrade's ``merge_informative_pair`` does: a higher-timeframe
-candle becomes visible on the base candle during which it closes. ``include_shifted_candles`` adds
-copies shifted by 1..k candles of their own timeframe (before the merge, as FreqAI does). Column names follow FreqAI: ``%-rsi-period_10_1h``.
+the base candles without look-ahead, as freqtrade's ``merge_informative_pair`` does: a
+higher-timeframe candle becomes visible on the base candle during which it closes.
+``include_shifted_candles`` adds copies shifted by 1..k candles of their own timeframe (before the
+merge, as FreqAI does). Column names follow FreqAI: ``%-rsi-period_10_1h``.
 
 Every value at row ``t`` depends on candles whose close is at or before row ``t``'s close.
 """
@@ -85,7 +86,8 @@ class FeatureConfig:
     Attributes:
         include_timeframes: base timeframe first, then informative timeframes (each a multiple of
             the base).
-        indicator_periods_candles: periods of the per-period indicators, in candles of each timeframe.
+        indicator_periods_candles: periods of the per-period indicators, in candles of each
+            timeframe.
         include_shifted_candles: add copies shifted by 1..k candles of each timeframe's own
             timeframe, as FreqAI does (0 = none; the LSTM window
             already sees the past, so the default adds none).
@@ -102,7 +104,9 @@ class FeatureConfig:
         object.__setattr__(self, "indicator_periods_candles", tuple(self.indicator_periods_candles))
         object.__setattr__(self, "features", tuple(self.features))
         if not self.include_timeframes:
-            raise ValueError("include_timeframes must name at least the base timeframe, but got ().")
+            raise ValueError(
+                "include_timeframes must name at least the base timeframe, but got ()."
+            )
         seconds = [timeframe_to_seconds(tf) for tf in self.include_timeframes]
         base = seconds[0]
         for tf, sec in zip(self.include_timeframes[1:], seconds[1:], strict=True):
@@ -135,8 +139,9 @@ class FeatureConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-def warmup_start(span_start: pd.Timestamp | None, first_candle: pd.Timestamp,
-                 base_timeframe: str) -> pd.Timestamp:
+def warmup_start(
+    span_start: pd.Timestamp | None, first_candle: pd.Timestamp, base_timeframe: str
+) -> pd.Timestamp:
     """First candle date every indicator is computed from.
 
     Args:
@@ -202,7 +207,9 @@ def expand_all(candles: pd.DataFrame, period: int, wanted: tuple[str, ...] = ALL
         lower = bands["lower"].to_numpy(dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             if "bb_width" in wanted:
-                out["%-bb_width-period"] = (bands["upper"].to_numpy() - lower) / bands["mid"].to_numpy()
+                out["%-bb_width-period"] = (bands["upper"].to_numpy() - lower) / bands[
+                    "mid"
+                ].to_numpy()
             if "close-bb_lower" in wanted:
                 out["%-close-bb_lower-period"] = close / lower
     return out
@@ -246,21 +253,29 @@ def standard(candles: pd.DataFrame, wanted: tuple[str, ...] = ALL_FEATURES) -> d
     return out
 
 
-def timeframe_features(candles: pd.DataFrame, config: FeatureConfig, timeframe: str) -> pd.DataFrame:
+def timeframe_features(
+    candles: pd.DataFrame, config: FeatureConfig, timeframe: str
+) -> pd.DataFrame:
     """All per-timeframe features of one timeframe's candles, FreqAI names with ``_<tf>`` suffix."""
     cols: dict[str, np.ndarray] = {}
     for period in config.indicator_periods_candles:
         for name, values in expand_all(candles, period, config.features).items():
             cols[f"{name}_{period}_{timeframe}"] = values
-    for part in (expand_timeframe(candles, config.features), expand_basic(candles, config.features)):
+    for part in (
+        expand_timeframe(candles, config.features),
+        expand_basic(candles, config.features),
+    ):
         for name, values in part.items():
             cols[f"{name}_{timeframe}"] = values
     return pd.DataFrame(cols, index=candles.index)
 
 
 def merge_informative(
-    base_dates: pd.Series, informative_dates: pd.Series, informative: pd.DataFrame,
-    base_timeframe: str, informative_timeframe: str,
+    base_dates: pd.Series,
+    informative_dates: pd.Series,
+    informative: pd.DataFrame,
+    base_timeframe: str,
+    informative_timeframe: str,
 ) -> pd.DataFrame:
     """Align an informative timeframe's rows onto base candles without look-ahead.
 
@@ -268,7 +283,9 @@ def merge_informative(
     candle whose close ``date + tf_base`` is at or after that moment (forward-filled), which is what
     freqtrade's ``merge_informative_pair`` does.
     """
-    avail = (pd.DatetimeIndex(informative_dates) + timeframe_to_timedelta(informative_timeframe)).asi8
+    avail = (
+        pd.DatetimeIndex(informative_dates) + timeframe_to_timedelta(informative_timeframe)
+    ).asi8
     close = (pd.DatetimeIndex(base_dates) + timeframe_to_timedelta(base_timeframe)).asi8
     pos = np.searchsorted(avail, close, side="right") - 1
     values = informative.to_numpy(dtype=np.float64)
@@ -301,7 +318,9 @@ def build_features(candles: Mapping[str, pd.DataFrame], config: FeatureConfig) -
         )
     base_tf = config.base_timeframe
     base = candles[base_tf]
-    frames = [_with_shifts(timeframe_features(base, config, base_tf), config.include_shifted_candles)]
+    frames = [
+        _with_shifts(timeframe_features(base, config, base_tf), config.include_shifted_candles)
+    ]
     for tf in config.include_timeframes[1:]:
         inf = candles[tf]
         own = _with_shifts(timeframe_features(inf, config, tf), config.include_shifted_candles)
@@ -325,7 +344,9 @@ def _with_shifts(features: pd.DataFrame, shifts: int) -> pd.DataFrame:
 def feature_cache_key(candles: Mapping[str, pd.DataFrame], config: FeatureConfig) -> str:
     """Hash of the candles (all timeframes used) and the config: the on-disk cache key."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"v": FEATURES_VERSION, "config": config.to_dict()}, sort_keys=True).encode())
+    digest.update(
+        json.dumps({"v": FEATURES_VERSION, "config": config.to_dict()}, sort_keys=True).encode()
+    )
     for tf in config.include_timeframes:
         frame = candles[tf]
         digest.update(tf.encode())

@@ -32,8 +32,19 @@ import pandas as pd
 import talib
 
 INDICATOR_COLUMNS = (
-    "ma", "roc", "macd", "momentum", "rsi", "bb_upperband", "bb_middleband", "bb_lowerband",
-    "cci", "stoch", "atr", "obv", "ma_100",
+    "ma",
+    "roc",
+    "macd",
+    "momentum",
+    "rsi",
+    "bb_upperband",
+    "bb_middleband",
+    "bb_lowerband",
+    "cci",
+    "stoch",
+    "atr",
+    "obv",
+    "ma_100",
 )
 
 

@@ -49,11 +49,19 @@ class SignalParams:
 
     def __post_init__(self) -> None:
         if self.mode not in THRESHOLD_MODES:
-            raise ValueError(f"signal mode must be one of {THRESHOLD_MODES}, but got mode={self.mode!r}.")
+            raise ValueError(
+                f"signal mode must be one of {THRESHOLD_MODES}, but got mode={self.mode!r}."
+            )
         for name in ("entry", "exit_gap"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"signal {name} must be a finite number, but got {name}={value!r}.")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise ValueError(
+                    f"signal {name} must be a finite number, but got {name}={value!r}."
+                )
             object.__setattr__(self, name, float(value))
         if self.exit_gap < 0:
             raise ValueError(f"signal exit_gap must be >= 0, but got exit_gap={self.exit_gap!r}.")

@@ -56,7 +56,9 @@ def check_weights(weights: Sequence[float]) -> np.ndarray:
     """
     w = np.asarray(weights, dtype=np.float64).reshape(-1)
     if w.shape != (N_WEIGHTS,):
-        raise ValueError(f"weights must be the 9 values w0..w8, but got {len(w)} values: {list(w)}.")
+        raise ValueError(
+            f"weights must be the 9 values w0..w8, but got {len(w)} values: {list(w)}."
+        )
     if not np.all(np.isfinite(w)):
         raise ValueError(f"weights must be finite, but got weights={list(w)}.")
     return w
@@ -103,8 +105,12 @@ class TargetBasis:
             ]
         )
         c = close.to_numpy()
-        upper, middle, lower = (ind[k].to_numpy() for k in ("bb_upperband", "bb_middleband", "bb_lowerband"))
-        regime = np.where((c > middle) & (c > upper), 1.0, np.where((c < middle) & (c < lower), -1.0, 0.0))
+        upper, middle, lower = (
+            ind[k].to_numpy() for k in ("bb_upperband", "bb_middleband", "bb_lowerband")
+        )
+        regime = np.where(
+            (c > middle) & (c > upper), 1.0, np.where((c < middle) & (c < lower), -1.0, 0.0)
+        )
         regime2 = np.where(c > ind["ma_100"].to_numpy(), 1.0, -1.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             vol = 1.0 / ((upper - lower) / middle)

@@ -1,4 +1,5 @@
-"""freqtrade timeframe strings (``5m``, ``1h``, ``4h``, ``1d``, ``1w``) as seconds and Timedeltas."""
+"""freqtrade timeframe strings (``5m``, ``1h``, ``4h``, ``1d``, ``1w``) as seconds and
+Timedeltas."""
 
 from __future__ import annotations
 

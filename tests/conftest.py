@@ -1,4 +1,5 @@
-"""Shared fixtures: the embedded real candles (never synthetic prices), one smoke study per session."""
+"""Shared fixtures: the embedded real candles (never synthetic prices), one smoke study per
+session."""
 
 from __future__ import annotations
 
@@ -49,8 +50,13 @@ def smoke_study_file(tmp_path_factory) -> Path:
     from optimize.study import run_worker
 
     path = tmp_path_factory.mktemp("smoke-study") / "study.db"
-    run_worker(load_config(SMOKE_CONFIG), load_space(SMOKE_SPACE), storage=f"sqlite:///{path}",
-               study_name=SMOKE_STUDY, n_trials=2)
+    run_worker(
+        load_config(SMOKE_CONFIG),
+        load_space(SMOKE_SPACE),
+        storage=f"sqlite:///{path}",
+        study_name=SMOKE_STUDY,
+        n_trials=2,
+    )
     return path
 
 

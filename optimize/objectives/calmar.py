@@ -2,5 +2,9 @@
 
 from optimize.objectives.base import Objective
 
-OBJECTIVE = Objective("calmar", ("maximize",), lambda m: (m["calmar"],),
-                      "annualised return / max drawdown (freqtrade's definition)")
+OBJECTIVE = Objective(
+    "calmar",
+    ("maximize",),
+    lambda m: (m["calmar"],),
+    "annualised return / max drawdown (freqtrade's definition)",
+)

@@ -2,5 +2,6 @@
 
 from optimize.objectives.base import Objective
 
-OBJECTIVE = Objective("profit", ("maximize",), lambda m: (m["profit_total"],),
-                      "total profit / starting balance")
+OBJECTIVE = Objective(
+    "profit", ("maximize",), lambda m: (m["profit_total"],), "total profit / starting balance"
+)

@@ -2,6 +2,10 @@
 
 from optimize.objectives.base import Objective
 
-OBJECTIVE = Objective("sharpe", ("maximize",), lambda m: (m["sharpe"],),
-                      "Sharpe ratio of per-trade returns (their sum per day / their std "
-                      "* sqrt(365), freqtrade's definition)")
+OBJECTIVE = Objective(
+    "sharpe",
+    ("maximize",),
+    lambda m: (m["sharpe"],),
+    "Sharpe ratio of per-trade returns (their sum per day / their std "
+    "* sqrt(365), freqtrade's definition)",
+)

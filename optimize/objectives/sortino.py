@@ -2,6 +2,10 @@
 
 from optimize.objectives.base import Objective
 
-OBJECTIVE = Objective("sortino", ("maximize",), lambda m: (m["sortino"],),
-                      "Sortino ratio of per-trade returns (their sum per day / the std of the "
-                      "losing ones * sqrt(365), freqtrade's definition)")
+OBJECTIVE = Objective(
+    "sortino",
+    ("maximize",),
+    lambda m: (m["sortino"],),
+    "Sortino ratio of per-trade returns (their sum per day / the std of the "
+    "losing ones * sqrt(365), freqtrade's definition)",
+)

@@ -4,10 +4,11 @@ freqtrade loads :class:`LstmOptunaRegressor` from this folder (``--freqaimodel L
 --freqaimodel-path <repo>/strategy/freqtrade``). Compared with FreqAI's stock PyTorch models:
 
 * **Training** is :func:`lstm.train.fit_ensemble` (``ensemble_size`` members, mean prediction)
-  on the training window exactly as the study fits a fold: the rows stay in time order and contiguous (FreqAI's own NaN filter would drop rows
-  and glue windows across the holes), scaling statistics come from the training rows only, early
-  stopping uses the time-ordered last part of the window. Hyperparameters are
-  ``freqai.model_training_parameters`` (:class:`lstm.params.LSTMParams` fields, validated).
+  on the training window exactly as the study fits a fold: the rows stay in time order and
+  contiguous (FreqAI's own NaN filter would drop rows and glue windows across the holes), scaling
+  statistics come from the training rows only, early stopping uses the time-ordered last part of the
+  window. Hyperparameters are ``freqai.model_training_parameters`` (:class:`lstm.params.LSTMParams`
+  fields, validated).
 * **Prediction is windowed**: row ``i`` is predicted from rows ``i-W+1 .. i`` with
   :func:`lstm.train.predict` (FreqAI's ``BasePyTorchRegressor.predict`` feeds a 2-D frame, i.e. a
   window of 1), whose fixed-size batches make a prediction independent of the candles that
@@ -75,8 +76,12 @@ from strategy.signals import SignalParams, label_stats, resolve_thresholds
 logger = logging.getLogger(__name__)
 
 UNSUPPORTED_FEATURE_PARAMETERS = (
-    "DI_threshold", "principal_component_analysis", "use_SVM_to_remove_outliers",
-    "use_DBSCAN_to_remove_outliers", "weight_factor", "noise_standard_deviation",
+    "DI_threshold",
+    "principal_component_analysis",
+    "use_SVM_to_remove_outliers",
+    "use_DBSCAN_to_remove_outliers",
+    "weight_factor",
+    "noise_standard_deviation",
 )
 
 
@@ -110,8 +115,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         unsupported = {k: fp[k] for k in UNSUPPORTED_FEATURE_PARAMETERS if fp.get(k)}
         if unsupported:
             raise ValueError(
-                "LstmOptunaRegressor does not apply FreqAI's outlier removal, PCA, noise or sample "
-                f"weights (its scaler is lstm's RobustScaler); set them to 0/false, but got {unsupported}."
+                "LstmOptunaRegressor does not apply FreqAI's outlier removal, PCA, noise or "
+                "sample weights (its scaler is lstm's RobustScaler); set them to 0/false, but got "
+                f"{unsupported}."
             )
         self.label_horizon = label_horizon(self.freqai_info)
         settings = self.config.get(SETTINGS_KEY, {})
@@ -155,7 +161,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             "fit() on FreqAI's filtered data dictionary is not used."
         )
 
-    def train(self, unfiltered_df: pd.DataFrame, pair: str, dk: FreqaiDataKitchen, **kwargs: Any) -> Any:
+    def train(
+        self, unfiltered_df: pd.DataFrame, pair: str, dk: FreqaiDataKitchen, **kwargs: Any
+    ) -> Any:
         """Fit the LSTM on one training window (rows in time order, NaN handled by :mod:`lstm`).
 
         Returns:
@@ -184,29 +192,46 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
                 f"{self.purge_candles} candles from the window {dates[0]} .. {dates[-1]}."
             )
         seeds = [model_seed(self.base_seed, pair, dates[fit.stop - 1], m) for m in self.members]
-        logger.info("training LSTM for %s on %d rows (%s .. %s), %d features, seed %d",
-                    pair, n, dates[fit.start], dates[fit.stop - 1], len(names), seeds[0])
-        result = fit_ensemble(x, y, train=slice(0, n), predict=slice(n - 1, n),
-                              params=self.lstm_params, seeds=seeds, accelerator=self.accelerator,
-                              feature_names=names, label_horizon=self.label_horizon)
+        logger.info(
+            "training LSTM for %s on %d rows (%s .. %s), %d features, seed %d",
+            pair,
+            n,
+            dates[fit.start],
+            dates[fit.stop - 1],
+            len(names),
+            seeds[0],
+        )
+        result = fit_ensemble(
+            x,
+            y,
+            train=slice(0, n),
+            predict=slice(n - 1, n),
+            params=self.lstm_params,
+            seeds=seeds,
+            accelerator=self.accelerator,
+            feature_names=names,
+            label_horizon=self.label_horizon,
+        )
         mean, std = label_stats(y)
         dk.data["labels_mean"] = {label: mean}
         dk.data["labels_std"] = {label: std}
         thresholds = None
         if self.signal_params is not None:
-            thresholds = resolve_thresholds(self.signal_params,
-                                            train_predictions=result.train_predictions,
-                                            train_labels=y)
+            thresholds = resolve_thresholds(
+                self.signal_params, train_predictions=result.train_predictions, train_labels=y
+            )
         dk.data["extra_returns_per_train"] = {
             **dk.data.get("extra_returns_per_train", {}),
             **extra_returns(self.signal_params, thresholds),
         }
-        dk.data[SETTINGS_KEY] = {"seeds": seeds,
-                                 "best_epoch": [m.best_epoch for m in result.members],
-                                 "epochs_run": [len(m.history) for m in result.members],
-                                 "n_fit_samples": result.members[0].n_fit_samples,
-                                 "train_start": str(dates[fit.start]),
-                                 "train_last": str(dates[fit.stop - 1])}
+        dk.data[SETTINGS_KEY] = {
+            "seeds": seeds,
+            "best_epoch": [m.best_epoch for m in result.members],
+            "epochs_run": [len(m.history) for m in result.members],
+            "n_fit_samples": result.members[0].n_fit_samples,
+            "train_start": str(dates[fit.start]),
+            "train_last": str(dates[fit.stop - 1]),
+        }
         dk.data_dictionary = {
             "train_features": unfiltered_df.loc[:, names].iloc[fit],
             "train_labels": unfiltered_df.loc[:, [label]].iloc[fit],
@@ -240,8 +265,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             lo = int(dates.searchsorted(end - pd.Timedelta(days=self.train_days)))
         return slice(lo, max(lo, hi))
 
-    def predict(self, unfiltered_df: pd.DataFrame, dk: FreqaiDataKitchen, **kwargs: Any
-                ) -> tuple[pd.DataFrame, np.ndarray]:
+    def predict(
+        self, unfiltered_df: pd.DataFrame, dk: FreqaiDataKitchen, **kwargs: Any
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         """Windowed predictions for every row of ``unfiltered_df``.
 
         Returns:

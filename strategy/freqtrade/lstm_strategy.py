@@ -76,8 +76,9 @@ def _target(candles: DataFrame, weights: tuple[float, ...]) -> dict[str, np.ndar
 
 
 def _weight(default: float) -> DecimalParameter:
-    return DecimalParameter(0.0, 1.0, default=default, decimals=WEIGHT_DECIMALS, space=BUY_SPACE,
-                            optimize=False)
+    return DecimalParameter(
+        0.0, 1.0, default=default, decimals=WEIGHT_DECIMALS, space=BUY_SPACE, optimize=False
+    )
 
 
 class LstmOptunaStrategy(IStrategy):
@@ -90,7 +91,8 @@ class LstmOptunaStrategy(IStrategy):
     use_exit_signal = True
     # Candles before each training window: T needs 100 (its SMA 100 regime term, the longest);
     # the margin lets the EMA-based indicators (RSI, MACD, ATR) settle. The export overrides it
-    # (config ``startup_candle_count``) so that freqtrade loads back to ``lstm_optuna.warmup_start``.
+    # (config ``startup_candle_count``) so that freqtrade loads back to
+    # ``lstm_optuna.warmup_start``.
     startup_candle_count = WARMUP_CANDLES
     minimal_roi = {"0": 10}  # noqa: RUF012 - freqtrade's strategy convention
     stoploss = -0.10
@@ -105,17 +107,21 @@ class LstmOptunaStrategy(IStrategy):
     w6 = _weight(1.0)
     w7 = _weight(1.0)
     w8 = _weight(1.0)
-    threshold_mode = CategoricalParameter(list(THRESHOLD_MODES), default="quantile",
-                                          space=BUY_SPACE, optimize=False)
-    entry_threshold = DecimalParameter(0.5, 0.99, default=0.9, decimals=THRESHOLD_DECIMALS,
-                                       space=BUY_SPACE)
-    exit_gap = DecimalParameter(0.0, 0.5, default=0.3, decimals=THRESHOLD_DECIMALS,
-                                space=SELL_SPACE)
+    threshold_mode = CategoricalParameter(
+        list(THRESHOLD_MODES), default="quantile", space=BUY_SPACE, optimize=False
+    )
+    entry_threshold = DecimalParameter(
+        0.5, 0.99, default=0.9, decimals=THRESHOLD_DECIMALS, space=BUY_SPACE
+    )
+    exit_gap = DecimalParameter(
+        0.0, 0.5, default=0.3, decimals=THRESHOLD_DECIMALS, space=SELL_SPACE
+    )
 
     def __init__(self, config: dict[str, Any]) -> None:
         settings = config.get(SETTINGS_KEY, {})
-        self.feature_set = feature_subset(settings.get("features", ALL_FEATURES),
-                                          f"{SETTINGS_KEY}.features")
+        self.feature_set = feature_subset(
+            settings.get("features", ALL_FEATURES), f"{SETTINGS_KEY}.features"
+        )
         for name, (low, high) in dict(settings.get("parameter_ranges", {})).items():
             if name not in RANGED_PARAMETERS:
                 raise ValueError(
@@ -123,9 +129,17 @@ class LstmOptunaStrategy(IStrategy):
                     f"got {name!r}."
                 )
             default = getattr(type(self), name).value
-            setattr(self, name, DecimalParameter(
-                float(low), float(high), default=min(max(default, float(low)), float(high)),
-                decimals=THRESHOLD_DECIMALS, space=RANGED_PARAMETERS[name]))
+            setattr(
+                self,
+                name,
+                DecimalParameter(
+                    float(low),
+                    float(high),
+                    default=min(max(default, float(low)), float(high)),
+                    decimals=THRESHOLD_DECIMALS,
+                    space=RANGED_PARAMETERS[name],
+                ),
+            )
         anchor = settings.get("warmup_start")
         self.warmup_start = None if anchor is None else pd.Timestamp(anchor)
         if self.warmup_start is not None and self.warmup_start.tzinfo is None:
@@ -139,10 +153,13 @@ class LstmOptunaStrategy(IStrategy):
         return tuple(float(getattr(self, name).value) for name in WEIGHT_NAMES)
 
     def signal_params(self) -> SignalParams:
-        """The current threshold parameters (validated by :class:`~strategy.signals.SignalParams`)."""
-        return SignalParams(mode=str(self.threshold_mode.value),
-                            entry=float(self.entry_threshold.value),
-                            exit_gap=float(self.exit_gap.value))
+        """The current threshold parameters (validated by
+        :class:`~strategy.signals.SignalParams`)."""
+        return SignalParams(
+            mode=str(self.threshold_mode.value),
+            entry=float(self.entry_threshold.value),
+            exit_gap=float(self.exit_gap.value),
+        )
 
     # --- FreqAI feature hooks ---------------------------------------------------------------
 
@@ -152,22 +169,30 @@ class LstmOptunaStrategy(IStrategy):
             dataframe[name] = values
         return dataframe
 
-    def feature_engineering_expand_all(self, dataframe: DataFrame, period: int, metadata: dict,
-                                       **kwargs: Any) -> DataFrame:
-        return self._assign(dataframe, from_warmup(dataframe, self.warmup_start, expand_all,
-                                                   int(period), self.feature_set))
+    def feature_engineering_expand_all(
+        self, dataframe: DataFrame, period: int, metadata: dict, **kwargs: Any
+    ) -> DataFrame:
+        return self._assign(
+            dataframe,
+            from_warmup(dataframe, self.warmup_start, expand_all, int(period), self.feature_set),
+        )
 
-    def feature_engineering_expand_basic(self, dataframe: DataFrame, metadata: dict,
-                                         **kwargs: Any) -> DataFrame:
-        self._assign(dataframe, from_warmup(dataframe, self.warmup_start, expand_timeframe,
-                                            self.feature_set))
-        return self._assign(dataframe, from_warmup(dataframe, self.warmup_start, expand_basic,
-                                                   self.feature_set))
+    def feature_engineering_expand_basic(
+        self, dataframe: DataFrame, metadata: dict, **kwargs: Any
+    ) -> DataFrame:
+        self._assign(
+            dataframe, from_warmup(dataframe, self.warmup_start, expand_timeframe, self.feature_set)
+        )
+        return self._assign(
+            dataframe, from_warmup(dataframe, self.warmup_start, expand_basic, self.feature_set)
+        )
 
-    def feature_engineering_standard(self, dataframe: DataFrame, metadata: dict,
-                                     **kwargs: Any) -> DataFrame:
-        return self._assign(dataframe, from_warmup(dataframe, self.warmup_start, standard,
-                                                   self.feature_set))
+    def feature_engineering_standard(
+        self, dataframe: DataFrame, metadata: dict, **kwargs: Any
+    ) -> DataFrame:
+        return self._assign(
+            dataframe, from_warmup(dataframe, self.warmup_start, standard, self.feature_set)
+        )
 
     def set_freqai_targets(self, dataframe: DataFrame, metadata: dict, **kwargs: Any) -> DataFrame:
         target = from_warmup(dataframe, self.warmup_start, _target, self.weights())["T"]

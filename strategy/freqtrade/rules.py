@@ -72,14 +72,16 @@ def round_param(value: float, decimals: int) -> float:
 
 
 def mode_code(mode: str) -> float:
-    """Numeric code of a threshold mode (extra returns are numbers): its index in THRESHOLD_MODES."""
+    """Numeric code of a threshold mode (extra returns are numbers): its index in
+    THRESHOLD_MODES."""
     if mode not in THRESHOLD_MODES:
         raise ValueError(f"threshold mode must be one of {THRESHOLD_MODES}, but got {mode=!r}.")
     return float(THRESHOLD_MODES.index(mode))
 
 
 def strategy_params(weights: tuple[float, ...], signal: SignalParams) -> dict[str, dict[str, Any]]:
-    """The strategy's parameter values for a trial, per freqtrade space, rounded as freqtrade loads them.
+    """The strategy's parameter values for a trial, per freqtrade space, rounded as freqtrade loads
+    them.
 
     Args:
         weights: ``w0..w8``.

@@ -1,10 +1,10 @@
 """What one FreqAI training of the LSTM produces, and how FreqAI stores and reloads it.
 
-* :class:`TrainedLSTM` — the fitted ensemble (K members, one module each), its scaler, the feature names and the last
-  ``window_size - 1`` rows of FreqAI's training frame (the history the first predictions of the next backtest
-  window need); saved as an :mod:`lstm.checkpoint` file (plain tensors and containers, loadable
-  with ``torch.load(..., weights_only=True)``), where FreqAI's stock ``pytorch`` format pickles a
-  trainer object that needs ``weights_only=False``.
+* :class:`TrainedLSTM` — the fitted ensemble (K members, one module each), its scaler, the feature
+  names and the last ``window_size - 1`` rows of FreqAI's training frame (the history the first
+  predictions of the next backtest window need); saved as an :mod:`lstm.checkpoint` file (plain
+  tensors and containers, loadable with ``torch.load(..., weights_only=True)``), where FreqAI's
+  stock ``pytorch`` format pickles a trainer object that needs ``weights_only=False``.
 * :class:`CheckpointDataDrawer` — FreqAI's data drawer with only the model loading replaced.
 
 Kept apart from :mod:`strategy.freqtrade.lstm_regressor`, the file freqtrade resolves the model
@@ -39,7 +39,8 @@ from lstm.train import predict_ensemble
 
 
 def feature_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """The named feature columns as a float64 matrix, non-finite values as NaN (KeyError if absent)."""
+    """The named feature columns as a float64 matrix, non-finite values as NaN (KeyError if
+    absent)."""
     missing = [c for c in names if c not in frame.columns]
     if missing:
         raise KeyError(
@@ -68,8 +69,14 @@ class TrainedLSTM:
             prediction frame starting there is preceded by the context.
     """
 
-    def __init__(self, modules: Sequence[LSTMLightningModule], scaler: RobustScaler,
-                 feature_names: tuple[str, ...], context: np.ndarray, context_next: int) -> None:
+    def __init__(
+        self,
+        modules: Sequence[LSTMLightningModule],
+        scaler: RobustScaler,
+        feature_names: tuple[str, ...],
+        context: np.ndarray,
+        context_next: int,
+    ) -> None:
         if isinstance(modules, LSTMLightningModule):
             modules = (modules,)
         self.modules = tuple(modules)
@@ -92,15 +99,20 @@ class TrainedLSTM:
     def save(self, path: str | Path) -> Path:
         """Write a weights-only checkpoint (FreqAI calls this with ``<name>_model.zip``): the first
         member as an :mod:`lstm.checkpoint` file, the other members' weights in its ``extra``."""
-        others = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
-                  for m in self.modules[1:]]
+        others = [
+            {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+            for m in self.modules[1:]
+        ]
         return save_checkpoint(
             self.module,
             self.scaler,
             path,
             feature_names=self.feature_names,
-            extra={"context": self.context, "context_next": int(self.context_next),
-                   "members": others},
+            extra={
+                "context": self.context,
+                "context_next": int(self.context_next),
+                "members": others,
+            },
         )
 
     @classmethod
@@ -120,8 +132,13 @@ class TrainedLSTM:
             member.load_state_dict(state, strict=True)
             member.eval()
             modules.append(member)
-        return cls(modules, scaler, tuple(meta["feature_names"]), context,
-                   int(extra.get("context_next", -1)))
+        return cls(
+            modules,
+            scaler,
+            tuple(meta["feature_names"]),
+            context,
+            int(extra.get("context_next", -1)),
+        )
 
     def predict_frame(self, features: np.ndarray, first_date: pd.Timestamp | None) -> np.ndarray:
         """Windowed ensemble predictions for every row of ``features`` (label units; NaN: no full

@@ -71,7 +71,7 @@ def test_split_is_time_ordered() -> None:
     fit, val = split_train_val(np.array([9, 3, 4, 5, 6, 7, 8, 10, 11, 12]), 0.2)
     np.testing.assert_array_equal(fit, [3, 4, 5, 6, 7, 8, 9, 10])
     np.testing.assert_array_equal(val, [11, 12])
-    with pytest.raises(ValueError, match="samples.size=2"):
+    with pytest.raises(ValueError, match=r"samples\.size=2"):
         split_train_val(np.array([1, 2]), 0.2)
 
 
@@ -97,7 +97,7 @@ def test_batches_cover_each_sample_once_with_matching_windows(real_features: np.
     seen = []
     for xb, yb in batches:
         assert xb.device == rows.device and xb.shape[1:] == (4, rows.shape[1])
-        for xj, yj in zip(xb, yb):
+        for xj, yj in zip(xb, yb, strict=True):
             i = int(yj)
             torch.testing.assert_close(xj, rows[i - 3 : i + 1], rtol=0, atol=0)
             seen.append(i)

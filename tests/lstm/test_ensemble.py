@@ -14,49 +14,73 @@ SEEDS = (11, 12, 13)
 
 
 def _single(features: np.ndarray, labels: np.ndarray, params: LSTMParams, seed: int):
-    return fit_predict(features, labels, train=TRAIN, predict=PREDICT, params=params, seed=seed,
-                       accelerator="cpu")
+    return fit_predict(
+        features, labels, train=TRAIN, predict=PREDICT, params=params, seed=seed, accelerator="cpu"
+    )
 
 
 @pytest.fixture(scope="module")
 def ensemble(real_features: np.ndarray, learnable_labels: np.ndarray, tiny_params: LSTMParams):
-    return fit_ensemble(real_features, learnable_labels, train=TRAIN, predict=PREDICT,
-                        params=tiny_params, seeds=SEEDS, accelerator="cpu")
+    return fit_ensemble(
+        real_features,
+        learnable_labels,
+        train=TRAIN,
+        predict=PREDICT,
+        params=tiny_params,
+        seeds=SEEDS,
+        accelerator="cpu",
+    )
 
 
 def test_one_member_is_the_single_model(real_features, learnable_labels, tiny_params) -> None:
-    one = fit_ensemble(real_features, learnable_labels, train=TRAIN, predict=PREDICT,
-                       params=tiny_params, seeds=(SEEDS[0],), accelerator="cpu")
+    one = fit_ensemble(
+        real_features,
+        learnable_labels,
+        train=TRAIN,
+        predict=PREDICT,
+        params=tiny_params,
+        seeds=(SEEDS[0],),
+        accelerator="cpu",
+    )
     alone = _single(real_features, learnable_labels, tiny_params, SEEDS[0])
     np.testing.assert_array_equal(one.predictions, alone.predictions)
     np.testing.assert_array_equal(one.train_predictions, alone.train_predictions)
 
 
-def test_members_equal_their_seeds_trained_alone(ensemble, real_features, learnable_labels,
-                                                 tiny_params) -> None:
+def test_members_equal_their_seeds_trained_alone(
+    ensemble, real_features, learnable_labels, tiny_params
+) -> None:
     alone = [_single(real_features, learnable_labels, tiny_params, s) for s in SEEDS]
     for member, single in zip(ensemble.members, alone, strict=True):
         np.testing.assert_array_equal(member.predictions, single.predictions)
-        for (name, a), b in zip(member.model.state_dict().items(), single.model.state_dict().values(),
-                                strict=True):
+        for (name, a), b in zip(
+            member.model.state_dict().items(), single.model.state_dict().values(), strict=True
+        ):
             assert torch.equal(a, b), name
     expected = np.mean([s.predictions for s in alone], axis=0)
     np.testing.assert_array_equal(ensemble.predictions, expected)
-    np.testing.assert_array_equal(ensemble.train_predictions,
-                                  np.mean([s.train_predictions for s in alone], axis=0))
+    np.testing.assert_array_equal(
+        ensemble.train_predictions, np.mean([s.train_predictions for s in alone], axis=0)
+    )
     # Different seeds really give different members (else the mean proves nothing).
     assert not np.array_equal(alone[0].predictions, alone[1].predictions)
     assert ensemble.seeds == SEEDS
 
 
 def test_predict_ensemble_reproduces_the_fit(ensemble, real_features, tiny_params) -> None:
-    again = predict_ensemble([m.model for m in ensemble.members], ensemble.scaler, real_features,
-                             PREDICT, tiny_params.window_size)
+    again = predict_ensemble(
+        [m.model for m in ensemble.members],
+        ensemble.scaler,
+        real_features,
+        PREDICT,
+        tiny_params.window_size,
+    )
     np.testing.assert_array_equal(again, ensemble.predictions)
 
 
-def test_fit_does_not_depend_on_the_callers_thread_count(real_features, learnable_labels,
-                                                         tiny_params) -> None:
+def test_fit_does_not_depend_on_the_callers_thread_count(
+    real_features, learnable_labels, tiny_params
+) -> None:
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -78,5 +102,11 @@ def test_ensemble_mean_rules() -> None:
     with pytest.raises(ValueError, match="at least one member"):
         ensemble_mean([])
     with pytest.raises(ValueError, match="one seed per ensemble member"):
-        fit_ensemble(np.zeros((10, 2)), np.zeros(10), train=slice(0, 5), predict=slice(5, 10),
-                     params=LSTMParams(), seeds=())
+        fit_ensemble(
+            np.zeros((10, 2)),
+            np.zeros(10),
+            train=slice(0, 5),
+            predict=slice(5, 10),
+            params=LSTMParams(),
+            seeds=(),
+        )

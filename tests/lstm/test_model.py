@@ -25,7 +25,9 @@ class SeedForwardLSTM(LSTMRegressor):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = None
-        for i, (lstm, norm, dropout) in enumerate(zip(self.lstms, self.norms, self.dropouts)):
+        for i, (lstm, norm, dropout) in enumerate(
+            zip(self.lstms, self.norms, self.dropouts, strict=True)
+        ):
             x, _ = lstm(x)
             if i == 0:
                 x = x[:, -1, :]
@@ -117,5 +119,5 @@ def test_module_hyperparameters_are_recorded() -> None:
     module = LSTMLightningModule.from_params(F, params)
     assert module.params == params
     assert dict(module.hparams) == {"input_dim": F, "output_dim": 1, **params.to_dict()}
-    with pytest.raises(ValueError, match="LSTMParams.dropout_percent"):
+    with pytest.raises(ValueError, match=r"LSTMParams\.dropout_percent"):
         LSTMLightningModule(F, dropout_percent=1.5)

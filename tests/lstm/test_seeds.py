@@ -16,10 +16,17 @@ END = pd.Timestamp("2025-04-01 23:00", tz="UTC")
 def test_seed_in_range_and_stable_across_processes() -> None:
     seed = model_seed(42, "BTC/USDT", END, 0)
     assert 0 <= seed < 2**32
-    code = ("import pandas as pd; from lstm.seeds import model_seed; "
-            "print(model_seed(42, 'BTC/USDT', pd.Timestamp('2025-04-01 23:00', tz='UTC'), 0))")
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": "123", "PATH": ""})
+    code = (
+        "import pandas as pd; from lstm.seeds import model_seed; "
+        "print(model_seed(42, 'BTC/USDT', pd.Timestamp('2025-04-01 23:00', tz='UTC'), 0))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
+    )
     assert int(other.stdout) == seed  # no dependence on Python's per-process hash salt
 
 
@@ -27,9 +34,15 @@ def test_seed_in_range_and_stable_across_processes() -> None:
 def test_every_input_changes_the_seed(change: str) -> None:
     args = {"study_seed": 42, "pair": "BTC/USDT", "train_end": END, "member": 0}
     base = model_seed(**args)
-    args = dict(args, **{"study": {"study_seed": 43}, "pair": {"pair": "ETH/USDT"},
-                         "end": {"train_end": END + pd.Timedelta(hours=1)},
-                         "member": {"member": 1}}[change])
+    args = dict(
+        args,
+        **{
+            "study": {"study_seed": 43},
+            "pair": {"pair": "ETH/USDT"},
+            "end": {"train_end": END + pd.Timedelta(hours=1)},
+            "member": {"member": 1},
+        }[change],
+    )
     assert model_seed(**args) != base
 
 

@@ -1,4 +1,5 @@
-"""Backtest settings: every bad value is rejected with its key named; the ROI table is normalised."""
+"""Backtest settings: every bad value is rejected with its key named; the ROI table is
+normalised."""
 
 from __future__ import annotations
 

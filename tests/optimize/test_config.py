@@ -26,9 +26,16 @@ def test_shipped_configs_load(path):
     [
         ({"dataa": {}}, r"dataa: unknown section"),
         ({"data": {"pair": ["BTC/USDT"]}}, r"data\.pair: unknown key"),
-        ({"data": {"pairs": ["BTCUSDT"]}}, r"data: pairs must be a non-empty list like \['BTC/USDT'\], but got pairs=\['BTCUSDT'\]"),
+        (
+            {"data": {"pairs": ["BTCUSDT"]}},
+            r"data: pairs must be a non-empty list like \['BTC/USDT'\], but got "
+            r"pairs=\['BTCUSDT'\]",
+        ),
         ({"data": {"timeframe": "1M"}}, r"data: timeframe must look like"),
-        ({"study": {"objective": "money"}}, r"study: objective must be one of .* but got objective='money'"),
+        (
+            {"study": {"objective": "money"}},
+            r"study: objective must be one of .* but got objective='money'",
+        ),
         ({"study": {"objective": "return_drawdown", "pruner": "median"}}, r"cannot prune"),
         ({"study": {"n_trials": -3}}, r"n_trials must be an integer >= 0, but got n_trials=-3"),
         ({"walkforward": {"train_days": 0, "test_days": 10}}, r"walkforward: .*train_days"),
@@ -36,11 +43,22 @@ def test_shipped_configs_load(path):
         ({"training": {"accelerator": "tpu"}}, r"accelerator must be one of"),
         ({"features": {"include_timeframes": ["4h", "1h"]}}, r"features: .*multiple of the base"),
         ({"features": {"include_timeframes": ["4h"]}}, r"must start with data.timeframe '1h'"),
-        ({"data": {"pairs": "BTC/USDT"}}, r"data: pairs must be a list like \['BTC/USDT'\], but got pairs='BTC/USDT'"),
-        ({"data": {"start": "2025-13-45"}}, r"data: start must be a date .*, but got start='2025-13-45'"),
-        ({"data": {"start": "2025-08-01", "end": "2025-06-01"}},
-         r"data: start must be before end, but got start='2025-08-01' and end='2025-06-01'"),
-        ({"walkforward": {"test_days": 10}}, r"walkforward: missing required key\(s\) \['train_days'\]"),
+        (
+            {"data": {"pairs": "BTC/USDT"}},
+            r"data: pairs must be a list like \['BTC/USDT'\], but got pairs='BTC/USDT'",
+        ),
+        (
+            {"data": {"start": "2025-13-45"}},
+            r"data: start must be a date .*, but got start='2025-13-45'",
+        ),
+        (
+            {"data": {"start": "2025-08-01", "end": "2025-06-01"}},
+            r"data: start must be before end, but got start='2025-08-01' and end='2025-06-01'",
+        ),
+        (
+            {"walkforward": {"test_days": 10}},
+            r"walkforward: missing required key\(s\) \['train_days'\]",
+        ),
     ],
 )
 def test_malformed_config(tmp_path, raw, match):
@@ -52,12 +70,25 @@ def test_malformed_config(tmp_path, raw, match):
 
 
 def test_objectives_are_pure_functions_of_metrics():
-    metrics = {"sharpe": 1.5, "sortino": 2.0, "calmar": 3.0, "profit_total": 0.2, "max_drawdown_account": 0.05}
+    metrics = {
+        "sharpe": 1.5,
+        "sortino": 2.0,
+        "calmar": 3.0,
+        "profit_total": 0.2,
+        "max_drawdown_account": 0.05,
+    }
     assert get_objective("sharpe")(metrics) == (1.5,)
     assert get_objective("profit_drawdown")(metrics) == (pytest.approx(0.15),)
     assert get_objective("return_drawdown")(metrics) == (0.2, 0.05)
     assert get_objective("sharpe")({**metrics, "sharpe": float("nan")}) == (0.0,)  # no trades: flat
-    assert set(OBJECTIVES) == {"sharpe", "sortino", "calmar", "profit", "profit_drawdown", "return_drawdown"}
+    assert set(OBJECTIVES) == {
+        "sharpe",
+        "sortino",
+        "calmar",
+        "profit",
+        "profit_drawdown",
+        "return_drawdown",
+    }
 
 
 def test_unquoted_impossible_date_names_file_and_key(tmp_path):
@@ -65,7 +96,9 @@ def test_unquoted_impossible_date_names_file_and_key(tmp_path):
     1..12"); the key must be named instead."""
     path = tmp_path / "run.yaml"
     path.write_text("data:\n  start: 2025-13-45\n")
-    with pytest.raises(ConfigError, match=r"data: start must be a date .*, but got start='2025-13-45'") as err:
+    with pytest.raises(
+        ConfigError, match=r"data: start must be a date .*, but got start='2025-13-45'"
+    ) as err:
         load_config(path)
     assert str(path) in str(err.value)
     path.write_text("data:\n  start: 2025-06-01\n  end: 2025-08-15\n")

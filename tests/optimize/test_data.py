@@ -24,7 +24,11 @@ from optimize.data import (
 @pytest.fixture(scope="module")
 def real(datadir) -> pd.DataFrame:
     """The first 300 real BTC 1h candles of the embedded data (no gaps there)."""
-    return pd.read_feather(datadir / "binance" / "BTC_USDT-1h.feather").iloc[:300].reset_index(drop=True)
+    return (
+        pd.read_feather(datadir / "binance" / "BTC_USDT-1h.feather")
+        .iloc[:300]
+        .reset_index(drop=True)
+    )
 
 
 def write(tmp_path: Path, frame: pd.DataFrame, pair: str = "BTC/USDT", tf: str = "1h") -> Path:
@@ -43,7 +47,8 @@ def test_clean_file_loads_unchanged(tmp_path, real):
     pd.testing.assert_frame_equal(out, real)
 
 
-# n_filled: the missing candles of the embedded files (find_gaps(...).n_missing; the files are fixed).
+# n_filled: the missing candles of the embedded files (find_gaps(...).n_missing; the files are
+# fixed).
 @pytest.mark.parametrize(
     "pair, tf, n_filled",
     [("BTC/USDT", "1h", 32), ("ETH/USDT", "2h", 10), ("SOL/USDT", "1h", 20), ("SOL/USDT", "4h", 0)],
@@ -81,7 +86,10 @@ def test_rare_gaps_are_info_not_warning(tmp_path, real, caplog):
 
 def test_gap_larger_than_limit_is_an_error(tmp_path, real):
     holed = real.drop(index=range(100, 130))
-    with pytest.raises(CandleValidationError, match=r"rule 'gap': 30 missing candles in a row starting at 2020-01-05 04:00"):
+    with pytest.raises(
+        CandleValidationError,
+        match=r"rule 'gap': 30 missing candles in a row starting at 2020-01-05 04:00",
+    ):
         load(write(tmp_path, holed), max_gap_candles=10)
     assert len(load(tmp_path, max_gap_candles=30)) == len(real)
 
@@ -104,26 +112,46 @@ def _mutate(real: pd.DataFrame, fn) -> pd.DataFrame:
 def _set(row, col, value):
     def fn(frame):
         frame.loc[row, col] = value
+
     return fn
 
 
 MALFORMED = {
-    "missing column": (lambda f: f.drop(columns=["volume"]), r"rule 'columns': missing \['volume'\]"),
+    "missing column": (
+        lambda f: f.drop(columns=["volume"]),
+        r"rule 'columns': missing \['volume'\]",
+    ),
     "extra column": (lambda f: f.assign(foo=1.0), r"rule 'columns': .*unexpected \['foo'\]"),
     "naive dates": (lambda f: f.assign(date=f["date"].dt.tz_localize(None)), r"rule 'date dtype'"),
     "unsorted": (lambda f: f.iloc[[0, 1, 3, 2, *range(4, len(f))]], r"row 3 .*rule 'sorted dates'"),
     "duplicate": (lambda f: pd.concat([f.iloc[:11], f.iloc[10:]]), r"row 11 .*rule 'unique dates'"),
-    "off grid": (lambda f: _mutate(f, _set(20, "date", f.loc[20, "date"] + pd.Timedelta(minutes=30))),
-                 r"row 20 \(date 2020-01-01 20:30:00\+00:00\): rule 'timeframe grid'"),
+    "off grid": (
+        lambda f: _mutate(f, _set(20, "date", f.loc[20, "date"] + pd.Timedelta(minutes=30))),
+        r"row 20 \(date 2020-01-01 20:30:00\+00:00\): rule 'timeframe grid'",
+    ),
     "nan": (lambda f: _mutate(f, _set(7, "close", np.nan)), r"row 7 .*rule 'finite': close=nan"),
     "inf": (lambda f: _mutate(f, _set(8, "volume", np.inf)), r"row 8 .*rule 'finite': volume=inf"),
-    "zero price": (lambda f: _mutate(f, _set(9, "low", 0.0)), r"row 9 .*rule 'positive price': low=0.0"),
-    "negative price": (lambda f: _mutate(f, _set(9, "open", -1.0)), r"rule 'positive price': open=-1.0"),
+    "zero price": (
+        lambda f: _mutate(f, _set(9, "low", 0.0)),
+        r"row 9 .*rule 'positive price': low=0.0",
+    ),
+    "negative price": (
+        lambda f: _mutate(f, _set(9, "open", -1.0)),
+        r"rule 'positive price': open=-1.0",
+    ),
     "negative volume": (lambda f: _mutate(f, _set(4, "volume", -5.0)), r"row 4 .*rule 'volume'"),
-    "high < low": (lambda f: _mutate(f, _set(12, "high", f.loc[12, "low"] - 1)), r"row 12 .*rule 'high >= low'"),
-    "high < close": (lambda f: _mutate(f, _set(13, "high", f.loc[13, ["open", "close"]].max() - 0.5)),
-                     r"row 13 .*rule 'OHLC consistency'"),
-    "text price": (lambda f: f.assign(open=f["open"].astype(str).where(f.index != 5, "abc")), r"rule 'numeric'"),
+    "high < low": (
+        lambda f: _mutate(f, _set(12, "high", f.loc[12, "low"] - 1)),
+        r"row 12 .*rule 'high >= low'",
+    ),
+    "high < close": (
+        lambda f: _mutate(f, _set(13, "high", f.loc[13, ["open", "close"]].max() - 0.5)),
+        r"row 13 .*rule 'OHLC consistency'",
+    ),
+    "text price": (
+        lambda f: f.assign(open=f["open"].astype(str).where(f.index != 5, "abc")),
+        r"rule 'numeric'",
+    ),
     "empty": (lambda f: f.iloc[:0], r"rule 'rows'"),
 }
 
@@ -161,7 +189,9 @@ def test_fill_is_idempotent_and_gaps_counted(real):
     pd.testing.assert_frame_equal(fill_missing_candles(filled, "1h"), filled)
 
 
-@pytest.mark.parametrize("tf, seconds", [("5m", 300), ("1h", 3600), ("4h", 14400), ("1d", 86400), ("1w", 604800)])
+@pytest.mark.parametrize(
+    "tf, seconds", [("5m", 300), ("1h", 3600), ("4h", 14400), ("1d", 86400), ("1w", 604800)]
+)
 def test_timeframes(tf, seconds):
     assert timeframe_to_seconds(tf) == seconds
 
@@ -176,8 +206,10 @@ def test_bad_timeframe(tf):
     "alter, pattern",
     [
         (lambda f: f.assign(volume=0.0), r"rule 'volume all zero': every candle has volume 0"),
-        (lambda f: f.assign(open=100.0, high=100.0, low=100.0, close=100.0),
-         r"rule 'flat prices': every candle has open = high = low = close = 100.0"),
+        (
+            lambda f: f.assign(open=100.0, high=100.0, low=100.0, close=100.0),
+            r"rule 'flat prices': every candle has open = high = low = close = 100.0",
+        ),
     ],
     ids=["zero-volume", "flat-prices"],
 )

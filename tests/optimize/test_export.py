@@ -57,22 +57,32 @@ def quiet_freqtrade_logging(monkeypatch):
     monkeypatch.setattr(configuration, "setup_logging", lambda config: None)
 
 
-def test_freqtrade_validates_the_config_and_loads_the_exported_values(exported, datadir,
-                                                                      quiet_freqtrade_logging):
-    args = {"config": [str(exported.config_path)], "datadir": str(datadir / "binance"),
-            "strategy": STRATEGY_NAME, "timerange": exported.timerange}  # as in the README
+def test_freqtrade_validates_the_config_and_loads_the_exported_values(
+    exported, datadir, quiet_freqtrade_logging
+):
+    args = {
+        "config": [str(exported.config_path)],
+        "datadir": str(datadir / "binance"),
+        "strategy": STRATEGY_NAME,
+        "timerange": exported.timerange,
+    }  # as in the README
     config = Configuration(args, RunMode.BACKTEST).get_config()
     strategy = StrategyResolver.load_strategy(config)
     validate_config_consistency(config)  # freqtrade's full schema and consistency checks
     strategy.ft_load_hyper_params(False)
     params = json.loads(exported.params_path.read_text())["params"]
-    loaded = {space: {name: p.value for name, p in strategy.enumerate_parameters(space)}
-              for space in ("buy", "sell")}
+    loaded = {
+        space: {name: p.value for name, p in strategy.enumerate_parameters(space)}
+        for space in ("buy", "sell")
+    }
     assert loaded == {"buy": params["buy"], "sell": params["sell"]}
     assert strategy.stoploss == params["stoploss"]["stoploss"]
     assert {str(k): v for k, v in strategy.minimal_roi.items()} == params["roi"]
     space = load_space(SMOKE_SPACE).dists  # hyperopt ranges = the study's space
-    for name, key in (("entry_threshold", ("signal", "entry")), ("exit_gap", ("signal", "exit_gap"))):
+    for name, key in (
+        ("entry_threshold", ("signal", "entry")),
+        ("exit_gap", ("signal", "exit_gap")),
+    ):
         param = getattr(strategy, name)
         assert (param.low, param.high) == (space[key].low, space[key].high)
     assert Path(strategy.__file__) == exported.strategy_link  # found through the export folder
@@ -105,15 +115,26 @@ def test_exported_values_are_the_trial_s(exported, study):
     # each span's indicators start WARMUP_CANDLES before its first training window; freqtrade
     # loads back to exactly that candle for the holdout (verify sets it for the span it runs)
     hour = pd.Timedelta(hours=1)
-    assert pd.Timestamp(settings["walkforward"]["warmup_start"]) == \
-        pd.Timestamp(run.data.start, tz="UTC") - WARMUP_CANDLES * hour
+    assert (
+        pd.Timestamp(settings["walkforward"]["warmup_start"])
+        == pd.Timestamp(run.data.start, tz="UTC") - WARMUP_CANDLES * hour
+    )
     holdout_start = pd.Timestamp(settings["holdout"]["start"])
     warmup = pd.Timestamp(settings["warmup_start"])
     assert warmup == pd.Timestamp(settings["holdout"]["warmup_start"])
-    assert warmup == holdout_start - run.walkforward.purge_candles * hour - pd.Timedelta(
-        days=run.walkforward.train_days) - WARMUP_CANDLES * hour
-    assert holdout_start - pd.Timedelta(days=freqai["train_period_days"]) - \
-        config["startup_candle_count"] * hour == warmup
+    assert (
+        warmup
+        == holdout_start
+        - run.walkforward.purge_candles * hour
+        - pd.Timedelta(days=run.walkforward.train_days)
+        - WARMUP_CANDLES * hour
+    )
+    assert (
+        holdout_start
+        - pd.Timedelta(days=freqai["train_period_days"])
+        - config["startup_candle_count"] * hour
+        == warmup
+    )
     assert freqai["backtest_period_days"] == run.walkforward.test_days
     assert freqai["model_training_parameters"] == params.lstm.to_dict()
     assert freqai["conv_width"] == params.lstm.window_size
@@ -164,8 +185,19 @@ def test_a_trial_that_is_not_complete_is_refused(storage, study, tmp_path, capsy
     study.tell(pruned, state=TrialState.PRUNED)
     with pytest.raises(ValueError, match=rf"trial {pruned.number} of study .* is PRUNED"):
         export_trial(STUDY, tmp_path, storage=storage, trial_number=pruned.number)
-    code = main(["export", "--study-name", STUDY, "--storage", storage, "--trial",
-                 str(pruned.number), "--out", str(tmp_path)])
+    code = main(
+        [
+            "export",
+            "--study-name",
+            STUDY,
+            "--storage",
+            storage,
+            "--trial",
+            str(pruned.number),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 2 and f"trial {pruned.number}" in capsys.readouterr().err
     with pytest.raises(ValueError, match="has trials 0"):
         export_trial(STUDY, tmp_path, storage=storage, trial_number=99)
@@ -178,8 +210,9 @@ def test_a_trial_that_is_not_complete_is_refused(storage, study, tmp_path, capsy
     assert not (tmp_path / "config.json").exists()
 
 
-def test_cli_export_then_verify_a_timerange_next_to_the_study_s_trades(storage, study, tmp_path,
-                                                                        capsys):
+def test_cli_export_then_verify_a_timerange_next_to_the_study_s_trades(
+    storage, study, tmp_path, capsys
+):
     best = study.best_trial.number
     record = evaluate_holdout(study, best)
     out = tmp_path / "exp"

@@ -40,9 +40,21 @@ def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
     return code, [line for line in err.splitlines() if line.strip()]
 
 
-def run_args(config: Path, storage: str, name: str, *extra: str, space: Path = SMOKE_SPACE) -> list[str]:
-    return ["run", "--config", str(config), "--space", str(space), "--storage", storage,
-            "--study-name", name, *extra]
+def run_args(
+    config: Path, storage: str, name: str, *extra: str, space: Path = SMOKE_SPACE
+) -> list[str]:
+    return [
+        "run",
+        "--config",
+        str(config),
+        "--space",
+        str(space),
+        "--storage",
+        storage,
+        "--study-name",
+        name,
+        *extra,
+    ]
 
 
 def study_names(storage: str) -> list[str]:
@@ -67,10 +79,29 @@ def test_bad_storage_url_is_one_line(tmp_path, capsys, command, url):
     config = write_config(tmp_path)
     argv = {
         "run": run_args(config, url, "s"),
-        "worker": ["worker", "--config", str(config), "--space", str(SMOKE_SPACE), "--storage", url,
-                   "--study-name", "s", "--log-file", str(tmp_path / "w.log")],
+        "worker": [
+            "worker",
+            "--config",
+            str(config),
+            "--space",
+            str(SMOKE_SPACE),
+            "--storage",
+            url,
+            "--study-name",
+            "s",
+            "--log-file",
+            str(tmp_path / "w.log"),
+        ],
         "export": ["export", "--storage", url, "--study-name", "s", "--out", str(tmp_path / "out")],
-        "report": ["report", "--storage", url, "--study-name", "s", "--out", str(tmp_path / "r.html")],
+        "report": [
+            "report",
+            "--storage",
+            url,
+            "--study-name",
+            "s",
+            "--out",
+            str(tmp_path / "r.html"),
+        ],
     }[command]
     code, lines = run_cli(capsys, *argv)
     assert code == 2, lines
@@ -109,14 +140,29 @@ def _flat_in_span(frame: pd.DataFrame) -> pd.DataFrame:
 
 BAD_INPUTS = {
     "missing pair": ({"data": {"pairs": ["DOGE/USDT"]}}, r"No 1h candles for 'DOGE/USDT'"),
-    "missing datadir": ({"data": {"datadir": "/no/such/folder"}},
-                        r"data\.datadir='/no/such/folder' .* does not exist"),
-    "span too short": ({"data": {"end": "2025-06-20"}}, r"too little data for one walk-forward fold"),
-    "end after data": ({"data": {"end": "2027-01-01"}}, r"data\.end='2027-01-01' is after the last candle"),
-    "window above purge": ({"walkforward": {"purge_candles": 4}},
-                           (r"lstm\.window_size \(up to 6\) \+ target\.label_horizon \(up to 0\) = 6 exceeds "
-                            r"walkforward\.purge_candles=4")),
-    "zero volume in span": (_zero_volume_in_span, r"rule 'volume all zero': every candle from 2025-06-01"),
+    "missing datadir": (
+        {"data": {"datadir": "/no/such/folder"}},
+        r"data\.datadir='/no/such/folder' .* does not exist",
+    ),
+    "span too short": (
+        {"data": {"end": "2025-06-20"}},
+        r"too little data for one walk-forward fold",
+    ),
+    "end after data": (
+        {"data": {"end": "2027-01-01"}},
+        r"data\.end='2027-01-01' is after the last candle",
+    ),
+    "window above purge": (
+        {"walkforward": {"purge_candles": 4}},
+        (
+            r"lstm\.window_size \(up to 6\) \+ target\.label_horizon \(up to 0\) = 6 exceeds "
+            r"walkforward\.purge_candles=4"
+        ),
+    ),
+    "zero volume in span": (
+        _zero_volume_in_span,
+        r"rule 'volume all zero': every candle from 2025-06-01",
+    ),
     "flat prices in span": (_flat_in_span, r"rule 'flat prices': every candle from 2025-06-01"),
 }
 
@@ -138,7 +184,9 @@ def test_bad_input_is_refused_before_the_study_exists(tmp_path, capsys, case):
     assert study_names(storage) == []
     # the worker command checks the same before it creates the study
     with pytest.raises(StudyInputError, match=pattern):
-        run_worker(load(config), load_space(SMOKE_SPACE), storage=storage, study_name="s", n_trials=1)
+        run_worker(
+            load(config), load_space(SMOKE_SPACE), storage=storage, study_name="s", n_trials=1
+        )
     assert study_names(storage) == []
 
 
@@ -148,9 +196,14 @@ def test_constant_window_above_purge_is_refused_before_any_trial(tmp_path):
     space_path = tmp_path / "wide.yaml"
     space_path.write_text(yaml.safe_dump(raw))
     storage = f"sqlite:///{tmp_path / 'w.db'}"
-    with pytest.raises(StudyInputError, match=r"wide\.yaml: lstm\.window_size \(up to 20\) .* = 20 exceeds "
-                                              r"walkforward\.purge_candles=12 of .*; expected purge_candles >= 20"):
-        run_worker(load(write_config(tmp_path)), load_space(space_path), storage=storage, study_name="w")
+    with pytest.raises(
+        StudyInputError,
+        match=r"wide\.yaml: lstm\.window_size \(up to 20\) .* = 20 exceeds "
+        r"walkforward\.purge_candles=12 of .*; expected purge_candles >= 20",
+    ):
+        run_worker(
+            load(write_config(tmp_path)), load_space(space_path), storage=storage, study_name="w"
+        )
     assert study_names(storage) == []
 
 
@@ -159,7 +212,9 @@ def test_study_without_trials_takes_a_fixed_config(tmp_path):
     fixed config is accepted under the same name."""
     storage = f"sqlite:///{tmp_path / 'e.db'}"
     space = load_space(SMOKE_SPACE)
-    open_study(storage, "e", load(write_config(tmp_path, walkforward={"test_days": 30})), space, seed=0)
+    open_study(
+        storage, "e", load(write_config(tmp_path, walkforward={"test_days": 30})), space, seed=0
+    )
     study = open_study(storage, "e", load(write_config(tmp_path)), space, seed=0)
     assert study.user_attrs["fingerprint"]["config"]["walkforward"]["test_days"] == 7
 
@@ -172,13 +227,18 @@ def test_resume_allows_run_settings_and_names_each_differing_key(tmp_path):
     space = load_space(SMOKE_SPACE)
     study = open_study(storage, "r", load(write_config(tmp_path)), space, seed=0)
     study.tell(study.ask(), state=TrialState.FAIL)  # the study is no longer empty
-    allowed = write_config(tmp_path, study={"n_trials": 50, "grace_period": 9, "timeout": 60},
-                           training={"accelerator": "auto", "threads_per_worker": 2})
+    allowed = write_config(
+        tmp_path,
+        study={"n_trials": 50, "grace_period": 9, "timeout": 60},
+        training={"accelerator": "auto", "threads_per_worker": 2},
+    )
     raw = yaml.safe_load(allowed.read_text())
     raw["training"]["cache_dir"] = str(tmp_path / "other-cache")
     allowed.write_text(yaml.safe_dump(raw))
     open_study(storage, "r", load(allowed), space, seed=0)
-    changed = write_config(tmp_path, study={"seed": 7, "n_trials": 50}, walkforward={"test_days": 6})
+    changed = write_config(
+        tmp_path, study={"seed": 7, "n_trials": 50}, walkforward={"test_days": 6}
+    )
     with pytest.raises(ValueError) as err:
         open_study(storage, "r", load(changed), space, seed=0)
     message = str(err.value)
@@ -187,16 +247,23 @@ def test_resume_allows_run_settings_and_names_each_differing_key(tmp_path):
     assert "config walkforward.test_days: stored 7, now 6" in message
     assert "n_trials" not in message
     other = load_space(SMOKE_SPACE.parent / "strategy-only.yaml")
-    with pytest.raises(ValueError, match=r"different space .*space lstm\.window_size\.type: stored 'int', now"):
+    with pytest.raises(
+        ValueError, match=r"different space .*space lstm\.window_size\.type: stored 'int', now"
+    ):
         open_study(storage, "r", load(write_config(tmp_path)), other, seed=0)
 
 
 def test_resumed_study_does_not_repeat_the_startup_draws(tmp_path):
     storage = f"sqlite:///{tmp_path / 'seed.db'}"
-    config, space = load(write_config(tmp_path, study={"sampler": "random"})), load_space(SMOKE_SPACE)
+    config, space = (
+        load(write_config(tmp_path, study={"sampler": "random"})),
+        load_space(SMOKE_SPACE),
+    )
 
     def draw(n: int) -> list[dict]:
-        study = open_study(storage, "seed", config, space, seed=config.study.seed)  # a rerun: same worker seed
+        study = open_study(
+            storage, "seed", config, space, seed=config.study.seed
+        )  # a rerun: same worker seed
         out = []
         for _ in range(n):
             trial = study.ask()
@@ -207,7 +274,9 @@ def test_resumed_study_does_not_repeat_the_startup_draws(tmp_path):
 
     first, second = draw(2), draw(2)
     assert not any(a == b for a in first for b in second), (first, second)
-    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"  # a new study still starts from the configured seed
+    fresh = (
+        f"sqlite:///{tmp_path / 'fresh.db'}"  # a new study still starts from the configured seed
+    )
     study = open_study(fresh, "seed", config, space, seed=config.study.seed)
     trial = study.ask()
     space.sample(trial)
@@ -222,7 +291,10 @@ def test_resumed_study_does_not_repeat_the_startup_draws(tmp_path):
     [
         (["--n-trials", "0"], r"--n-trials must be an integer >= 1, but got n_trials=0\."),
         (["--n-trials", "-1"], r"--n-trials must be an integer >= 1, but got n_trials=-1\."),
-        (["--timeout", "-5"], r"--timeout must be a number of seconds > 0, but got timeout=-5\.0\."),
+        (
+            ["--timeout", "-5"],
+            r"--timeout must be a number of seconds > 0, but got timeout=-5\.0\.",
+        ),
         (["--workers", "0"], r"--workers must be an integer >= 1, but got workers=0\."),
     ],
 )
@@ -238,7 +310,11 @@ def test_verify_names_an_export_config_that_is_not_json(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{not json")
     code, lines = run_cli(capsys, "verify", "--export", str(tmp_path))
     assert code == 2
-    assert len(lines) == 1 and str(tmp_path / "config.json") in lines[0] and "not valid JSON" in lines[0], lines
+    assert (
+        len(lines) == 1
+        and str(tmp_path / "config.json") in lines[0]
+        and "not valid JSON" in lines[0]
+    ), lines
 
 
 # --- stale trials: failed and retried at the start of every run, whatever the target -------------
@@ -262,7 +338,9 @@ def test_stale_trial_is_retried_although_the_target_is_reached(smoke_study, tmp_
     study = optuna.load_study(study_name=SMOKE_STUDY, storage=smoke_study)
     trials = study.get_trials(deepcopy=False)
     assert trials[dead.number].state == TrialState.FAIL
-    retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == dead.number]
+    retries = [
+        t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == dead.number
+    ]
     assert len(retries) == 1 and retries[0].params == dead.params
     assert retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert states(study) in ({"COMPLETE": 3, "FAIL": 1}, {"COMPLETE": 2, "PRUNED": 1, "FAIL": 1})
@@ -288,8 +366,11 @@ def _running_workers(storage: str, name: str, n: int, timeout: float = 240) -> s
         except KeyError:  # not created yet
             time.sleep(0.2)
             continue
-        pids = {t.user_attrs["worker_pid"] for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if "worker_pid" in t.user_attrs}
+        pids = {
+            t.user_attrs["worker_pid"]
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if "worker_pid" in t.user_attrs
+        }
         if len(pids) >= n:
             return pids
         time.sleep(0.2)
@@ -315,7 +396,11 @@ def test_sigterm_on_run_stops_its_workers_and_queues_retries(tmp_path):
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert len(failed) == 2 and not [t for t in trials if t.state == TrialState.RUNNING]
     for trial in failed:
-        retries = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == trial.number]
+        retries = [
+            t
+            for t in trials
+            if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == trial.number
+        ]
         assert len(retries) == 1 and retries[0].state == TrialState.WAITING
         assert retries[0].params == trial.params
 
@@ -323,8 +408,18 @@ def test_sigterm_on_run_stops_its_workers_and_queues_retries(tmp_path):
 def test_sigkill_of_run_leaves_no_orphan_workers(tmp_path):
     config = write_config(tmp_path)
     storage = f"sqlite:///{tmp_path / 'orphan.db'}"
-    proc = cli(*run_args(config, storage, "orphan", "--n-trials", "4", "--workers", "2",
-                         space=slow_space(tmp_path)))
+    proc = cli(
+        *run_args(
+            config,
+            storage,
+            "orphan",
+            "--n-trials",
+            "4",
+            "--workers",
+            "2",
+            space=slow_space(tmp_path),
+        )
+    )
     pids = _running_workers(storage, "orphan", 2)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
@@ -337,8 +432,11 @@ def test_sigkill_of_run_leaves_no_orphan_workers(tmp_path):
 def test_run_says_why_a_worker_died(tmp_path):
     config = write_config(tmp_path)
     storage = f"sqlite:///{tmp_path / 'died.db'}"
-    proc = cli(*run_args(config, storage, "died", "--n-trials", "1", "--workers", "1",
-                         space=slow_space(tmp_path)))
+    proc = cli(
+        *run_args(
+            config, storage, "died", "--n-trials", "1", "--workers", "1", space=slow_space(tmp_path)
+        )
+    )
     (pid,) = _running_workers(storage, "died", 1)
     os.kill(pid, signal.SIGKILL)
     out = proc.communicate(timeout=120)[0]
@@ -351,19 +449,28 @@ def test_survivor_retries_a_killed_workers_trial_after_reaching_the_target(tmp_p
     fails the stale trial and runs its retry, so the study ends with nothing RUNNING."""
     path, space = write_config(tmp_path), slow_space(tmp_path)
     storage = f"sqlite:///{tmp_path / 'survive.db'}"
-    open_study(storage, "survive", load(path), load_space(space), seed=0)  # create once, as `run` does
-    victim, survivor = (cli(*worker_args(path, storage, "survive", 1, k, space=space)) for k in (0, 1))
+    open_study(
+        storage, "survive", load(path), load_space(space), seed=0
+    )  # create once, as `run` does
+    victim, survivor = (
+        cli(*worker_args(path, storage, "survive", 1, k, space=space)) for k in (0, 1)
+    )
     _running_workers(storage, "survive", 2)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     study = optuna.load_study(study_name="survive", storage=storage)
-    (dead,) = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-               if t.user_attrs.get("worker_pid") == victim.pid]
+    (dead,) = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.user_attrs.get("worker_pid") == victim.pid
+    ]
     out = survivor.communicate(timeout=600)[0]
     assert survivor.returncode == 0, out
     study = optuna.load_study(study_name="survive", storage=storage)
     trials = study.get_trials(deepcopy=False)
     assert trials[dead.number].state == TrialState.FAIL
-    (retry,) = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == dead.number]
+    (retry,) = [
+        t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == dead.number
+    ]
     assert retry.params == dead.params and retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]

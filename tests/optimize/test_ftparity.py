@@ -204,7 +204,9 @@ def test_replay_strategy_rereads_a_rewritten_signal_file(tmp_path):
     from optimize.ftreplay import signal_replay
 
     path = tmp_path / "signals.feather"
-    candles = {"BTC/USDT": pd.DataFrame({"date": pd.date_range("2024-01-01", periods=3, freq="1h")})}
+    candles = {
+        "BTC/USDT": pd.DataFrame({"date": pd.date_range("2024-01-01", periods=3, freq="1h")})
+    }
     ftoffline.save_signals(path, candles, {"enter_long": {"BTC/USDT": [1, 0, 0]}})
     assert signal_replay._signals(str(path))["enter_long"].tolist() == [1, 0, 0]
     first = os.stat(path).st_mtime_ns

@@ -78,7 +78,10 @@ def test_holdout_windows_continue_the_schedule_over_the_holdout(purge):
         train_dates = dates[fold.train]
         assert train_dates[0] == fold.train_start and train_dates[-1] < fold.train_end
         # same length as the walk-forward folds' train windows (the span has no gaps)
-        assert fold.train.stop - fold.train.start == plan.folds[0].train.stop - plan.folds[0].train.start
+        assert (
+            fold.train.stop - fold.train.start
+            == plan.folds[0].train.stop - plan.folds[0].train.start
+        )
     assert holdout_fold(plan, dates) == windows[0]
 
 
@@ -235,8 +238,9 @@ def test_holdout_record_matches_independent_figures(smoke_study):
     assert set(record["pairs"]) == set(config.data.pairs)
     # the trades verify compares with freqtrade's
     assert len(record["trades"]) == record["metrics"]["total_trades"]
-    assert sum(t["profit_abs"] for t in record["trades"]) / config.backtest.dry_run_wallet == \
-        pytest.approx(record["metrics"]["profit_total"], abs=1e-9)
+    assert sum(
+        t["profit_abs"] for t in record["trades"]
+    ) / config.backtest.dry_run_wallet == pytest.approx(record["metrics"]["profit_total"], abs=1e-9)
     assert record["windows"][0]["test_start"] == str(start)
     assert record["objective"] == config.study.objective and len(record["values"]) == 1
 

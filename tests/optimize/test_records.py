@@ -24,10 +24,17 @@ def _trial(attrs: dict) -> optuna.trial.FrozenTrial:
     return study.trials[0]
 
 
-RECORD = TrialRecord(params={"lstm": {}}, folds=[{"fold": 0}], oos_metrics={"total_trades": 7.0},
-                     baselines={"buy_and_hold": {}, "no_model": {}}, daily_returns=[0.0, 0.01],
-                     daily_equity={"model": [1.0]}, duration_s=1.5, worker_pid=12,
-                     trades=[{"pair": "BTC/USDT"}])
+RECORD = TrialRecord(
+    params={"lstm": {}},
+    folds=[{"fold": 0}],
+    oos_metrics={"total_trades": 7.0},
+    baselines={"buy_and_hold": {}, "no_model": {}},
+    daily_returns=[0.0, 0.01],
+    daily_equity={"model": [1.0]},
+    duration_s=1.5,
+    worker_pid=12,
+    trades=[{"pair": "BTC/USDT"}],
+)
 
 
 def test_trial_record_round_trip_through_a_real_trial() -> None:

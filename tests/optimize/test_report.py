@@ -275,7 +275,8 @@ def chromium_render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
 def test_chromium_check_catches_javascript_errors(tmp_path):
     page = tmp_path / "broken.html"
     page.write_text(
-        '<html><body><div id="a"></div><script>setTimeout(function(){ Plotly.newPlot("a", []); }, 10);'
+        '<html><body><div id="a"></div><script>'
+        'setTimeout(function(){ Plotly.newPlot("a", []); }, 10);'
         "</script></body></html>"
     )
     _, console = chromium_render(page, tmp_path)
@@ -322,15 +323,31 @@ def test_report_json_seed_noise_and_dashboard_note(reports, capsys):
     study = optuna.load_study(study_name=STUDY, storage=reports["storage"])
     run_robustness(study, top=2, seed_sets=2)
     out = reports["root"] / "json" / "r.html"
-    assert main(["report", "--storage", reports["storage"], "--study-name", STUDY, "--out", str(out),
-                 "--json", "--no-holdout"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--storage",
+                reports["storage"],
+                "--study-name",
+                STUDY,
+                "--out",
+                str(out),
+                "--json",
+                "--no-holdout",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     selected = best_by_seed_mean(study).number
     noise = read_noise(study)[selected]
     assert doc["selected_trial"] == selected and isinstance(doc["selected_trial"], int)
     assert doc["value"] == study.trials[selected].value
     assert doc["seed_values"] == list(noise.values) and len(doc["seed_values"]) == 2
-    assert doc["seed_mean"] == pytest.approx(noise.mean) and doc["seed_std"] == pytest.approx(noise.std)
+    assert doc["seed_mean"] == pytest.approx(noise.mean) and doc["seed_std"] == pytest.approx(
+        noise.std
+    )
     assert set(doc["baselines"]) == {"buy_and_hold", "no_model"}
     for key in ("dsr", "pbo"):
         assert doc[key] is None or isinstance(doc[key], float)
@@ -339,7 +356,8 @@ def test_report_json_seed_noise_and_dashboard_note(reports, capsys):
     assert isinstance(doc["verdict"], str) and f"Trial #{selected}" in doc["verdict"]
     assert "fresh seed sets" in doc["verdict"]
     assert [r["trial"] for r in doc["seed_noise"]["trials"]] == sorted(
-        read_noise(study), key=lambda n: (-study.trials[n].value, n))
+        read_noise(study), key=lambda n: (-study.trials[n].value, n)
+    )
     page = out.read_text()
     assert '<section id="seed_noise">' in page and "mean ± std over fresh seeds" in page
     assert "(selected)" in page

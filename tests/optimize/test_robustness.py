@@ -60,8 +60,12 @@ def test_reported_values_are_the_objective_of_the_folds_so_far(study, data) -> N
     trial = study.get_trials(states=(TrialState.COMPLETE,))[0]
     assert trial.intermediate_values[len(data.plan.folds) - 1] == trial.value
     for k in range(len(data.plan.folds) - 1):
-        shorter = dataclasses.replace(data, plan=dataclasses.replace(data.plan, folds=data.plan.folds[: k + 1]))
-        assert trial.intermediate_values[k] == evaluate(shorter, _params(trial), objective).values[0]
+        shorter = dataclasses.replace(
+            data, plan=dataclasses.replace(data.plan, folds=data.plan.folds[: k + 1])
+        )
+        assert (
+            trial.intermediate_values[k] == evaluate(shorter, _params(trial), objective).values[0]
+        )
 
 
 def test_robustness_stores_values_selects_by_mean_and_resumes(study) -> None:
@@ -74,7 +78,9 @@ def test_robustness_stores_values_selects_by_mean_and_resumes(study) -> None:
     assert len(calls) == 4 and sorted(noise) == sorted(numbers)
     for number, n in noise.items():
         assert n.seed_sets == (1, 2) and len(n.values) == 2 and np.isfinite(n.values).all()
-        assert n.mean == pytest.approx(np.mean(n.values)) and n.std == pytest.approx(np.std(n.values, ddof=1))
+        assert n.mean == pytest.approx(np.mean(n.values)) and n.std == pytest.approx(
+            np.std(n.values, ddof=1)
+        )
         assert n.recorded == study.trials[number].value
         for m in (1, 2):
             assert study.user_attrs[attr_key(number, m)]["value"] == n.values[m - 1]
@@ -103,8 +109,12 @@ def test_fresh_values_match_an_independent_evaluation(study, data) -> None:
         run_robustness(study, top=1, seed_sets=1)
         noise = read_noise(study)
     number, n = next(iter(noise.items()))
-    value = evaluate(data, _params(study.trials[number]), get_objective(data.config.study.objective),
-                     seed_set=n.seed_sets[0]).values[0]
+    value = evaluate(
+        data,
+        _params(study.trials[number]),
+        get_objective(data.config.study.objective),
+        seed_set=n.seed_sets[0],
+    ).values[0]
     assert value == n.values[0]
 
 
@@ -118,18 +128,50 @@ def test_identical_parameters_in_two_workers_score_identically(tmp_path) -> None
 
     space = load_space(SMOKE_SPACE)
     study = open_study(storage, "same", config, space, seed=config.study.seed)
-    fixed = {"dropout_percent": 0.1, "window_size": 4, "learning_rate": 3e-3,
-             **{f"w{i}": 0.3 + 0.05 * i for i in range(9)}, "entry_threshold": 0.8, "exit_gap": 0.2}
+    fixed = {
+        "dropout_percent": 0.1,
+        "window_size": 4,
+        "learning_rate": 3e-3,
+        **{f"w{i}": 0.3 + 0.05 * i for i in range(9)},
+        "entry_threshold": 0.8,
+        "exit_gap": 0.2,
+    }
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     for k in range(2):
-        for _ in range(2):  # a worker runs every queued trial: queue each worker's two before it starts
+        for _ in range(
+            2
+        ):  # a worker runs every queued trial: queue each worker's two before it starts
             study.enqueue_trial(fixed)
-        out = subprocess.run([sys.executable, "-m", "optimize", "worker", "--config", str(SMOKE_CONFIG),
-                              "--space", str(SMOKE_SPACE), "--storage", storage, "--study-name", "same",
-                              "--n-trials", str(2 * (k + 1)), "--worker-index", str(k),
-                              "--threads", str(k + 1), "--log-file", str(tmp_path / "same.log")],
-                             cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
-                             check=False)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "optimize",
+                "worker",
+                "--config",
+                str(SMOKE_CONFIG),
+                "--space",
+                str(SMOKE_SPACE),
+                "--storage",
+                storage,
+                "--study-name",
+                "same",
+                "--n-trials",
+                str(2 * (k + 1)),
+                "--worker-index",
+                str(k),
+                "--threads",
+                str(k + 1),
+                "--log-file",
+                str(tmp_path / "same.log"),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert out.returncode == 0, out.stdout + out.stderr
     trials = optuna.load_study(study_name="same", storage=storage).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4

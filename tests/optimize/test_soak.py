@@ -41,14 +41,25 @@ def _running_pids(storage: str, name: str) -> set[int]:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return set()
-    return {t.user_attrs["worker_pid"] for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if "worker_pid" in t.user_attrs}
+    return {
+        t.user_attrs["worker_pid"]
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if "worker_pid" in t.user_attrs
+    }
 
 
 def soak(tmp_path: Path, storage: str, name: str) -> dict[str, int]:
     """Run the soak; return its figures (trials, kills, recovered)."""
-    config = write_config(tmp_path, study={"n_trials": TRIALS, "n_startup_trials": 3, "heartbeat_interval": 1,
-                                           "grace_period": 3, "max_retry": 50})
+    config = write_config(
+        tmp_path,
+        study={
+            "n_trials": TRIALS,
+            "n_startup_trials": 3,
+            "heartbeat_interval": 1,
+            "grace_period": 3,
+            "max_retry": 50,
+        },
+    )
     rng = random.Random(SEED)
     procs: dict[int, subprocess.Popen] = {}
     next_index = 0
@@ -76,7 +87,12 @@ def soak(tmp_path: Path, storage: str, name: str) -> dict[str, int]:
         kills += 1
         start()  # a replacement, as a scheduler would restart a preempted worker
     outs = {k: p.communicate(timeout=3600)[0] for k, p in procs.items()}
-    bad = {k: out for k, p in procs.items() if p.returncode not in (0, -signal.SIGKILL) for out in [outs[k]]}
+    bad = {
+        k: out
+        for k, p in procs.items()
+        if p.returncode not in (0, -signal.SIGKILL)
+        for out in [outs[k]]
+    }
     assert not bad, bad
 
     study = optuna.load_study(study_name=name, storage=storage)
@@ -87,13 +103,21 @@ def soak(tmp_path: Path, storage: str, name: str) -> dict[str, int]:
     assert len([t for t in trials if t.state in FINISHED]) >= TRIALS
     failed = [t for t in trials if t.state == TrialState.FAIL]
     for trial in failed:
-        retries = [t for t in trials if trial.number in t.system_attrs.get("retry_history", [])
-                   and t.system_attrs["retry_history"][-1] == trial.number]
+        retries = [
+            t
+            for t in trials
+            if trial.number in t.system_attrs.get("retry_history", [])
+            and t.system_attrs["retry_history"][-1] == trial.number
+        ]
         assert len(retries) == 1, f"trial {trial.number} failed without a retry"
         assert trial.params.items() <= retries[0].params.items(), "a retry lost parameters"
     assert all(t.state in (*FINISHED, TrialState.FAIL) for t in trials)
-    figures = {"trials": len(trials), "finished": len(trials) - len(failed), "kills": kills,
-               "recovered": len(failed)}
+    figures = {
+        "trials": len(trials),
+        "finished": len(trials) - len(failed),
+        "kills": kills,
+        "recovered": len(failed),
+    }
     print(f"\nsoak {storage.split(':', 1)[0]}: {WORKERS} workers, target {TRIALS}: {figures}")
     return figures
 

@@ -33,8 +33,14 @@ TINY = {
     "features": {"include_timeframes": ["1h"], "indicator_periods_candles": [10]},
     "walkforward": {"train_days": 20, "test_days": 7, "purge_candles": 12, "holdout_days": 5},
     "backtest": {"fee": 0.001, "max_open_trades": 1},
-    "study": {"objective": "sharpe", "n_trials": 2, "n_startup_trials": 2,
-              "heartbeat_interval": 1, "grace_period": 3, "robustness_top": 0},
+    "study": {
+        "objective": "sharpe",
+        "n_trials": 2,
+        "n_startup_trials": 2,
+        "heartbeat_interval": 1,
+        "grace_period": 3,
+        "robustness_top": 0,
+    },
     "training": {"accelerator": "cpu", "threads_per_worker": 1},
 }
 
@@ -64,15 +70,39 @@ def load(path: Path):
 
 def cli(*args: str, **kw) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "optimize", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "optimize", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )
 
 
-def worker_args(config: Path, storage: str, name: str, n_trials: int, index: int = 0,
-                space: Path = SMOKE_SPACE) -> list[str]:
-    return ["worker", "--config", str(config), "--space", str(space), "--storage", storage,
-            "--study-name", name, "--n-trials", str(n_trials), "--worker-index", str(index), "--threads", "1",
-            "--log-file", str(Path(config).parent / f"{name}.log")]
+def worker_args(
+    config: Path, storage: str, name: str, n_trials: int, index: int = 0, space: Path = SMOKE_SPACE
+) -> list[str]:
+    return [
+        "worker",
+        "--config",
+        str(config),
+        "--space",
+        str(space),
+        "--storage",
+        storage,
+        "--study-name",
+        name,
+        "--n-trials",
+        str(n_trials),
+        "--worker-index",
+        str(index),
+        "--threads",
+        "1",
+        "--log-file",
+        str(Path(config).parent / f"{name}.log"),
+    ]
 
 
 def states(study: optuna.Study) -> dict[str, int]:
@@ -103,12 +133,20 @@ def test_smoke_study_records_folds_and_baselines(tmp_path):
         assert attrs["trade_count"] == attrs["oos_metrics"]["total_trades"]
         assert len(attrs["oos_daily_returns"]) >= 13
         assert attrs["resolved_params"]["lstm"]["hidden_dim"] == 8
-        assert trial.value == pytest.approx(attrs["oos_metrics"]["sharpe"])  # 0.0 without trades, as stored
+        assert trial.value == pytest.approx(
+            attrs["oos_metrics"]["sharpe"]
+        )  # 0.0 without trades, as stored
     # re-running resumes the named study: the target is reached, nothing new runs
     assert run_worker(config, space, storage=storage, study_name="smoke", n_trials=2) == 0
     # ... and a different space is refused instead of corrupting the study
     with pytest.raises(ValueError, match="different space"):
-        open_study(storage, "smoke", config, load_space(REPO / "search_spaces" / "strategy-only.yaml"), seed=0)
+        open_study(
+            storage,
+            "smoke",
+            config,
+            load_space(REPO / "search_spaces" / "strategy-only.yaml"),
+            seed=0,
+        )
 
 
 def test_config_timeout_stops_the_worker(tmp_path):
@@ -130,9 +168,18 @@ def test_zero_trade_trial_is_scored_not_crashed(tmp_path):
     from optimize.objectives import get_objective
     from optimize.space import TrialParams
 
-    params = space.sample(optuna.trial.FixedTrial({"dropout_percent": 0.0, "window_size": 3, "learning_rate": 3e-3,
-                                                   **{f"w{i}": 0.5 for i in range(9)}, "entry_threshold": 0.9,
-                                                   "exit_gap": 0.1}))
+    params = space.sample(
+        optuna.trial.FixedTrial(
+            {
+                "dropout_percent": 0.0,
+                "window_size": 3,
+                "learning_rate": 3e-3,
+                **{f"w{i}": 0.5 for i in range(9)},
+                "entry_threshold": 0.9,
+                "exit_gap": 0.1,
+            }
+        )
+    )
     params = TrialParams(params.lstm, params.weights, type(params.signal)("absolute", 1e9, 0.0))
     out = evaluate(StudyData.load(config), params, get_objective("sharpe"))
     assert out.oos_metrics["total_trades"] == 0
@@ -216,8 +263,11 @@ def _wait_for_running(storage: str, name: str, timeout: float = 180) -> int:
     while time.monotonic() < deadline:
         try:
             study = optuna.load_study(study_name=name, storage=storage)
-            running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                       if "resolved_params" in t.user_attrs]
+            running = [
+                t
+                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if "resolved_params" in t.user_attrs
+            ]
             if running:
                 return running[0].number
         except KeyError:
@@ -257,44 +307,76 @@ def test_sigkilled_worker_trial_is_failed_and_retried(tmp_path):
 def test_ctrl_c_leaves_storage_consistent_and_resumable(tmp_path):
     path = write_config(tmp_path)
     storage = f"sqlite:///{tmp_path / 'int.db'}"
-    args = ["run", "--config", str(path), "--space", str(slow_space(tmp_path)), "--storage", storage,
-            "--study-name", "int", "--n-trials", "2", "--workers", "1"]
+    args = [
+        "run",
+        "--config",
+        str(path),
+        "--space",
+        str(slow_space(tmp_path)),
+        "--storage",
+        storage,
+        "--study-name",
+        "int",
+        "--n-trials",
+        "2",
+        "--workers",
+        "1",
+    ]
     proc = cli(*args, start_new_session=True)
     number = _wait_for_running(storage, "int")
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, out
     assert "rerun the same command to resume" in out
-    assert "Traceback" not in out and "WorkerInterrupted" not in out and "failed with" not in out, out
+    assert "Traceback" not in out and "WorkerInterrupted" not in out and "failed with" not in out, (
+        out
+    )
     study = optuna.load_study(study_name="int", storage=storage)
     assert study.trials[number].state == TrialState.FAIL
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    (retry,) = [t for t in study.trials if RetryFailedTrialCallback.retried_trial_number(t) == number]
+    (retry,) = [
+        t for t in study.trials if RetryFailedTrialCallback.retried_trial_number(t) == number
+    ]
     assert retry.state == TrialState.WAITING and retry.params == study.trials[number].params
     again = cli(*args)
     out = again.communicate(timeout=600)[0]
     assert again.returncode == 0, out
     study = optuna.load_study(study_name="int", storage=storage)
-    assert len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))) >= 2
+    assert (
+        len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))) >= 2
+    )
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
-    assert study.trials[retry.number].state in (TrialState.COMPLETE, TrialState.PRUNED)  # resumed with its params
+    assert study.trials[retry.number].state in (
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+    )  # resumed with its params
 
 
 def test_pruning_stops_a_deliberately_bad_trial_after_its_first_fold(tmp_path):
     """Churning thresholds (enter above the median prediction, exit below it) with a 1 % fee lose on
     every fold; the median pruner must stop that trial after fold 0."""
-    path = write_config(tmp_path, walkforward={"train_days": 15, "test_days": 6},
-                        backtest={"fee": 0.01},
-                        study={"objective": "profit", "n_startup_trials": 2, "pruner_warmup_folds": 0})
+    path = write_config(
+        tmp_path,
+        walkforward={"train_days": 15, "test_days": 6},
+        backtest={"fee": 0.01},
+        study={"objective": "profit", "n_startup_trials": 2, "pruner_warmup_folds": 0},
+    )
     config, space = load(path), load_space(SMOKE_SPACE)
     storage = make_storage(f"sqlite:///{tmp_path / 'prune.db'}", config.study)
     study = open_study(storage, "prune", config, space, seed=0)
-    base = {"dropout_percent": 0.0, "window_size": 3, "learning_rate": 3e-3, **{f"w{i}": 0.5 for i in range(9)}}
+    base = {
+        "dropout_percent": 0.0,
+        "window_size": 3,
+        "learning_rate": 3e-3,
+        **{f"w{i}": 0.5 for i in range(9)},
+    }
     calm = {**base, "entry_threshold": 0.95, "exit_gap": 0.4}
     study.enqueue_trial(calm)
     study.enqueue_trial({**calm, "entry_threshold": 0.9})
     study.enqueue_trial({**base, "entry_threshold": 0.6, "exit_gap": 0.0})
-    run_worker(config, space, storage=f"sqlite:///{tmp_path / 'prune.db'}", study_name="prune", n_trials=3)
+    run_worker(
+        config, space, storage=f"sqlite:///{tmp_path / 'prune.db'}", study_name="prune", n_trials=3
+    )
     study = optuna.load_study(study_name="prune", storage=f"sqlite:///{tmp_path / 'prune.db'}")
     first, second, bad = study.trials[:3]
     assert first.state == second.state == TrialState.COMPLETE
@@ -302,7 +384,9 @@ def test_pruning_stops_a_deliberately_bad_trial_after_its_first_fold(tmp_path):
     assert n_folds >= 4
     assert bad.state == TrialState.PRUNED, states(study)
     assert max(bad.intermediate_values) < n_folds - 1
-    assert bad.intermediate_values[0] < min(first.intermediate_values[0], second.intermediate_values[0])
+    assert bad.intermediate_values[0] < min(
+        first.intermediate_values[0], second.intermediate_values[0]
+    )
 
 
 def test_sqlite_storage_uses_write_ahead_log(tmp_path):
@@ -311,11 +395,14 @@ def test_sqlite_storage_uses_write_ahead_log(tmp_path):
 
     path = tmp_path / "wal.db"
     storage = make_storage(f"sqlite:///{path}", load(write_config(tmp_path)).study)
-    optuna.create_study(storage=storage, study_name="wal").optimize(lambda t: t.suggest_float("x", 0, 1),
-                                                                   n_trials=2)
+    optuna.create_study(storage=storage, study_name="wal").optimize(
+        lambda t: t.suggest_float("x", 0, 1), n_trials=2
+    )
     with storage.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     storage.engine.dispose()
     with sqlite3.connect(path) as raw:  # a fresh reader (e.g. optuna-dashboard) sees both trials
-        assert raw.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone() == (2,)
+        assert raw.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone() == (
+            2,
+        )

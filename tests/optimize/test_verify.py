@@ -67,13 +67,17 @@ def test_freqtrade_reproduces_every_study_trade(exported, study, span, capsys):
     if span == "walkforward":
         folds = data.plan.folds
         assert (doc["span"]["start"], doc["span"]["end"]) == (
-            folds[0].test_start.isoformat(), folds[-1].test_end.isoformat())
+            folds[0].test_start.isoformat(),
+            folds[-1].test_end.isoformat(),
+        )
         assert doc["study"]["profit_total"] == trial.user_attrs["oos_metrics"]["profit_total"]
         assert n == len(trial.user_attrs["trades"])
     else:
         record = study.user_attrs["holdout"][str(trial.number)]
         assert (pd.Timestamp(doc["span"]["start"]), pd.Timestamp(doc["span"]["end"])) == (
-            data.plan.holdout.start, data.plan.holdout.end)
+            data.plan.holdout.start,
+            data.plan.holdout.end,
+        )
         assert doc["study"]["profit_total"] == record["metrics"]["profit_total"]
         assert n == len(record["trades"])
 
@@ -85,7 +89,8 @@ def test_strict_fails_on_a_mismatch_and_names_it(exported, tmp_path, capsys):
     for name in ("config.json", "strategy/LstmOptunaStrategy.json"):
         (forged / name).write_text((exported / name).read_text())
     (forged / "strategy" / "LstmOptunaStrategy.py").symlink_to(
-        (exported / "strategy" / "LstmOptunaStrategy.py").resolve())
+        (exported / "strategy" / "LstmOptunaStrategy.py").resolve()
+    )
     doc = json.loads((exported / TRADES_FILE).read_text())
     trades = doc["spans"]["holdout"]["trades"]
     victim = dict(trades[0])
@@ -98,7 +103,10 @@ def test_strict_fails_on_a_mismatch_and_names_it(exported, tmp_path, capsys):
     assert out["mismatches"]["study_only"][0]["exit_reason"] == trades[0]["exit_reason"]
     theirs = out["mismatches"]["freqtrade_only"][0]
     assert (theirs["pair"], theirs["open_date"], theirs["exit_reason"]) == (
-        victim["pair"], victim["open_date"], victim["exit_reason"])
+        victim["pair"],
+        victim["open_date"],
+        victim["exit_reason"],
+    )
     # without --strict the same run reports and succeeds
     assert _verify_json(["--export", str(forged)], capsys)[0] == 0
 
@@ -110,7 +118,8 @@ def _study_name(freqai_name: str) -> str:
 
 
 def test_inside_freqtrade_each_window_fits_the_study_fold_rows_on_the_study_s_features(
-        exported, study, monkeypatch):
+    exported, study, monkeypatch
+):
     """Every frame FreqAI hands the model (training windows and backtest windows, holdout span)
     holds the study's holdout features (same columns, same order, same float32 values) and the
     study's T at every candle; the rows the model fits are the study window's training rows."""
@@ -151,6 +160,8 @@ def test_inside_freqtrade_each_window_fits_the_study_fold_rows_on_the_study_s_fe
             window = next(w for w in windows if w.test_start == dates[-1] + tf)
             fit_end = dates[-1] + tf - settings["purge_candles"] * tf
             fit = (dates < fit_end) & (dates >= fit_end - pd.Timedelta(days=settings["train_days"]))
-            assert dates[fit].as_unit("ns").equals(data.dates[window.train].as_unit("ns")), window.index
+            assert dates[fit].as_unit("ns").equals(data.dates[window.train].as_unit("ns")), (
+                window.index
+            )
             checked_train += 1
     assert checked_train == len(windows) * len(config.data.pairs)

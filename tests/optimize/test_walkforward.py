@@ -128,11 +128,16 @@ def test_purge_is_enforced_in_candles_across_a_data_hole():
 
 def test_to_freqai_maps_window_sizes(btc_dates):
     plan = make_folds(btc_dates, WalkForwardSettings(train_days=120, test_days=30), TF)
-    assert plan.to_freqai() == {"train_period_days": 120, "backtest_period_days": 30,
-                                "train_days": 120, "purge_candles": 0}
+    assert plan.to_freqai() == {
+        "train_period_days": 120,
+        "backtest_period_days": 30,
+        "train_days": 120,
+        "purge_candles": 0,
+    }
     # FreqAI's window (whole days) covers the study's train window and the purge gap
-    purged = make_folds(btc_dates, WalkForwardSettings(train_days=120, test_days=30,
-                                                      purge_candles=30), TF)
+    purged = make_folds(
+        btc_dates, WalkForwardSettings(train_days=120, test_days=30, purge_candles=30), TF
+    )
     assert purged.to_freqai()["train_period_days"] == 122  # 120 days + 30 h, rounded up
     assert purged.walkforward_span == (purged.folds[0].test_start, purged.folds[-1].test_end)
 

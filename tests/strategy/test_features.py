@@ -23,7 +23,10 @@ TFS = ("1h", "2h", "4h")
 
 @pytest.fixture(scope="module")
 def candles(datadir) -> dict[str, pd.DataFrame]:
-    return {tf: load_candles("ETH/USDT", tf, datadir=datadir, start="2023-01-01", end="2023-07-01") for tf in TFS}
+    return {
+        tf: load_candles("ETH/USDT", tf, datadir=datadir, start="2023-01-01", end="2023-07-01")
+        for tf in TFS
+    }
 
 
 def visible_at(candles: dict[str, pd.DataFrame], k: int) -> dict[str, pd.DataFrame]:
@@ -31,7 +34,8 @@ def visible_at(candles: dict[str, pd.DataFrame], k: int) -> dict[str, pd.DataFra
     base = candles["1h"]
     now = base["date"].iloc[k - 1] + timeframe_to_timedelta("1h")
     return {
-        tf: frame[frame["date"] + timeframe_to_timedelta(tf) <= now] for tf, frame in candles.items()
+        tf: frame[frame["date"] + timeframe_to_timedelta(tf) <= now]
+        for tf, frame in candles.items()
     }
 
 
@@ -63,8 +67,12 @@ def test_no_look_ahead(candles, k):
 
 def test_merge_equals_freqtrades_merge_informative_pair(candles):
     base, inf = candles["1h"], candles["4h"]
-    ours = merge_informative(base["date"], inf["date"], inf[["close"]].rename(columns={"close": "c"}), "1h", "4h")
-    theirs = merge_informative_pair(base[["date", "close"]], inf[["date", "close"]], "1h", "4h", ffill=True)
+    ours = merge_informative(
+        base["date"], inf["date"], inf[["close"]].rename(columns={"close": "c"}), "1h", "4h"
+    )
+    theirs = merge_informative_pair(
+        base[["date", "close"]], inf[["date", "close"]], "1h", "4h", ffill=True
+    )
     np.testing.assert_array_equal(ours["c"].to_numpy(), theirs["close_4h"].to_numpy())
 
 
@@ -72,33 +80,56 @@ def test_higher_timeframe_value_appears_when_its_candle_closes(candles):
     base, inf = candles["1h"], candles["4h"]
     tf_feats = timeframe_features(inf, FeatureConfig(features=("raw_price",)), "4h")
     merged = build_features(candles, FeatureConfig(features=("raw_price",)))
-    # the 4h candle opening at 08:00 closes at 12:00: visible from the 1h candle 11:00 (closes 12:00)
+    # the 4h candle opening at 08:00 closes at 12:00: visible from the 1h candle 11:00 (closes
+    # 12:00)
     row_11 = base.index[base["date"] == pd.Timestamp("2023-03-01 11:00", tz="UTC")][0]
     row_10 = row_11 - 1
-    c08 = tf_feats.loc[inf["date"] == pd.Timestamp("2023-03-01 08:00", tz="UTC"), "%-raw_price_4h"].iloc[0]
-    c04 = tf_feats.loc[inf["date"] == pd.Timestamp("2023-03-01 04:00", tz="UTC"), "%-raw_price_4h"].iloc[0]
+    c08 = tf_feats.loc[
+        inf["date"] == pd.Timestamp("2023-03-01 08:00", tz="UTC"), "%-raw_price_4h"
+    ].iloc[0]
+    c04 = tf_feats.loc[
+        inf["date"] == pd.Timestamp("2023-03-01 04:00", tz="UTC"), "%-raw_price_4h"
+    ].iloc[0]
     assert merged.loc[row_11, "%-raw_price_4h"] == np.float32(c08)
     assert merged.loc[row_10, "%-raw_price_4h"] == np.float32(c04)
     assert c08 != c04
 
 
 def test_subset_and_shift(candles):
-    config = FeatureConfig(include_timeframes=("1h",), indicator_periods_candles=(14,),
-                           include_shifted_candles=1, features=("rsi", "pct-change"))
+    config = FeatureConfig(
+        include_timeframes=("1h",),
+        indicator_periods_candles=(14,),
+        include_shifted_candles=1,
+        features=("rsi", "pct-change"),
+    )
     feats = build_features(candles, config)
-    assert list(feats.columns) == ["%-rsi-period_14_1h", "%-pct-change_1h",
-                                   "%-rsi-period_14_1h_shift-1", "%-pct-change_1h_shift-1"]
-    np.testing.assert_array_equal(feats["%-rsi-period_14_1h_shift-1"].to_numpy()[1:],
-                                  feats["%-rsi-period_14_1h"].to_numpy()[:-1])
+    assert list(feats.columns) == [
+        "%-rsi-period_14_1h",
+        "%-pct-change_1h",
+        "%-rsi-period_14_1h_shift-1",
+        "%-pct-change_1h_shift-1",
+    ]
+    np.testing.assert_array_equal(
+        feats["%-rsi-period_14_1h_shift-1"].to_numpy()[1:],
+        feats["%-rsi-period_14_1h"].to_numpy()[:-1],
+    )
 
 
 def test_informative_shift_is_in_its_own_candles(candles):
     """As in FreqAI: an informative timeframe is shifted by its own candles before the merge."""
-    config = FeatureConfig(include_timeframes=("1h", "4h"), indicator_periods_candles=(14,),
-                           include_shifted_candles=1, features=("raw_price",))
+    config = FeatureConfig(
+        include_timeframes=("1h", "4h"),
+        indicator_periods_candles=(14,),
+        include_shifted_candles=1,
+        features=("raw_price",),
+    )
     feats = build_features(candles, config)
-    assert list(feats.columns) == ["%-raw_price_1h", "%-raw_price_1h_shift-1", "%-raw_price_4h",
-                                   "%-raw_price_4h_shift-1"]
+    assert list(feats.columns) == [
+        "%-raw_price_1h",
+        "%-raw_price_1h_shift-1",
+        "%-raw_price_4h",
+        "%-raw_price_4h_shift-1",
+    ]
     inf = candles["4h"]
     base = candles["1h"]
     row = base.index[base["date"] == pd.Timestamp("2023-03-01 11:00", tz="UTC")][0]
@@ -116,7 +147,9 @@ def test_cache_hit_miss_and_key(candles, tmp_path):
     other = {tf: f.copy() for tf, f in candles.items()}
     other["4h"].loc[5, "close"] *= 1.01
     assert feature_cache_key(other, config) != feature_cache_key(candles, config)
-    assert feature_cache_key(candles, FeatureConfig(indicator_periods_candles=(10,))) != feature_cache_key(candles, config)
+    assert feature_cache_key(
+        candles, FeatureConfig(indicator_periods_candles=(10,))
+    ) != feature_cache_key(candles, config)
     files[0].write_bytes(b"corrupt")
     pd.testing.assert_frame_equal(cached_features(candles, config, tmp_path), first)
 

@@ -34,8 +34,16 @@ WINDOW = 4
 HORIZON = 2
 TRAIN_ROWS = 720
 TEST_ROWS = 256
-LSTM = LSTMParams(num_lstm_layers=2, hidden_dim=8, dropout_percent=0.1, window_size=WINDOW,
-                  learning_rate=3e-3, batch_size=128, epochs=2, early_stopping_patience=1)
+LSTM = LSTMParams(
+    num_lstm_layers=2,
+    hidden_dim=8,
+    dropout_percent=0.1,
+    window_size=WINDOW,
+    learning_rate=3e-3,
+    batch_size=128,
+    epochs=2,
+    early_stopping_patience=1,
+)
 SIGNAL = SignalParams("quantile", 0.8, 0.3)
 WEIGHTS = (0.5, 0.4, 0.3, 0.6, 0.1, 0.3, 0.4, 0.5, 0.8)
 FLOAT32_BATCH = {"rtol": 1e-6, "atol": 0.0}
@@ -45,8 +53,9 @@ FLOAT32_BATCH = {"rtol": 1e-6, "atol": 0.0}
 def _config(tmp: Path, **freqai: object) -> dict:
     run = load_config("configs/smoke.yaml")
     params = TrialParams(lstm=LSTM, weights=WEIGHTS, signal=SIGNAL, label_horizon=HORIZON)
-    config = build_freqtrade_config(run, params, identifier="model-test",
-                                    settings={"seed": SEED, "accelerator": "cpu"})
+    config = build_freqtrade_config(
+        run, params, identifier="model-test", settings={"seed": SEED, "accelerator": "cpu"}
+    )
     config["freqai"].update(freqai)
     config["user_data_dir"] = tmp
     return config
@@ -56,9 +65,13 @@ def _config(tmp: Path, **freqai: object) -> dict:
 def frame(datadir) -> pd.DataFrame:
     """Real candles with the project's features (FreqAI-style '%' names) and the label."""
     base = pd.read_feather(datadir / "binance" / "BTC_USDT-1h.feather")
-    base = base[base["date"] < pd.Timestamp("2025-08-01", tz="UTC")].tail(1400).reset_index(drop=True)
+    base = (
+        base[base["date"] < pd.Timestamp("2025-08-01", tz="UTC")].tail(1400).reset_index(drop=True)
+    )
     four = pd.read_feather(datadir / "binance" / "BTC_USDT-4h.feather")
-    four = four[four["date"] < pd.Timestamp("2025-08-01", tz="UTC")].tail(400).reset_index(drop=True)
+    four = (
+        four[four["date"] < pd.Timestamp("2025-08-01", tz="UTC")].tail(400).reset_index(drop=True)
+    )
     run = load_config("configs/smoke.yaml")
     features = build_features({"1h": base, "4h": four}, run.features)
     target = TargetBasis.from_candles(base).score(WEIGHTS)
@@ -92,9 +105,17 @@ def test_training_is_the_projects_fit(frame, trained):
     x = _features(frame.iloc[:TRAIN_ROWS], names)
     y = frame[LABEL].to_numpy()[:TRAIN_ROWS]
     seed = model_seed(SEED, PAIR, frame["date"].iloc[TRAIN_ROWS - 1], 0)
-    reference = fit_predict(x, y, train=slice(0, TRAIN_ROWS), predict=slice(TRAIN_ROWS - 1, TRAIN_ROWS),
-                            params=LSTM, seed=seed, accelerator="cpu", feature_names=names,
-                            label_horizon=HORIZON)
+    reference = fit_predict(
+        x,
+        y,
+        train=slice(0, TRAIN_ROWS),
+        predict=slice(TRAIN_ROWS - 1, TRAIN_ROWS),
+        params=LSTM,
+        seed=seed,
+        accelerator="cpu",
+        feature_names=names,
+        label_horizon=HORIZON,
+    )
     ours = result.module.state_dict()
     for key, value in reference.model.state_dict().items():
         assert torch.equal(ours[key], value), key
@@ -103,7 +124,7 @@ def test_training_is_the_projects_fit(frame, trained):
     assert extras[EXTRA_BUY] == thr.buy and extras[EXTRA_SELL] == thr.sell
     assert (dk.data["labels_mean"][LABEL], dk.data["labels_std"][LABEL]) == label_stats(y)
     # the window before the test rows travels with the model
-    np.testing.assert_array_equal(result.context, x[-(WINDOW - 1):])
+    np.testing.assert_array_equal(result.context, x[-(WINDOW - 1) :])
 
 
 def test_predictions_equal_the_project_predict_of_the_checkpoint(frame, trained, tmp_path):
@@ -120,7 +141,9 @@ def test_predictions_equal_the_project_predict_of_the_checkpoint(frame, trained,
     np.testing.assert_array_equal(pred_df[LABEL].to_numpy(), expected)
     assert do_predict.tolist() == [1] * TEST_ROWS
     model.model = result  # the in-memory model predicts the same
-    np.testing.assert_array_equal(model.predict(frame.iloc[rows], dk)[0][LABEL].to_numpy(), expected)
+    np.testing.assert_array_equal(
+        model.predict(frame.iloc[rows], dk)[0][LABEL].to_numpy(), expected
+    )
     # a window of 1 (what FreqAI's stock predict feeds the model) gives other numbers
     single = predict(module, scaler, _features(frame, result.feature_names), rows, 1)
     assert not np.allclose(single, expected)
@@ -129,22 +152,23 @@ def test_predictions_equal_the_project_predict_of_the_checkpoint(frame, trained,
 def test_rows_without_history_are_not_predicted(frame, trained):
     model, dk, result = trained
     model.model = result
-    adjacent, _ = model.predict(frame.iloc[TRAIN_ROWS: TRAIN_ROWS + TEST_ROWS], dk)
-    later = frame.iloc[TRAIN_ROWS + 10: TRAIN_ROWS + TEST_ROWS]  # not right after training
+    adjacent, _ = model.predict(frame.iloc[TRAIN_ROWS : TRAIN_ROWS + TEST_ROWS], dk)
+    later = frame.iloc[TRAIN_ROWS + 10 : TRAIN_ROWS + TEST_ROWS]  # not right after training
     pred_df, do_predict = model.predict(later, dk)
     values = pred_df[LABEL].to_numpy()
     assert np.isnan(values[: WINDOW - 1]).all() and not do_predict[: WINDOW - 1].any()
-    np.testing.assert_allclose(values[WINDOW - 1:], adjacent[LABEL].to_numpy()[10 + WINDOW - 1:],
-                               **FLOAT32_BATCH)
-    assert do_predict[WINDOW - 1:].all()
+    np.testing.assert_allclose(
+        values[WINDOW - 1 :], adjacent[LABEL].to_numpy()[10 + WINDOW - 1 :], **FLOAT32_BATCH
+    )
+    assert do_predict[WINDOW - 1 :].all()
 
 
 def test_truncating_the_future_does_not_change_past_predictions(frame, trained):
     model, dk, result = trained
     model.model = result
-    full = model.predict(frame.iloc[TRAIN_ROWS: TRAIN_ROWS + TEST_ROWS], dk)[0][LABEL].to_numpy()
+    full = model.predict(frame.iloc[TRAIN_ROWS : TRAIN_ROWS + TEST_ROWS], dk)[0][LABEL].to_numpy()
     for cut in (1, WINDOW, 37, TEST_ROWS - 1):
-        part = model.predict(frame.iloc[TRAIN_ROWS: TRAIN_ROWS + cut], dk)[0][LABEL].to_numpy()
+        part = model.predict(frame.iloc[TRAIN_ROWS : TRAIN_ROWS + cut], dk)[0][LABEL].to_numpy()
         np.testing.assert_array_equal(part, full[:cut])  # bitwise: batches have a fixed size
 
 
@@ -160,8 +184,10 @@ def test_freqai_drawer_reloads_the_checkpoint(frame, trained):
     fresh.model_type = "pytorch"
     dk2 = FreqaiDataKitchen(model.config, live=True, pair=PAIR)
     loaded = fresh.load_data(PAIR, dk2)
-    assert isinstance(loaded, TrainedLSTM) and dk2.training_features_list == list(result.feature_names)
-    test = frame.iloc[TRAIN_ROWS: TRAIN_ROWS + TEST_ROWS]
+    assert isinstance(loaded, TrainedLSTM) and dk2.training_features_list == list(
+        result.feature_names
+    )
+    test = frame.iloc[TRAIN_ROWS : TRAIN_ROWS + TEST_ROWS]
     model.model = loaded
     again = model.predict(test, dk2)[0][LABEL].to_numpy()
     model.model = result
@@ -188,17 +214,24 @@ def test_training_rows_of_each_freqai_window_are_the_study_fold_s(datadir, tmp_p
     from optimize.export import timerange_of
     from optimize.walkforward import WalkForwardSettings, make_folds
 
-    candles = load_candles(PAIR, "1h", datadir=datadir, exchange="binance", start="2025-06-01",
-                           end="2025-08-15")
+    candles = load_candles(
+        PAIR, "1h", datadir=datadir, exchange="binance", start="2025-06-01", end="2025-08-15"
+    )
     dates = pd.DatetimeIndex(candles["date"])
-    for settings in (WalkForwardSettings(train_days=30, test_days=10, purge_candles=24),
-                     WalkForwardSettings(train_days=7.5, test_days=4, purge_candles=30)):
+    for settings in (
+        WalkForwardSettings(train_days=30, test_days=10, purge_candles=24),
+        WalkForwardSettings(train_days=7.5, test_days=4, purge_candles=30),
+    ):
         plan = make_folds(dates, settings, "1h")
         windows = plan.to_freqai()
-        config = _config(tmp_path, train_period_days=windows["train_period_days"],
-                         backtest_period_days=windows["backtest_period_days"])
-        config[SETTINGS_KEY].update(train_days=settings.train_days,
-                                    purge_candles=settings.purge_candles)
+        config = _config(
+            tmp_path,
+            train_period_days=windows["train_period_days"],
+            backtest_period_days=windows["backtest_period_days"],
+        )
+        config[SETTINGS_KEY].update(
+            train_days=settings.train_days, purge_candles=settings.purge_candles
+        )
         config["timerange"] = timerange_of(*plan.walkforward_span)
         config["config_files"] = [str(tmp_path / "config.json")]
         (tmp_path / "config.json").write_text("{}")
@@ -237,7 +270,9 @@ def test_an_ensemble_trains_saves_and_reloads_its_members(frame, tmp_path):
     members = [predict(m, result.scaler, x, rows, WINDOW) for m in result.modules]
     np.testing.assert_array_equal(expected, ensemble_mean(members))
     model.model = result
-    np.testing.assert_array_equal(model.predict(frame.iloc[rows], dk)[0][LABEL].to_numpy(), expected)
+    np.testing.assert_array_equal(
+        model.predict(frame.iloc[rows], dk)[0][LABEL].to_numpy(), expected
+    )
     path = result.save(tmp_path / "ens_model.zip")
     torch.load(path, weights_only=True)
     loaded = TrainedLSTM.load(path)
@@ -246,4 +281,6 @@ def test_an_ensemble_trains_saves_and_reloads_its_members(frame, tmp_path):
         for key, value in ours.state_dict().items():
             assert torch.equal(theirs.state_dict()[key], value), key
     model.model = loaded
-    np.testing.assert_array_equal(model.predict(frame.iloc[rows], dk)[0][LABEL].to_numpy(), expected)
+    np.testing.assert_array_equal(
+        model.predict(frame.iloc[rows], dk)[0][LABEL].to_numpy(), expected
+    )

@@ -29,8 +29,17 @@ from strategy.freqtrade.rules import (
 from strategy.signals import SignalParams, label_stats, long_signals, resolve_thresholds
 from strategy.target import WEIGHT_NAMES, TargetBasis, make_labels
 
-WEIGHTS = (0.52475643, 0.4319450, 0.29122914, 0.61185289, 0.13949386, 0.29214465, 0.36636184,
-           0.45606998, 0.78517596)
+WEIGHTS = (
+    0.52475643,
+    0.4319450,
+    0.29122914,
+    0.61185289,
+    0.13949386,
+    0.29214465,
+    0.36636184,
+    0.45606998,
+    0.78517596,
+)
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +107,13 @@ def test_quantile_thresholds_come_from_the_model_columns(target):
     assert np.all(buy == thr.buy) and np.all(sell == thr.sell)
 
 
-@pytest.mark.parametrize(("field", "changed"), [
-    ("entry", SignalParams("quantile", 0.85, 0.3)),
-    ("exit_gap", SignalParams("quantile", 0.8, 0.25)),
-])
+@pytest.mark.parametrize(
+    ("field", "changed"),
+    [
+        ("entry", SignalParams("quantile", 0.85, 0.3)),
+        ("exit_gap", SignalParams("quantile", 0.8, 0.25)),
+    ],
+)
 def test_stale_quantile_thresholds_are_refused(target, field, changed):
     trained = SignalParams("quantile", 0.8, 0.3)
     thr = resolve_thresholds(trained, train_predictions=target[:1000], train_labels=target[:1000])
@@ -109,8 +121,12 @@ def test_stale_quantile_thresholds_are_refused(target, field, changed):
     with pytest.raises(ValueError, match="computed at training time"):
         candle_thresholds(changed, columns, np.ones(20))
     # rows FreqAI did not predict (do_predict 0, e.g. filled with 0 before the backtest) are ignored
-    stale_rows = {**columns, EXTRA_ENTRY: np.zeros(20), EXTRA_EXIT_GAP: np.zeros(20),
-                  EXTRA_MODE: np.zeros(20)}
+    stale_rows = {
+        **columns,
+        EXTRA_ENTRY: np.zeros(20),
+        EXTRA_EXIT_GAP: np.zeros(20),
+        EXTRA_MODE: np.zeros(20),
+    }
     do_predict = np.r_[np.zeros(5), np.ones(15)]
     for name in (EXTRA_ENTRY, EXTRA_EXIT_GAP, EXTRA_MODE):
         stale_rows[name][5:] = columns[name][5:]
@@ -148,7 +164,7 @@ def test_trade_signals_equal_long_signals_per_window(target):
     expected_enter, expected_exit = np.zeros(n, bool), np.zeros(n, bool)
     for k in range(3):
         rows = window == k
-        ref = target[-2000 + 300 * k: -1500 + 300 * k]  # a different reference per window
+        ref = target[-2000 + 300 * k : -1500 + 300 * k]  # a different reference per window
         thr = resolve_thresholds(signal, train_predictions=ref, train_labels=ref)
         buys[rows], sells[rows] = thr.buy, thr.sell
         expected_enter[rows], expected_exit[rows] = long_signals(pred[rows], thr)
@@ -173,6 +189,9 @@ def test_label_horizon_reads_label_period_candles():
     assert label_horizon({}) == 0
     assert label_horizon({"feature_parameters": {"label_period_candles": 3}}) == 3
     for bad in (-1, 2.0, True, "3"):
-        with pytest.raises(ValueError, match=r"label_period_candles must be an integer >= 0, but got "
-                                             rf"label_period_candles={bad!r}"):
+        with pytest.raises(
+            ValueError,
+            match=r"label_period_candles must be an integer >= 0, but got "
+            rf"label_period_candles={bad!r}",
+        ):
             label_horizon({"feature_parameters": {"label_period_candles": bad}})

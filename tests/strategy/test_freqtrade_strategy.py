@@ -36,12 +36,26 @@ TIMERANGE = "20250805-20250811"  # two FreqAI windows of 3 days
 def export_dir(tmp_path_factory) -> Path:
     """An export of hand-picked tiny parameters under the smoke run config (short windows)."""
     run = load_config("configs/smoke.yaml")
-    run = dataclasses.replace(run, walkforward=WalkForwardSettings(
-        train_days=TRAIN_DAYS, test_days=TEST_DAYS, purge_candles=24, holdout_days=10))
+    run = dataclasses.replace(
+        run,
+        walkforward=WalkForwardSettings(
+            train_days=TRAIN_DAYS, test_days=TEST_DAYS, purge_candles=24, holdout_days=10
+        ),
+    )
     params = TrialParams(
-        lstm=LSTMParams(num_lstm_layers=1, hidden_dim=8, dropout_percent=0.0, window_size=3,
-                        batch_size=256, epochs=1, early_stopping_patience=1),
-        weights=WEIGHTS, signal=SignalParams("quantile", 0.6, 0.3), label_horizon=1)
+        lstm=LSTMParams(
+            num_lstm_layers=1,
+            hidden_dim=8,
+            dropout_percent=0.0,
+            window_size=3,
+            batch_size=256,
+            epochs=1,
+            early_stopping_patience=1,
+        ),
+        weights=WEIGHTS,
+        signal=SignalParams("quantile", 0.6, 0.3),
+        label_horizon=1,
+    )
     out = tmp_path_factory.mktemp("export")
     write_export(out, run, params, study_name="handmade", trial_number=0)
     return out
@@ -76,7 +90,9 @@ def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir, warmup_ro
     base = pd.read_feather(datadir / "binance" / "BTC_USDT-1h.feather")
     base = base[base["date"] < end].tail(900).reset_index(drop=True)
     four = pd.read_feather(datadir / "binance" / "BTC_USDT-4h.feather")
-    four = four[(four["date"] < end) & (four["date"] >= base["date"].iloc[0])].reset_index(drop=True)
+    four = four[(four["date"] < end) & (four["date"] >= base["date"].iloc[0])].reset_index(
+        drop=True
+    )
     first = 0
     if warmup_row is None:
         config["lstm_optuna"].pop("warmup_start")
@@ -87,14 +103,20 @@ def test_feature_hooks_and_target_are_the_study_s(export_dir, datadir, warmup_ro
     strategy.ft_load_hyper_params()  # defaults (no parameter file next to the imported class)
     dk = FreqaiDataKitchen(config, live=True, pair=PAIR)
     populated = dk.use_strategy_to_populate_indicators(
-        strategy, base_dataframes={"1h": base.copy(), "4h": four.copy()}, pair=PAIR,
-        prediction_dataframe=base.copy())
+        strategy,
+        base_dataframes={"1h": base.copy(), "4h": four.copy()},
+        pair=PAIR,
+        prediction_dataframe=base.copy(),
+    )
     run = load_config("configs/smoke.yaml")
-    run = dataclasses.replace(run, features=dataclasses.replace(run.features,
-                                                                include_shifted_candles=shifts))
+    run = dataclasses.replace(
+        run, features=dataclasses.replace(run.features, include_shifted_candles=shifts)
+    )
     start = base["date"].iloc[first]
-    from_start = {"1h": base.iloc[first:].reset_index(drop=True),
-                  "4h": four[four["date"] >= start].reset_index(drop=True)}
+    from_start = {
+        "1h": base.iloc[first:].reset_index(drop=True),
+        "4h": four[four["date"] >= start].reset_index(drop=True),
+    }
     expected = build_features(from_start, run.features)
     names = {_freqai_name(c, run.features.include_timeframes): c for c in expected.columns}
     assert [c for c in populated.columns if c.startswith("%")] == list(names)  # same order
@@ -118,8 +140,10 @@ def test_short_freqai_backtest_trains_the_project_lstm(export_dir, caplog):
     rows = TRAIN_DAYS * 24
     for pair in ("BTC/USDT", "ETH/USDT"):
         for last in ("2025-08-03 23:00:00", "2025-08-06 23:00:00"):
-            assert any(m.startswith(f"training LSTM for {pair} on {rows} rows") and last in m
-                       for m in trainings), (pair, last, trainings)
+            assert any(
+                m.startswith(f"training LSTM for {pair} on {rows} rows") and last in m
+                for m in trainings
+            ), (pair, last, trainings)
     assert result.trades > 0 and result.freqtrade["total_trades"] == result.trades
     start, stop = (pd.Timestamp(d, tz="UTC") for d in TIMERANGE.split("-"))
     opened = pd.to_datetime([t["open_date"] for t in result.stats["trades"]], utc=True)
@@ -128,8 +152,9 @@ def test_short_freqai_backtest_trains_the_project_lstm(export_dir, caplog):
 
 
 def test_freqtrade_lookahead_analysis_finds_no_lookahead(export_dir):
-    summary = lookahead_analysis(export_dir, timerange="20250805-20250809", pairs=[PAIR],
-                                 targeted_trade_amount=3)
+    summary = lookahead_analysis(
+        export_dir, timerange="20250805-20250809", pairs=[PAIR], targeted_trade_amount=3
+    )
     assert summary.total_signals >= 1
     assert summary.false_entry_signals == 0 and summary.false_exit_signals == 0
     # nothing changes on any candle before the cut; on the cut's last candle only FreqAI's
@@ -142,8 +167,11 @@ def test_freqtrade_lookahead_analysis_finds_no_lookahead(export_dir):
 def test_feature_subset_setting_is_checked(export_dir):
     config = read_export(export_dir)
     config["lstm_optuna"]["features"] = ["rsi", "vwap"]
-    with pytest.raises(ValueError, match=r"lstm_optuna\.features must be a non-empty subset of .*"
-                                         r"but got unknown \['vwap'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"lstm_optuna\.features must be a non-empty subset of .*"
+        r"but got unknown \['vwap'\]",
+    ):
         LstmOptunaStrategy(config)
     config["lstm_optuna"]["features"] = ["rsi"]
     assert LstmOptunaStrategy(config).feature_set == ("rsi",)

@@ -16,8 +16,13 @@ TRAIN_LAB = RNG.normal(loc=2.0, scale=3.0, size=500)
 
 @pytest.mark.parametrize(
     "params",
-    [SignalParams("quantile", 0.9, 0.3), SignalParams("quantile", 0.55, 0.9), SignalParams("zscore", 1.0, 0.5),
-     SignalParams("zscore", -0.5, 0.0), SignalParams("absolute", 0.2, 0.1)],
+    [
+        SignalParams("quantile", 0.9, 0.3),
+        SignalParams("quantile", 0.55, 0.9),
+        SignalParams("zscore", 1.0, 0.5),
+        SignalParams("zscore", -0.5, 0.0),
+        SignalParams("absolute", 0.2, 0.1),
+    ],
 )
 def test_entry_and_exit_never_both(params):
     thr = resolve_thresholds(params, train_predictions=TRAIN_PRED, train_labels=TRAIN_LAB)
@@ -42,16 +47,22 @@ def test_per_candle_thresholds_are_compared_element_wise():
 
 
 def test_quantile_thresholds_are_training_quantiles():
-    thr = resolve_thresholds(SignalParams("quantile", 0.8, 0.3), train_predictions=TRAIN_PRED, train_labels=TRAIN_LAB)
+    thr = resolve_thresholds(
+        SignalParams("quantile", 0.8, 0.3), train_predictions=TRAIN_PRED, train_labels=TRAIN_LAB
+    )
     assert thr.buy == pytest.approx(np.quantile(TRAIN_PRED, 0.8))
     assert thr.sell == pytest.approx(np.quantile(TRAIN_PRED, 0.5))
     # a large gap clips at the minimum
-    thr = resolve_thresholds(SignalParams("quantile", 0.6, 0.9), train_predictions=TRAIN_PRED, train_labels=TRAIN_LAB)
+    thr = resolve_thresholds(
+        SignalParams("quantile", 0.6, 0.9), train_predictions=TRAIN_PRED, train_labels=TRAIN_LAB
+    )
     assert thr.sell == pytest.approx(TRAIN_PRED.min())
 
 
 def test_zscore_uses_label_mean_and_std():
-    thr = resolve_thresholds(SignalParams("zscore", 1.5, 0.5), train_predictions=TRAIN_PRED, train_labels=TRAIN_LAB)
+    thr = resolve_thresholds(
+        SignalParams("zscore", 1.5, 0.5), train_predictions=TRAIN_PRED, train_labels=TRAIN_LAB
+    )
     mean, std = TRAIN_LAB.mean(), TRAIN_LAB.std()
     assert thr.buy == pytest.approx(mean + 1.5 * std)
     assert thr.sell == pytest.approx(mean + 1.0 * std)
@@ -60,10 +71,15 @@ def test_zscore_uses_label_mean_and_std():
 def test_nan_reference_ignored_and_empty_gives_no_signals():
     pred = TRAIN_PRED.copy()
     pred[:100] = np.nan
-    a = resolve_thresholds(SignalParams("quantile", 0.7, 0.2), train_predictions=pred, train_labels=TRAIN_LAB)
+    a = resolve_thresholds(
+        SignalParams("quantile", 0.7, 0.2), train_predictions=pred, train_labels=TRAIN_LAB
+    )
     assert a.buy == pytest.approx(np.quantile(TRAIN_PRED[100:], 0.7))
-    empty = resolve_thresholds(SignalParams("quantile", 0.7, 0.2), train_predictions=np.full(5, np.nan),
-                               train_labels=TRAIN_LAB)
+    empty = resolve_thresholds(
+        SignalParams("quantile", 0.7, 0.2),
+        train_predictions=np.full(5, np.nan),
+        train_labels=TRAIN_LAB,
+    )
     assert math.isnan(empty.buy)
     enter, exit_ = long_signals(np.array([1.0, -1.0, np.nan]), empty)
     assert not enter.any() and not exit_.any()
@@ -73,9 +89,13 @@ def test_nan_reference_ignored_and_empty_gives_no_signals():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"mode": "median"}, "mode must be one of"), ({"entry": 1.0}, r"quantile entry must be in \(0, 1\)"),
-     ({"exit_gap": -0.1}, "exit_gap must be >= 0"), ({"entry": float("nan")}, "finite number"),
-     ({"entry": "0.9"}, "finite number")],
+    [
+        ({"mode": "median"}, "mode must be one of"),
+        ({"entry": 1.0}, r"quantile entry must be in \(0, 1\)"),
+        ({"exit_gap": -0.1}, "exit_gap must be >= 0"),
+        ({"entry": float("nan")}, "finite number"),
+        ({"entry": "0.9"}, "finite number"),
+    ],
 )
 def test_bad_params(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -17,7 +17,9 @@ def seed_transcription(candles: pd.DataFrame, w: list[float]) -> pd.Series:
     df = candles.copy()
     df["ma"] = ta.SMA(df, timeperiod=10)
     df["roc"] = ta.ROC(df, timeperiod=2)
-    df["macd"], df["macdsignal"], df["macdhist"] = ta.MACD(df["close"], slowperiod=12, fastperiod=26)
+    df["macd"], df["macdsignal"], df["macdhist"] = ta.MACD(
+        df["close"], slowperiod=12, fastperiod=26
+    )
     df["momentum"] = ta.MOM(df, timeperiod=4)
     df["rsi"] = ta.RSI(df, timeperiod=10)
     bollinger = ta.BBANDS(df, timeperiod=20)
@@ -28,25 +30,54 @@ def seed_transcription(candles: pd.DataFrame, w: list[float]) -> pd.Series:
     df["stoch"] = ta.STOCH(df)["slowk"]
     df["atr"] = ta.ATR(df, timeperiod=14)
     df["obv"] = ta.OBV(df)
-    df["normalized_stoch"] = (df["stoch"] - df["stoch"].rolling(window=14).mean()) / df["stoch"].rolling(window=14).std()
-    df["normalized_atr"] = (df["atr"] - df["atr"].rolling(window=14).mean()) / df["atr"].rolling(window=14).std()
-    df["normalized_obv"] = (df["obv"] - df["obv"].rolling(window=14).mean()) / df["obv"].rolling(window=14).std()
-    df["normalized_ma"] = (df["close"] - df["close"].rolling(window=10).mean()) / df["close"].rolling(window=10).std()
-    df["normalized_macd"] = (df["macd"] - df["macd"].rolling(window=26).mean()) / df["macd"].rolling(window=26).std()
-    df["normalized_roc"] = (df["roc"] - df["roc"].rolling(window=2).mean()) / df["roc"].rolling(window=2).std()
-    df["normalized_momentum"] = (df["momentum"] - df["momentum"].rolling(window=4).mean()) / df["momentum"].rolling(window=4).std()
-    df["normalized_rsi"] = (df["rsi"] - df["rsi"].rolling(window=10).mean()) / df["rsi"].rolling(window=10).std()
-    df["normalized_bb_width"] = (df["bb_upperband"] - df["bb_lowerband"]).rolling(window=20).mean() / (
-        df["bb_upperband"] - df["bb_lowerband"]).rolling(window=20).std()
-    df["normalized_cci"] = (df["cci"] - df["cci"].rolling(window=20).mean()) / df["cci"].rolling(window=20).std()
+    df["normalized_stoch"] = (df["stoch"] - df["stoch"].rolling(window=14).mean()) / df[
+        "stoch"
+    ].rolling(window=14).std()
+    df["normalized_atr"] = (df["atr"] - df["atr"].rolling(window=14).mean()) / df["atr"].rolling(
+        window=14
+    ).std()
+    df["normalized_obv"] = (df["obv"] - df["obv"].rolling(window=14).mean()) / df["obv"].rolling(
+        window=14
+    ).std()
+    df["normalized_ma"] = (df["close"] - df["close"].rolling(window=10).mean()) / df[
+        "close"
+    ].rolling(window=10).std()
+    df["normalized_macd"] = (df["macd"] - df["macd"].rolling(window=26).mean()) / df[
+        "macd"
+    ].rolling(window=26).std()
+    df["normalized_roc"] = (df["roc"] - df["roc"].rolling(window=2).mean()) / df["roc"].rolling(
+        window=2
+    ).std()
+    df["normalized_momentum"] = (df["momentum"] - df["momentum"].rolling(window=4).mean()) / df[
+        "momentum"
+    ].rolling(window=4).std()
+    df["normalized_rsi"] = (df["rsi"] - df["rsi"].rolling(window=10).mean()) / df["rsi"].rolling(
+        window=10
+    ).std()
+    df["normalized_bb_width"] = (df["bb_upperband"] - df["bb_lowerband"]).rolling(
+        window=20
+    ).mean() / (df["bb_upperband"] - df["bb_lowerband"]).rolling(window=20).std()
+    df["normalized_cci"] = (df["cci"] - df["cci"].rolling(window=20).mean()) / df["cci"].rolling(
+        window=20
+    ).std()
     trend_strength = abs(df["ma"] - df["close"])
-    strong_trend_threshold = trend_strength.rolling(window=14).mean() + 1.5 * trend_strength.rolling(window=14).std()
+    strong_trend_threshold = (
+        trend_strength.rolling(window=14).mean() + 1.5 * trend_strength.rolling(window=14).std()
+    )
     is_strong_trend = trend_strength > strong_trend_threshold
     df["w_momentum"] = np.where(is_strong_trend, w[3] * 1.5, w[3])
-    df["S"] = (w[0] * df["normalized_ma"] + w[1] * df["normalized_macd"] + w[2] * df["normalized_roc"]
-               + w[3] * df["normalized_rsi"] + w[4] * df["normalized_bb_width"] + w[5] * df["normalized_cci"]
-               + df["w_momentum"] * df["normalized_momentum"] + w[8] * df["normalized_stoch"]
-               + w[7] * df["normalized_atr"] + w[6] * df["normalized_obv"])
+    df["S"] = (
+        w[0] * df["normalized_ma"]
+        + w[1] * df["normalized_macd"]
+        + w[2] * df["normalized_roc"]
+        + w[3] * df["normalized_rsi"]
+        + w[4] * df["normalized_bb_width"]
+        + w[5] * df["normalized_cci"]
+        + df["w_momentum"] * df["normalized_momentum"]
+        + w[8] * df["normalized_stoch"]
+        + w[7] * df["normalized_atr"]
+        + w[6] * df["normalized_obv"]
+    )
     df["R"] = 0
     df.loc[(df["close"] > df["bb_middleband"]) & (df["close"] > df["bb_upperband"]), "R"] = 1
     df.loc[(df["close"] < df["bb_middleband"]) & (df["close"] < df["bb_lowerband"]), "R"] = -1
