@@ -10,10 +10,12 @@ evaluations run in that many processes (each loads the study's data once).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -64,6 +66,25 @@ def missing_jobs(study: optuna.Study, top: int, seed_sets: int) -> list[Job]:
 
 
 _WORKER_DATA: dict[str, Any] = {}
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _one_thread_per_process() -> Iterator[None]:
+    """Spawned evaluation processes start with one BLAS/OpenMP thread each, as `run` gives its
+    workers (several processes each with a thread per core would oversubscribe the cores)."""
+    before = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _init_worker(config_dict: dict[str, Any], source: str) -> None:
@@ -146,12 +167,15 @@ def run_robustness(
         for job in jobs:
             store(_evaluate_job(job, data))
     elif jobs:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(jobs)),
-            mp_context=get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(config.to_dict(), config.source),
-        ) as pool:
+        with (
+            _one_thread_per_process(),
+            ProcessPoolExecutor(
+                max_workers=min(workers, len(jobs)),
+                mp_context=get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(config.to_dict(), config.source),
+            ) as pool,
+        ):
             for future in as_completed([pool.submit(_evaluate_job, job) for job in jobs]):
                 store(future.result())
     return read_noise(study)
