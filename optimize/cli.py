@@ -191,17 +191,6 @@ def _worker_command(args: argparse.Namespace, index: int, threads: int) -> list[
     return cmd
 
 
-def _die_with_parent() -> None:
-    """In a worker about to start (Linux): get SIGTERM when `run` dies, even by SIGKILL (no
-    orphans)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _exit_line(index: int, proc: subprocess.Popen) -> str | None:
     """Why worker ``index`` ended abnormally, or None when it exited 0."""
     code = proc.returncode
@@ -308,6 +297,8 @@ def _start_worker(
     args: argparse.Namespace, k: int, threads: int, gpus: list[str]
 ) -> subprocess.Popen:
     """Start worker ``k`` with its thread count and, when there are GPUs, one of them."""
+    from optimize.study import die_with_parent
+
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
@@ -319,7 +310,7 @@ def _start_worker(
         cmd,
         env=env,
         start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
     )
 
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,6 +32,7 @@ from optimize.objectives import get_objective
 from optimize.records import TrialRecord, study_config
 from optimize.seednoise import SeedNoise, SeedValue, attr_key, read_noise
 from optimize.space import TrialParams
+from optimize.study import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,12 @@ def _one_thread_per_process() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _init_worker(config_dict: dict[str, Any], source: str) -> None:
+def _init_worker(config_dict: dict[str, Any], source: str, parent: int) -> None:
+    # An evaluation process never outlives `run` / `robustness` (the parent stores every value);
+    # a parent that died while this process was still starting is caught by the pid check.
+    die_with_parent(signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
     config = parse_config(config_dict, source)
     _WORKER_DATA["data"] = StudyData.load(config)
 
@@ -173,7 +180,7 @@ def run_robustness(
                 max_workers=min(workers, len(jobs)),
                 mp_context=get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(config.to_dict(), config.source),
+                initargs=(config.to_dict(), config.source, os.getpid()),
             ) as pool,
         ):
             for future in as_completed([pool.submit(_evaluate_job, job) for job in jobs]):

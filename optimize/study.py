@@ -17,6 +17,7 @@ import copy
 import gc
 import logging
 import os
+import signal
 import time
 import warnings
 from dataclasses import dataclass
@@ -62,6 +63,21 @@ values."""
 class StorageError(ValueError):
     """A storage URL that cannot be opened; the message names it (password hidden) and the forms
     expected."""
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """In a child process (Linux): get ``signum`` when the parent dies, even by SIGKILL, so no
+    worker or evaluation process is left orphaned. A no-op where ``prctl`` is unavailable.
+
+    Workers take SIGTERM (they mark their running trial FAILED); processes with nothing to record
+    take SIGKILL (Lightning handles SIGTERM inside a fit and would finish the step first).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signum))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class WorkerInterrupted(Exception):

@@ -179,3 +179,51 @@ def test_identical_parameters_in_two_workers_score_identically(tmp_path) -> None
     assert len({t.user_attrs["worker_pid"] for t in trials}) == 2  # really two processes
     assert len({t.value for t in trials}) == 1
     assert len({str(t.intermediate_values) for t in trials}) == 1
+
+
+def test_killed_robustness_leaves_no_evaluation_process(smoke_study, tmp_path) -> None:
+    """SIGKILL of `robustness --workers 2` while it evaluates: its spawned processes die with it."""
+    import shutil
+    import signal
+    import time
+
+    import psutil
+
+    db = tmp_path / "kill.db"
+    shutil.copy(smoke_study.removeprefix("sqlite:///"), db)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "optimize",
+            "robustness",
+            "--storage",
+            f"sqlite:///{db}",
+            "--study-name",
+            "smoke",
+            "--top",
+            "2",
+            "--seeds",
+            "3",
+            "--workers",
+            "2",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    children: list = []
+    while time.monotonic() < deadline and len(children) < 2:
+        time.sleep(0.5)
+        children = [
+            c
+            for c in psutil.Process(proc.pid).children(recursive=True)
+            if "spawn_main" in " ".join(c.cmdline())
+        ]
+    assert len(children) >= 2, "the evaluation processes never started"
+    time.sleep(15)  # started up (imports, data) and evaluating
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"orphaned evaluation processes: {[p.pid for p in alive]}"
