@@ -320,8 +320,14 @@ def _has_complete(study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
+class RobustnessInterrupted(ValueError):
+    """The robustness step lost an evaluation process (killed, out of memory); resumable."""
+
+
 def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) -> None:
     """Run (or resume) the robustness step with a progress bar."""
+    from concurrent.futures.process import BrokenProcessPool
+
     from tqdm import tqdm
 
     from optimize.records import study_config
@@ -339,9 +345,20 @@ def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) 
     with tqdm(
         total=todo, desc="seed sets", unit="eval", dynamic_ncols=True, disable=not todo
     ) as bar:
-        run_robustness(
-            study, top=top, seed_sets=seed_sets, workers=workers, on_value=lambda _: bar.update(1)
-        )
+        try:
+            run_robustness(
+                study,
+                top=top,
+                seed_sets=seed_sets,
+                workers=workers,
+                on_value=lambda _: bar.update(1),
+            )
+        except BrokenProcessPool as exc:
+            raise RobustnessInterrupted(
+                f"an evaluation process of the robustness step died ({exc}); the values computed "
+                "so far are stored: rerun `python -m optimize robustness --study-name "
+                f"{study.study_name}` to resume."
+            ) from None
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
