@@ -50,10 +50,11 @@ import pandas as pd
 
 from optimize import __version__
 from optimize.config import RunConfig
-from optimize.data import REPO_ROOT, load_candles, timeframe_to_timedelta
+from optimize.data import REPO_ROOT, timeframe_to_timedelta
 from optimize.ftoffline import freqtrade_config
 from optimize.holdout import (
     evaluate_trial_holdout,
+    first_pair_candles,
     holdout_warmup_start,
     select_trial,
     study_config,
@@ -140,31 +141,15 @@ def span_timerange(start: pd.Timestamp, end: pd.Timestamp, timeframe: str) -> st
 
 def study_plan(config: RunConfig) -> WalkForwardPlan:
     """The study's walk-forward plan (folds and holdout), from the first pair's base candles."""
-    data = config.data
-    candles = load_candles(
-        data.pairs[0],
-        data.timeframe,
-        datadir=data.path,
-        exchange=data.exchange,
-        start=data.start or None,
-        end=data.end or None,
-        max_gap_candles=data.max_gap_candles,
-    )
-    return make_folds(pd.DatetimeIndex(candles["date"]), config.walkforward, data.timeframe)
+    candles = first_pair_candles(config, from_span_start=True)
+    return make_folds(pd.DatetimeIndex(candles["date"]), config.walkforward, config.data.timeframe)
 
 
 def study_warmup_start(config: RunConfig) -> pd.Timestamp:
     """The first candle the study computes indicators from
     (:func:`strategy.features.warmup_start`)."""
     data = config.data
-    candles = load_candles(
-        data.pairs[0],
-        data.timeframe,
-        datadir=data.path,
-        exchange=data.exchange,
-        end=data.end or None,
-        max_gap_candles=data.max_gap_candles,
-    )
+    candles = first_pair_candles(config)
     start = pd.Timestamp(data.start, tz="UTC") if data.start else None
     return warmup_start(start, candles["date"].iloc[0], data.timeframe)
 

@@ -119,6 +119,21 @@ def holdout_fold(plan: WalkForwardPlan, dates: pd.DatetimeIndex) -> Fold:
     return holdout_windows(plan, dates)[0]
 
 
+def first_pair_candles(config: RunConfig, *, from_span_start: bool = False) -> pd.DataFrame:
+    """The first pair's base candles up to ``data.end``, from the file's first candle (the
+    warm-up history included) or, with ``from_span_start``, from ``data.start``."""
+    data = config.data
+    return load_candles(
+        data.pairs[0],
+        data.timeframe,
+        datadir=data.path,
+        exchange=data.exchange,
+        start=(data.start or None) if from_span_start else None,
+        end=data.end or None,
+        max_gap_candles=data.max_gap_candles,
+    )
+
+
 def holdout_warmup_start(config: RunConfig) -> pd.Timestamp:
     """The candle the holdout's features and T are computed from.
 
@@ -133,15 +148,7 @@ def holdout_warmup_start(config: RunConfig) -> pd.Timestamp:
         ValueError: the study has no holdout (see :func:`optimize.walkforward.holdout_windows`).
     """
     data = config.data
-    candles = load_candles(
-        data.pairs[0],
-        data.timeframe,
-        datadir=data.path,
-        exchange=data.exchange,
-        end=data.end or None,
-        max_gap_candles=data.max_gap_candles,
-    )
-    dates = pd.DatetimeIndex(candles["date"])
+    dates = pd.DatetimeIndex(first_pair_candles(config)["date"])
     start = pd.Timestamp(data.start, tz="UTC") if data.start else None
     span = dates[dates >= start] if start is not None else dates
     plan = make_folds(span, config.walkforward, data.timeframe)
