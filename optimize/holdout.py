@@ -58,7 +58,7 @@ from optimize.evaluate import (
 )
 from optimize.objectives import get_objective
 from optimize.records import TrialRecord, study_config  # study_config: re-exported for callers
-from optimize.seednoise import best_by_seed_mean
+from optimize.seednoise import best_by_seed_mean, direction_sign
 from optimize.space import TrialParams
 from optimize.walkforward import Fold, WalkForwardPlan, holdout_windows, make_folds
 from strategy.features import warmup_start
@@ -89,7 +89,7 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
         if len(study.directions) == 1:
             trial = best_by_seed_mean(study) or study.best_trial
         else:
-            sign = 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+            sign = direction_sign(study)
             trial = min(study.best_trials, key=lambda t: (-sign * t.values[0], t.number))
     else:
         if isinstance(trial_number, bool) or not isinstance(trial_number, int | np.integer):

@@ -38,7 +38,7 @@ from optimize import stats
 from optimize.holdout import TOUCHED_ATTR, evaluate_trial_holdout, select_trial, stored_holdout
 from optimize.pbo import probability_of_backtest_overfitting
 from optimize.records import TrialRecord
-from optimize.seednoise import SeedNoise, noise_sentence, read_noise, value_iqr
+from optimize.seednoise import SeedNoise, direction_sign, noise_sentence, read_noise, value_iqr
 
 logger = logging.getLogger(__name__)
 
@@ -294,12 +294,7 @@ def collect(
         },
     )
     noise_by_trial = read_noise(study)
-    sign = (
-        1.0
-        if len(study.directions) == 1
-        and study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-        else -1.0
-    )
+    sign = direction_sign(study)
     noise = sorted(noise_by_trial.values(), key=lambda n: (-sign * n.recorded, n.trial))
     iqr = value_iqr(study) if len(study.directions) == 1 else math.nan
     sentence = noise_sentence(noise_by_trial.get(trial.number), iqr)

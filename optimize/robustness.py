@@ -30,7 +30,7 @@ from optimize.config import parse_config
 from optimize.evaluate import StudyData, evaluate
 from optimize.objectives import get_objective
 from optimize.records import TrialRecord, study_config
-from optimize.seednoise import SeedNoise, SeedValue, attr_key, read_noise
+from optimize.seednoise import SeedNoise, SeedValue, attr_key, direction_sign, read_noise
 from optimize.space import TrialParams
 from optimize.study import die_with_parent
 
@@ -47,7 +47,7 @@ def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
             f"study {study.study_name!r} has {len(study.directions)} objectives; the robustness "
             "step ranks trials by one value, so it needs a single-objective study."
         )
-    sign = 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    sign = direction_sign(study)
     done = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

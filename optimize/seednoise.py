@@ -140,7 +140,8 @@ def read_noise(study: optuna.Study) -> dict[int, SeedNoise]:
     return out
 
 
-def _sign(study: optuna.Study) -> float:
+def direction_sign(study: optuna.Study) -> float:
+    """+1 when the study's (first) objective is maximised, -1 when minimised."""
     return 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
 
 
@@ -157,7 +158,7 @@ def best_by_seed_mean(study: optuna.Study) -> FrozenTrial | None:
     if not noise:
         return None
     most = max(len(s.values) for s in noise.values())
-    sign = _sign(study)
+    sign = direction_sign(study)
     number = min(
         (n for n, s in noise.items() if len(s.values) == most),
         key=lambda n: (-sign * noise[n].mean, n),
