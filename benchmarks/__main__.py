@@ -175,10 +175,10 @@ FIGURES = (
         "1. backtest engine vs freqtrade's Backtesting",
         "One year (2024) of real BTC/USDT 1h candles with the same precomputed random entry/exit "
         "signals and exit rules (stoploss, ROI table, trailing stop). Reference: freqtrade's own "
-        "`Backtesting.backtest` in-process and offline (optimize.ftoffline), median of its runs; "
-        "ours: `optimize.backtest.backtest()` (validation, ticks, numba kernel, result frames, "
-        "metrics), median of repeated calls after a warm-up; rounds alternate. The run stops if "
-        "the two disagree on the trades.",
+        "`Backtesting.backtest` in-process and offline (optimize.freqtrade.offline), median of its "
+        "runs; ours: `optimize.backtest.engine.backtest()` (validation, ticks, numba kernel, "
+        "result frames, metrics), median of repeated calls after a warm-up; rounds alternate. The "
+        "run stops if the two disagree on the trades.",
         _backtest,
         _ratio_at_least(200),
     ),
@@ -203,9 +203,10 @@ FIGURES = (
         "features, 2 folds instead of 9; an LSTM of the default space's middle size), then a tiny "
         "study (configs/smoke.yaml, smoke space, LSTM window, dropout and learning rate fixed). "
         "The pruner is off. The whole trial cycle (sampling, evaluation, backtests, baselines, "
-        "storage writes) is timed between Optuna callbacks; `optimize.evaluate.fit_predict` and "
-        "Lightning's `Trainer.fit` are wrapped by timers for the measurement, garbage collections "
-        "are timed with `gc.callbacks`. Overhead = trial time minus time inside `fit_predict`. The "
+        "storage writes) is timed between Optuna callbacks; `optimize.study.evaluate.fit_predict` "
+        "and Lightning's `Trainer.fit` are wrapped by timers for the measurement, garbage "
+        "collections are timed with `gc.callbacks`. Overhead = trial time minus time inside "
+        "`fit_predict`. The "
         "goal is judged on the default-shaped trial; the smoke trial trains six tiny models in "
         "~0.4 s, so its fraction shows the fixed seconds per trial, not a share any real study "
         "pays.",

@@ -2,15 +2,15 @@
 
 Both sides trade one year of real BTC/USDT 1h candles (2024) with the same precomputed signals
 and the same exit rules (stoploss, ROI table, trailing stop). The reference is freqtrade's
-``Backtesting.backtest`` call, run in-process and offline through :mod:`optimize.ftoffline`
+``Backtesting.backtest`` call, run in-process and offline through :mod:`optimize.freqtrade.offline`
 (signal advice and the trade loop; data loading and indicator computation excluded). Ours is
-:func:`optimize.backtest.backtest` (input validation, price ticks, the numba kernel, result
+:func:`optimize.backtest.engine.backtest` (input validation, price ticks, the numba kernel, result
 frames and metrics), timed as the median of repeated calls after one warm-up call that compiles
 or loads the kernel; freqtrade's loop is timed as the median of a few runs. The run fails loudly if
 the two sides do not produce the same trades, so the figures always compare the same work. Figures
 are throughputs in candles per second and their ratio (> 1: ours is faster).
 
-The replay strategy is ``optimize/ftreplay/signal_replay.py``.
+The replay strategy is ``strategy/freqtrade/replay/signal_replay.py``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import make_row, median_seconds
-from optimize import _backtest_kernel as kernel
-from optimize import ftoffline
-from optimize.backtest import BacktestSettings, backtest, kernel_rules, roi_table
+from optimize.backtest import _kernel as kernel
+from optimize.backtest.engine import backtest, kernel_rules, roi_table
+from optimize.backtest.settings import BacktestSettings
 from optimize.data import DEFAULT_DATADIR, load_candles
+from optimize.freqtrade import offline as ftoffline
 
 log = logging.getLogger(__name__)
 

@@ -137,8 +137,8 @@ def bench_gpu_workers(
 
 def _n_folds(config_path: Path) -> int:
     from optimize.config import load_config
-    from optimize.data import timeframe_to_timedelta
     from optimize.walkforward import make_folds
+    from strategy.timeframes import timeframe_to_timedelta
 
     config = load_config(config_path)
     step = timeframe_to_timedelta(config.data.timeframe)

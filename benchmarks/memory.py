@@ -2,7 +2,7 @@
 
 The design keeps one copy of each pair's feature matrix per worker and builds the LSTM's input
 windows as views (``torch.unfold``), never as an ``(n, W, F)`` copy. This benchmark runs one real
-trial (:func:`optimize.evaluate.evaluate`) in a fresh subprocess (``python -m
+trial (:func:`optimize.study.evaluate.evaluate`) in a fresh subprocess (``python -m
 benchmarks.memory CONFIG PARAMS``) and reads the process's resident set size from
 ``/proc/self/status``:
 
@@ -52,7 +52,7 @@ def memory_config(*, train_days: int, window: int) -> tuple[dict, dict]:
         ``(raw run config dict, TrialParams.to_dict())``.
     """
     from lstm.params import LSTMParams
-    from optimize.space import TrialParams
+    from optimize.search.space import TrialParams
     from strategy.signals import SignalParams
 
     span_days = train_days + 30 + 2 + window // 24
@@ -188,9 +188,10 @@ def _child(config_path: str, params_path: str) -> dict[str, Any]:
     """The measured worker: load the data, warm up, run one trial; sizes and RSS readings."""
     from lstm.train import fit_predict
     from optimize.config import load_config
-    from optimize.evaluate import StudyData, evaluate, make_labels
-    from optimize.objectives import get_objective
-    from optimize.space import TrialParams
+    from optimize.search.objectives import get_objective
+    from optimize.search.space import TrialParams
+    from optimize.study.evaluate import StudyData, evaluate
+    from strategy.target import make_labels
 
     gc.collect()
     rss_imports = _status_bytes("VmRSS")

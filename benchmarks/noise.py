@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from optimize.config import RunConfig, parse_config
-from optimize.evaluate import StudyData, evaluate
-from optimize.objectives import get_objective
-from optimize.space import TrialParams
+from optimize.search.objectives import get_objective
+from optimize.search.space import TrialParams
+from optimize.study.evaluate import StudyData, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,10 @@ def seed_spread(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from optimize.holdout import select_trial, study_config
-    from optimize.seednoise import value_iqr
-    from optimize.study import load_existing_study
+    from optimize.study.records import study_config
+    from optimize.study.seednoise import value_iqr
+    from optimize.study.selection import select_trial
+    from optimize.study.storage import load_existing_study
 
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.noise", description=__doc__.split("\n\n")[0]

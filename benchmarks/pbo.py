@@ -1,10 +1,10 @@
 """Benchmark: the vectorised PBO (CSCV) against its per-combination reference, same run.
 
-:func:`optimize.pbo.probability_of_backtest_overfitting` with its default ``sharpe`` metric takes
-a vectorised path (all combinations from per-block sums); the reference is the same statistic with
-the same Sharpe metric passed as a plain callable, evaluated one train/test combination at a
-time. Both run on the same synthetic N(0, 1) returns (they only exercise arithmetic); the run
-fails loudly if the two paths' logits differ, so the figures compare the same work.
+:func:`optimize.analysis.pbo.probability_of_backtest_overfitting` with its default ``sharpe`` metric
+takes a vectorised path (all combinations from per-block sums); the reference is the same statistic
+with the same Sharpe metric passed as a plain callable, evaluated one train/test combination at a
+time. Both run on the same synthetic N(0, 1) returns (they only exercise arithmetic); the run fails
+loudly if the two paths' logits differ, so the figures compare the same work.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from benchmarks import make_row
-from optimize.pbo import PBOResult, probability_of_backtest_overfitting
-from optimize.stats import _int_at_least, sharpe
+from optimize.analysis.pbo import PBOResult, probability_of_backtest_overfitting
+from optimize.analysis.stats import _int_at_least, sharpe
 
 MAX_LOGIT_DIFF = 1e-9
 """The two paths agree when no logit differs by this much or more."""

@@ -7,9 +7,10 @@ same amount of training and throughput figures compare like with like. Weights a
 still sampled by the study's sampler.
 
 * :func:`bench_trial_overhead` runs trials in this process through the study's own objective
-  (:class:`optimize.study.TrialRunner` on an SQLite storage with heartbeats, as a worker does) and
-  times, with ``perf_counter``, the whole trial cycle (sampling, evaluation, storage writes) and the
-  calls of ``lstm.train.fit_ensemble`` inside it (``optimize.evaluate.fit_ensemble`` is wrapped by a
+  (:class:`optimize.study.runner.TrialRunner` on an SQLite storage with heartbeats, as a worker
+  does) and times, with ``perf_counter``, the whole trial cycle (sampling, evaluation, storage
+  writes) and the calls of ``lstm.train.fit_ensemble`` inside it
+  (``optimize.study.evaluate.fit_ensemble`` is wrapped by a
   timer for the duration of the benchmark: a measurement, the calls still train the real models).
 * :func:`benchmarks.workers.bench_workers` runs the same tiny study through the command line
   with 1 and N worker processes.
@@ -31,14 +32,14 @@ import lightning as L
 import optuna
 import yaml
 
-import optimize.evaluate as evaluate_module
-import optimize.study as study_module
+import optimize.study.evaluate as evaluate_module
+import optimize.study.runner as study_module
 from benchmarks import make_row
 from optimize.config import load_config, parse_config
 from optimize.data import REPO_ROOT
-from optimize.evaluate import StudyData
-from optimize.space import load_space, parse_space
-from optimize.study import TrialRunner, open_study
+from optimize.search.space import load_space, parse_space
+from optimize.study.evaluate import StudyData
+from optimize.study.runner import TrialRunner, open_study
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import yaml
 
-from optimize.backtest_settings import BacktestSettings
-from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT, timeframe_to_seconds
+from optimize.backtest.settings import BacktestSettings
+from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT
 from optimize.walkforward import WalkForwardSettings, _utc
 from strategy.features import FeatureConfig
+from strategy.timeframes import timeframe_to_seconds
 
 SAMPLERS = ("tpe", "random", "nsga2", "cmaes")
 PRUNERS = ("median", "wilcoxon", "percentile", "none")
@@ -89,10 +90,10 @@ class StudyConfig:
     """Optuna settings.
 
     Attributes:
-        objective: name of an objective: a built-in of :mod:`optimize.objectives` or a file
+        objective: name of an objective: a built-in of :mod:`optimize.search.objectives` or a file
             ``<objectives_path>/<objective>.py``.
-        objectives_path: folder of user objective files (see :mod:`optimize.objectives`); None:
-            built-ins only.
+        objectives_path: folder of user objective files (see :mod:`optimize.search.objectives`);
+            None: built-ins only.
         sampler: one of :data:`SAMPLERS`.
         pruner: one of :data:`PRUNERS` (multi-objective studies cannot prune: use ``none``).
         n_trials: trials the study should reach in total (all workers together).
@@ -126,7 +127,7 @@ class StudyConfig:
     robustness_seed_sets: int = 3
 
     def __post_init__(self) -> None:
-        from optimize.objectives import get_objective
+        from optimize.search.objectives import get_objective
 
         folder = None
         if self.objectives_path is not None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimize.data import timeframe_to_timedelta
+from strategy.timeframes import timeframe_to_timedelta
 
 logger = logging.getLogger(__name__)
 

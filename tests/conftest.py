@@ -46,8 +46,8 @@ def smoke_study_file(tmp_path_factory) -> Path:
     Never changed: tests work on their own copy (:func:`smoke_study`).
     """
     from optimize.config import load_config
-    from optimize.space import load_space
-    from optimize.study import run_worker
+    from optimize.search.space import load_space
+    from optimize.study.runner import run_worker
 
     path = tmp_path_factory.mktemp("smoke-study") / "study.db"
     run_worker(

@@ -4,6 +4,8 @@
   feature hooks, target and entry/exit rules call the code the study uses;
 * :mod:`strategy.freqtrade.lstm_regressor` — ``LstmOptunaRegressor``, a FreqAI model
   (``BasePyTorchRegressor``) that trains and predicts with :mod:`lstm`;
+* :mod:`strategy.freqtrade.replay.signal_replay` — ``SignalReplay``, a strategy that trades given
+  signals, alone in its folder (the backtest engine's parity tests run freqtrade with it);
 * :mod:`strategy.freqtrade.rules` — pure functions both of them (and the export) share: parameter
   names and rounding, thresholds per candle, signals.
 
@@ -20,5 +22,21 @@ STRATEGY_NAME = "LstmOptunaStrategy"
 MODEL_NAME = "LstmOptunaRegressor"
 STRATEGY_FILE = PACKAGE_DIR / "lstm_strategy.py"
 MODEL_FILE = PACKAGE_DIR / "lstm_regressor.py"
+REPLAY_STRATEGY = "SignalReplay"
+REPLAY_STRATEGY_DIR = PACKAGE_DIR / "replay"
+"""Folder holding only the replay strategy (freqtrade imports every file of a strategy folder)."""
+SIGNAL_FILE_KEY = "signal_replay_file"
+"""Config key naming the feather file of precomputed signals ``SignalReplay`` reads."""
+SIGNAL_COLUMNS = ("enter_long", "exit_long", "enter_short", "exit_short")
 
-__all__ = ["MODEL_FILE", "MODEL_NAME", "PACKAGE_DIR", "STRATEGY_FILE", "STRATEGY_NAME"]
+__all__ = [
+    "MODEL_FILE",
+    "MODEL_NAME",
+    "PACKAGE_DIR",
+    "REPLAY_STRATEGY",
+    "REPLAY_STRATEGY_DIR",
+    "SIGNAL_COLUMNS",
+    "SIGNAL_FILE_KEY",
+    "STRATEGY_FILE",
+    "STRATEGY_NAME",
+]

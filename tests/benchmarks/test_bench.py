@@ -23,7 +23,7 @@ from benchmarks.study import (
 from benchmarks.target import bench_target
 from benchmarks.workers import bench_workers, steady_trials_per_hour
 from optimize.config import load_config
-from optimize.space import load_space
+from optimize.search.space import load_space
 from tests.conftest import assert_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")

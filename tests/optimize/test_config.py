@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from optimize.config import ConfigError, load_config, parse_config
-from optimize.objectives import OBJECTIVES, get_objective
+from optimize.search.objectives import OBJECTIVES, get_objective
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 

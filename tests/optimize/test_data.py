@@ -17,8 +17,8 @@ from optimize.data import (
     fill_missing_candles,
     find_gaps,
     load_candles,
-    timeframe_to_seconds,
 )
+from strategy.timeframes import timeframe_to_seconds
 
 
 @pytest.fixture(scope="module")

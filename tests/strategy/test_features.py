@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from freqtrade.strategy import merge_informative_pair
 
-from optimize.data import load_candles, timeframe_to_timedelta
+from optimize.data import load_candles
 from strategy.features import (
     ALL_FEATURES,
     FeatureConfig,
@@ -17,6 +17,7 @@ from strategy.features import (
     merge_informative,
     timeframe_features,
 )
+from strategy.timeframes import timeframe_to_timedelta
 
 TFS = ("1h", "2h", "4h")
 

@@ -16,9 +16,9 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from lstm.params import LSTMParams
 from optimize.config import load_config
-from optimize.export import write_export
-from optimize.space import TrialParams
-from optimize.verify import lookahead_analysis, read_export, verify_export
+from optimize.freqtrade.export import write_export
+from optimize.freqtrade.verify import lookahead_analysis, read_export, verify_export
+from optimize.search.space import TrialParams
 from optimize.walkforward import WalkForwardSettings
 from strategy.features import build_features
 from strategy.freqtrade.lstm_strategy import LstmOptunaStrategy

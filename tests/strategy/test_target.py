@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import talib.abstract as ta
 
-from optimize import evaluate
 from optimize.data import load_candles
+from optimize.study import evaluate
 from strategy.target import TargetBasis, make_labels, target_score
 
 

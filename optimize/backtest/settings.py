@@ -1,0 +1,181 @@
+"""Backtest settings: freqtrade's config keys as one frozen, validated dataclass.
+
+Each field keeps freqtrade's name and default; a bad value raises ``ValueError`` naming the key,
+the value and what was expected. :func:`optimize.backtest.engine.backtest` and
+:func:`optimize.freqtrade.offline.freqtrade_config` read the same object, so both engines trade the
+same rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from strategy.timeframes import timeframe_to_timedelta
+
+__all__ = ["BacktestSettings", "power_of_ten_decimals"]
+
+
+def _ratio(
+    name: str, value: object, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False
+) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        raise ValueError(
+            f"{name} must be a number in {left}{lo}, {hi}{right}, but got {name}={value!r}."
+        )
+    return float(value)
+
+
+def power_of_ten_decimals(name: str, value: object) -> int:
+    """Decimals of a tick/step that must be a power of ten (0.01 -> 2)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and value > 0:
+        decimals = -math.log10(value)
+        rounded = round(decimals)
+        if abs(decimals - rounded) < 1e-9 and 0 <= rounded <= 15:
+            return int(rounded)
+    raise ValueError(
+        f"{name} must be a power of ten such as 0.01 or 1e-05, but got {name}={value!r}."
+    )
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """Backtest configuration; field names and defaults follow freqtrade's config keys.
+
+    Attributes:
+        fee: fee ratio per side (entry and exit).
+        stoploss: stop distance as a negative ratio of the open rate, in [-1, 0).
+        minimal_roi: ``{minutes: ratio}`` (keys int or numeric str); the step in force is the one
+            with the largest key <= trade age. ``{"0": 10}`` (default) is effectively off.
+        trailing_stop: enable the trailing stop.
+        trailing_stop_positive: stop distance (positive ratio) once the profit exceeds
+            ``trailing_stop_positive_offset``; None: trail at ``stoploss`` distance.
+        trailing_stop_positive_offset: profit ratio from which ``trailing_stop_positive`` applies.
+        trailing_only_offset_is_reached: only trail once the offset is reached.
+        stake_amount: ``"unlimited"`` or a fixed stake in quote currency.
+        max_open_trades: limit on simultaneous trades (-1: unlimited, only with a fixed stake).
+        dry_run_wallet: starting balance in quote currency.
+        tradable_balance_ratio: share of the balance that may be staked (freqtrade default 0.99).
+        can_short: allow short entries.
+        timeframe: candle timeframe; the candles must be on this grid without gaps.
+        use_exit_signal, exit_profit_only, exit_profit_offset, ignore_roi_if_entry_signal:
+            freqtrade's strategy flags of the same names.
+        price_precision: ``"candles"`` rounds stop/exit prices to the tick freqtrade infers from
+            the candles' decimals (per month); a float (power of ten) uses that fixed tick;
+            None disables rounding.
+        amount_precision: amount step of the market (power of ten, e.g. 1e-05 for BTC/USDT on
+            Binance), or ``{pair: step}``; None: amounts are not truncated.
+    """
+
+    fee: float = 0.001
+    stoploss: float = -0.10
+    minimal_roi: Mapping[Any, float] = field(default_factory=lambda: {"0": 10})
+    trailing_stop: bool = False
+    trailing_stop_positive: float | None = None
+    trailing_stop_positive_offset: float = 0.0
+    trailing_only_offset_is_reached: bool = False
+    stake_amount: str | float = "unlimited"
+    max_open_trades: int = 1
+    dry_run_wallet: float = 1000.0
+    tradable_balance_ratio: float = 0.99
+    can_short: bool = False
+    timeframe: str = "1h"
+    use_exit_signal: bool = True
+    exit_profit_only: bool = False
+    exit_profit_offset: float = 0.0
+    ignore_roi_if_entry_signal: bool = False
+    price_precision: str | float | None = "candles"
+    amount_precision: float | Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        _ratio("fee", self.fee, 0.0, 1.0, hi_open=True)
+        _ratio("stoploss", self.stoploss, -1.0, 0.0, hi_open=True)
+        for flag in (
+            "trailing_stop",
+            "trailing_only_offset_is_reached",
+            "can_short",
+            "use_exit_signal",
+            "exit_profit_only",
+            "ignore_roi_if_entry_signal",
+        ):
+            if not isinstance(getattr(self, flag), bool | np.bool_):
+                raise TypeError(f"{flag} must be a bool, but got {flag}={getattr(self, flag)!r}.")
+        if self.trailing_stop_positive is not None:
+            _ratio(
+                "trailing_stop_positive",
+                self.trailing_stop_positive,
+                0.0,
+                1.0,
+                lo_open=True,
+                hi_open=True,
+            )
+        _ratio("trailing_stop_positive_offset", self.trailing_stop_positive_offset, 0.0, math.inf)
+        _ratio("exit_profit_offset", self.exit_profit_offset, -1.0, math.inf)
+        _ratio("dry_run_wallet", self.dry_run_wallet, 0.0, math.inf, lo_open=True, hi_open=True)
+        _ratio("tradable_balance_ratio", self.tradable_balance_ratio, 0.0, 1.0, lo_open=True)
+        if self.stake_amount != "unlimited":
+            _ratio("stake_amount", self.stake_amount, 0.0, math.inf, lo_open=True, hi_open=True)
+        mot = self.max_open_trades
+        if (
+            isinstance(mot, bool)
+            or not isinstance(mot, int | np.integer)
+            or not (mot >= 1 or mot == -1)
+        ):
+            raise ValueError(
+                f"max_open_trades must be an integer >= 1 or -1, but got max_open_trades={mot!r}."
+            )
+        if mot == -1 and self.stake_amount == "unlimited":
+            raise ValueError(
+                "max_open_trades=-1 (no limit) needs a fixed stake_amount: with "
+                f"stake_amount='unlimited' freqtrade would stake 0, but got {mot=}."
+            )
+        timeframe_to_timedelta(self.timeframe)
+        object.__setattr__(self, "minimal_roi", _roi_table(self.minimal_roi))
+        if self.price_precision not in ("candles", None):
+            power_of_ten_decimals("price_precision", self.price_precision)
+        if isinstance(self.amount_precision, Mapping):
+            for pair, step in self.amount_precision.items():
+                power_of_ten_decimals(f"amount_precision[{pair!r}]", step)
+        elif self.amount_precision is not None:
+            power_of_ten_decimals("amount_precision", self.amount_precision)
+
+    def roi_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ROI table as sorted ``(minutes int64, ratio float64)`` arrays."""
+        keys = np.array(sorted(self.minimal_roi), dtype=np.int64)
+        vals = np.array([self.minimal_roi[k] for k in keys], dtype=np.float64)
+        return keys, vals
+
+
+def _roi_table(table: Mapping[Any, float]) -> dict[int, float]:
+    if not isinstance(table, Mapping) or not table:
+        raise ValueError(
+            f"minimal_roi must be a non-empty dict {{minutes: ratio}}, but got "
+            f"minimal_roi={table!r}."
+        )
+    out: dict[int, float] = {}
+    for key, value in table.items():
+        try:
+            minutes = int(key)
+            if isinstance(key, float | bool) or (
+                isinstance(key, str) and str(minutes) != key.strip()
+            ):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(
+                "minimal_roi keys must be whole minutes (int or str like '60'), but got key "
+                f"{key!r}."
+            ) from None
+        if minutes < 0:
+            raise ValueError(f"minimal_roi keys must be >= 0 minutes, but got key {key!r}.")
+        out[minutes] = _ratio(f"minimal_roi[{key!r}]", value, -1.0, math.inf)
+    return out

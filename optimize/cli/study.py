@@ -1,0 +1,409 @@
+"""``python -m optimize run``, ``worker`` and ``robustness``: the study's commands.
+
+``run`` starts ``--workers`` worker processes on one storage and shows a progress bar; ``worker``
+is the same worker on its own, to join a study from any machine (point ``--storage`` at a shared
+PostgreSQL server); ``robustness`` re-evaluates the best trials on fresh seed sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from optimize.cli._options import (
+    LOG_DIR,
+    check_study_args,
+    load_inputs,
+    storage_option,
+    study_args,
+    study_name_option,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids workers may use (``CUDA_VISIBLE_DEVICES`` if set, else every CUDA device)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except (ImportError, RuntimeError, AssertionError):  # no torch or no CUDA runtime
+        return []
+
+
+def _set_threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _interrupt_once(signum, frame) -> None:
+    """First SIGINT or SIGTERM: stop the worker; later ones are ignored so the bookkeeping
+    finishes."""
+    from optimize.study.runner import WorkerInterrupted
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise WorkerInterrupted(signum)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from optimize.study.runner import WorkerInterrupted, run_worker
+
+    check_study_args(args)
+    previous = {s: signal.signal(s, _interrupt_once) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        config, space = load_inputs(args)
+        threads = args.threads or config.training.threads_per_worker
+        _set_threads(threads)
+        log_file = Path(args.log_file) if args.log_file else LOG_DIR / f"{args.study_name}.log"
+        ran = run_worker(
+            config,
+            space,
+            storage=args.storage,
+            study_name=args.study_name,
+            n_trials=args.n_trials,
+            timeout=args.timeout,
+            worker_index=args.worker_index,
+            log_file=log_file,
+            show_progress=args.progress,
+        )
+    except (KeyboardInterrupt, WorkerInterrupted) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        # Under `run` the parent prints the one line; a worker of its own says it here.
+        logger.log(
+            logging.INFO if args.managed else logging.WARNING,
+            "worker %d stopped by %s; its running trial is marked FAILED and queued for retry, "
+            "rerun to resume",
+            args.worker_index,
+            signal.Signals(signum).name,
+        )
+        return 128 + signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    logger.info("worker %d ran %d trials", args.worker_index, ran)
+    return 0
+
+
+def _worker_command(args: argparse.Namespace, index: int, threads: int) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "optimize",
+        "worker",
+        "--config",
+        args.config,
+        "--space",
+        args.space,
+        "--storage",
+        args.storage,
+        "--study-name",
+        args.study_name,
+        "--worker-index",
+        str(index),
+        "--threads",
+        str(threads),
+        "--managed",
+    ]
+    if args.n_trials is not None:
+        cmd += ["--n-trials", str(args.n_trials)]
+    if args.timeout is not None:
+        cmd += ["--timeout", str(args.timeout)]
+    return cmd
+
+
+def _exit_line(index: int, proc: subprocess.Popen) -> str | None:
+    """Why worker ``index`` ended abnormally, or None when it exited 0."""
+    code = proc.returncode
+    if code == 0:
+        return None
+    if code < 0:
+        how = f"was killed by {signal.Signals(-code).name}"
+    else:
+        how = f"exited with code {code}"
+    return f"worker {index} (pid {proc.pid}) {how}; see its log for details"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from optimize.study.runner import open_study, prepare_study_data
+    from optimize.study.storage import make_storage, recover_stale_trials
+
+    check_study_args(args)
+    config, space = load_inputs(args)
+    target = args.n_trials if args.n_trials is not None else config.study.n_trials
+    workers = args.workers
+    storage = make_storage(args.storage, config.study)
+    prepare_study_data(config, space)  # data, folds and space checked before the study exists
+    study = open_study(storage, args.study_name, config, space, seed=config.study.seed)
+    recovered = recover_stale_trials(study)
+    log_file = LOG_DIR / f"{args.study_name}.log"
+    threads = config.training.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+    gpus = visible_gpus() if config.training.accelerator in ("auto", "gpu", "cuda") else []
+    _announce_run(args, study, target, recovered, workers, threads, gpus, log_file)
+    procs: list[subprocess.Popen] = []
+    interrupted: list[int] = []
+
+    def forward(signum, frame) -> None:
+        # Exactly one signal per worker, however often Ctrl-C is pressed: a second one could
+        # interrupt Optuna while it records the running trial as FAILED.
+        if not interrupted:
+            interrupted.append(signum)
+            word = "interrupted" if signum == signal.SIGINT else "terminated"
+            print(
+                f"\n{word}: stopping workers (their running trials are marked FAILED and queued "
+                "for retry); rerun the same command to resume",
+                file=sys.stderr,
+                flush=True,
+            )
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for k in range(workers):
+            procs.append(_start_worker(args, k, threads, gpus))
+            if interrupted:
+                procs[-1].send_signal(interrupted[0])
+        _progress(args, study, target, procs)
+        for p in procs:
+            p.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if interrupted:
+        return 128 + interrupted[0]
+    failures = [line for k, p in enumerate(procs) if (line := _exit_line(k, p))]
+    for line in failures:
+        print(line, file=sys.stderr)
+    if config.study.robustness_top and _has_complete(study):
+        _robustness(study, top=None, seed_sets=None, workers=workers)
+    _summary(study)
+    return 1 if failures else 0
+
+
+def _announce_run(
+    args: argparse.Namespace,
+    study,
+    target: int,
+    recovered: list[int],
+    workers: int,
+    threads: int,
+    gpus: list[str],
+    log_file: Path,
+) -> None:
+    """Print what `run` starts from: recovered trials, progress so far, workers and devices."""
+    from optimize.study.storage import finished_trials, redact
+
+    if recovered:
+        print(
+            f"recovered {len(recovered)} stale trial(s) {recovered} of dead workers: marked "
+            "FAILED, retries queued",
+            flush=True,
+        )
+    print(
+        f"study {args.study_name!r} on {redact(args.storage)}: {finished_trials(study)}/{target} "
+        f"finished; {workers} worker(s), {threads} thread(s) each"
+        + (f", GPUs {gpus}" if gpus else ", CPU")
+        + f"; log {log_file}",
+        flush=True,
+    )
+
+
+def _start_worker(
+    args: argparse.Namespace, k: int, threads: int, gpus: list[str]
+) -> subprocess.Popen:
+    """Start worker ``k`` with its thread count and, when there are GPUs, one of them."""
+    from optimize.study.runner import die_with_parent
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
+    cmd = _worker_command(args, k, threads)
+    # Own session: a terminal's Ctrl-C reaches only this process, which forwards exactly one
+    # SIGINT (SIGTERM likewise) per worker; if this process dies, its workers get SIGTERM.
+    # preexec_fn is safe here: `run` has started no thread yet (the progress bar comes later).
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        start_new_session=True,
+        preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+    )
+
+
+def _has_complete(study) -> bool:
+    from optuna.trial import TrialState
+
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+class RobustnessInterrupted(ValueError):
+    """The robustness step lost an evaluation process (killed, out of memory); resumable."""
+
+
+def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) -> None:
+    """Run (or resume) the robustness step with a progress bar."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tqdm import tqdm
+
+    from optimize.study.records import study_config
+    from optimize.study.robustness import missing_jobs, run_robustness
+
+    config = study_config(study)
+    top = config.study.robustness_top if top is None else top
+    seed_sets = config.study.robustness_seed_sets if seed_sets is None else seed_sets
+    todo = len(missing_jobs(study, top, seed_sets)) if top and seed_sets else 0
+    print(
+        f"robustness: top {top} complete trials x {seed_sets} fresh seed sets, "
+        f"{todo} evaluation(s) to run",
+        flush=True,
+    )
+    with tqdm(
+        total=todo, desc="seed sets", unit="eval", dynamic_ncols=True, disable=not todo
+    ) as bar:
+        try:
+            run_robustness(
+                study,
+                top=top,
+                seed_sets=seed_sets,
+                workers=workers,
+                on_value=lambda _: bar.update(1),
+            )
+        except BrokenProcessPool as exc:
+            raise RobustnessInterrupted(
+                f"an evaluation process of the robustness step died ({exc}); the values computed "
+                "so far are stored: rerun `python -m optimize robustness --study-name "
+                f"{study.study_name}` to resume."
+            ) from None
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from optimize.study.storage import load_existing_study
+
+    study = load_existing_study(args.storage, args.study_name)
+    if not _has_complete(study):
+        raise ValueError(f"study {args.study_name!r} has no COMPLETE trial to re-evaluate yet.")
+    _robustness(study, top=args.top, seed_sets=args.seeds, workers=max(1, args.workers))
+    _summary(study)
+    return 0
+
+
+def _progress(args, study, target: int, procs: list[subprocess.Popen]) -> None:
+    from tqdm import tqdm
+
+    from optimize.study.storage import finished_trials
+
+    multi = len(study.directions) > 1
+    with tqdm(total=target, desc=args.study_name, unit="trial", dynamic_ncols=True) as bar:
+        bar.update(min(finished_trials(study), target))
+        while any(p.poll() is None for p in procs):
+            time.sleep(2.0)
+            done = min(finished_trials(study), target)
+            bar.update(done - bar.n)
+            if not multi:
+                try:
+                    bar.set_postfix(best=f"{study.best_value:.4f}")
+                except ValueError:
+                    pass
+        bar.update(min(finished_trials(study), target) - bar.n)
+
+
+def _summary(study) -> None:
+    from collections import Counter
+
+    from optuna.trial import TrialState
+
+    counts = Counter(t.state for t in study.get_trials(deepcopy=False))
+    print("trials: " + ", ".join(f"{s.name.lower()} {counts[s]}" for s in TrialState if counts[s]))
+    if len(study.directions) == 1:
+        try:
+            best = study.best_trial
+        except ValueError:
+            print("no completed trial yet")
+            return
+        from optimize.study.records import TrialRecord
+
+        record = TrialRecord.of(best, complete=False)
+        oos, base = record.oos_metrics, record.baselines
+        _print_selected(study)
+        print(
+            f"best trial #{best.number}: value {best.value:.4f}; out-of-sample profit "
+            f"{oos.get('profit_total', float('nan')):.2%}, max drawdown "
+            f"{oos.get('max_drawdown_account', float('nan')):.2%}, "
+            f"{oos.get('total_trades', 0):.0f} trades; buy-and-hold "
+            f"{base.get('buy_and_hold', {}).get('profit_total', float('nan')):.2%}, no-model "
+            f"{base.get('no_model', {}).get('profit_total', float('nan')):.2%}"
+        )
+    else:
+        print(f"Pareto front: {len(study.best_trials)} trials")
+
+
+def _print_selected(study) -> None:
+    """The trial report, holdout and export use by default, with its seed mean ± std."""
+    from optimize.study.seednoise import best_by_seed_mean, read_noise
+
+    selected = best_by_seed_mean(study)
+    if selected is None:
+        return
+    noise = read_noise(study)[selected.number]
+    print(
+        f"selected trial #{selected.number} (best mean over {len(noise.values)} fresh seed sets): "
+        f"{noise.mean:.4f} ± {noise.std:.4f} (min {noise.min:.4f}, max {noise.max:.4f}; "
+        f"recorded value {noise.recorded:.4f})"
+    )
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``run``, ``worker`` and ``robustness``."""
+    run = sub.add_parser("run", help="run a study with N local worker processes (progress bar)")
+    study_args(run)
+    run.add_argument(
+        "--workers", type=int, default=1, help="worker processes on this machine (default 1)"
+    )
+    run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser("worker", help="join a study as one worker (any machine, same storage)")
+    study_args(worker)
+    worker.add_argument("--worker-index", type=int, default=0, help="offsets the seed (default 0)")
+    worker.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: config or torch's)"
+    )
+    worker.add_argument("--log-file", default=None, help="log file (default logs/<study>.log)")
+    worker.add_argument("--progress", action="store_true", help="show Optuna's progress bar")
+    worker.add_argument(
+        "--managed", action="store_true", help=argparse.SUPPRESS
+    )  # started by `run`
+    worker.set_defaults(func=cmd_worker)
+
+    robust = sub.add_parser(
+        "robustness", help="re-evaluate the best complete trials on fresh seed sets (resumes)"
+    )
+    storage_option(robust)
+    study_name_option(robust, "the study", required=True)
+    robust.add_argument(
+        "--top",
+        type=int,
+        default=None,
+        help="trials to re-evaluate (default: the config's study.robustness_top)",
+    )
+    robust.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="fresh seed sets per trial (default: study.robustness_seed_sets)",
+    )
+    robust.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    robust.set_defaults(func=cmd_robustness)

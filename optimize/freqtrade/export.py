@@ -1,0 +1,591 @@
+"""Export one trial of a study to freqtrade: config, strategy parameter file, README.
+
+``python -m optimize export --study-name NAME [--storage URL] [--trial N] --out DIR`` writes::
+
+    DIR/config.json                          freqtrade config (FreqAI enabled)
+    DIR/strategy/LstmOptunaStrategy.py       symlink to strategy/freqtrade/lstm_strategy.py
+    DIR/strategy/LstmOptunaStrategy.json     the strategy's parameters (freqtrade format)
+    DIR/user_data/                           freqtrade's user-data folder (FreqAI models go here)
+    DIR/study_trades.json                    the study's trades per span (what verify matches)
+    DIR/README.md                            the exact freqtrade command
+
+* The strategy code is this repository's file: the symlink only gives freqtrade a place to find
+  the parameter file, which freqtrade reads from ``<strategy file name>.json`` next to the
+  strategy file it resolved (the symlink's path). Nothing is copied and freqtrade is unchanged.
+* ``config.json``: pairs (StaticPairList), timeframe, fee, stake settings and the exit flags of
+  the study's backtest settings; exchange binance without keys; ``dry_run: true``; ``freqai``:
+  enabled, a new ``identifier`` per export (FreqAI caches predictions per identifier),
+  ``train_period_days`` (``train_days`` plus the purge gap, whole days; the model keeps the
+  study's train window of it) / ``backtest_period_days`` (``test_days``),
+  ``feature_parameters`` from the run config's features (``label_period_candles`` = the trial's
+  label horizon), ``model_training_parameters`` = the trial's LSTM parameters,
+  ``conv_width`` = window size, ``extra_returns_per_train`` for the quantile thresholds; the
+  static FreqAI settings come from ``configs/freqtrade/freqai_template.json``.
+  stoploss, minimal_roi and trailing settings live in the parameter file (config values would
+  override it).
+* Same inputs as the study: ``startup_candle_count`` makes freqtrade load back to the holdout's
+  warm-up start (``lstm_optuna.warmup_start``, where the strategy starts its indicators); the
+  ``lstm_optuna`` block holds the seed, ``ensemble_size``, ``train_days``, ``purge_candles`` and
+  both spans (dates, timerange, warm-up start) for the model and ``verify``.
+* ``study_trades.json``: the trial's walk-forward trades (stored with the trial) and its holdout
+  trades (the holdout record, computed and stored in the study when missing).
+* Every artefact carries the lstm-optuna version, the study name, the trial number and the
+  trial's parameters (``lstm_optuna`` block of the config and of the parameter file; README).
+* No secrets: exchange key/secret are empty, a storage password is masked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from optimize._version import __version__
+from optimize.config import RunConfig
+from optimize.data import REPO_ROOT
+from optimize.freqtrade.offline import freqtrade_config
+from optimize.search.space import TrialParams
+from optimize.study.holdout import (
+    evaluate_trial_holdout,
+    first_pair_candles,
+    holdout_warmup_start,
+)
+from optimize.study.records import TrialRecord, study_config
+from optimize.study.selection import select_trial
+from optimize.study.storage import DEFAULT_STORAGE, load_existing_study, redact
+from optimize.walkforward import WalkForwardPlan, freqai_train_period_days, make_folds
+from strategy.features import warmup_start
+from strategy.freqtrade import MODEL_NAME, PACKAGE_DIR, STRATEGY_FILE, STRATEGY_NAME
+from strategy.freqtrade.rules import EXTRA_RETURNS, SETTINGS_KEY, strategy_params
+from strategy.timeframes import timeframe_to_timedelta
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+README_FILE = "README.md"
+TRADES_FILE = "study_trades.json"
+"""The study's trades of the exported trial per span (what ``verify`` compares with freqtrade's)."""
+TRADES_FORMAT = 1
+USER_DATA = "user_data"
+STRATEGY_DIR = "strategy"
+"""Export sub-folder with the strategy link and its parameter file (``--strategy-path``)."""
+TEMPLATE_FILE = REPO_ROOT / "configs" / "freqtrade" / "freqai_template.json"
+STRATEGY_PARAM_KEYS = (
+    "stoploss",
+    "minimal_roi",
+    "trailing_stop",
+    "trailing_stop_positive",
+    "trailing_stop_positive_offset",
+    "trailing_only_offset_is_reached",
+)
+"""Strategy-level settings moved from the config into the parameter file."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where an export went and what it holds."""
+
+    out_dir: Path
+    config_path: Path
+    params_path: Path
+    strategy_link: Path
+    readme_path: Path
+    study_name: str
+    trial_number: int
+    identifier: str
+    timerange: str | None
+    command: str
+
+
+def absolute_storage(url: str) -> str:
+    """A relative SQLite URL made absolute (so the export works from any directory)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(Path(url[len(prefix) :]).resolve())
+    return url
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "study"
+
+
+def new_identifier(study_name: str, trial_number: int) -> str:
+    """A FreqAI identifier unique to one export (study, trial, time, random suffix)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return f"{_safe(study_name)}-t{trial_number}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def timerange_of(start: pd.Timestamp, end: pd.Timestamp) -> str:
+    """freqtrade timerange in epoch seconds (``start-end``) for a UTC span."""
+    return f"{int(pd.Timestamp(start).timestamp())}-{int(pd.Timestamp(end).timestamp())}"
+
+
+def span_timerange(start: pd.Timestamp, end: pd.Timestamp, timeframe: str) -> str:
+    """The freqtrade timerange whose backtest trades exactly the candles ``start <= date < end``.
+
+    freqtrade keeps the candle that opens at the timerange's end (and force-exits open trades on
+    the last candle it has), while FreqAI predicts only before it; the study's span ends with the
+    candle before ``end``. Ending the timerange at that candle's open gives freqtrade the study's
+    candles: the same last candle for force exits, and no fill at a candle the study never sees.
+    """
+    return timerange_of(start, pd.Timestamp(end) - timeframe_to_timedelta(timeframe))
+
+
+def study_plan(config: RunConfig) -> WalkForwardPlan:
+    """The study's walk-forward plan (folds and holdout), from the first pair's base candles."""
+    candles = first_pair_candles(config, from_span_start=True)
+    return make_folds(pd.DatetimeIndex(candles["date"]), config.walkforward, config.data.timeframe)
+
+
+def study_warmup_start(config: RunConfig) -> pd.Timestamp:
+    """The first candle the study computes indicators from
+    (:func:`strategy.features.warmup_start`)."""
+    data = config.data
+    candles = first_pair_candles(config)
+    start = pd.Timestamp(data.start, tz="UTC") if data.start else None
+    return warmup_start(start, candles["date"].iloc[0], data.timeframe)
+
+
+def startup_candles(start: Any, train_period_days: float, warmup: Any, timeframe: str) -> int:
+    """freqtrade's ``startup_candle_count`` that makes a FreqAI backtest from ``start`` load the
+    base candles from ``warmup`` on.
+
+    freqtrade loads ``startup_candle_count`` + ``train_period_days`` worth of base candles before
+    the timerange's start; the strategy computes its indicators from ``warmup`` on, so loading
+    exactly back to it (or further) gives the study's values.
+
+    Raises:
+        ValueError: ``start`` is less than ``train_period_days`` after ``warmup`` (FreqAI's
+            first training window would begin before the study's first candle).
+    """
+    first = pd.Timestamp(start) - pd.Timedelta(days=train_period_days)
+    gap = first - pd.Timestamp(warmup)
+    if gap < pd.Timedelta(0):
+        raise ValueError(
+            f"a FreqAI backtest from {pd.Timestamp(start)} trains from {first}, before the study's "
+            f"first candle {pd.Timestamp(warmup)} (warm-up start); choose a later timerange."
+        )
+    return int(gap // timeframe_to_timedelta(timeframe))
+
+
+def _parameter_ranges(space: dict[str, Any], params: TrialParams) -> dict[str, list[float]]:
+    """Hyperopt ranges of the threshold parameters from the study's search space (when searched)."""
+    ranges: dict[str, list[float]] = {}
+    for key, name, value in (
+        ("signal.entry", "entry_threshold", params.signal.entry),
+        ("signal.exit_gap", "exit_gap", params.signal.exit_gap),
+    ):
+        spec = space.get(key) or {}
+        if spec.get("type") in ("float", "int") and spec["low"] <= value <= spec["high"]:
+            ranges[name] = [float(spec["low"]), float(spec["high"])]
+    return ranges
+
+
+def _strip_comments(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_comments(v) for k, v in value.items() if not str(k).startswith("_")}
+    return value
+
+
+def load_template(path: Path | str = TEMPLATE_FILE) -> dict[str, Any]:
+    """The static part of the exported config (``configs/freqtrade/freqai_template.json``).
+
+    Raises:
+        ValueError: the file has no ``freqai`` mapping.
+    """
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("freqai"), dict):
+        raise ValueError(f"{path}: expected a JSON object with a 'freqai' mapping.")  # noqa: TRY004
+    return doc
+
+
+def build_freqtrade_config(
+    config: RunConfig,
+    params: TrialParams,
+    *,
+    identifier: str,
+    settings: dict[str, Any],
+    user_data_dir: Path | None = None,
+    strategy_path: Path | None = None,
+) -> dict[str, Any]:
+    """The freqtrade config of a trial (JSON-able).
+
+    Args:
+        config: the study's run config.
+        params: the trial's parameters.
+        identifier: FreqAI identifier (unique per export / verification).
+        settings: the ``lstm_optuna`` block (metadata and project settings) to embed.
+        user_data_dir, strategy_path: absolute paths to embed (None: left to the command line).
+
+    Raises:
+        ValueError: pairs with different quote currencies, or a fractional ``train_days``.
+    """
+    quotes = {p.split("/")[1].split(":")[0] for p in config.data.pairs}
+    if len(quotes) != 1:
+        raise ValueError(
+            f"all pairs must share one stake currency, but got pairs={list(config.data.pairs)}."
+        )
+    ft = freqtrade_config(
+        list(config.data.pairs),
+        config.backtest,
+        exchange=config.data.exchange,
+        stake_currency=quotes.pop(),
+    )
+    for key in (*STRATEGY_PARAM_KEYS, "export"):
+        ft.pop(key, None)
+    wf = config.walkforward
+    features = config.features
+    windows = settings.get("freqai_windows") or {
+        "train_period_days": freqai_train_period_days(wf, config.data.timeframe)
+    }
+    freqai = _strip_comments(load_template()["freqai"])
+    freqai.update(
+        {
+            "identifier": identifier,
+            "train_period_days": windows["train_period_days"],
+            "backtest_period_days": wf.test_days,
+            "live_retrain_hours": float(wf.test_days) * 24.0,
+            "conv_width": params.lstm.window_size,
+            "model_training_parameters": params.lstm.to_dict(),
+            "extra_returns_per_train": {name: 0.0 for name in EXTRA_RETURNS},
+        }
+    )
+    freqai["feature_parameters"] = {
+        **freqai.get("feature_parameters", {}),
+        "include_timeframes": list(features.include_timeframes),
+        "indicator_periods_candles": list(features.indicator_periods_candles),
+        "include_shifted_candles": features.include_shifted_candles,
+        "label_period_candles": params.label_horizon,
+    }
+    ft.update(
+        {
+            "bot_name": (
+                f"lstm-optuna {settings.get('study_name', '')} "
+                f"trial {settings.get('trial_number', '')}"
+            ).strip(),
+            "strategy": STRATEGY_NAME,
+            "freqaimodel": MODEL_NAME,
+            "freqaimodel_path": str(PACKAGE_DIR),
+            "freqai": freqai,
+            SETTINGS_KEY: settings,
+        }
+    )
+    if user_data_dir is not None:
+        ft["user_data_dir"] = str(user_data_dir)
+    if strategy_path is not None:
+        ft["strategy_path"] = str(strategy_path)
+    return ft
+
+
+def build_parameter_file(
+    params: TrialParams, config: RunConfig, *, metadata: dict[str, Any], export_time: str
+) -> dict[str, Any]:
+    """The strategy's parameter file in freqtrade's format (plus an ``lstm_optuna`` block)."""
+    bt = config.backtest
+    spaces: dict[str, Any] = strategy_params(params.weights, params.signal)
+    spaces["roi"] = {str(k): float(v) for k, v in bt.minimal_roi.items()}
+    spaces["stoploss"] = {"stoploss": float(bt.stoploss)}
+    spaces["trailing"] = {
+        "trailing_stop": bool(bt.trailing_stop),
+        "trailing_stop_positive": bt.trailing_stop_positive,
+        "trailing_stop_positive_offset": float(bt.trailing_stop_positive_offset),
+        "trailing_only_offset_is_reached": bool(bt.trailing_only_offset_is_reached),
+    }
+    return {
+        "strategy_name": STRATEGY_NAME,
+        "params": spaces,
+        "ft_stratparam_v": 1,
+        "export_time": export_time,
+        SETTINGS_KEY: metadata,
+    }
+
+
+def _command(
+    config_path: Path, strategy_dir: Path, datadir: Path, user_data: Path, timerange: str | None
+) -> str:
+    parts = [
+        "freqtrade backtesting",
+        f"--config {config_path}",
+        f"--strategy {STRATEGY_NAME}",
+        f"--strategy-path {strategy_dir}",
+        f"--freqaimodel {MODEL_NAME}",
+        f"--freqaimodel-path {PACKAGE_DIR}",
+        f"--datadir {datadir}",
+        f"--userdir {user_data}",
+    ]
+    if timerange:
+        parts.append(f"--timerange {timerange}")
+    return " ".join(parts)
+
+
+def _readme(meta: dict[str, Any], command: str, out_dir: Path) -> str:
+    params = json.dumps(meta["params"], indent=2, sort_keys=True)
+    holdout = meta.get("holdout") or {}
+    return "\n".join(
+        [
+            f"# lstm-optuna export: study {meta['study_name']!r}, trial {meta['trial_number']}",
+            "",
+            (
+                f"lstm-optuna {meta['version']}, exported {meta['exported_at']}, study storage "
+                f"`{meta['storage']}`, FreqAI identifier `{meta['identifier']}`."
+            ),
+            "",
+            "Backtest the trial with freqtrade over the study's holdout"
+            + (f" ({holdout.get('start')} .. {holdout.get('end')}):" if holdout else ":"),
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            (
+                "freqtrade's CLI loads the exchange's markets over the network; offline, "
+                "in-process and next to the study's own holdout figures: `python -m optimize "
+                f"verify --export {out_dir}`."
+            ),
+            "",
+            (
+                "Files: `config.json` (freqtrade config, FreqAI section), "
+                f"`{STRATEGY_DIR}/{STRATEGY_NAME}.json` (strategy parameters), "
+                f"`{STRATEGY_DIR}/{STRATEGY_NAME}.py` (link to the strategy in the repository), "
+                f"`{USER_DATA}/` (freqtrade's user data; FreqAI models)."
+            ),
+            "",
+            "Trial parameters:",
+            "",
+            "```json",
+            params,
+            "```",
+            "",
+        ]
+    )
+
+
+def export_study_trial(
+    study: optuna.Study,
+    out_dir: Path | str,
+    *,
+    trial_number: int | None = None,
+    storage: str | None = None,
+) -> ExportResult:
+    """Export one COMPLETE trial of ``study`` (default: the best) into ``out_dir``.
+
+    Args:
+        study: a study made by this project's runner.
+        out_dir: output folder (created; existing export files are overwritten).
+        trial_number: the trial; None: the best trial.
+        storage: the storage URL to record (a password is masked).
+
+    Raises:
+        ValueError: no such trial, a trial that is not COMPLETE (named with its state), a study
+            without a stored run config.
+    """
+    trial = select_trial(study, trial_number)
+    config = study_config(study)
+    params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
+    space = (study.user_attrs.get("fingerprint") or {}).get("space", {})
+    spans: dict[str, Any] = {}
+    record = TrialRecord.of(trial)
+    if record.schema >= 2:  # schema 1 trials stored no trades
+        spans["walkforward"] = {"trades": record.trades, "metrics": record.oos_metrics}
+    if config.walkforward.holdout_days > 0:
+        holdout = evaluate_trial_holdout(study, trial)  # stored in the study; reused when present
+        spans["holdout"] = {"trades": holdout["trades"], "metrics": holdout["metrics"]}
+    return write_export(
+        out_dir,
+        config,
+        params,
+        study_name=study.study_name,
+        trial_number=trial.number,
+        trial_values=list(trial.values),
+        storage=storage,
+        extra={
+            "objective": study.user_attrs.get("objective"),
+            "parameter_ranges": _parameter_ranges(space, params),
+            "oos_metrics": trial.user_attrs.get("oos_metrics", {}),
+        },
+        study_trades=spans,
+    )
+
+
+def write_export(
+    out_dir: Path | str,
+    config: RunConfig,
+    params: TrialParams,
+    *,
+    study_name: str,
+    trial_number: int,
+    trial_values: list[float] | None = None,
+    storage: str | None = None,
+    extra: dict[str, Any] | None = None,
+    study_trades: dict[str, Any] | None = None,
+) -> ExportResult:
+    """Write the export files of ``params`` under ``config`` (the part that needs no study).
+
+    Args:
+        out_dir: output folder (created; existing export files are overwritten).
+        config: the study's run config (pairs, features, walk-forward and backtest settings).
+        params: the trial's parameters.
+        study_name, trial_number, trial_values: recorded in every artefact.
+        storage: the study's storage URL to record (a password is masked).
+        extra: further entries of the config's ``lstm_optuna`` block.
+        study_trades: the study's trades and metrics per span (``walkforward``, ``holdout``),
+            written to :data:`TRADES_FILE` with each span's dates (none: no file).
+
+    Raises:
+        ValueError: see :func:`build_freqtrade_config`; the data cannot make the study's plan.
+    """
+    plan = study_plan(config)
+    out = Path(out_dir).resolve()
+    strategy_dir = out / STRATEGY_DIR
+    strategy_dir.mkdir(parents=True, exist_ok=True)
+    (out / USER_DATA).mkdir(exist_ok=True)
+    identifier = new_identifier(study_name, trial_number)
+    exported_at = datetime.now(UTC).isoformat(timespec="seconds")
+    holdout = plan.holdout
+    tf = config.data.timeframe
+    timerange = None if holdout is None else span_timerange(holdout.start, holdout.end, tf)
+    windows = plan.to_freqai()
+    anchor = study_warmup_start(config)
+    wf_start, wf_end = plan.walkforward_span
+    spans = {
+        "walkforward": {
+            "start": wf_start.isoformat(),
+            "end": wf_end.isoformat(),
+            "warmup_start": anchor.isoformat(),
+            "timerange": span_timerange(wf_start, wf_end, tf),
+            "freqai_schedule": config.walkforward.step == config.walkforward.test_days,
+        }
+    }
+    if holdout is not None:
+        spans["holdout"] = {
+            "start": holdout.start.isoformat(),
+            "end": holdout.end.isoformat(),
+            "warmup_start": holdout_warmup_start(config).isoformat(),
+            "timerange": timerange,
+        }
+    metadata = {
+        "version": __version__,
+        "study_name": study_name,
+        "trial_number": trial_number,
+        "trial_values": list(trial_values or []),
+        "params": params.to_dict(),
+        "exported_at": exported_at,
+    }
+    settings = {
+        **metadata,
+        "storage": redact(absolute_storage(storage)) if storage else None,
+        "identifier": identifier,
+        "features": list(config.features.features),
+        "seed": config.study.seed,
+        "accelerator": config.training.accelerator,
+        "datadir": str(Path(config.data.path).resolve()),
+        "exchange": config.data.exchange,
+        "holdout": spans.get("holdout"),
+        "walkforward": spans["walkforward"],
+        "freqai_windows": windows,
+        "train_days": config.walkforward.train_days,
+        "purge_candles": config.walkforward.purge_candles,
+        "ensemble_size": config.training.ensemble_size,
+        "warmup_start": (spans.get("holdout") or spans["walkforward"])["warmup_start"],
+        "timeframe": config.data.timeframe,
+        **(extra or {}),
+    }
+    ft = build_freqtrade_config(
+        config,
+        params,
+        identifier=identifier,
+        settings=settings,
+        user_data_dir=out / USER_DATA,
+        strategy_path=strategy_dir,
+    )
+    default_span = spans.get("holdout") or spans["walkforward"]
+    ft["startup_candle_count"] = startup_candles(
+        default_span["start"],
+        windows["train_period_days"],
+        default_span["warmup_start"],
+        config.data.timeframe,
+    )
+    config_path = out / CONFIG_FILE
+    config_path.write_text(json.dumps(ft, indent=2) + "\n", encoding="utf-8")
+    trades_path = out / TRADES_FILE
+    if study_trades:
+        doc = {
+            "format": TRADES_FORMAT,
+            "version": __version__,
+            "study_name": study_name,
+            "trial_number": trial_number,
+            "spans": {name: {**spans[name], **value} for name, value in study_trades.items()},
+        }
+        trades_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    elif trades_path.exists():
+        trades_path.unlink()
+    params_path = strategy_dir / f"{STRATEGY_NAME}.json"
+    param_file = build_parameter_file(params, config, metadata=metadata, export_time=exported_at)
+    params_path.write_text(json.dumps(param_file, indent=2) + "\n", encoding="utf-8")
+    link = strategy_dir / f"{STRATEGY_NAME}.py"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(STRATEGY_FILE)
+    datadir = Path(settings["datadir"]) / config.data.exchange
+    command = _command(config_path, strategy_dir, datadir, out / USER_DATA, timerange)
+    readme_path = out / README_FILE
+    readme_path.write_text(_readme(settings, command, out), encoding="utf-8")
+    logger.info(
+        "exported trial %d of study %s to %s (identifier %s)",
+        trial_number,
+        study_name,
+        out,
+        identifier,
+    )
+    return ExportResult(
+        out,
+        config_path,
+        params_path,
+        link,
+        readme_path,
+        study_name,
+        trial_number,
+        identifier,
+        timerange,
+        command,
+    )
+
+
+def export_trial(
+    study_name: str,
+    out_dir: Path | str,
+    *,
+    storage: str = DEFAULT_STORAGE,
+    trial_number: int | None = None,
+) -> ExportResult:
+    """Load ``study_name`` from ``storage`` and export a trial (see :func:`export_study_trial`).
+
+    Raises:
+        ValueError: no such study in the storage, or see :func:`export_study_trial`.
+    """
+    url = absolute_storage(storage)
+    study = load_existing_study(url, study_name)
+    return export_study_trial(study, out_dir, trial_number=trial_number, storage=url)
+
+
+__all__ = [
+    "ExportResult",
+    "absolute_storage",
+    "build_freqtrade_config",
+    "build_parameter_file",
+    "export_study_trial",
+    "export_trial",
+    "new_identifier",
+    "span_timerange",
+    "study_plan",
+    "timerange_of",
+    "write_export",
+]

@@ -1,7 +1,0 @@
-"""Total profit ratio over the starting balance, maximised."""
-
-from optimize.objectives.base import Objective
-
-OBJECTIVE = Objective(
-    "profit", ("maximize",), lambda m: (m["profit_total"],), "total profit / starting balance"
-)

@@ -1,0 +1,39 @@
+"""The Optuna study: storage, workers, the trial's evaluation and what a trial stores.
+
+* :mod:`~optimize.study.storage` — storages, one-line storage errors, recovery of dead workers'
+  trials;
+* :mod:`~optimize.study.runner` — :func:`open_study` (resume checks), :func:`run_worker` and the
+  objective that stores each trial's record;
+* :mod:`~optimize.study.evaluate` — one trial's walk-forward evaluation (:func:`evaluate`);
+* :mod:`~optimize.study.records` — the typed, versioned records a trial and a study store;
+* :mod:`~optimize.study.robustness` / :mod:`~optimize.study.seednoise` — fresh seed sets for the
+  best trials and what they say about seed noise;
+* :mod:`~optimize.study.selection` — the trial report, holdout and export use by default;
+* :mod:`~optimize.study.holdout` — the never-optimised holdout score of one trial.
+"""
+
+from optimize._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "DEFAULT_STORAGE": "optimize.study.storage",
+        "make_storage": "optimize.study.storage",
+        "load_existing_study": "optimize.study.storage",
+        "recover_stale_trials": "optimize.study.storage",
+        "StorageError": "optimize.study.storage",
+        "open_study": "optimize.study.runner",
+        "run_worker": "optimize.study.runner",
+        "prepare_study_data": "optimize.study.runner",
+        "StudyData": "optimize.study.evaluate",
+        "TrialOutcome": "optimize.study.evaluate",
+        "TrialRecord": "optimize.study.records",
+        "StudyRecord": "optimize.study.records",
+        "study_config": "optimize.study.records",
+        "run_robustness": "optimize.study.robustness",
+        "read_noise": "optimize.study.seednoise",
+        "SeedNoise": "optimize.study.seednoise",
+        "select_trial": "optimize.study.selection",
+        "evaluate_holdout": "optimize.study.holdout",
+    },
+)

@@ -1,0 +1,188 @@
+"""What a study stores: one typed, versioned record per finished trial and one for the study.
+
+Every writer and reader of a trial's user attributes goes through :class:`TrialRecord`; the study's
+own attributes (the run config and search space it was created with, the version that created it)
+go through :class:`StudyRecord`. optuna-dashboard shows the same attributes as plain JSON.
+
+Versions: :data:`TRIAL_SCHEMA` is written with every trial (user attr ``"schema"``). Trials written
+before the attribute existed are schema 1, which had the same keys; they still load. A trial of a
+newer schema, or one that lacks a key, gets a :class:`RecordError` naming the trial and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+TRIAL_SCHEMA = 2
+"""Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds
+``trades``)."""
+
+
+class RecordError(ValueError):
+    """A stored record that this version cannot read; the message names the trial/study and key."""
+
+
+_ATTR_NAMES = {
+    "params": "resolved_params",
+    "daily_returns": "oos_daily_returns",
+    "daily_equity": "oos_daily_equity",
+}
+"""Field -> user attr name where they differ (the attr names predate the record)."""
+
+
+def _attr(name: str) -> str:
+    return _ATTR_NAMES.get(name, name)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """Everything a finished trial stores besides Optuna's own params and values.
+
+    Attributes:
+        params: the resolved parameters (:meth:`optimize.search.space.TrialParams.to_dict`), written
+            when the trial starts so a failed or pruned trial keeps them too.
+        folds: one dict per walk-forward fold: dates, ``score`` (the fold alone),
+            ``value_so_far`` (folds 0..k back to back: what the pruner saw), ``metrics``,
+            ``no_model``, ``buy_and_hold``, ``pairs`` (thresholds, seeds, training info).
+        oos_metrics: metrics of the backtest over all test windows back to back.
+        baselines: ``buy_and_hold`` and ``no_model`` over the same span.
+        daily_returns: the model's daily returns over the span (DSR, PBO).
+        daily_equity: end-of-day equity of the model and both baselines (report plots).
+        duration_s: seconds the evaluation took.
+        worker_pid: the worker process that ran it.
+        trades: the model's trades over the span (pair, dates, exit reason, profits); empty in
+            schema 1.
+        schema: :data:`TRIAL_SCHEMA` of the writer.
+    """
+
+    params: dict[str, Any]
+    folds: list[dict[str, Any]] = field(default_factory=list)
+    oos_metrics: dict[str, float] = field(default_factory=dict)
+    baselines: dict[str, Any] = field(default_factory=dict)
+    daily_returns: list[float] = field(default_factory=list)
+    daily_equity: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = math.nan
+    worker_pid: int | None = None
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    schema: int = TRIAL_SCHEMA
+
+    @property
+    def trade_count(self) -> int:
+        return int(self.oos_metrics.get("total_trades", 0))
+
+    def to_user_attrs(self) -> dict[str, Any]:
+        """The user attrs to set (``trade_count`` included for the dashboard's table)."""
+        out = {_attr(f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["trade_count"] = self.trade_count
+        return out
+
+    @staticmethod
+    def start_attrs(params: dict[str, Any], worker_pid: int) -> dict[str, Any]:
+        """The attrs a trial stores when it starts (before it may be pruned or fail)."""
+        return {_attr("params"): params, "worker_pid": worker_pid, "schema": TRIAL_SCHEMA}
+
+    @classmethod
+    def of(cls, trial: FrozenTrial, *, complete: bool = True) -> TrialRecord:
+        """Read a trial's record.
+
+        Args:
+            trial: a trial run by this project's worker.
+            complete: require the keys a COMPLETE trial has (False: only ``params``).
+
+        Raises:
+            RecordError: a newer schema, or a missing key (names the trial and the key).
+        """
+        attrs = trial.user_attrs
+        schema = attrs.get("schema", 1)
+        if not isinstance(schema, int) or schema > TRIAL_SCHEMA:
+            raise RecordError(
+                f"trial {trial.number} was stored with record schema {schema!r}, newer than this "
+                f"version reads ({TRIAL_SCHEMA}); upgrade lstm-optuna to read it."
+            )
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in ("schema", "trades", "worker_pid", "duration_s")
+        ]
+        if not complete:
+            required = ["params"]
+        missing = [_attr(n) for n in required if _attr(n) not in attrs]
+        if missing:
+            raise RecordError(
+                f"trial {trial.number} ({trial.state.name}) has no {missing[0]!r} user attr; it "
+                f"was not run to the end by this project's worker (it has {sorted(attrs)})."
+            )
+        values = {
+            f.name: attrs[_attr(f.name)] for f in dataclasses.fields(cls) if _attr(f.name) in attrs
+        }
+        values["schema"] = schema
+        return cls(**values)
+
+
+def write_trial(trial: optuna.Trial, record: TrialRecord) -> None:
+    """Store ``record`` as the trial's user attrs."""
+    for key, value in record.to_user_attrs().items():
+        trial.set_user_attr(key, value)
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """What a study stores about itself when it is created.
+
+    Attributes:
+        fingerprint: ``{"config": RunConfig.to_dict(), "space": ...}``; a resume is checked
+            against it.
+        version: the lstm-optuna version that created the study.
+        config_source, space_source: the files they came from.
+        objective: the objective's name.
+    """
+
+    fingerprint: dict[str, Any]
+    version: str
+    config_source: str
+    space_source: str
+    objective: str
+
+    def to_user_attrs(self) -> dict[str, Any]:
+        names = {"version": "lstm_optuna_version"}
+        return {names.get(f.name, f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> StudyRecord:
+        """Read the study's record.
+
+        Raises:
+            RecordError: the study was not created by this project's runner.
+        """
+        attrs = study.user_attrs
+        fingerprint = attrs.get("fingerprint")
+        if not isinstance(fingerprint, dict) or "config" not in fingerprint:
+            raise RecordError(
+                f"study {study.study_name!r} has no stored run config (user attr 'fingerprint'); "
+                "only studies created by `python -m optimize run|worker` can be evaluated, "
+                f"but got user attrs {sorted(k for k in attrs if ':' not in k)}."
+            )
+        return cls(
+            fingerprint=fingerprint,
+            version=str(attrs.get("lstm_optuna_version", "unknown")),
+            config_source=str(attrs.get("config_source", "unknown")),
+            space_source=str(attrs.get("space_source", "unknown")),
+            objective=str(attrs.get("objective", "unknown")),
+        )
+
+
+def study_config(study: optuna.Study) -> Any:
+    """The :class:`~optimize.config.RunConfig` a study was created with.
+
+    Raises:
+        RecordError: the study was not made by this project's runner (no fingerprint).
+    """
+    from optimize.config import parse_config
+
+    return parse_config(StudyRecord.of(study).fingerprint["config"], f"study {study.study_name!r}")

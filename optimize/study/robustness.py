@@ -1,0 +1,188 @@
+"""The robustness step: re-evaluate the best complete trials on fresh seed sets.
+
+``python -m optimize robustness --study-name NAME [--top N] [--seeds M]`` (and ``run`` at its end)
+takes the ``N`` best complete trials by their recorded value, evaluates each again with the same
+parameters on seed sets ``1..M`` (:func:`optimize.study.evaluate.evaluate` with ``seed_set``), and
+stores every value as soon as it is known (:mod:`optimize.study.seednoise`). A rerun only computes
+what is missing, so an interrupted step resumes and a finished one costs nothing. With ``workers >
+1`` the evaluations run in that many processes (each loads the study's data once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from optimize._version import __version__
+from optimize.config import parse_config
+from optimize.search.objectives import get_objective
+from optimize.search.space import TrialParams
+from optimize.study.evaluate import StudyData, evaluate
+from optimize.study.records import TrialRecord, study_config
+from optimize.study.runner import die_with_parent
+from optimize.study.seednoise import SeedNoise, SeedValue, attr_key, direction_sign, read_noise
+
+logger = logging.getLogger(__name__)
+
+Job = tuple[int, dict[str, Any], int]
+"""(trial number, resolved params, seed set)."""
+
+
+def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
+    """The ``n`` best complete trials by recorded (first) value; ties: lower number first."""
+    if len(study.directions) != 1:
+        raise ValueError(
+            f"study {study.study_name!r} has {len(study.directions)} objectives; the robustness "
+            "step ranks trials by one value, so it needs a single-objective study."
+        )
+    sign = direction_sign(study)
+    done = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values and math.isfinite(t.values[0])
+    ]
+    return sorted(done, key=lambda t: (-sign * t.values[0], t.number))[:n]
+
+
+def missing_jobs(study: optuna.Study, top: int, seed_sets: int) -> list[Job]:
+    """What the step still has to evaluate: (trial, params, set) without a stored value."""
+    stored = set(study.user_attrs)
+    return [
+        (t.number, TrialRecord.of(t).params, m)
+        for t in top_trials(study, top)
+        for m in range(1, seed_sets + 1)
+        if attr_key(t.number, m) not in stored
+    ]
+
+
+_WORKER_DATA: dict[str, Any] = {}
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _one_thread_per_process() -> Iterator[None]:
+    """Spawned evaluation processes start with one BLAS/OpenMP thread each, as `run` gives its
+    workers (several processes each with a thread per core would oversubscribe the cores)."""
+    before = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _init_worker(config_dict: dict[str, Any], source: str, parent: int) -> None:
+    # An evaluation process never outlives `run` / `robustness` (the parent stores every value);
+    # a parent that died while this process was still starting is caught by the pid check.
+    die_with_parent(signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+    config = parse_config(config_dict, source)
+    _WORKER_DATA["data"] = StudyData.load(config)
+
+
+def _evaluate_job(job: Job, data: StudyData | None = None) -> tuple[int, int, float, float]:
+    number, params, seed_set = job
+    data = data if data is not None else _WORKER_DATA["data"]
+    started = time.perf_counter()
+    objective = get_objective(data.config.study.objective)
+    outcome = evaluate(data, TrialParams.from_dict(params), objective, seed_set=seed_set)
+    return number, seed_set, float(outcome.values[0]), time.perf_counter() - started
+
+
+def run_robustness(
+    study: optuna.Study,
+    *,
+    top: int | None = None,
+    seed_sets: int | None = None,
+    workers: int = 1,
+    on_value: Callable[[SeedValue], None] | None = None,
+) -> dict[int, SeedNoise]:
+    """Evaluate the missing (trial, seed set) pairs and store them; return the study's noise.
+
+    Args:
+        study: a study made by this project's runner (its run config is read from it).
+        top: trials to re-evaluate (default: the config's ``study.robustness_top``; 0: none).
+        seed_sets: fresh seed sets per trial (default ``study.robustness_seed_sets``).
+        workers: processes to evaluate in (1: this process).
+        on_value: called with each value once stored (progress display).
+
+    Returns:
+        :func:`optimize.study.seednoise.read_noise` of the study after the step.
+
+    Raises:
+        ValueError: a multi-objective study, negative counts, or a study without a stored config.
+    """
+    config = study_config(study)
+    top = config.study.robustness_top if top is None else top
+    seed_sets = config.study.robustness_seed_sets if seed_sets is None else seed_sets
+    for name, value in (("top", top), ("seed_sets", seed_sets), ("workers", workers)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < (1 if name == "workers" else 0)
+        ):
+            raise ValueError(
+                f"robustness {name} must be an integer >= "
+                f"{1 if name == 'workers' else 0}, but got {name}={value!r}."
+            )
+    jobs = missing_jobs(study, top, seed_sets) if top and seed_sets else []
+    logger.info(
+        "robustness of study %s: top %d trials x %d seed sets, %d evaluations to run",
+        study.study_name,
+        top,
+        seed_sets,
+        len(jobs),
+    )
+
+    def store(result: tuple[int, int, float, float]) -> None:
+        number, seed_set, value, duration = result
+        record = SeedValue(
+            number,
+            seed_set,
+            value,
+            config.training.ensemble_size,
+            duration,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            __version__,
+        )
+        study.set_user_attr(attr_key(number, seed_set), record.to_attr())
+        logger.info("trial %d, seed set %d: %.4f (%.1f s)", number, seed_set, value, duration)
+        if on_value is not None:
+            on_value(record)
+
+    if jobs and workers == 1:
+        data = StudyData.load(config)
+        for job in jobs:
+            store(_evaluate_job(job, data))
+    elif jobs:
+        with (
+            _one_thread_per_process(),
+            ProcessPoolExecutor(
+                max_workers=min(workers, len(jobs)),
+                mp_context=get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(config.to_dict(), config.source, os.getpid()),
+            ) as pool,
+        ):
+            for future in as_completed([pool.submit(_evaluate_job, job) for job in jobs]):
+                store(future.result())
+    return read_noise(study)

@@ -1,0 +1,568 @@
+"""Optuna study: storage, sampler/pruner, the objective function, workers and resumption.
+
+A study lives in an Optuna RDB storage (default ``sqlite:///studies.db``; any SQLAlchemy URL such
+as ``postgresql+psycopg2://user@host/db`` for many machines). Workers are independent processes
+that call :func:`run_worker` on the same storage; each builds the trial-independent data once and
+asks the shared study for trials until the study holds ``n_trials`` finished (complete or pruned)
+trials. Heartbeats mark a dead worker's trial FAILED after ``grace_period`` seconds and enqueue a
+retry (``RetryHeartbeatStaleTrialCallback``): every worker does it when it starts, whatever the
+target, and while it waits for the last running trials, so nothing stays RUNNING and nothing is
+lost. An interrupted worker (SIGINT, SIGTERM) queues a retry of its trial the same way. Inputs are
+checked (:func:`prepare_study_data`) before a study is created or joined.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from optimize._version import __version__
+from optimize.config import RunConfig, StudyConfig
+from optimize.search.objectives import get_objective
+from optimize.search.space import SearchSpace
+from optimize.study.evaluate import StudyData, evaluate
+from optimize.study.records import StudyRecord, TrialRecord, write_trial
+from optimize.study.storage import (
+    FINISHED,
+    finished_trials,
+    make_storage,
+    recover_stale_trials,
+    redact,
+    retry_trial,
+)
+
+logger = logging.getLogger(__name__)
+
+RESUMABLE_KEYS = frozenset(
+    {
+        "study.n_trials",
+        "study.timeout",
+        "study.heartbeat_interval",
+        "study.grace_period",
+        "study.max_retry",
+        "study.robustness_top",
+        "study.robustness_seed_sets",
+        "training.accelerator",
+        "training.threads_per_worker",
+        "training.cache_dir",
+    }
+)
+"""Run-config keys (``section.key``) that cannot change a trial's result: a study resumes with other
+values."""
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """In a child process (Linux): get ``signum`` when the parent dies, even by SIGKILL, so no
+    worker or evaluation process is left orphaned. A no-op where ``prctl`` is unavailable.
+
+    Workers take SIGTERM (they mark their running trial FAILED); processes with nothing to record
+    take SIGKILL (Lightning handles SIGTERM inside a fit and would finish the step first).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signum))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class WorkerInterrupted(Exception):
+    """Raised in a worker by its first SIGINT or SIGTERM.
+
+    An ``Exception`` (not ``KeyboardInterrupt``): Lightning turns a KeyboardInterrupt inside
+    ``fit`` into ``sys.exit(1)``, which Optuna would not record; an ordinary exception passes
+    through Lightning's teardown and Optuna marks the running trial FAILED before re-raising it;
+    :func:`run_worker` then queues a retry of that trial with its parameters.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+
+def make_sampler(study: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    if study.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if study.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if study.sampler == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=study.n_startup_trials)
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=study.n_startup_trials, multivariate=True, constant_liar=True
+    )
+
+
+def make_pruner(study: StudyConfig) -> optuna.pruners.BasePruner:
+    if study.pruner == "none":
+        return optuna.pruners.NopPruner()
+    if study.pruner == "wilcoxon":
+        return optuna.pruners.WilcoxonPruner(
+            p_threshold=0.1, n_startup_steps=max(1, study.pruner_warmup_folds)
+        )
+    if study.pruner == "percentile":
+        return optuna.pruners.PercentilePruner(
+            25.0, n_startup_trials=study.n_startup_trials, n_warmup_steps=study.pruner_warmup_folds
+        )
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=study.n_startup_trials, n_warmup_steps=study.pruner_warmup_folds
+    )
+
+
+def study_fingerprint(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
+    """What a study is bound to: stored once, checked on every resume."""
+    return {
+        "config": config.to_dict(),
+        "space": {
+            ".".join(k): {
+                "type": d.type,
+                "low": d.low,
+                "high": d.high,
+                "log": d.log,
+                "step": d.step,
+                "choices": list(d.choices),
+                "value": d.value,
+            }
+            for k, d in space.dists.items()
+        },
+    }
+
+
+def open_study(
+    storage: str | RDBStorage, study_name: str, config: RunConfig, space: SearchSpace, *, seed: int
+) -> optuna.Study:
+    """Create the study or load it (resume); refuse to resume with a different config or space.
+
+    Keys in :data:`RESUMABLE_KEYS` may differ from the stored config. A study that holds no trial
+    yet takes the new config and space. A resumed study's sampler is seeded with ``seed`` and the
+    number of trials already there, so a rerun does not repeat the start-up draws of the first.
+
+    Raises:
+        ValueError: the stored study was made with another run config or search space (the
+            message names every differing key with both values).
+        StorageError: see :func:`make_storage`.
+    """
+    objective = get_objective(config.study.objective)
+    if isinstance(storage, str):
+        storage = make_storage(storage, config.study)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        directions=list(objective.directions),
+        sampler=make_sampler(config.study, seed),
+        pruner=make_pruner(config.study),
+        load_if_exists=True,
+    )
+    fingerprint = study_fingerprint(config, space)
+    stored = study.user_attrs.get("fingerprint")
+    n_stored = len(study.get_trials(deepcopy=False))
+    differences = [] if stored is None else fingerprint_differences(stored, fingerprint)
+    if stored is None or (differences and n_stored == 0):
+        if stored is not None:
+            logger.info(
+                "study %s holds no trial: it takes the new config and space (%s)",
+                study_name,
+                "; ".join(differences),
+            )
+        record = StudyRecord(fingerprint, __version__, config.source, space.source, objective.name)
+        for key, value in record.to_user_attrs().items():
+            study.set_user_attr(key, value)
+    elif differences:
+        parts = [k for k in ("config", "space") if any(d.startswith(k + " ") for d in differences)]
+        raise ValueError(
+            f"study {study_name!r} was created with a different {' and '.join(parts)} (stored from "
+            f"{study.user_attrs.get('config_source')} / {study.user_attrs.get('space_source')}): "
+            f"{'; '.join(differences)}; resume it with the same files or choose another "
+            "--study-name."
+        )
+    if n_stored:
+        study.sampler = make_sampler(config.study, resume_seed(seed, n_stored))
+    return study
+
+
+def resume_seed(seed: int, n_trials: int) -> int:
+    """The sampler seed of a worker (seed ``seed``) joining a study that already holds
+    ``n_trials``."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
+
+
+_ABSENT = "<absent>"
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def fingerprint_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"config walkforward.test_days: stored 7, now 10"`` for every key that differs and matters.
+
+    Keys of :data:`RESUMABLE_KEYS` are ignored.
+    """
+    out = []
+    for part in ("config", "space"):
+        old, new = _flat(_normalise(stored.get(part, {}))), _flat(_normalise(current.get(part, {})))
+        for key in sorted(set(old) | set(new)):
+            if part == "config" and key in RESUMABLE_KEYS:
+                continue
+            a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+            if a != b:
+                out.append(f"{part} {key}: stored {a!r}, now {b!r}")
+    return out
+
+
+def _normalise(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+class StudyInputError(ValueError):
+    """The data, the folds or the search space cannot make a study; the message names file and
+    key."""
+
+
+def check_space_purge(config: RunConfig, space: SearchSpace) -> None:
+    """Refuse a space that can draw ``window_size + label_horizon`` above
+    ``walkforward.purge_candles``.
+
+    The check runs on the space's largest values before any trial (a trial drawing them would
+    otherwise fail the study mid-way).
+
+    Raises:
+        StudyInputError: naming both files, both keys and the purge needed.
+    """
+    from lstm.params import LSTMParams
+
+    def largest(key: tuple[str, str], default: int) -> int:
+        dist = space.dists.get(key)
+        return default if dist is None else int(max(dist.corners()))
+
+    window = largest(("lstm", "window_size"), LSTMParams().window_size)
+    horizon = largest(("target", "label_horizon"), 0)
+    purge = config.walkforward.purge_candles
+    if window + horizon > purge:
+        raise StudyInputError(
+            f"{space.source}: lstm.window_size (up to {window}) + target.label_horizon (up to "
+            f"{horizon}) = {window + horizon} exceeds walkforward.purge_candles={purge} of "
+            f"{config.source}; expected purge_candles >= {window + horizon} (raise it) or a "
+            "narrower space (look-ahead risk)."
+        )
+
+
+def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
+    """Everything a study needs, checked before any study is created or joined.
+
+    The space against the purge, the data folder, every pair's candles over the span (present,
+    valid, informative, covering ``data.start .. data.end``) and the walk-forward folds.
+
+    Raises:
+        StudyInputError: the first problem, in one message naming the file and the key.
+    """
+    from optimize.data import CandleValidationError, candle_path, check_informative, to_utc
+    from strategy.timeframes import timeframe_to_timedelta
+
+    check_space_purge(config, space)
+    data = config.data
+    if not data.path.is_dir():
+        raise StudyInputError(
+            f"{config.source}: data.datadir={data.datadir!r} ({data.path}) does not exist; "
+            "expected a folder with <exchange>/<PAIR>-<timeframe>.feather (freqtrade "
+            "download-data writes it)."
+        )
+    try:
+        loaded = StudyData.load(config)
+        last = loaded.dates[-1]
+        if data.end is not None and to_utc(data.end) > last + timeframe_to_timedelta(
+            data.timeframe
+        ):
+            raise ValueError(
+                f"data.end={data.end!r} is after the last candle common to the pairs ({last}); "
+                "expected an end inside the data (or null for all of it): the span would silently "
+                "end earlier."
+            )
+        for pair, pair_data in loaded.pairs.items():
+            check_informative(
+                pair_data.candles,
+                source=str(candle_path(data.path, pair, data.timeframe, data.exchange)),
+                span=f"from {loaded.dates[0]} to {last}",
+            )
+    except CandleValidationError as exc:
+        raise StudyInputError(str(exc)) from None
+    except (ValueError, FileNotFoundError) as exc:
+        raise StudyInputError(f"{config.source}: {exc}") from None
+    return loaded
+
+
+def _done(study: optuna.Study, target: int) -> bool:
+    """The study holds ``target`` finished trials and no queued (WAITING) one."""
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.WAITING))
+    return sum(t.state != TrialState.WAITING for t in trials) >= target and not any(
+        t.state == TrialState.WAITING for t in trials
+    )
+
+
+class _StopWhenDone:
+    """Optuna callback: stop this worker once :func:`_done`."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if _done(study, self.target):
+            study.stop()
+
+
+class _QuietInterrupt(logging.Filter):
+    """Drop Optuna's two "Trial N failed" records of an interrupted trial and the traceback (an
+    interrupt is no error; the worker says it stopped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, WorkerInterrupted | KeyboardInterrupt):
+            self._interrupted = True
+            return False
+        if self._interrupted and "failed with value" in record.getMessage():
+            self._interrupted = False
+            return False
+        return True
+
+
+@dataclass
+class TrialRunner:
+    """The Optuna objective: sample params, evaluate, store everything in user attrs."""
+
+    data: StudyData
+    space: SearchSpace
+    n_started: int = 0
+
+    def __post_init__(self) -> None:
+        # The study data and the imported modules live as long as the worker: move them out of
+        # the collector's reach, so Optuna's gc after each trial does not rescan ~500k objects.
+        gc.collect()
+        gc.freeze()
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        objective = get_objective(self.data.config.study.objective)
+        self.n_started += 1
+        params = self.space.sample(trial)
+        for key, value in TrialRecord.start_attrs(params.to_dict(), os.getpid()).items():
+            trial.set_user_attr(key, value)
+        multi = objective.n_objectives > 1
+
+        def report(step: int, score: float) -> None:
+            if multi:
+                return
+            trial.report(score, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after fold {step} (score {score:.4f})")
+
+        started = time.perf_counter()
+        outcome = evaluate(self.data, params, objective, report=report)
+        write_trial(
+            trial,
+            TrialRecord(
+                params=params.to_dict(),
+                folds=outcome.folds,
+                oos_metrics=outcome.oos_metrics,
+                baselines=outcome.baselines,
+                daily_returns=outcome.daily_returns,
+                daily_equity=outcome.daily_equity,
+                duration_s=time.perf_counter() - started,
+                worker_pid=os.getpid(),
+                trades=outcome.trades,
+            ),
+        )
+        return outcome.values[0] if not multi else outcome.values
+
+
+def run_worker(
+    config: RunConfig,
+    space: SearchSpace,
+    *,
+    storage: str,
+    study_name: str,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    worker_index: int = 0,
+    log_file: Path | None = None,
+    show_progress: bool = False,
+) -> int:
+    """Join the study and run trials until it holds ``n_trials`` finished trials.
+
+    First the inputs are checked (:func:`prepare_study_data`) and stale trials of dead workers
+    are failed and queued for retry, whatever the target; queued retries run even when the target
+    is reached, and the worker stays until no trial of the study is RUNNING.
+
+    Args:
+        config, space: the run config and search space (must match the stored study).
+        storage: storage URL.
+        study_name: the study to create or join.
+        n_trials: total finished trials the study should reach (default ``config.study.n_trials``).
+        timeout: seconds after which this worker stops starting trials (default
+            ``config.study.timeout``; None there too: no limit).
+        worker_index: seeds differ per worker (``seed + worker_index``).
+        log_file: append this worker's log there.
+        show_progress: Optuna's own progress bar (single-process runs).
+
+    Returns:
+        Number of trials this worker ran.
+
+    Raises:
+        StudyInputError: the data, folds or space cannot make a study (nothing is created).
+        StorageError: the storage cannot be opened.
+        WorkerInterrupted, KeyboardInterrupt: the running trial is FAILED and queued for retry.
+    """
+    if log_file is not None:
+        attach_log_file(log_file, worker_index)
+    seed = config.study.seed + worker_index
+    target = config.study.n_trials if n_trials is None else n_trials
+    timeout = config.study.timeout if timeout is None else timeout
+    rdb = make_storage(storage, config.study)
+    data = prepare_study_data(config, space)  # bad input never creates or fingerprints a study
+    study = open_study(rdb, study_name, config, space, seed=seed)
+    recovered = recover_stale_trials(study)
+    if recovered:
+        logger.warning(
+            "study %s: trials %s of dead workers marked FAILED and queued for retry",
+            study_name,
+            recovered,
+        )
+    if _done(study, target) and not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        logger.info(
+            "study %s already has %d finished trials (target %d)",
+            study_name,
+            finished_trials(study),
+            target,
+        )
+        return 0
+    touched = study.user_attrs.get("holdout_touched")
+    if touched:
+        logger.warning(
+            "study %s: the holdout was already evaluated (trials %s, first at %s); trials added "
+            "now are selected by people who have seen it — the holdout is no longer untouched "
+            "evidence",
+            study_name,
+            touched.get("trials"),
+            touched.get("first_at"),
+        )
+    runner = TrialRunner(data=data, space=space)
+    logger.info(
+        "worker %d (pid %d) joins study %s on %s",
+        worker_index,
+        os.getpid(),
+        study_name,
+        redact(storage),
+    )
+    failed_before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    deadline = (
+        None if timeout is None else time.monotonic() + timeout
+    )  # counted from the first trial, as Optuna does
+    quiet = _QuietInterrupt()
+    optuna_logger = logging.getLogger("optuna.study._optimize")
+    optuna_logger.addFilter(quiet)
+    try:
+        _optimize_until_done(
+            study, runner, target, deadline, config.study.heartbeat_interval, show_progress
+        )
+    except (KeyboardInterrupt, WorkerInterrupted):
+        _retry_interrupted(study, failed_before, config.study.max_retry)
+        raise
+    finally:
+        optuna_logger.removeFilter(quiet)
+    return runner.n_started
+
+
+def _optimize_until_done(
+    study: optuna.Study,
+    runner: TrialRunner,
+    target: int,
+    deadline: float | None,
+    poll_s: float,
+    show_progress: bool,
+) -> None:
+    """Run trials until :func:`_done`, then stay until no trial runs anywhere (or the deadline).
+
+    While others' trials run, stale ones (their worker died) are failed every ``poll_s`` seconds
+    and their queued retries run here, so a study never ends with a trial left RUNNING.
+    """
+    waiting_logged = False
+    while True:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return
+        if not _done(study, target):
+            study.optimize(
+                runner,
+                n_trials=None,
+                timeout=remaining,
+                callbacks=[_StopWhenDone(target)],
+                catch=(),
+                gc_after_trial=True,
+                show_progress_bar=show_progress,
+            )
+            continue
+        running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+        if not running:
+            return
+        if not waiting_logged:
+            logger.info(
+                "target reached; waiting for running trials %s (a dead worker's trial is failed "
+                "and retried after grace_period)",
+                running,
+            )
+            waiting_logged = True
+        time.sleep(poll_s if remaining is None else min(poll_s, remaining))
+        recovered = recover_stale_trials(study)
+        if recovered:
+            logger.warning(
+                "trials %s of dead workers marked FAILED and queued for retry", recovered
+            )
+
+
+def _retry_interrupted(study: optuna.Study, failed_before: set[int], max_retry: int) -> None:
+    """Queue a retry of the trial(s) this worker was running when it was interrupted."""
+    pid = os.getpid()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if (
+            trial.number not in failed_before
+            and trial.user_attrs.get("worker_pid") == pid
+            and retry_trial(study, trial, max_retry)
+        ):
+            logger.info("interrupted trial %d queued for retry with its parameters", trial.number)
+
+
+def attach_log_file(path: Path, worker_index: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="a")
+    handler.setFormatter(
+        logging.Formatter(
+            f"%(asctime)s worker{worker_index} pid%(process)d %(levelname)s %(name)s: %(message)s"
+        )
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    optuna.logging.enable_propagation()
+    optuna.logging.disable_default_handler()

@@ -1,0 +1,127 @@
+"""Search spaces: every shipped file loads; malformed files name file, key and value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from lstm.params import LSTMParams
+from optimize.search.space import SearchSpaceError, TrialParams, load_space, parse_space
+from strategy.signals import SignalParams
+
+SPACES = sorted((Path(__file__).resolve().parents[3] / "search_spaces").glob("*.yaml"))
+
+
+def test_the_four_required_spaces_exist():
+    assert {"default", "smoke", "lstm-only", "strategy-only"} <= {p.stem for p in SPACES}
+
+
+@pytest.mark.parametrize("path", SPACES, ids=lambda p: p.stem)
+def test_shipped_spaces_sample_typed_params(path):
+    space = load_space(path)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        trial = study.ask()
+        params = space.sample(trial)
+        assert isinstance(params, TrialParams)
+        assert isinstance(params.lstm, LSTMParams) and isinstance(params.signal, SignalParams)
+        assert len(params.weights) == 9
+        # round trips: user attrs and Optuna params both rebuild the same typed params
+        assert TrialParams.from_dict(params.to_dict()) == params
+        assert space.from_optuna_params(trial.params) == params
+        study.tell(trial, 0.0)
+
+
+def test_default_space_searches_everything_jointly():
+    space = load_space(Path(__file__).resolve().parents[3] / "search_spaces/default.yaml")
+    searched = {d.name for d in space.dists.values() if d.type != "constant"}
+    assert {
+        "num_lstm_layers",
+        "hidden_dim",
+        "dropout_percent",
+        "window_size",
+        "learning_rate",
+    } <= searched
+    assert {f"w{i}" for i in range(9)} <= searched
+    assert {"entry_threshold", "exit_gap", "label_horizon"} <= searched
+
+
+BASE = {"weights": {"type": "float", "low": 0, "high": 1}}
+
+
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        ({**BASE, "model": {}}, r"model: unknown section"),
+        ({**BASE, "lstm": {"layers": 2}}, r"lstm\.layers: unknown key"),
+        (
+            {**BASE, "lstm": {"hidden_dim": {"type": "int", "low": 64, "high": 16}}},
+            r"lstm\.hidden_dim: low must be <= high, but got low=64 > high=16",
+        ),
+        (
+            {**BASE, "lstm": {"hidden_dim": {"type": "int", "low": 1.5, "high": 16}}},
+            r"lstm\.hidden_dim: 'low' must be an integer, but got low=1.5",
+        ),
+        (
+            {
+                **BASE,
+                "lstm": {"learning_rate": {"type": "float", "low": 0, "high": 1, "log": True}},
+            },
+            r"log distribution needs low > 0",
+        ),
+        (
+            {**BASE, "lstm": {"hidden_dim": {"type": "normal", "low": 1, "high": 2}}},
+            r"type must be 'int', 'float'",
+        ),
+        (
+            {**BASE, "lstm": {"hidden_dim": {"type": "int", "low": 1, "high": 2, "mean": 3}}},
+            r"unknown keys \['mean'\]",
+        ),
+        (
+            {**BASE, "lstm": {"hidden_dim": {"type": "categorical", "choices": []}}},
+            r"non-empty list 'choices'",
+        ),
+        (
+            {**BASE, "lstm": {"dropout_percent": {"type": "float", "low": 0.0, "high": 1.5}}},
+            r"lstm\.dropout_percent: value 1.5 is not accepted",
+        ),
+        ({**BASE, "lstm": {"hidden_dim": "big"}}, r"lstm\.hidden_dim: value 'big' is not accepted"),
+        ({"weights": {"w0": 0.5}}, r"weights: .*missing \['w1'"),
+        ({**BASE, "signal": {"mode": "median"}}, r"signal\.mode: value 'median' is not accepted"),
+        (
+            {**BASE, "signal": {"entry": {"type": "float", "low": 0.5, "high": 1.2}}},
+            r"signal\.entry: value 1.2 is not accepted",
+        ),
+        (
+            {**BASE, "target": {"label_horizon": -1}},
+            r"target\.label_horizon: value -1 is not accepted",
+        ),
+        ([1, 2], r"expected a mapping of sections"),
+    ],
+)
+def test_malformed_space_names_file_key_value(tmp_path, raw, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SearchSpaceError, match=match) as err:
+        load_space(path)
+    assert str(path) in str(err.value)
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("lstm: {hidden_dim: [")
+    with pytest.raises(SearchSpaceError, match="not valid YAML"):
+        load_space(path)
+    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
+        load_space(tmp_path / "nope.yaml")
+
+
+def test_weights_shorthand_and_constants():
+    space = parse_space(
+        {"weights": {"type": "float", "low": 0.2, "high": 0.2}, "lstm": {"hidden_dim": 7}}
+    )
+    params = space.sample(optuna.trial.FixedTrial({f"w{i}": 0.2 for i in range(9)}))
+    assert params.weights == (0.2,) * 9 and params.lstm.hidden_dim == 7

@@ -1,0 +1,73 @@
+"""The typed records of what a study stores: round trip, old schema, clear errors."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from optimize.study.records import (
+    TRIAL_SCHEMA,
+    RecordError,
+    StudyRecord,
+    TrialRecord,
+    study_config,
+    write_trial,
+)
+
+
+def _trial(attrs: dict) -> optuna.trial.FrozenTrial:
+    study = optuna.create_study()
+    trial = study.ask()
+    for k, v in attrs.items():
+        trial.set_user_attr(k, v)
+    study.tell(trial, 1.0)
+    return study.trials[0]
+
+
+RECORD = TrialRecord(
+    params={"lstm": {}},
+    folds=[{"fold": 0}],
+    oos_metrics={"total_trades": 7.0},
+    baselines={"buy_and_hold": {}, "no_model": {}},
+    daily_returns=[0.0, 0.01],
+    daily_equity={"model": [1.0]},
+    duration_s=1.5,
+    worker_pid=12,
+    trades=[{"pair": "BTC/USDT"}],
+)
+
+
+def test_trial_record_round_trip_through_a_real_trial() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    write_trial(trial, RECORD)
+    study.tell(trial, 1.0)
+    frozen = study.trials[0]
+    assert TrialRecord.of(frozen) == RECORD
+    assert frozen.user_attrs["trade_count"] == 7 and frozen.user_attrs["schema"] == TRIAL_SCHEMA
+    assert frozen.user_attrs["resolved_params"] == {"lstm": {}}  # the dashboard's names stay
+
+
+def test_schema_1_trials_still_load() -> None:
+    attrs = {k: v for k, v in RECORD.to_user_attrs().items() if k not in ("schema", "trades")}
+    record = TrialRecord.of(_trial(attrs))
+    assert record.schema == 1 and record.trades == [] and record.folds == RECORD.folds
+
+
+def test_missing_key_and_newer_schema_are_named() -> None:
+    attrs = RECORD.to_user_attrs()
+    del attrs["folds"]
+    with pytest.raises(RecordError, match=r"trial 0 \(COMPLETE\) has no 'folds' user attr"):
+        TrialRecord.of(_trial(attrs))
+    assert TrialRecord.of(_trial(attrs), complete=False).folds == []
+    with pytest.raises(RecordError, match="record schema 99, newer"):
+        TrialRecord.of(_trial({**RECORD.to_user_attrs(), "schema": 99}))
+
+
+def test_study_record_and_config(smoke_study) -> None:
+    study = optuna.load_study(study_name="smoke", storage=smoke_study)
+    record = StudyRecord.of(study)
+    assert record.objective == "sharpe" and record.config_source.endswith("smoke.yaml")
+    assert study_config(study).data.pairs == ("BTC/USDT", "ETH/USDT")
+    with pytest.raises(RecordError, match="no stored run config"):
+        StudyRecord.of(optuna.create_study(study_name="bare"))
