@@ -14,8 +14,9 @@ import time
 import numpy as np
 
 from benchmarks import make_row
+from lstm.checks import check_int
 from optimize.analysis.pbo import PBOResult, probability_of_backtest_overfitting
-from optimize.analysis.stats import _int_at_least, sharpe
+from optimize.analysis.stats import sharpe
 
 MAX_LOGIT_DIFF = 1e-9
 """The two paths agree when no logit differs by this much or more."""
@@ -31,7 +32,7 @@ def benchmark_pbo(
         ``reference_s``) and ``max_abs_logit_diff``, the largest logit difference (~0: both paths
         compute the same statistic).
     """
-    repeat = _int_at_least("repeat", repeat, 1)
+    repeat = check_int("repeat", repeat, 1)
     matrix = np.random.default_rng(seed).standard_normal((n_obs, n_trials))
     timings: dict[str, float] = {}
     results: dict[str, PBOResult] = {}

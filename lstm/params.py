@@ -8,42 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lstm.checks import check_choice, check_int, check_number
+
 PRECISIONS = ("32", "bf16")
-
-
-def _as_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"LSTMParams.{name} must be an integer >= {minimum}, but got {value=!r}.")
-    if value < minimum:
-        raise ValueError(f"LSTMParams.{name} must be an integer >= {minimum}, but got {value=!r}.")
-    return int(value)
-
-
-def _as_float(
-    name: str,
-    value: Any,
-    *,
-    low: float,
-    high: float = math.inf,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    left = "(" if low_open else "["
-    right = ")" if high_open else "]"
-    expected = f"a finite number in {left}{low}, {high}{right}"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"LSTMParams.{name} must be {expected}, but got {value=!r}.")
-    value = float(value)
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if not math.isfinite(value) or too_low or too_high:
-        raise ValueError(f"LSTMParams.{name} must be {expected}, but got {value=!r}.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -85,33 +56,29 @@ class LSTMParams:
     precision: str = "32"
 
     def __post_init__(self) -> None:
-        checked: dict[str, Any] = {
-            "num_lstm_layers": _as_int("num_lstm_layers", self.num_lstm_layers, 1),
-            "hidden_dim": _as_int("hidden_dim", self.hidden_dim, 1),
-            "dropout_percent": _as_float(
-                "dropout_percent", self.dropout_percent, low=0.0, high=1.0, high_open=True
-            ),
-            "window_size": _as_int("window_size", self.window_size, 1),
-            "learning_rate": _as_float("learning_rate", self.learning_rate, low=0.0, low_open=True),
-            "batch_size": _as_int("batch_size", self.batch_size, 1),
-            "epochs": _as_int("epochs", self.epochs, 1),
-            "weight_decay": _as_float("weight_decay", self.weight_decay, low=0.0),
-            "early_stopping_patience": _as_int(
-                "early_stopping_patience", self.early_stopping_patience, 1
-            ),
-            "val_fraction": _as_float(
-                "val_fraction", self.val_fraction, low=0.0, high=0.5, low_open=True
-            ),
-            "gradient_clip_val": _as_float("gradient_clip_val", self.gradient_clip_val, low=0.0),
-        }
+        ints = (
+            "num_lstm_layers",
+            "hidden_dim",
+            "window_size",
+            "batch_size",
+            "epochs",
+            "early_stopping_patience",
+        )
+        checked: dict[str, Any] = {k: check_int(_name(k), getattr(self, k), 1) for k in ints}
+        for key, low, high, low_open, high_open in (
+            ("dropout_percent", 0.0, 1.0, False, True),
+            ("learning_rate", 0.0, math.inf, True, False),
+            ("weight_decay", 0.0, math.inf, False, False),
+            ("val_fraction", 0.0, 0.5, True, False),
+            ("gradient_clip_val", 0.0, math.inf, False, False),
+        ):
+            checked[key] = check_number(
+                _name(key), getattr(self, key), low, high, low_open=low_open, high_open=high_open
+            )
         precision = self.precision
         if isinstance(precision, int) and not isinstance(precision, bool):
             precision = str(precision)
-        if precision not in PRECISIONS:
-            raise ValueError(
-                f"LSTMParams.precision must be one of {PRECISIONS}, but got {self.precision=!r}."
-            )
-        checked["precision"] = precision
+        checked["precision"] = check_choice(_name("precision"), precision, PRECISIONS)
         # Normalise numpy scalars and ints-for-floats to plain Python types.
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -147,3 +114,7 @@ class LSTMParams:
     def replace(self, **changes: Any) -> LSTMParams:
         """Copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def _name(key: str) -> str:
+    return f"LSTMParams.{key}"

@@ -37,20 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lstm.checks import check_int, check_number, fail
 from strategy.timeframes import timeframe_to_timedelta
 
 logger = logging.getLogger(__name__)
-
-
-def _positive_days(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive number of days, but got {name}={value!r}.")
-    return value
 
 
 def _utc(name: str, value: object) -> pd.Timestamp | None:
@@ -58,12 +48,10 @@ def _utc(name: str, value: object) -> pd.Timestamp | None:
         return None
     try:
         stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} must be a date (e.g. '2024-01-01'), but got {name}={value!r}."
-        ) from exc
-    if pd.isna(stamp):
-        raise ValueError(f"{name} must be a date (e.g. '2024-01-01'), but got {name}={value!r}.")
+    except (TypeError, ValueError):
+        stamp = None
+    if stamp is None or pd.isna(stamp):
+        fail(name, value, "a date (e.g. '2024-01-01')")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
@@ -92,34 +80,22 @@ class WalkForwardSettings:
     end: str | pd.Timestamp | None = None
 
     def __post_init__(self) -> None:
-        _positive_days("train_days", self.train_days)
-        _positive_days("test_days", self.test_days)
-        if self.step_days is not None:
-            _positive_days("step_days", self.step_days)
-            if self.step_days < self.test_days:
-                raise ValueError(
-                    "step_days must be >= test_days so test windows do not overlap, but got "
-                    f"step_days={self.step_days!r} with test_days={self.test_days!r}."
-                )
-        purge = self.purge_candles
-        if isinstance(purge, bool) or not isinstance(purge, int | np.integer) or purge < 0:
-            raise ValueError(
-                f"purge_candles must be an integer >= 0, but got purge_candles={purge!r}."
-            )
-        holdout = self.holdout_days
-        if (
-            isinstance(holdout, bool)
-            or not isinstance(holdout, int | float)
-            or not (math.isfinite(holdout) and holdout >= 0)
+        check_number("train_days", self.train_days, 0.0, low_open=True)
+        check_number("test_days", self.test_days, 0.0, low_open=True)
+        if self.step_days is not None and (
+            check_number("step_days", self.step_days, 0.0, low_open=True) < self.test_days
         ):
             raise ValueError(
-                f"holdout_days must be a number >= 0, but got holdout_days={holdout!r}."
+                "step_days must be >= test_days so test windows do not overlap, but got "
+                f"step_days={self.step_days!r} with test_days={self.test_days!r}."
             )
+        purge = check_int("purge_candles", self.purge_candles, 0)
+        check_number("holdout_days", self.holdout_days, 0.0)
         start = _utc("start", self.start)
         end = _utc("end", self.end)
         if start is not None and end is not None and start >= end:
             raise ValueError(f"start must be before end, but got start={start} and end={end}.")
-        object.__setattr__(self, "purge_candles", int(purge))
+        object.__setattr__(self, "purge_candles", purge)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
 

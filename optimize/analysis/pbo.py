@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimize.analysis.stats import _int_at_least, _safe_ratio, sharpe
+from lstm.checks import check_int
+from optimize.analysis.stats import _safe_ratio, sharpe
 
 __all__ = ["Metric", "PBOResult", "probability_of_backtest_overfitting"]
 
@@ -55,7 +56,7 @@ def _prepare_matrix(returns_matrix: object, n_splits: object) -> tuple[np.ndarra
         raise ValueError(
             f"returns_matrix must be 2-D (T rows = time, N columns = trials) but got {m.shape=}."
         )
-    s = _int_at_least("n_splits", n_splits, 2)
+    s = check_int("n_splits", n_splits, 2)
     if s % 2:
         raise ValueError(f"n_splits must be even (train = half of the blocks) but got {n_splits=}.")
     if np.isinf(m).any():

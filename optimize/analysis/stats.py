@@ -15,10 +15,11 @@ returns). Kurtosis is *raw* (non-excess): 3 for a normal distribution.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from scipy import stats as sps
+
+from lstm.checks import check_int, check_number
 
 __all__ = [
     "EULER_GAMMA",
@@ -39,24 +40,6 @@ _PEARSON_RTOL = 1e-9
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _finite_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number but got {name}={value!r}.")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite but got {name}={value!r}.")
-    return out
-
-
-def _int_at_least(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum} but got {name}={value!r}.")
-    out = int(value)
-    if out < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum} but got {name}={value!r}.")
-    return out
 
 
 def _finite_vector(values: object, name: str = "returns", min_size: int = 2) -> np.ndarray:
@@ -147,9 +130,7 @@ def sharpe_from_returns(returns: np.ndarray, periods_per_year: float | None = No
     arr = _finite_vector(returns)
     value = float(sharpe(arr[:, None])[0])
     if periods_per_year is not None:
-        ppy = _finite_float("periods_per_year", periods_per_year)
-        if ppy <= 0:
-            raise ValueError(f"periods_per_year must be > 0 but got {periods_per_year=}.")
+        ppy = check_number("periods_per_year", periods_per_year, 0.0, low_open=True)
         value *= math.sqrt(ppy)
     return value
 
@@ -197,10 +178,8 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
         SR0 in Sharpe units. Edge cases: N == 1 -> 0.0 (no selection, the expected
         maximum of one zero-mean draw is 0); V == 0 -> 0.0.
     """
-    n = _int_at_least("n_trials", n_trials, 1)
-    var = _finite_float("sharpe_variance", sharpe_variance)
-    if var < 0:
-        raise ValueError(f"sharpe_variance must be >= 0 but got {sharpe_variance=}.")
+    n = check_int("n_trials", n_trials, 1)
+    var = check_number("sharpe_variance", sharpe_variance, 0.0)
     if n == 1 or var == 0.0:
         return 0.0
     z = (1.0 - EULER_GAMMA) * sps.norm.ppf(1.0 - 1.0 / n) + EULER_GAMMA * sps.norm.ppf(
@@ -227,11 +206,11 @@ def probabilistic_sharpe_ratio(
     Returns:
         A probability in [0, 1]; 0.5 when SR == SR*.
     """
-    sr = _finite_float("sharpe", sharpe)
-    bench = _finite_float("benchmark", benchmark)
-    t = _int_at_least("n_obs", n_obs, 2)
-    g3 = _finite_float("skew", skew)
-    g4 = _finite_float("kurtosis", kurtosis)
+    sr = check_number("sharpe", sharpe)
+    bench = check_number("benchmark", benchmark)
+    t = check_int("n_obs", n_obs, 2)
+    g3 = check_number("skew", skew)
+    g4 = check_number("kurtosis", kurtosis)
     factor = _check_moments(sr, g3, g4)
     z = (sr - bench) * math.sqrt(t - 1) / math.sqrt(factor)
     return float(sps.norm.cdf(z))

@@ -15,24 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from lstm.checks import WrongTypeError, check_number, fail
 from strategy.timeframes import timeframe_to_timedelta
 
 __all__ = ["BacktestSettings", "power_of_ten_decimals"]
 
-
-def _ratio(
-    name: str, value: object, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False
-) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
-    if not ok:
-        left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
-        raise ValueError(
-            f"{name} must be a number in {left}{lo}, {hi}{right}, but got {name}={value!r}."
-        )
-    return float(value)
+_OFF = (("trailing_stop_positive", None), ("stake_amount", "unlimited"))  # values taken as "off"
 
 
 def power_of_ten_decimals(name: str, value: object) -> int:
@@ -98,8 +86,20 @@ class BacktestSettings:
     amount_precision: float | Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
-        _ratio("fee", self.fee, 0.0, 1.0, hi_open=True)
-        _ratio("stoploss", self.stoploss, -1.0, 0.0, hi_open=True)
+        inf = math.inf
+        for key, low, high, low_open, high_open in (
+            ("fee", 0.0, 1.0, False, True),
+            ("stoploss", -1.0, 0.0, False, True),
+            ("trailing_stop_positive", 0.0, 1.0, True, True),
+            ("trailing_stop_positive_offset", 0.0, inf, False, False),
+            ("exit_profit_offset", -1.0, inf, False, False),
+            ("dry_run_wallet", 0.0, inf, True, False),
+            ("tradable_balance_ratio", 0.0, 1.0, True, False),
+            ("stake_amount", 0.0, inf, True, False),
+        ):
+            value = getattr(self, key)
+            if (key, value) not in _OFF:
+                check_number(key, value, low, high, low_open=low_open, high_open=high_open)
         for flag in (
             "trailing_stop",
             "trailing_only_offset_is_reached",
@@ -109,31 +109,14 @@ class BacktestSettings:
             "ignore_roi_if_entry_signal",
         ):
             if not isinstance(getattr(self, flag), bool | np.bool_):
-                raise TypeError(f"{flag} must be a bool, but got {flag}={getattr(self, flag)!r}.")
-        if self.trailing_stop_positive is not None:
-            _ratio(
-                "trailing_stop_positive",
-                self.trailing_stop_positive,
-                0.0,
-                1.0,
-                lo_open=True,
-                hi_open=True,
-            )
-        _ratio("trailing_stop_positive_offset", self.trailing_stop_positive_offset, 0.0, math.inf)
-        _ratio("exit_profit_offset", self.exit_profit_offset, -1.0, math.inf)
-        _ratio("dry_run_wallet", self.dry_run_wallet, 0.0, math.inf, lo_open=True, hi_open=True)
-        _ratio("tradable_balance_ratio", self.tradable_balance_ratio, 0.0, 1.0, lo_open=True)
-        if self.stake_amount != "unlimited":
-            _ratio("stake_amount", self.stake_amount, 0.0, math.inf, lo_open=True, hi_open=True)
+                fail(flag, getattr(self, flag), "a bool", WrongTypeError)
         mot = self.max_open_trades
         if (
             isinstance(mot, bool)
             or not isinstance(mot, int | np.integer)
             or not (mot >= 1 or mot == -1)
         ):
-            raise ValueError(
-                f"max_open_trades must be an integer >= 1 or -1, but got max_open_trades={mot!r}."
-            )
+            fail("max_open_trades", mot, "an integer >= 1 or -1")
         if mot == -1 and self.stake_amount == "unlimited":
             raise ValueError(
                 "max_open_trades=-1 (no limit) needs a fixed stake_amount: with "
@@ -158,10 +141,7 @@ class BacktestSettings:
 
 def _roi_table(table: Mapping[Any, float]) -> dict[int, float]:
     if not isinstance(table, Mapping) or not table:
-        raise ValueError(
-            f"minimal_roi must be a non-empty dict {{minutes: ratio}}, but got "
-            f"minimal_roi={table!r}."
-        )
+        fail("minimal_roi", table, "a non-empty dict {minutes: ratio}")
     out: dict[int, float] = {}
     for key, value in table.items():
         try:
@@ -177,5 +157,5 @@ def _roi_table(table: Mapping[Any, float]) -> dict[int, float]:
             ) from None
         if minutes < 0:
             raise ValueError(f"minimal_roi keys must be >= 0 minutes, but got key {key!r}.")
-        out[minutes] = _ratio(f"minimal_roi[{key!r}]", value, -1.0, math.inf)
+        out[minutes] = check_number(f"minimal_roi[{key!r}]", value, -1.0)
     return out
