@@ -59,12 +59,11 @@ def check_number(
         low, high: the bounds; infinite bounds leave that side open.
         low_open, high_open: exclude the bound itself.
     """
-    if math.isinf(low) and math.isinf(high):
-        expected = "a finite number"
-    elif math.isinf(high):
-        expected = f"a number {'>' if low_open else '>='} {low}"
-    else:
-        expected = f"a number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    expected = "a finite number"
+    if math.isinf(high) and not math.isinf(low):
+        expected += f" {'>' if low_open else '>='} {low}"
+    elif not math.isinf(high):
+        expected += f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         fail(name, value, expected, WrongTypeError)
     out = float(value)

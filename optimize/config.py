@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from lstm.checks import WrongTypeError, check_choice, check_int, check_number, fail, located
 from optimize.backtest.settings import BacktestSettings
 from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT
 from optimize.walkforward import WalkForwardSettings, _utc
@@ -25,6 +26,7 @@ from strategy.timeframes import timeframe_to_seconds
 
 SAMPLERS = ("tpe", "random", "nsga2", "cmaes")
 PRUNERS = ("median", "wilcoxon", "percentile", "none")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
 class ConfigError(ValueError):
@@ -54,15 +56,10 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.pairs, str):
-            raise TypeError(
-                f"pairs must be a list like ['BTC/USDT'], but got pairs={self.pairs!r}."
-            )
+            fail("pairs", self.pairs, "a list like ['BTC/USDT']", WrongTypeError)
         object.__setattr__(self, "pairs", tuple(self.pairs))
         if not self.pairs or any(not isinstance(p, str) or "/" not in p for p in self.pairs):
-            raise ValueError(
-                "pairs must be a non-empty list like ['BTC/USDT'], but got "
-                f"pairs={list(self.pairs)}."
-            )
+            fail("pairs", list(self.pairs), "a non-empty list like ['BTC/USDT']")
         if len(set(self.pairs)) != len(self.pairs):
             raise ValueError(f"pairs has duplicates: {list(self.pairs)}.")
         timeframe_to_seconds(self.timeframe)
@@ -138,12 +135,8 @@ class StudyConfig:
                     f"objectives_path={self.objectives_path!r} (no folder {folder})."
                 )
         objective = get_objective(self.objective, folder)
-        if self.sampler not in SAMPLERS:
-            raise ValueError(
-                f"sampler must be one of {SAMPLERS}, but got sampler={self.sampler!r}."
-            )
-        if self.pruner not in PRUNERS:
-            raise ValueError(f"pruner must be one of {PRUNERS}, but got pruner={self.pruner!r}.")
+        check_choice("sampler", self.sampler, SAMPLERS)
+        check_choice("pruner", self.pruner, PRUNERS)
         for name in (
             "n_trials",
             "seed",
@@ -155,9 +148,7 @@ class StudyConfig:
             "robustness_top",
             "robustness_seed_sets",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, but got {name}={value!r}.")
+            check_int(name, getattr(self, name), 0)
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
             raise ValueError(
                 "need heartbeat_interval >= 1 and grace_period > heartbeat_interval, but got "
@@ -168,13 +159,8 @@ class StudyConfig:
                 "robustness_seed_sets must be >= 1 when robustness_top > 0, but got "
                 f"robustness_seed_sets={self.robustness_seed_sets!r}."
             )
-        if self.timeout is not None and (
-            not isinstance(self.timeout, int | float) or self.timeout <= 0
-        ):
-            raise ValueError(
-                "timeout must be a number of seconds > 0 or null, but got "
-                f"timeout={self.timeout!r}."
-            )
+        if self.timeout is not None:
+            check_number("timeout", self.timeout, 0.0, low_open=True)
         if objective.n_objectives > 1 and self.pruner != "none":
             raise ValueError(
                 f"multi-objective objective {self.objective!r} cannot prune; set pruner: none "
@@ -202,27 +188,10 @@ class TrainingConfig:
     ensemble_size: int = 1
 
     def __post_init__(self) -> None:
-        if self.accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):
-            raise ValueError(
-                "accelerator must be one of auto, cpu, gpu, cuda, mps, but got "
-                f"accelerator={self.accelerator!r}."
-            )
-        if (
-            isinstance(self.ensemble_size, bool)
-            or not isinstance(self.ensemble_size, int)
-            or (self.ensemble_size < 1)
-        ):
-            raise ValueError(
-                "ensemble_size must be an integer >= 1, but got "
-                f"ensemble_size={self.ensemble_size!r}."
-            )
-        if self.threads_per_worker is not None and (
-            not isinstance(self.threads_per_worker, int) or self.threads_per_worker < 1
-        ):
-            raise ValueError(
-                "threads_per_worker must be an integer >= 1 or null, but got "
-                f"{self.threads_per_worker!r}."
-            )
+        check_choice("accelerator", self.accelerator, ACCELERATORS)
+        check_int("ensemble_size", self.ensemble_size, 1)
+        if self.threads_per_worker is not None:
+            check_int("threads_per_worker", self.threads_per_worker, 1)
 
 
 @dataclass(frozen=True)
@@ -286,12 +255,14 @@ def resolve_path(value: str | Path) -> Path:
 
 def _section(source: str, name: str, cls: type, body: Any) -> Any:
     if not isinstance(body, Mapping):
-        raise ConfigError(f"{source}: {name}: expected a mapping, but got {body!r}.")
+        raise ConfigError(located(source, name, f"expected a mapping, but got {body!r}."))
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(body) - names)
     if unknown:
         raise ConfigError(
-            f"{source}: {name}.{unknown[0]}: unknown key; expected one of {sorted(names)}."
+            located(
+                source, f"{name}.{unknown[0]}", f"unknown key; expected one of {sorted(names)}."
+            )
         )
     required = sorted(
         f.name
@@ -301,7 +272,9 @@ def _section(source: str, name: str, cls: type, body: Any) -> Any:
     missing = [k for k in required if k not in body]
     if missing:
         raise ConfigError(
-            f"{source}: {name}: missing required key(s) {missing}; the section needs {required}."
+            located(
+                source, name, f"missing required key(s) {missing}; the section needs {required}."
+            )
         )
     values = {
         k: tuple(v) if isinstance(v, list) and k != "minimal_roi" else v for k, v in body.items()
@@ -309,7 +282,7 @@ def _section(source: str, name: str, cls: type, body: Any) -> Any:
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: {name}: {exc}") from exc
+        raise ConfigError(located(source, name, exc)) from exc
 
 
 def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
@@ -323,7 +296,7 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(
-            f"{source}: {unknown[0]}: unknown section; expected one of {sorted(SECTIONS)}."
+            located(source, unknown[0], f"unknown section; expected one of {sorted(SECTIONS)}.")
         )
     defaults = RunConfig()
     sections = {  # an absent or empty section means its defaults
@@ -335,8 +308,12 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
     config = RunConfig(**sections, source=source)
     if config.features.base_timeframe != config.data.timeframe:
         raise ConfigError(
-            f"{source}: features.include_timeframes must start with data.timeframe "
-            f"{config.data.timeframe!r}, but got {list(config.features.include_timeframes)}."
+            located(
+                source,
+                "features.include_timeframes",
+                f"must start with data.timeframe {config.data.timeframe!r}, but got "
+                f"include_timeframes={list(config.features.include_timeframes)}.",
+            )
         )
     if config.backtest.timeframe != config.data.timeframe:
         config = dataclasses.replace(

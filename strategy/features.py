@@ -34,6 +34,7 @@ import pandas as pd
 import talib
 from technical import qtpylib
 
+from lstm.checks import check_int, fail
 from strategy.timeframes import timeframe_to_seconds, timeframe_to_timedelta
 
 logger = logging.getLogger(__name__)
@@ -120,15 +121,8 @@ class FeatureConfig:
             raise ValueError(f"include_timeframes has duplicates: {self.include_timeframes}.")
         bad = [p for p in self.indicator_periods_candles if not isinstance(p, int) or p < 2]
         if bad or not self.indicator_periods_candles:
-            raise ValueError(
-                "indicator_periods_candles must be integers >= 2, but got "
-                f"indicator_periods_candles={self.indicator_periods_candles}."
-            )
-        if not isinstance(self.include_shifted_candles, int) or self.include_shifted_candles < 0:
-            raise ValueError(
-                "include_shifted_candles must be an integer >= 0, but got "
-                f"include_shifted_candles={self.include_shifted_candles!r}."
-            )
+            fail("indicator_periods_candles", self.indicator_periods_candles, "integers >= 2")
+        check_int("include_shifted_candles", self.include_shifted_candles, 0)
         feature_subset(self.features)
 
     @property

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lstm.checks import check_choice, check_number
+
 THRESHOLD_MODES = ("quantile", "zscore", "absolute")
 
 
@@ -48,25 +50,11 @@ class SignalParams:
     exit_gap: float = 0.3
 
     def __post_init__(self) -> None:
-        if self.mode not in THRESHOLD_MODES:
-            raise ValueError(
-                f"signal mode must be one of {THRESHOLD_MODES}, but got mode={self.mode!r}."
-            )
-        for name in ("entry", "exit_gap"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
-                raise ValueError(
-                    f"signal {name} must be a finite number, but got {name}={value!r}."
-                )
-            object.__setattr__(self, name, float(value))
-        if self.exit_gap < 0:
-            raise ValueError(f"signal exit_gap must be >= 0, but got exit_gap={self.exit_gap!r}.")
-        if self.mode == "quantile" and not 0.0 < self.entry < 1.0:
-            raise ValueError(f"quantile entry must be in (0, 1), but got entry={self.entry!r}.")
+        check_choice("mode", self.mode, THRESHOLD_MODES)
+        quantile = (0.0, 1.0) if self.mode == "quantile" else ()  # a quantile lies in (0, 1)
+        entry = check_number("entry", self.entry, *quantile, low_open=True, high_open=True)
+        object.__setattr__(self, "entry", entry)
+        object.__setattr__(self, "exit_gap", check_number("exit_gap", self.exit_gap, 0.0))
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "entry": self.entry, "exit_gap": self.exit_gap}

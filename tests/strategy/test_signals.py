@@ -91,8 +91,8 @@ def test_nan_reference_ignored_and_empty_gives_no_signals():
     "kwargs, match",
     [
         ({"mode": "median"}, "mode must be one of"),
-        ({"entry": 1.0}, r"quantile entry must be in \(0, 1\)"),
-        ({"exit_gap": -0.1}, "exit_gap must be >= 0"),
+        ({"entry": 1.0}, r"entry must be a finite number in \(0\.0, 1\.0\), but got entry=1\.0"),
+        ({"exit_gap": -0.1}, "exit_gap must be a finite number >= 0.0, but got exit_gap=-0.1"),
         ({"entry": float("nan")}, "finite number"),
         ({"entry": "0.9"}, "finite number"),
     ],
