@@ -32,12 +32,12 @@ def located(source: str, where: str, message: object) -> str:
     return f"{source}: {where}: {message}"
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """An integer (not a bool) ``>= minimum``, as a plain ``int``."""
-    expected = f"an integer >= {minimum}"
+def check_int(name: str, value: Any, minimum: int | None = None) -> int:
+    """An integer (not a bool), ``>= minimum`` unless that is None, as a plain ``int``."""
+    expected = "an integer" if minimum is None else f"an integer >= {minimum}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         fail(name, value, expected, WrongTypeError)
-    if value < minimum:
+    if minimum is not None and value < minimum:
         fail(name, value, expected)
     return int(value)
 

@@ -17,23 +17,31 @@ A space file has up to four sections; each key is either a constant or a distrib
       entry: {type: float, low: 0.6, high: 0.98}
       exit_gap: {type: float, low: 0.0, high: 0.5}
 
-:func:`load_space` validates the file (unknown sections or keys, bad distribution specs, low > high,
-values the typed parameters reject) and names the file, the key and the value in its errors.
-:meth:`SearchSpace.sample` is the one function that turns an Optuna trial into :class:`TrialParams`,
-the type the trainer, the backtester and the export all take.
+:func:`load_space` validates the file (unknown sections or keys, bad distribution specs, values the
+typed parameters reject) and names the file, the key and the value in its errors. Each searched key
+becomes an ``optuna.distributions`` distribution, which checks its own bounds (low <= high, low > 0
+for a log scale, step > 0 and not with a log scale). :meth:`SearchSpace.sample` is the one function
+that turns an Optuna trial into :class:`TrialParams`, the type the trainer, the backtester and the
+export all take.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
+from lstm.checks import WrongTypeError, check_int, check_number, fail, located
 from lstm.params import LSTMParams
 from strategy.freqtrade.rules import THRESHOLD_DECIMALS, WEIGHT_DECIMALS, round_param
 from strategy.signals import SignalParams
@@ -52,9 +60,16 @@ _OPTUNA_NAME = {
 }
 DIST_KEYS = {"type", "low", "high", "step", "log", "choices"}
 
+Key = tuple[str, str]
+
 
 class SearchSpaceError(ValueError):
     """A malformed search space; the message names file, key and value."""
+
+
+def optuna_name(key: Key) -> str:
+    """The Optuna parameter name of a ``(section, key)``."""
+    return _OPTUNA_NAME.get(key, key[1])
 
 
 @dataclass(frozen=True)
@@ -67,21 +82,11 @@ class TrialParams:
     label_horizon: int = 0
 
     def __post_init__(self) -> None:
-        w = tuple(float(x) for x in self.weights)
-        if len(w) != N_WEIGHTS or not all(math.isfinite(x) for x in w):
-            raise ValueError(
-                f"weights must be 9 finite numbers w0..w8, but got weights={self.weights}."
-            )
-        object.__setattr__(self, "weights", w)
-        if (
-            isinstance(self.label_horizon, bool)
-            or not isinstance(self.label_horizon, int)
-            or self.label_horizon < 0
-        ):
-            raise ValueError(
-                "label_horizon must be an integer >= 0, but got "
-                f"label_horizon={self.label_horizon!r}."
-            )
+        if len(self.weights) != N_WEIGHTS:
+            fail("weights", self.weights, f"{N_WEIGHTS} finite numbers w0..w8")
+        weights = zip(WEIGHT_NAMES, self.weights, strict=True)
+        object.__setattr__(self, "weights", tuple(check_number(n, w) for n, w in weights))
+        check_int("label_horizon", self.label_horizon, 0)
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (JSON-able): ``{"lstm": {...}, "weights": {...}, ...}``."""
@@ -105,51 +110,31 @@ class TrialParams:
 
 
 @dataclass(frozen=True)
-class Dist:
-    """One distribution of a search space (or a constant when ``type == 'constant'``)."""
-
-    name: str
-    type: str
-    low: Any = None
-    high: Any = None
-    step: Any = None
-    log: bool = False
-    choices: tuple = ()
-    value: Any = None
-
-    def suggest(self, trial: optuna.Trial) -> Any:
-        if self.type == "constant":
-            return self.value
-        if self.type == "int":
-            return trial.suggest_int(
-                self.name, self.low, self.high, step=self.step or 1, log=self.log
-            )
-        if self.type == "float":
-            return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
-        return trial.suggest_categorical(self.name, list(self.choices))
-
-    def corners(self) -> list[Any]:
-        """Extreme values, used to validate a space against the typed parameters."""
-        if self.type == "constant":
-            return [self.value]
-        if self.type == "categorical":
-            return list(self.choices)
-        return [self.low, self.high]
-
-
-@dataclass(frozen=True)
 class SearchSpace:
-    """A validated search space: ``(section, key) -> Dist``."""
+    """A validated search space.
+
+    Attributes:
+        source: the file it came from.
+        distributions: the searched keys, ``(section, key) -> optuna distribution``, in file order
+            (the order :meth:`sample` asks the trial in).
+        constants: the keys held fixed, ``(section, key) -> value``.
+        entries: every key as the file states it (``"section.key" -> {type, low, high, log, step,
+            choices, value}``), in file order: what a study stores to check a resume against.
+    """
 
     source: str
-    dists: dict[tuple[str, str], Dist]
+    distributions: dict[Key, BaseDistribution]
+    constants: dict[Key, Any]
+    entries: dict[str, dict[str, Any]]
 
     def sample(self, trial: optuna.Trial) -> TrialParams:
         """Ask ``trial`` for every distribution and return the typed parameters."""
-        values = {key: dist.suggest(trial) for key, dist in self.dists.items()}
-        return self.build(values)
+        values = {
+            key: _suggest(trial, optuna_name(key), d) for key, d in self.distributions.items()
+        }
+        return self.build({**self.constants, **values})
 
-    def build(self, values: Mapping[tuple[str, str], Any]) -> TrialParams:
+    def build(self, values: Mapping[Key, Any]) -> TrialParams:
         """The typed parameters of ``values``.
 
         Weights and threshold parameters are rounded as freqtrade's ``DecimalParameter`` loads
@@ -172,94 +157,92 @@ class SearchSpace:
     def from_optuna_params(self, params: Mapping[str, Any]) -> TrialParams:
         """Rebuild a trial's :class:`TrialParams` from its Optuna params plus this space's
         constants."""
-        values = {}
-        for key, dist in self.dists.items():
-            values[key] = dist.value if dist.type == "constant" else params[dist.name]
-        return self.build(values)
+        values = {key: params[optuna_name(key)] for key in self.distributions}
+        return self.build({**self.constants, **values})
+
+    def corners(self, key: Key) -> list[Any]:
+        """Extreme values of ``key``: its constant, its choices or its bounds (``[]``: not in the
+        space)."""
+        if key in self.constants:
+            return [self.constants[key]]
+        dist = self.distributions.get(key)
+        if dist is None:
+            return []
+        if isinstance(dist, CategoricalDistribution):
+            return list(dist.choices)
+        return [dist.low, dist.high]
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain, JSON-able description of every key (see :attr:`entries`)."""
+        return {key: dict(entry) for key, entry in self.entries.items()}
 
 
-def _err(source: str, key: str, msg: str) -> SearchSpaceError:
-    return SearchSpaceError(f"{source}: {key}: {msg}")
+def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """``dist`` drawn through the trial's public ``suggest_*`` API."""
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return trial.suggest_categorical(name, dist.choices)
 
 
-def _number(source: str, key: str, field: str, value: Any, integer: bool) -> float | int:
-    ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok or not math.isfinite(value):
-        kind = "an integer" if integer else "a number"
-        raise _err(source, key, f"'{field}' must be {kind}, but got {field}={value!r}.")
-    return value if integer else float(value)
+def _entry(kind: str, **given: Any) -> dict[str, Any]:
+    entry = {"type": kind, "low": None, "high": None, "log": False, "step": None, "choices": []}
+    return {**entry, "value": None, **given}
 
 
-def _parse_dist(source: str, section: str, key: str, spec: Any) -> Dist:
-    where = f"{section}.{key}"
-    name = _OPTUNA_NAME.get((section, key), key)
+def _parse_entry(spec: Any) -> tuple[BaseDistribution | None, dict[str, Any]]:
+    """One key of a space file: ``(distribution, entry)``; the distribution is None for a
+    constant."""
     if not isinstance(spec, Mapping):
         if isinstance(spec, list | tuple | set):
-            raise _err(
-                source, where, f"expected a constant or a mapping with 'type', but got {spec!r}."
-            )
-        return Dist(name, "constant", value=spec)
+            raise WrongTypeError(f"expected a constant or a mapping with 'type', but got {spec!r}.")
+        return None, _entry("constant", value=spec)
     unknown = sorted(set(spec) - DIST_KEYS)
     if unknown:
-        raise _err(
-            source, where, f"unknown keys {unknown}; a distribution takes {sorted(DIST_KEYS)}."
-        )
+        raise ValueError(f"unknown keys {unknown}; a distribution takes {sorted(DIST_KEYS)}.")
     kind = spec.get("type")
     if kind == "categorical":
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise _err(
-                source,
-                where,
-                f"categorical needs a non-empty list 'choices', but got choices={choices!r}.",
-            )
-        return Dist(name, "categorical", choices=tuple(choices))
+            fail("choices", choices, "a non-empty list")
+        return CategoricalDistribution(choices), _entry(kind, choices=list(choices))
     if kind not in ("int", "float"):
-        raise _err(
-            source, where, f"type must be 'int', 'float' or 'categorical', but got type={kind!r}."
-        )
-    return _parse_range(source, where, name, kind, spec)
-
-
-def _parse_range(source: str, where: str, name: str, kind: str, spec: Mapping) -> Dist:
-    """An 'int' or 'float' distribution: ``low``/``high``, optional ``log`` and ``step``."""
-    integer = kind == "int"
-    for field in ("low", "high"):
-        if field not in spec:
-            raise _err(source, where, f"{kind} distribution needs '{field}'.")
-    low = _number(source, where, "low", spec["low"], integer)
-    high = _number(source, where, "high", spec["high"], integer)
-    if low > high:
-        raise _err(source, where, f"low must be <= high, but got low={low!r} > high={high!r}.")
+        fail("type", kind, "'int', 'float' or 'categorical'")
+    for name in ("low", "high"):
+        if name not in spec:
+            raise ValueError(f"{kind} distribution needs '{name}'.")
+    number = check_int if kind == "int" else check_number
+    low, high = number("low", spec["low"]), number("high", spec["high"])
+    step = None if spec.get("step") is None else number("step", spec["step"])
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise _err(source, where, f"'log' must be true or false, but got log={log!r}.")
-    if log and low <= 0:
-        raise _err(source, where, f"a log distribution needs low > 0, but got low={low!r}.")
-    step = spec.get("step")
-    if step is not None:
-        step = _number(source, where, "step", step, integer)
-        if step <= 0 or (log and step not in (None, 1)):
-            raise _err(
-                source,
-                where,
-                f"'step' must be > 0 and not combined with log, but got step={step!r}.",
-            )
-    return Dist(name, kind, low=low, high=high, step=step, log=log)
+        fail("log", log, "true or false", WrongTypeError)
+    if kind == "int":
+        dist = IntDistribution(low, high, log=log, step=1 if step is None else step)
+    else:
+        dist = FloatDistribution(low, high, log=log, step=step)
+    return dist, _entry(kind, low=low, high=high, log=log, step=step)
 
 
 def parse_space(raw: Any, source: str = "<space>") -> SearchSpace:
     """Validate a parsed YAML mapping and build the :class:`SearchSpace`."""
     if not isinstance(raw, Mapping):
-        raise _err(
-            source,
-            "<top level>",
-            f"expected a mapping of sections {list(SECTIONS)}, but got {raw!r}.",
+        raise SearchSpaceError(
+            located(
+                source,
+                "<top level>",
+                f"expected a mapping of sections {list(SECTIONS)}, but got {raw!r}.",
+            )
         )
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise _err(source, str(unknown[0]), f"unknown section; expected one of {list(SECTIONS)}.")
-    dists: dict[tuple[str, str], Dist] = {}
+        raise SearchSpaceError(
+            located(source, str(unknown[0]), f"unknown section; expected one of {list(SECTIONS)}.")
+        )
+    distributions: dict[Key, BaseDistribution] = {}
+    constants: dict[Key, Any] = {}
+    entries: dict[str, dict[str, Any]] = {}
     allowed = {
         "lstm": LSTM_KEYS,
         "weights": WEIGHT_NAMES,
@@ -271,23 +254,35 @@ def parse_space(raw: Any, source: str = "<space>") -> SearchSpace:
         if section == "weights" and isinstance(body, Mapping) and "type" in body:
             body = {w: dict(body) for w in WEIGHT_NAMES}  # one spec for all nine weights
         if not isinstance(body, Mapping):
-            raise _err(source, section, f"expected a mapping, but got {body!r}.")
+            raise SearchSpaceError(
+                located(source, section, f"expected a mapping, but got {body!r}.")
+            )
         for key, spec in body.items():
+            where = f"{section}.{key}"
             if key not in allowed[section]:
-                raise _err(
-                    source,
-                    f"{section}.{key}",
-                    f"unknown key; expected one of {list(allowed[section])}.",
+                raise SearchSpaceError(
+                    located(
+                        source, where, f"unknown key; expected one of {list(allowed[section])}."
+                    )
                 )
-            dists[(section, key)] = _parse_dist(source, section, key, spec)
-    missing = [w for w in WEIGHT_NAMES if ("weights", w) not in dists]
+            try:
+                dist, entries[where] = _parse_entry(spec)
+            except (TypeError, ValueError) as exc:
+                raise SearchSpaceError(located(source, where, exc)) from exc
+            if dist is None:
+                constants[(section, key)] = spec
+            else:
+                distributions[(section, key)] = dist
+    missing = [w for w in WEIGHT_NAMES if f"weights.{w}" not in entries]
     if missing:
-        raise _err(
-            source,
-            "weights",
-            f"every weight w0..w8 needs a value or distribution; missing {missing}.",
+        raise SearchSpaceError(
+            located(
+                source,
+                "weights",
+                f"every weight w0..w8 needs a value or distribution; missing {missing}.",
+            )
         )
-    space = SearchSpace(source=source, dists=dists)
+    space = SearchSpace(source, distributions, constants, entries)
     _check_against_types(space)
     return space
 
@@ -305,16 +300,18 @@ def _check_against_types(space: SearchSpace) -> None:
     their defaults, for every threshold mode the space allows), so a bad bound fails at load time
     and the error names the key that holds it."""
     mode_key = ("signal", "mode")
-    modes = space.dists[mode_key].corners() if mode_key in space.dists else ["quantile"]
+    modes = space.corners(mode_key) or ["quantile"]
     for mode in modes:
         try:
             SignalParams(mode=mode, entry=0.5)
         except (TypeError, ValueError) as exc:
-            raise _err(
-                space.source, "signal.mode", f"value {mode!r} is not accepted: {exc}"
+            raise SearchSpaceError(
+                located(space.source, "signal.mode", f"value {mode!r} is not accepted: {exc}")
             ) from exc
-    for key, dist in space.dists.items():
-        for value in dist.corners():
+    for where in space.entries:
+        section, name = where.split(".")
+        key = (section, name)
+        for value in space.corners(key):
             for mode in modes if key != mode_key else [None]:
                 values = _defaults()
                 if mode is not None:
@@ -325,8 +322,8 @@ def _check_against_types(space: SearchSpace) -> None:
                 try:
                     space.build(values)
                 except (TypeError, ValueError) as exc:
-                    raise _err(
-                        space.source, ".".join(key), f"value {value!r} is not accepted: {exc}"
+                    raise SearchSpaceError(
+                        located(space.source, where, f"value {value!r} is not accepted: {exc}")
                     ) from exc
 
 

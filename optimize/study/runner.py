@@ -124,18 +124,7 @@ def study_fingerprint(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
     """What a study is bound to: stored once, checked on every resume."""
     return {
         "config": config.to_dict(),
-        "space": {
-            ".".join(k): {
-                "type": d.type,
-                "low": d.low,
-                "high": d.high,
-                "log": d.log,
-                "step": d.step,
-                "choices": list(d.choices),
-                "value": d.value,
-            }
-            for k, d in space.dists.items()
-        },
+        "space": space.to_dict(),
     }
 
 
@@ -252,8 +241,8 @@ def check_space_purge(config: RunConfig, space: SearchSpace) -> None:
     from lstm.params import LSTMParams
 
     def largest(key: tuple[str, str], default: int) -> int:
-        dist = space.dists.get(key)
-        return default if dist is None else int(max(dist.corners()))
+        corners = space.corners(key)
+        return int(max(corners)) if corners else default
 
     window = largest(("lstm", "window_size"), LSTMParams().window_size)
     horizon = largest(("target", "label_horizon"), 0)

@@ -115,8 +115,7 @@ def test_bench_study_files_are_valid_and_fix_the_lstm(tmp_path):
     assert config.study.pruner == "none" and config.study.n_trials == 7
     assert config.training.accelerator == "cpu"
     for key, value in FIXED_LSTM.items():
-        dist = space.dists[("lstm", key)]
-        assert dist.type == "constant" and dist.value == value
+        assert space.constants[("lstm", key)] == value
 
 
 # --- entry points on tiny sizes ---------------------------------------------------------------

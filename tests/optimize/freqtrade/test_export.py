@@ -78,7 +78,7 @@ def test_freqtrade_validates_the_config_and_loads_the_exported_values(
     assert loaded == {"buy": params["buy"], "sell": params["sell"]}
     assert strategy.stoploss == params["stoploss"]["stoploss"]
     assert {str(k): v for k, v in strategy.minimal_roi.items()} == params["roi"]
-    space = load_space(SMOKE_SPACE).dists  # hyperopt ranges = the study's space
+    space = load_space(SMOKE_SPACE).distributions  # hyperopt ranges = the study's space
     for name, key in (
         ("entry_threshold", ("signal", "entry")),
         ("exit_gap", ("signal", "exit_gap")),

@@ -9,7 +9,13 @@ import pytest
 import yaml
 
 from lstm.params import LSTMParams
-from optimize.search.space import SearchSpaceError, TrialParams, load_space, parse_space
+from optimize.search.space import (
+    SearchSpaceError,
+    TrialParams,
+    load_space,
+    optuna_name,
+    parse_space,
+)
 from strategy.signals import SignalParams
 
 SPACES = sorted((Path(__file__).resolve().parents[3] / "search_spaces").glob("*.yaml"))
@@ -37,7 +43,7 @@ def test_shipped_spaces_sample_typed_params(path):
 
 def test_default_space_searches_everything_jointly():
     space = load_space(Path(__file__).resolve().parents[3] / "search_spaces/default.yaml")
-    searched = {d.name for d in space.dists.values() if d.type != "constant"}
+    searched = {optuna_name(key) for key in space.distributions}
     assert {
         "num_lstm_layers",
         "hidden_dim",
@@ -59,18 +65,19 @@ BASE = {"weights": {"type": "float", "low": 0, "high": 1}}
         ({**BASE, "lstm": {"layers": 2}}, r"lstm\.layers: unknown key"),
         (
             {**BASE, "lstm": {"hidden_dim": {"type": "int", "low": 64, "high": 16}}},
-            r"lstm\.hidden_dim: low must be <= high, but got low=64 > high=16",
+            r"lstm\.hidden_dim: `low <= high` must hold, but got \(low=64, high=16\)",
         ),
         (
             {**BASE, "lstm": {"hidden_dim": {"type": "int", "low": 1.5, "high": 16}}},
-            r"lstm\.hidden_dim: 'low' must be an integer, but got low=1.5",
+            r"lstm\.hidden_dim: low must be an integer, but got low=1.5",
         ),
         (
             {
                 **BASE,
                 "lstm": {"learning_rate": {"type": "float", "low": 0, "high": 1, "log": True}},
             },
-            r"log distribution needs low > 0",
+            r"lstm\.learning_rate: `low > 0` must hold for `log=True`, "
+            r"but got \(low=0\.0, high=1\.0\)",
         ),
         (
             {**BASE, "lstm": {"hidden_dim": {"type": "normal", "low": 1, "high": 2}}},
@@ -82,7 +89,7 @@ BASE = {"weights": {"type": "float", "low": 0, "high": 1}}
         ),
         (
             {**BASE, "lstm": {"hidden_dim": {"type": "categorical", "choices": []}}},
-            r"non-empty list 'choices'",
+            r"lstm\.hidden_dim: choices must be a non-empty list, but got choices=\[\]",
         ),
         (
             {**BASE, "lstm": {"dropout_percent": {"type": "float", "low": 0.0, "high": 1.5}}},
