@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from benchmarks import make_row
+from benchmarks import Row, row
 from optimize.data import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def memory_config(*, train_days: int, window: int) -> tuple[dict, dict]:
     return config, params.to_dict()
 
 
-def bench_memory(*, train_days: int = 365, window: int = 48, timeout_s: float = 600) -> list[dict]:
+def bench_memory(*, train_days: int = 365, window: int = 48, timeout_s: float = 600) -> list[Row]:
     """Peak RSS of one trial in a fresh worker process vs its data and a copied window tensor.
 
     Args:
@@ -141,27 +141,26 @@ def bench_memory(*, train_days: int = 365, window: int = 48, timeout_s: float = 
         f"n_train {res['n_train']}, W {res['window']}{since}"
     )
     return [
-        make_row(
+        row(
             "worker peak RSS increase during one trial vs a copied (n_train, W, F) float32 window "
             f"tensor ({size})",
             trial / MIB,
             copy_bytes / MIB,
             "MiB",
             "ratio < 1 (windows are views)",
+            below=1.0,
         ),
-        make_row(
+        row(
             f"worker peak RSS increase during one trial vs its feature matrices ({size})",
             trial / MIB,
             res["feature_bytes"] / MIB,
             "MiB",
-            "info",
         ),
-        make_row(
+        row(
             f"worker RSS added by loading the study data vs its feature matrices ({size})",
             (res["rss_data"] - res["rss_imports"]) / MIB,
             res["feature_bytes"] / MIB,
             "MiB",
-            "info",
         ),
     ]
 
