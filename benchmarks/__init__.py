@@ -78,6 +78,7 @@ def alternate(
     rounds: int = 3,
     seconds: float = 0.0,
     cuda: bool = False,
+    warmup: bool = True,
 ) -> list[float]:
     """Median rate (work / s) of each side over rounds that alternate the sides.
 
@@ -91,10 +92,11 @@ def alternate(
         rounds: minimum timed rounds per side.
         seconds: wall-clock budget of the timed rounds (s).
         cuda: synchronise the CUDA device around each timed call.
+        warmup: False when the caller has already run each side once.
     """
     import torch
 
-    for fn in sides:
+    for fn in sides if warmup else ():
         fn()
     rates: list[list[float]] = [[] for _ in sides]
     deadline = time.perf_counter() + seconds

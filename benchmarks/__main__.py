@@ -206,30 +206,25 @@ def _git(*args: str) -> str:
     return out.stdout.strip()
 
 
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
 def machine() -> dict[str, str]:
     """What the page records about the run's machine and code."""
     import torch
 
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in open("/proc/cpuinfo")
-            if ln.startswith("model name")
-        ),
-        platform.machine(),
-    )
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    models = [ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if "model name" in ln]
+    cpu = models[0] if models else platform.machine()
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    device = "CPU only (no CUDA device)"
     if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        device = f"CUDA: {torch.cuda.device_count()} x {props.name}"
-    else:
-        device = "CPU only (no CUDA device)"
-    versions = []
-    for name in PACKAGES:
-        try:
-            versions.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
+        device = f"CUDA: {torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    versions = [f"{name} {_version(name)}" for name in PACKAGES if _version(name)]
     dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks.md")
     return {
         "machine": f"{cpu}, {os.cpu_count()} logical ({len(os.sched_getaffinity(0))} usable), "
@@ -333,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results.append(run_section(key, args.quick))
             _print(results[-1])
-    run["mode"] = f"{mode} (`python -m benchmarks {' '.join(argv or sys.argv[1:])}`)"
+    run["mode"] = (
+        f"{mode} (`python -m benchmarks {' '.join(sys.argv[1:] if argv is None else argv)}`)"
+    )
     run["mode"] += f", {time.perf_counter() - t0:.0f} s in total"
     run["load average at end"] = "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
     if args.out:
