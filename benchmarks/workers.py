@@ -127,7 +127,15 @@ def run_cli_study(
     return study.get_trials(deepcopy=False), readings
 
 
-def _rate(folder: Path, files: tuple[Path, Path], n: int, n_trials: int, name: str, sample):
+def _rate(
+    folder: Path,
+    files: tuple[Path, Path],
+    n: int,
+    n_trials: int,
+    name: str,
+    sample: Callable[[], float | None] | None,
+) -> tuple[float, list[float]]:
+    """Steady trials/hour of one CLI run with ``n`` workers, and its sampled readings."""
     trials, readings = run_cli_study(
         folder, *files, workers=n, n_trials=n_trials, name=name, sample=sample
     )
@@ -140,7 +148,9 @@ def _rate(folder: Path, files: tuple[Path, Path], n: int, n_trials: int, name: s
         )
         for t in done
     ]
-    return steady_trials_per_hour(spans), readings
+    rate = steady_trials_per_hour(spans)
+    log.info("%s, %d worker(s): %.0f trials/h (%d trials)", name, n, rate, len(trials))
+    return rate, readings
 
 
 def bench_workers(
