@@ -1,47 +1,40 @@
-"""Benchmark of whole trials: per-trial overhead outside training (workers: :mod:`.workers`).
+"""Per-trial overhead outside model training, on real trials of a benchmark study.
 
-The benchmark studies are real ones: ``configs/smoke.yaml`` (2 pairs, 3 walk-forward folds of 30
-training days on 1h candles) with the pruner off, and ``search_spaces/smoke.yaml`` with the LSTM's
-window, dropout and learning rate fixed (:func:`bench_study_files`), so that every trial does the
-same amount of training and throughput figures compare like with like. Weights and thresholds are
-still sampled by the study's sampler.
+:func:`bench_trial_overhead` runs trials in this process through the study's own objective
+(:class:`optimize.study.runner.TrialRunner` on an SQLite storage, as a worker does). The whole
+trial cycle is timed between Optuna callbacks; the time spent training comes from
+:func:`lstm.train.record_fit_timings` (each fit's wall time and its time inside Lightning's
+``Trainer.fit``), and the time inside ``evaluate`` from the ``duration_s`` every trial stores.
+Nothing in the production code is replaced while it runs.
 
-* :func:`bench_trial_overhead` runs trials in this process through the study's own objective
-  (:class:`optimize.study.runner.TrialRunner` on an SQLite storage with heartbeats, as a worker
-  does) and times, with ``perf_counter``, the whole trial cycle (sampling, evaluation, storage
-  writes) and the calls of ``lstm.train.fit_ensemble`` inside it
-  (``optimize.study.evaluate.fit_ensemble`` is wrapped by a
-  timer for the duration of the benchmark: a measurement, the calls still train the real models).
-* :func:`benchmarks.workers.bench_workers` runs the same tiny study through the command line
-  with 1 and N worker processes.
+The benchmark studies are ``configs/smoke.yaml`` with the pruner off and
+``search_spaces/smoke.yaml`` with the LSTM's window, dropout and learning rate fixed
+(:func:`bench_study_files`), so that every trial does the same amount of training; weights and
+thresholds are still sampled. ``make bench`` times one untimed warm-up trial, then trials shaped
+like the default study's (:data:`DEFAULT_SIZE_CONFIG`: configs/default.yaml's 3 pairs, 90/30-day
+folds, purge and 1h/2h/4h features, 2 folds instead of 9; :data:`DEFAULT_SIZE_LSTM`, the default
+space's middle size), on which the goal is judged, then the tiny study itself: it trains six tiny
+models in ~0.4 s, so its fraction shows the fixed seconds per trial, not a share a real study pays.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import gc
-import logging
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import optuna
 import yaml
 
-import optimize.study.evaluate as evaluate_module
-import optimize.study.runner as study_module
-from benchmarks import make_row
+from benchmarks import Row, row
+from lstm.train import record_fit_timings
 from optimize.config import load_config, parse_config
 from optimize.data import REPO_ROOT
 from optimize.search.space import load_space, parse_space
 from optimize.study.evaluate import StudyData
 from optimize.study.runner import TrialRunner, open_study
-
-log = logging.getLogger(__name__)
 
 SMOKE_CONFIG = REPO_ROOT / "configs" / "smoke.yaml"
 SMOKE_SPACE = REPO_ROOT / "search_spaces" / "smoke.yaml"
@@ -103,68 +96,6 @@ def bench_study_files(
     return config_path, space_path
 
 
-Interval = tuple[float, float]
-
-
-@contextlib.contextmanager
-def timed_attribute(owner: Any, name: str) -> Iterator[list[Interval]]:
-    """Wrap ``owner.name`` (a function or method) with a timer while the context is open.
-
-    Yields:
-        A list that receives ``(start, end)`` (``perf_counter`` seconds) of every completed call.
-    """
-    original = getattr(owner, name)
-    spans: list[Interval] = []
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spans.append((t0, time.perf_counter()))
-
-    setattr(owner, name, timed)
-    try:
-        yield spans
-    finally:
-        setattr(owner, name, original)
-
-
-@contextlib.contextmanager
-def gc_timer() -> Iterator[list[Interval]]:
-    """Time every garbage collection (``gc.callbacks``) while the context is open.
-
-    Yields:
-        A list that receives ``(start, end)`` (``perf_counter`` seconds) of each collection.
-    """
-    spans: list[Interval] = []
-    started: list[float] = []
-
-    def callback(phase: str, _info: dict) -> None:
-        if phase == "start":
-            started.append(time.perf_counter())
-        elif started:
-            spans.append((started.pop(), time.perf_counter()))
-
-    gc.callbacks.append(callback)
-    try:
-        yield spans
-    finally:
-        gc.callbacks.remove(callback)
-
-
-def seconds_within(
-    spans: Sequence[Interval], start: float, end: float, *, outside: Sequence[Interval] = ()
-) -> float:
-    """Total length of the ``spans`` that begin in ``[start, end)``, skipping those that lie
-    inside one of the ``outside`` intervals (e.g. collections during an ``evaluate`` call)."""
-    return sum(
-        b - a
-        for a, b in spans
-        if start <= a < end and not any(lo <= a and b <= hi for lo, hi in outside)
-    )
-
-
 def bench_trial_overhead(
     *,
     n_trials: int = 6,
@@ -173,29 +104,25 @@ def bench_trial_overhead(
     lstm: dict[str, Any] | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
     label: str = "smoke space",
-    goal: str = "ratio < 0.05",
-) -> list[dict]:
-    """Share of a trial's time spent outside ``fit_predict``, on the tiny benchmark study.
+    judged: bool = True,
+) -> list[Row]:
+    """Share of a trial's time spent outside model training.
 
     Args:
         n_trials: timed trials (after ``warmup`` untimed ones that load the backtest kernel and
             Lightning's lazy imports, which a worker pays once).
         warmup: untimed trials first.
         seed: the study's sampler seed.
-        lstm: the LSTM constants of the space (default :data:`FIXED_LSTM`, a tiny model;
-            :data:`DEFAULT_SIZE_LSTM` for a default-study-sized one).
-        overrides: run-config sections updated key by key (see :func:`bench_study_files`);
-            :data:`DEFAULT_SIZE_CONFIG` gives the default study's fold shape.
-        label: names the model size in the rows.
-        goal: goal of the first row ("info" where the trial is too small to judge).
+        lstm: the LSTM constants of the space (default :data:`FIXED_LSTM`, a tiny model).
+        overrides: run-config sections updated key by key (see :func:`bench_study_files`).
+        label: names the trial shape in the rows.
+        judged: whether the first row carries the goal (ratio < 0.05) or is information.
 
     Returns:
-        Rows, all in seconds per trial against the whole trial cycle: time outside
-        ``fit_predict`` (goal: ratio < 0.05); then, as info, its parts, which add up to it:
-        inside ``evaluate`` but outside ``fit_predict`` (thresholds, backtests, baselines, and
-        collections that happen there), garbage collection outside ``evaluate`` (Optuna's
-        ``gc_after_trial``), and the rest (sampling, storage writes, user attributes); last, time
-        inside ``fit_predict`` but outside Lightning's ``Trainer.fit`` vs the whole ``fit_predict``.
+        Rows in seconds per trial: time outside the fits vs the whole trial cycle; its two
+        parts against the same whole (``evaluate`` outside the fits: thresholds, backtests,
+        baselines; the rest: Optuna sampling, storage writes, garbage collection); the fits'
+        time outside Lightning's ``Trainer.fit`` vs the fits' time.
 
     Raises:
         ValueError: ``n_trials`` < 1 or ``warmup`` < 0.
@@ -207,71 +134,52 @@ def bench_trial_overhead(
         )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     marks: list[float] = []
-    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-trial-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-trial-") as tmp, record_fit_timings() as fits:
         config_path, space_path = bench_study_files(Path(tmp), lstm=lstm, overrides=overrides)
         config, space = load_config(config_path), load_space(space_path)
-        fits = stack.enter_context(timed_attribute(evaluate_module, "fit_ensemble"))
-        trainer_fits = stack.enter_context(timed_attribute(L.Trainer, "fit"))
-        evaluations = stack.enter_context(timed_attribute(study_module, "evaluate"))
         study = open_study(f"sqlite:///{tmp}/trials.db", "overhead", config, space, seed=seed)
         data = StudyData.load(config)
-        runner = TrialRunner(data=data, space=space)
-        collections = stack.enter_context(gc_timer())
         marks.append(time.perf_counter())
         study.optimize(
-            runner,
+            TrialRunner(data=data, space=space),
             n_trials=warmup + n_trials,
             catch=(),
             gc_after_trial=True,
             callbacks=[lambda _s, _t: marks.append(time.perf_counter())],
         )
+        timed = study.get_trials(deepcopy=False)[warmup:]
     start, end = marks[warmup], marks[-1]
-    per = {
-        "cycle": end - start,
-        "fit": seconds_within(fits, start, end),
-        "trainer": seconds_within(trainer_fits, start, end),
-        "evaluate": seconds_within(evaluations, start, end),
-        "gc": seconds_within(collections, start, end, outside=evaluations),
-    }
-    per = {k: v / n_trials for k, v in per.items()}
-    log.info("bench_trial_overhead: %s s per trial", {k: round(v, 3) for k, v in per.items()})
+    inside = [f for f in fits if start <= f.start < end]
+    cycle = (end - start) / n_trials
+    fit = sum(f.seconds for f in inside) / n_trials
+    trainer = sum(f.trainer_seconds for f in inside) / n_trials
+    evaluate = sum(t.user_attrs["duration_s"] for t in timed) / n_trials
     size = f"{len(data.pairs)} pairs x {len(data.plan.folds)} folds, {label}, {n_trials} trials"
-    cycle = per["cycle"]
+    goal = {"goal": "ratio < 0.05", "below": 0.05} if judged else {}
     return [
-        make_row(
-            f"per-trial time outside fit_predict vs whole trial ({size})",
-            cycle - per["fit"],
+        row(
+            f"per-trial time outside model training vs whole trial ({size})",
+            cycle - fit,
             cycle,
             "s/trial",
-            goal,
+            **goal,
         ),
-        make_row(
-            "  part: evaluate() outside fit_predict (thresholds, backtests, baselines) "
-            "vs whole trial",
-            per["evaluate"] - per["fit"],
+        row(
+            "  part: evaluate() outside training (thresholds, backtests, baselines) vs whole trial",
+            evaluate - fit,
             cycle,
             "s/trial",
-            "info",
         ),
-        make_row(
-            "  part: garbage collection outside evaluate() (gc_after_trial) vs whole trial",
-            per["gc"],
+        row(
+            "  part: rest (Optuna sampling, storage writes, garbage collection) vs whole trial",
+            cycle - evaluate,
             cycle,
             "s/trial",
-            "info",
         ),
-        make_row(
-            "  part: rest (Optuna sampling, storage writes, user attrs) vs whole trial",
-            cycle - per["evaluate"] - per["gc"],
-            cycle,
+        row(
+            f"training time outside Lightning Trainer.fit vs whole training time ({size})",
+            fit - trainer,
+            fit,
             "s/trial",
-            "info",
-        ),
-        make_row(
-            f"fit_predict time outside Lightning Trainer.fit vs whole fit_predict ({size})",
-            per["fit"] - per["trainer"],
-            per["fit"],
-            "s/trial",
-            "info",
         ),
     ]

@@ -1,26 +1,23 @@
-"""Benchmark: the LSTM training path against a plain PyTorch DataLoader loop, same run.
+"""LSTM training through ``lstm.train.fit_predict`` against a plain PyTorch DataLoader loop.
 
 Both sides train the same :class:`lstm.model.LSTMRegressor` (same size, batch size, optimiser,
-gradient clipping, validation pass per epoch, final test and in-sample predictions) on the same real
-features (returns, ranges, volume and volatility of the embedded BTC/USDT 1h candles). The reference
-builds a copied window tensor and iterates ``DataLoader(TensorDataset(...), shuffle=True)``
-with a manual loop (host-to-device copy per batch on a GPU); ours is ``lstm.train.fit_predict``
-(Lightning, device-resident windows, index-sliced batches). Rounds alternate so background load
-hits both sides alike; figures are ratios against the reference measured in the same run.
+gradient clipping, validation pass per epoch, final test and in-sample predictions) on the same
+real features of the embedded BTC/USDT 1h candles. The reference copies the windows and iterates
+``DataLoader(TensorDataset(...), shuffle=True)`` in a manual loop (host-to-device copy per batch
+on a GPU); ours is Lightning with device-resident windows and index-sliced batches. Rounds
+alternate (:func:`benchmarks.alternate`); figures are median samples/s per round.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmarks import make_row
+from benchmarks import Row, alternate, row
 from lstm.data import RobustScaler, WindowedBatches, window_view
 from lstm.model import LSTMRegressor
 from lstm.params import LSTMParams
@@ -132,149 +129,99 @@ def _reference_round(
     return int(fit_idx.size) * params.epochs
 
 
-def _ours_round(
-    features: np.ndarray, labels: np.ndarray, n_train: int, params: LSTMParams, device: str
+def fit_samples(
+    features: np.ndarray, labels: np.ndarray, params: LSTMParams, accelerator: str, seed: int = 0
 ) -> int:
+    """One ``fit_predict`` on the first 75 % of the rows; returns the training samples seen."""
+    n_train = int(features.shape[0] * 0.75)
     result = fit_predict(
         features,
         labels,
         train=slice(0, n_train),
         predict=slice(n_train, features.shape[0]),
         params=params,
-        seed=0,
-        accelerator=device,
+        seed=seed,
+        accelerator=accelerator,
     )
     return result.n_fit_samples * len(result.history)
 
 
-def _iterate_reference(windows: torch.Tensor, targets: torch.Tensor, bs: int, device: str) -> int:
-    loader = DataLoader(TensorDataset(windows, targets), batch_size=bs, shuffle=True)
-    seen = 0
-    for xb, yb in loader:
-        xb, yb = xb.to(device), yb.to(device)
-        seen += xb.shape[0]
-    return seen
-
-
-def _iterate_ours(batches: WindowedBatches) -> int:
+def _iterate(batches) -> int:
     seen = 0
     for xb, _ in batches:
         seen += xb.shape[0]
     return seen
 
 
-def _alternate(
-    ours: Callable[[], int], reference: Callable[[], int], seconds: float, device: str
-) -> tuple[float, float, int]:
-    """Alternate rounds for about ``seconds``; return the two sides' median rates per round.
-
-    One untimed warm-up round of each side first (lazy imports, allocator, kernel selection).
-    Medians of per-round samples/s keep one disturbed round (a background process, a page
-    fault storm) from moving the figure; alternating exposes both sides to the same drift.
-
-    Returns:
-        ``(ours samples/s, reference samples/s, rounds)``.
-    """
-    ours()
-    reference()
-    rates: list[list[float]] = [[], []]
-    deadline = time.perf_counter() + seconds
-    while len(rates[0]) < 3 or time.perf_counter() < deadline:
-        for k, fn in enumerate((ours, reference)):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            count = fn()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            rates[k].append(count / (time.perf_counter() - t0))
-    return float(np.median(rates[0])), float(np.median(rates[1])), len(rates[0])
-
-
-def bench_training(device: str = "cpu", *, seconds: float = 10) -> list[dict]:
-    """Training throughput of ``fit_predict`` vs a plain DataLoader loop, and batch iteration.
+def bench_training(device: str = "cpu", *, seconds: float = 10) -> list[Row]:
+    """Training samples/s of ``fit_predict`` vs the DataLoader loop, and batch iteration alone.
 
     Args:
-        device: "cpu" or "cuda" (or "cuda:N" for the iteration part; training uses Lightning's
-            first visible device).
-        seconds: Approximate timed budget (the fit comparison takes ~80 %); each side runs
-            at least two timed rounds after one untimed warm-up round, so a short budget on a
-            cold process takes longer (about 30 s for the default on 2 CPU cores).
+        device: "cpu" or "cuda" (or "cuda:N" for the iteration part).
+        seconds: approximate timed budget (80 % for the fits); each side runs at least 3 timed
+            rounds after one untimed warm-up round.
 
     Returns:
-        Row dicts ``{"name", "value", "reference", "ratio", "unit", "goal"}``; ``ratio`` =
-        value / reference, > 1 means ours is faster. Goals: ``fit_predict`` ratio >=
-        :data:`FIT_GOAL` of the device; batch iteration ratio > 1.
+        ``fit_predict`` vs the reference (goal: ratio >= :data:`FIT_GOAL` of the device) and
+        ``WindowedBatches`` iteration vs ``DataLoader`` with a copy (goal: ratio > 1).
 
     Raises:
-        ValueError: ``device`` is not available or ``seconds`` is not positive.
+        ValueError: ``device`` is not "cpu"/"cuda[:N]" or not available; ``seconds`` <= 0.
     """
     if not seconds > 0:
         raise ValueError(f"bench_training needs seconds > 0, but got {seconds=}.")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"bench_training: CUDA is not available, but got {device=!r}.")
     if not (device == "cpu" or device.startswith("cuda")):
         raise ValueError(f"bench_training device must be 'cpu' or 'cuda[:N]', but got {device=!r}.")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"bench_training: CUDA is not available, but got {device=!r}.")
     features, labels = bench_features()
     n_train = int(features.shape[0] * 0.75)
-    params = BENCH_PARAMS
-    accel = "cpu" if device == "cpu" else "cuda"
-    fit_ours, fit_ref, fit_rounds = _alternate(
-        lambda: _ours_round(features, labels, n_train, params, accel),
-        lambda: _reference_round(features, labels, n_train, params, device),
-        seconds * 0.8,
-        device,
+    params, accel, cuda = BENCH_PARAMS, "cpu" if device == "cpu" else "cuda", device != "cpu"
+    fit_ours, fit_ref = alternate(
+        [
+            lambda: fit_samples(features, labels, params, accel),
+            lambda: _reference_round(features, labels, n_train, params, device),
+        ],
+        seconds=seconds * 0.8,
+        cuda=cuda,
     )
-
     # Data path alone: one epoch of batches, windows already built, no model.
-    scaled = RobustScaler.fit(features[:n_train]).transform(features)
-    scaled = np.nan_to_num(scaled)
+    scaled = np.nan_to_num(RobustScaler.fit(features[:n_train]).transform(features))
     w, bs = params.window_size, params.batch_size
     rows_dev = torch.from_numpy(scaled).to(device)
-    y_dev = torch.zeros(scaled.shape[0], device=device)
-    samples = torch.arange(w - 1, scaled.shape[0])
     batches = WindowedBatches(
         rows_dev,
-        y_dev,
-        samples,
+        torch.zeros(scaled.shape[0], device=device),
+        torch.arange(w - 1, scaled.shape[0]),
         window=w,
         batch_size=bs,
         shuffle=True,
         generator=torch.Generator(device=rows_dev.device).manual_seed(0),
     )
-    windows_copy = torch.from_numpy(np.ascontiguousarray(window_view(scaled, w)))
-    targets = torch.zeros(windows_copy.shape[0])
-    it_ours, it_ref, _ = _alternate(
-        lambda: _iterate_ours(batches),
-        lambda: _iterate_reference(windows_copy, targets, bs, device),
-        seconds * 0.2,
-        device,
+    copied = torch.from_numpy(np.ascontiguousarray(window_view(scaled, w)))
+    loader = DataLoader(TensorDataset(copied, torch.zeros(copied.shape[0])), bs, shuffle=True)
+    it_ours, it_ref = alternate(
+        [lambda: _iterate(batches), lambda: _iterate((x.to(device), y) for x, y in loader)],
+        seconds=seconds * 0.2,
+        cuda=cuda,
     )
-    rows = [
-        make_row(
+    goal = FIT_GOAL[accel]
+    return [
+        row(
             f"lstm.fit_predict train samples/s ({device}, {features.shape[1]} features, "
-            f"W={w}, H={params.hidden_dim}x{params.num_lstm_layers}, batch {bs}; median of "
-            f"{fit_rounds} alternating rounds)",
+            f"W={w}, H={params.hidden_dim}x{params.num_lstm_layers}, batch {bs})",
             fit_ours,
             fit_ref,
             "samples/s",
-            f">= {FIT_GOAL[accel]:g} on {accel}",
+            f">= {goal:g} on {accel}",
+            at_least=goal,
         ),
-        make_row(
+        row(
             f"lstm.data.WindowedBatches batch iteration samples/s ({device}, batch {bs})",
             it_ours,
             it_ref,
             "samples/s",
             "> 1 (index slices on the device vs DataLoader + copy)",
+            at_least=1.0 + 1e-12,
         ),
     ]
-    for r in rows:
-        log.info(
-            "%s: %.1f vs %.1f %s (x%.2f)",
-            r["name"],
-            r["value"],
-            r["reference"],
-            r["unit"],
-            r["ratio"],
-        )
-    return rows

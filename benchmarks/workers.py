@@ -1,10 +1,12 @@
-"""Benchmark of trials/hour with 1 vs N worker processes on the tiny benchmark study.
+"""Trials/hour of the real command line with 1 vs N worker processes, on the tiny study.
 
-:func:`bench_workers` runs the real command line (``python -m optimize run --workers N``) on the
-study of :func:`benchmarks.study.bench_study_files` against a temporary SQLite file and
-reads the trials' start/completion times back from the storage, so process start-up and data
-loading are excluded: :func:`steady_trials_per_hour` counts work done while all N workers were
-busy. :func:`run_cli_study` is shared with the GPU benchmarks (:mod:`benchmarks.gpu`).
+:func:`bench_workers` runs ``python -m optimize run --workers N`` on the study of
+:func:`benchmarks.study.bench_study_files` (configs/smoke.yaml, LSTM fixed) against a fresh
+temporary SQLite file, N = min(cores, 4), and reads the trials' start/completion times back from
+the storage: :func:`steady_trials_per_hour` counts the work done while all N workers were busy
+(process start-up, data loading and the tail excluded; idle gaps between trials counted). Each
+worker gets ``cores / N`` torch threads, as ``run`` assigns them; one more run of a single worker
+with ``training.threads_per_worker: 1`` separates process scaling from torch's thread scaling.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import optuna
 
-from benchmarks import make_row
+from benchmarks import Row, row
 from benchmarks.study import bench_study_files
 
 log = logging.getLogger(__name__)
@@ -67,29 +68,6 @@ def steady_trials_per_hour(trials: Sequence[tuple[Any, float, float]]) -> float:
     return 3600.0 * done / (t1 - t0)
 
 
-class _Sampler:
-    """Samples a reading function every ``interval`` seconds in a thread (e.g. GPU utilisation)."""
-
-    def __init__(self, read: Callable[[], float | None], interval: float = 0.5) -> None:
-        self.read, self.interval, self.values = read, interval, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            value = self.read()
-            if value is not None:
-                self.values.append(value)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def run_cli_study(
     folder: Path,
     config: Path,
@@ -102,97 +80,76 @@ def run_cli_study(
     extra_args: Sequence[str] = (),
     sample: Callable[[], float | None] | None = None,
 ) -> tuple[list[optuna.trial.FrozenTrial], list[float]]:
-    """Run ``python -m optimize run`` in ``folder`` on a fresh SQLite file and return its trials.
+    """Run ``python -m optimize run`` in ``folder`` on a fresh SQLite file; return its trials.
 
     Args:
-        folder: working directory (the CLI's ``logs/`` and the database go there).
-        config, space: run config and search space files.
-        workers: ``--workers``.
-        n_trials: ``--n-trials`` (total over the workers).
-        name: study name (also the database file name).
-        timeout_s: the run is stopped (SIGINT, as Ctrl-C would) after this many seconds.
+        workers, n_trials, name: ``--workers``, ``--n-trials`` and ``--study-name`` (also the
+            database file's name).
+        timeout_s: the run is stopped with SIGINT (as Ctrl-C would) after this many seconds.
         extra_args: more CLI arguments (e.g. ``["--timeout", "300"]``).
-        sample: optional reading (e.g. GPU utilisation in %) sampled every 0.5 s during the run.
+        sample: optional reading (e.g. GPU utilisation in %) taken every 0.5 s during the run.
 
     Returns:
-        ``(trials, samples)``: all trials of the study (any state) and the sampled readings.
+        ``(trials, readings)``: all trials of the study (any state) and the sampled readings.
 
     Raises:
         RuntimeError: the command failed (its output's tail is in the message).
     """
     url = f"sqlite:///{folder / (name + '.db')}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "optimize",
-        "run",
-        "--config",
-        str(config),
-        "--space",
-        str(space),
-        "--storage",
-        url,
-        "--study-name",
-        name,
-        "--workers",
-        str(workers),
-        "--n-trials",
-        str(n_trials),
-        *extra_args,
-    ]
+    cmd = [sys.executable, "-m", "optimize", "run", "--config", str(config), "--space", str(space)]
+    cmd += ["--storage", url, "--study-name", name, "--workers", str(workers)]
+    cmd += ["--n-trials", str(n_trials), *extra_args]
+    readings: list[float] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while sample is not None and not stop.wait(0.5):
+            if (value := sample()) is not None:
+                readings.append(value)
+
+    sampler = threading.Thread(target=read, daemon=True)
     out_path = folder / f"{name}.out"
-    with open(out_path, "w") as out, _Sampler(sample or (lambda: None)) as sampler:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=folder,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONWARNINGS="ignore"),
-        )
+    with open(out_path, "w") as out:
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        proc = subprocess.Popen(cmd, cwd=folder, stdout=out, stderr=subprocess.STDOUT, env=env)
+        sampler.start()
         try:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            proc.send_signal(
-                signal.SIGINT
-            )  # the CLI stops its workers, running trials become FAILED
+            proc.send_signal(signal.SIGINT)  # the CLI stops its workers; running trials fail
             rc = proc.wait(timeout=120)
-            log.info("%s stopped after %.0f s", name, timeout_s)
+        stop.set()
+        sampler.join()
     if rc not in (0, -2, 130):
         tail = out_path.read_text()[-2000:]
         raise RuntimeError(f"`{' '.join(cmd)}` exited with {rc}; output tail:\n{tail}")
     study = optuna.load_study(study_name=name, storage=url)
-    return study.get_trials(deepcopy=False), sampler.values
+    return study.get_trials(deepcopy=False), readings
 
 
-def _intervals(trials: Sequence[optuna.trial.FrozenTrial]) -> list[tuple[Any, float, float]]:
-    done = optuna.trial.TrialState.COMPLETE
-    return [
+def _rate(
+    folder: Path,
+    files: tuple[Path, Path],
+    n: int,
+    n_trials: int,
+    name: str,
+    sample: Callable[[], float | None] | None,
+) -> tuple[float, list[float]]:
+    """Steady trials/hour of one CLI run with ``n`` workers, and its sampled readings."""
+    trials, readings = run_cli_study(
+        folder, *files, workers=n, n_trials=n_trials, name=name, sample=sample
+    )
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    spans = [
         (
             t.user_attrs.get("worker_pid"),
             t.datetime_start.timestamp(),
             t.datetime_complete.timestamp(),
         )
-        for t in trials
-        if t.state == done
+        for t in done
     ]
-
-
-def _cli_rate(
-    folder: Path, config: Path, space: Path, n: int, n_trials: int, name: str, sample
-) -> tuple[float, list[float]]:
-    t0 = time.perf_counter()
-    trials, readings = run_cli_study(
-        folder, config, space, workers=n, n_trials=n_trials, name=name, sample=sample
-    )
-    rate = steady_trials_per_hour(_intervals(trials))
-    log.info(
-        "bench_workers: %s, %d worker(s): %.0f trials/h (%d trials, run %.0f s)",
-        name,
-        n,
-        rate,
-        len(trials),
-        time.perf_counter() - t0,
-    )
+    rate = steady_trials_per_hour(spans)
+    log.info("%s, %d worker(s): %.0f trials/h (%d trials)", name, n, rate, len(trials))
     return rate, readings
 
 
@@ -203,28 +160,24 @@ def bench_workers(
     accelerator: str = "cpu",
     one_thread_reference: bool = False,
     sample: Callable[[], float | None] | None = None,
-    sample_unit: str = "%",
-) -> list[dict]:
-    """Trials per hour of the real CLI with ``N`` worker processes vs one, on the tiny study.
+) -> list[Row]:
+    """Trials per hour of the CLI with ``N`` worker processes vs the first count (normally 1).
 
     Args:
-        workers: worker counts; the first is the reference (normally 1).
+        workers: worker counts; the first is the reference.
         trials_per_worker: each run is asked for ``N * trials_per_worker`` trials (>= 3, so the
             window where all workers are busy is not empty).
-        accelerator: ``training.accelerator`` of the run config ("cpu", or "cuda" to share a GPU).
-        one_thread_reference: also run one worker with ``training.threads_per_worker: 1``
-            (``run`` gives a lone worker all cores' threads) and report it against the first
-            count's run, as info: it separates process scaling from torch's thread scaling.
-        sample: optional reading sampled during each run (e.g. GPU utilisation); its mean per run
-            becomes an extra info row per worker count.
-        sample_unit: unit of ``sample``.
+        accelerator: ``training.accelerator`` ("cpu", or "cuda" to share a GPU).
+        one_thread_reference: also run one worker with ``training.threads_per_worker: 1`` (info).
+        sample: a reading in % taken during each run (e.g. GPU utilisation); its mean per run
+            becomes an info row per worker count, and the trials/hour rows are info too.
 
     Returns:
-        One row per worker count after the first: trials/hour with N workers vs the first count
-        (goal: ratio >= 0.8 N / N0); then the one-thread row and the sampled readings, if asked.
+        One row per count after the first (goal: ratio >= 0.8 N / N0 on CPU), then the
+        one-thread row and the sampled readings, if asked.
 
     Raises:
-        ValueError: fewer than two worker counts, a count < 1, or ``trials_per_worker`` < 3.
+        ValueError: fewer than two counts, a count < 1, or ``trials_per_worker`` < 3.
         RuntimeError: a run failed.
     """
     if len(workers) < 2 or min(workers) < 1 or trials_per_worker < 3:
@@ -236,54 +189,42 @@ def bench_workers(
     readings: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         folder = Path(tmp)
-        config, space = bench_study_files(folder, accelerator=accelerator)
+        files = bench_study_files(folder, accelerator=accelerator)
         for n in workers:
-            rates[n], readings[n] = _cli_rate(
-                folder, config, space, n, n * trials_per_worker, f"workers{n}", sample
+            rates[n], readings[n] = _rate(
+                folder, files, n, n * trials_per_worker, f"workers{n}", sample
             )
         if one_thread_reference:
-            sub = folder / "one-thread"
-            sub.mkdir()
-            config1, space1 = bench_study_files(
-                sub, accelerator=accelerator, overrides={"training": {"threads_per_worker": 1}}
-            )
-            one_thread, _ = _cli_rate(
-                folder, config1, space1, 1, trials_per_worker, "one-thread", None
-            )
+            (folder / "one").mkdir()
+            one = {"training": {"threads_per_worker": 1}}
+            files = bench_study_files(folder / "one", accelerator=accelerator, overrides=one)
+            one_thread, _ = _rate(folder, files, 1, trials_per_worker, "one-thread", None)
     ref = workers[0]
     size = f"tiny study (smoke, fixed LSTM), {trials_per_worker} trials per worker, {accelerator}"
-    rows = [
-        make_row(
-            f"trials/hour, {n} vs {ref} worker(s), python -m optimize run ({size})",
-            rates[n],
-            rates[ref],
-            "trials/h",
-            f"ratio >= {0.8 * n / ref:g} (0.8 x {n}/{ref})",
-        )
-        for n in workers[1:]
-    ]
+    rows = []
+    for n in workers[1:]:
+        goal = {} if sample else {"goal": f"ratio >= {0.8 * n / ref:g}", "at_least": 0.8 * n / ref}
+        name = f"trials/hour, {n} vs {ref} worker(s), python -m optimize run ({size})"
+        rows.append(row(name, rates[n], rates[ref], "trials/h", **goal))
     if one_thread_reference:
         threads = max(1, (os.cpu_count() or 1) // ref)
         rows.append(
-            make_row(
+            row(
                 f"trials/hour, 1 worker with 1 torch thread vs {ref} worker(s) with {threads} "
                 f"(run's default: cores / workers) ({size})",
                 one_thread,
                 rates[ref],
                 "trials/h",
-                "info",
             )
         )
-    if sample is not None:
-        for n in workers[1:]:
-            if readings[n] and readings[ref]:
-                rows.append(
-                    make_row(
-                        f"mean utilisation during the run, {n} vs {ref} worker(s) ({size})",
-                        sum(readings[n]) / len(readings[n]),
-                        sum(readings[ref]) / len(readings[ref]),
-                        sample_unit,
-                        "info",
-                    )
+    for n in workers[1:] if sample else ():
+        if readings[n] and readings[ref]:
+            rows.append(
+                row(
+                    f"mean utilisation during the run, {n} vs {ref} worker(s) ({size})",
+                    sum(readings[n]) / len(readings[n]),
+                    sum(readings[ref]) / len(readings[ref]),
+                    "%",
                 )
+            )
     return rows

@@ -15,6 +15,7 @@ _EXPORTS = {
     "RobustScaler": "lstm.data",
     "WindowedBatches": "lstm.data",
     "window_view": "lstm.data",
+    "FitOptions": "lstm.train",
     "FitResult": "lstm.train",
     "fit_predict": "lstm.train",
     "predict": "lstm.train",
@@ -25,6 +26,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FitOptions",
     "FitResult",
     "LSTMLightningModule",
     "LSTMParams",

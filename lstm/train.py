@@ -1,54 +1,119 @@
-"""Fit the LSTM on one walk-forward fold and predict: the function the study calls per fold.
+"""Fit the LSTM on one walk-forward fold and predict: the functions the study calls per fold.
 
-``fit_predict`` scales features with statistics of the training rows only, builds zero-copy
-windows on the training device, trains with Lightning (early stopping on the time-ordered last
-part of the training window), restores the best-validation weights and predicts both the
-training rows (for in-sample quantile thresholds) and the prediction rows.
+``fit_predict`` (one model) and ``fit_ensemble`` (one member per seed) scale features with
+statistics of the training rows only (:mod:`lstm.prepare`), build zero-copy windows on the training
+device, train with Lightning (early stopping on the time-ordered last part of the training
+window), restore the best-validation weights and predict both the training rows (for in-sample
+quantile thresholds) and the prediction rows (:mod:`lstm.inference`).
+
+:func:`record_fit_timings` is the explicit timing hook: while it is open, every fit in the process
+appends a :class:`FitTiming` (its wall time and the time inside Lightning's ``Trainer.fit``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import warnings
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping
-from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.callbacks import Callback
 
-from lstm.data import (
-    RobustScaler,
-    WindowedBatches,
-    split_train_val,
-    valid_window_ends,
-    window_view,
-)
-from lstm.module import MONITOR, LSTMLightningModule
+from lstm.data import RobustScaler, WindowedBatches
+from lstm.inference import FIT_THREADS, fit_threads, predict, predict_scaled
+from lstm.module import LSTMLightningModule
 from lstm.params import LSTMParams
+from lstm.prepare import DeviceData, check_seed, prepare
+from lstm.trainer import (
+    LoggerSpec,
+    make_trainer,
+    quiet_lightning,
+    resolve_accelerator,
+    restore_determinism_flags,
+)
 
 __all__ = [
     "FIT_THREADS",
     "EnsembleFit",
+    "FitOptions",
     "FitResult",
+    "FitTiming",
     "ensemble_mean",
     "fit_ensemble",
     "fit_predict",
     "predict",
     "predict_ensemble",
+    "record_fit_timings",
 ]
 
 log = logging.getLogger(__name__)
 
-PREDICT_BATCH = 1024  # windows per inference batch: bounds the gathered copy (W x F floats each)
-_LIGHTNING_CHATTER = (
-    "lightning.pytorch.utilities.rank_zero",
-    "lightning.fabric.utilities.rank_zero",
-)
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How a fit runs, apart from its data, hyperparameters, seeds and device.
+
+    The defaults are what the study and the FreqAI model use.
+
+    Attributes:
+        callbacks: Extra Lightning callbacks (e.g. a pruning callback).
+        logger: False (none), True (Lightning's default), a Lightning ``Logger``, or a directory
+            for a TensorBoard logger.
+        threads: torch intra-op threads during the fit and its predictions
+            (:data:`FIT_THREADS`; results are bitwise reproducible only at the same count).
+    """
+
+    callbacks: Sequence[Callback] = ()
+    logger: LoggerSpec = False
+    threads: int = FIT_THREADS
+
+
+@dataclass(frozen=True)
+class FitTiming:
+    """Wall times of one :func:`fit_predict` or :func:`fit_ensemble` call.
+
+    Attributes:
+        start: ``time.perf_counter()`` when the call started (s).
+        end: ``time.perf_counter()`` when it returned (s).
+        trainer_seconds: time inside Lightning's ``Trainer.fit``, summed over the members (s).
+        members: models trained.
+    """
+
+    start: float
+    end: float
+    trainer_seconds: float
+    members: int
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the whole call (s)."""
+        return self.end - self.start
+
+
+_TIMING_SINKS: list[list[FitTiming]] = []
+
+
+@contextlib.contextmanager
+def record_fit_timings() -> Iterator[list[FitTiming]]:
+    """Collect a :class:`FitTiming` of every fit in this process while the context is open.
+
+    A measurement hook (``make bench`` reads the time a trial spends training through it): fits
+    are timed whether or not a recorder is open, and recording changes nothing they compute.
+    Failed fits are not recorded. Recorders may nest; each receives every fit.
+
+    Yields:
+        The list the fits append to, in call order.
+    """
+    sink: list[FitTiming] = []
+    _TIMING_SINKS.append(sink)
+    try:
+        yield sink
+    finally:
+        _TIMING_SINKS.remove(sink)
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +135,7 @@ class FitResult:
         n_val_samples: Samples used for early stopping.
         best_epoch: Epoch (0-based) whose weights were kept.
         device: Device the model was trained on (e.g. "cpu", "cuda:0").
+        trainer_seconds: Wall time inside Lightning's ``Trainer.fit`` (s).
     """
 
     predictions: np.ndarray
@@ -83,362 +149,24 @@ class FitResult:
     n_val_samples: int
     best_epoch: int
     device: str
-
-
-class _EpochRecorder(Callback):
-    """Per-epoch history (one host sync per epoch) and in-memory best-validation weights."""
-
-    def __init__(self) -> None:
-        self.history: list[dict[str, float]] = []
-        self.best_loss = float("inf")
-        self.best_epoch = -1
-        self.best_state: dict[str, torch.Tensor] | None = None
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        metrics = trainer.callback_metrics
-        val = float(metrics[MONITOR]) if MONITOR in metrics else float("nan")
-        train = float(metrics["train_loss"]) if "train_loss" in metrics else float("nan")
-        lr = float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else 0.0
-        epoch = int(trainer.current_epoch)
-        self.history.append({"epoch": epoch, "train_loss": train, "val_loss": val, "lr": lr})
-        if np.isfinite(val) and val < self.best_loss:
-            self.best_loss, self.best_epoch = val, epoch
-            self.best_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
-
-    def restore_best(self, pl_module: L.LightningModule) -> None:
-        if self.best_state is not None:
-            pl_module.load_state_dict(self.best_state)
-
-
-def _rows(s: slice, n: int, name: str) -> range:
-    if not isinstance(s, slice):
-        raise TypeError(f"{name} must be a slice of rows, but got {type(s)=}.")
-    if s.step not in (None, 1):
-        raise ValueError(f"{name} must be a contiguous slice (step 1), but got {s=}.")
-    r = range(*s.indices(n))
-    if len(r) == 0:
-        raise ValueError(f"{name} selects no rows of the {n} available, but got {s=}.")
-    return r
-
-
-def _resolve_accelerator(accelerator: str) -> str:
-    if accelerator not in ("auto", "gpu"):
-        return accelerator
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    if accelerator == "gpu":
-        raise ValueError(f"No GPU (CUDA or MPS) is available, but got {accelerator=!r}.")
-    return "cpu"
-
-
-@contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Library use: hide Lightning's informational banners (device, tips) during a fit."""
-    loggers = [logging.getLogger(name) for name in _LIGHTNING_CHATTER]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
-    try:
-        with warnings.catch_warnings():
-            # Lightning 2.6 on torch 2.13 warns about its own use of a deprecated pytree class.
-            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
-@contextlib.contextmanager
-def _restore_determinism_flags() -> Iterator[None]:
-    """Restore torch's global determinism flags after a fit.
-
-    Inside, deterministic algorithms stay on (Lightning's ``deterministic=True``) but torch's
-    ``fill_uninitialized_memory`` is off: filling every new tensor with NaN only serves to expose
-    reads of uninitialised memory, makes no result more reproducible, and cost ~40 % of a small
-    CPU fit (measured: 1.28 s vs 0.78 s, identical predictions).
-    """
-    enabled = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    fill = torch.utils.deterministic.fill_uninitialized_memory
-    torch.utils.deterministic.fill_uninitialized_memory = False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
-        torch.utils.deterministic.fill_uninitialized_memory = fill
-
-
-def _make_logger(logger: bool | Logger | str | os.PathLike[str]) -> bool | Logger:
-    if isinstance(logger, (bool, Logger)):
-        return logger
-    if isinstance(logger, (str, os.PathLike)):
-        return TensorBoardLogger(save_dir=os.fspath(logger), name="lstm", default_hp_metric=False)
-    raise TypeError(
-        f"logger must be a bool, a Lightning Logger or a TensorBoard directory, but got "
-        f"{type(logger)=}."
-    )
-
-
-@torch.no_grad()
-def _predict_scaled(
-    model: torch.nn.Module,
-    rows: torch.Tensor,
-    valid_end: np.ndarray,
-    targets: range,
-    window: int,
-) -> np.ndarray:
-    """Scaled predictions for row indices ``targets`` of ``rows`` (NaN where not valid).
-
-    Every target row's window goes through the model, valid or not, in batches of exactly
-    ``PREDICT_BATCH`` windows counted from ``targets.start`` (the last batch padded with copies
-    of its last window; non-finite inputs zeroed for the forward pass, their outputs set to NaN
-    afterwards). A row's batch and its position in it thus depend only on ``targets.start``,
-    never on the rows after it: CPU kernels round differently for different batch sizes, so a
-    batch of the valid windows only would let a NaN in a later row change past predictions.
-    """
-    out = np.full(len(targets), np.nan, dtype=np.float64)
-    idx = np.arange(targets.start, targets.stop)
-    ok = valid_end[idx]
-    if not ok.any():
-        return out
-    was_training = model.training
-    model.eval()
-    try:
-        windows = window_view(rows, window)
-        starts = np.clip(idx - (window - 1), 0, None)  # invalid rows: any window, output dropped
-        padded = -len(starts) % PREDICT_BATCH
-        starts = torch.from_numpy(np.pad(starts, (0, padded), mode="edge")).to(rows.device)
-        parts = [
-            model(windows[starts[b : b + PREDICT_BATCH]].nan_to_num_(0.0, 0.0, 0.0))[:, 0].float()
-            for b in range(0, starts.numel(), PREDICT_BATCH)
-        ]
-        out[ok] = torch.cat(parts).cpu().numpy()[: len(idx)][ok]
-    finally:
-        model.train(was_training)
-    return out
-
-
-def predict(
-    module: LSTMLightningModule,
-    scaler: RobustScaler,
-    features: np.ndarray,
-    rows: slice,
-    window: int,
-) -> np.ndarray:
-    """Predict rows of a feature matrix with a fitted module.
-
-    The module comes from :func:`fit_predict` or :func:`lstm.checkpoint.load_checkpoint`.
-
-    Row ``i`` is predicted from rows ``i-window+1 .. i`` (rows before ``rows.start`` are used
-    when present: they are past data). Nothing after row ``i`` is read for row ``i``, and its
-    value, bit for bit, does not depend on how many rows follow or what they hold (fixed-size
-    inference batches counted from ``rows.start``).
-
-    Args:
-        module: Fitted module (its device is used; it is left in its previous train/eval mode).
-        scaler: The scaler fitted with the module.
-        features: (n, F) unscaled features, the same columns as at training time.
-        rows: Contiguous slice of rows to predict.
-        window: Window length W the module was trained with.
-
-    Returns:
-        (len(rows),) float64 predictions in label units; NaN where the window is incomplete
-        (``i < window - 1``) or holds a non-finite feature.
-    """
-    x = np.asarray(features)
-    if x.ndim != 2 or x.shape[1] != scaler.n_features:
-        raise ValueError(
-            f"predict expects (rows, {scaler.n_features}) features, but got {x.shape=}."
-        )
-    r = _rows(rows, x.shape[0], "rows")
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"predict window must be an integer >= 1, but got {window=!r}.")
-    lo = max(0, r.start - window + 1)
-    scaled = scaler.transform(x[lo : r.stop])
-    # Local row j >= window - 1 has its whole window inside ``scaled``; rows before ``lo`` are
-    # only cut off when ``lo == 0``, i.e. where the history really is too short.
-    valid = valid_window_ends(np.isfinite(scaled).all(axis=1), window)
-    device = next(module.parameters()).device
-    tensor = torch.from_numpy(np.ascontiguousarray(scaled)).to(device)
-    local = range(r.start - lo, r.stop - lo)
-    with _fit_threads(FIT_THREADS):  # the thread count of the fit's own predictions
-        return scaler.inverse_labels(_predict_scaled(module, tensor, valid, local, window))
-
-
-FIT_THREADS = 1
-"""torch intra-op threads of every fit and its predictions.
-
-CPU kernels reduce in a different order with another thread count (measured: predictions move by
-~5e-8 between 1 and 2 threads), and a quantile threshold can turn that into another trade. A fixed
-count makes a model's weights the same in any worker process, whatever the number of workers, and
-inside freqtrade; one thread per fit was also the faster setting for these small LSTMs on CPU.
-"""
-
-
-@contextlib.contextmanager
-def _fit_threads(threads: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if before != threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
-
-
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, but got {seed=!r}.")
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), but got {seed=!r}.")
-    return int(seed)
-
-
-@dataclass(frozen=True, eq=False)
-class _Prepared:
-    """What every member of one fit shares: scaling, windows, sample rows, device tensors.
-
-    Row indices are local to ``lo`` (the first row any window of ``train`` or ``predict`` reads).
-    """
-
-    scaler: RobustScaler
-    scaled: np.ndarray
-    y_scaled: np.ndarray
-    valid: np.ndarray
-    lo: int
-    train: range
-    predict: range
-    fit_rows: np.ndarray
-    val_rows: np.ndarray
-    n_features: int
-    names: tuple[str, ...] | None
-
-    @property
-    def local_train(self) -> range:
-        return range(self.train.start - self.lo, self.train.stop - self.lo)
-
-    @property
-    def local_predict(self) -> range:
-        return range(self.predict.start - self.lo, self.predict.stop - self.lo)
-
-
-def _prepare(
-    features: np.ndarray,
-    labels: np.ndarray,
-    train: slice,
-    predict: slice,
-    params: LSTMParams,
-    feature_names: Sequence[str] | None,
-    label_horizon: int,
-) -> _Prepared:
-    """Check the inputs, fit the scaler on the training rows, pick the fit/validation samples."""
-    if not isinstance(params, LSTMParams):
-        raise TypeError(f"params must be LSTMParams, but got {type(params)=}.")
-    x = np.asarray(features)
-    if x.ndim != 2 or x.shape[1] < 1:
-        raise ValueError(f"features must be a 2-D (rows, features) array, but got {x.shape=}.")
-    y = np.asarray(labels, dtype=np.float64)
-    if y.shape != (x.shape[0],):
-        raise ValueError(
-            f"labels must be 1-D with one value per feature row ({x.shape[0]}), but got {y.shape=}."
-        )
-    names = None
-    if feature_names is not None:
-        names = tuple(str(n) for n in feature_names)
-        if len(names) != x.shape[1]:
-            raise ValueError(
-                f"feature_names must name the {x.shape[1]} feature columns, but got {len(names)=}."
-            )
-    n, w = x.shape[0], params.window_size
-    tr = _rows(train, n, "train")
-    pr = _rows(predict, n, "predict")
-    scaler = RobustScaler.fit(x[tr.start : tr.stop], y[tr.start : tr.stop])
-    lo = max(0, min(tr.start, pr.start) - w + 1)
-    hi = max(tr.stop, pr.stop)
-    scaled = scaler.transform(x[lo:hi])
-    valid = valid_window_ends(np.isfinite(scaled).all(axis=1), w)
-    y_scaled = scaler.transform_labels(y[lo:hi])
-    tr_local = np.arange(tr.start - lo, tr.stop - lo)
-    usable = tr_local[valid[tr_local] & np.isfinite(y_scaled[tr_local])]
-    fit_rows, val_rows = split_train_val(usable, params.val_fraction, gap=label_horizon)
-    log.debug(
-        "fit: %d usable of %d train rows (%d fit, %d val), %d predict rows",
-        usable.size,
-        len(tr),
-        fit_rows.size,
-        val_rows.size,
-        len(pr),
-    )
-    return _Prepared(
-        scaler, scaled, y_scaled, valid, lo, tr, pr, fit_rows, val_rows, x.shape[1], names
-    )
-
-
-def _make_trainer(
-    params: LSTMParams,
-    resolved: str,
-    n_fit: int,
-    callbacks: Sequence[Callback],
-    logger: bool | Logger | str | os.PathLike[str],
-) -> tuple[L.Trainer, _EpochRecorder]:
-    precision = "bf16-mixed" if (params.precision == "bf16" and resolved == "cuda") else "32-true"
-    recorder = _EpochRecorder()
-    stopper = EarlyStopping(
-        monitor=MONITOR, patience=params.early_stopping_patience, mode="min", check_finite=True
-    )
-    trainer = L.Trainer(
-        accelerator=resolved,
-        devices=1,
-        precision=precision,
-        max_epochs=params.epochs,
-        gradient_clip_val=params.gradient_clip_val or None,
-        callbacks=[stopper, recorder, *callbacks],
-        logger=_make_logger(logger),
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        deterministic=True if resolved == "cpu" else "warn",
-        log_every_n_steps=max(1, min(50, n_fit // params.batch_size)),
-    )
-    return trainer, recorder
-
-
-class _DeviceData:
-    """The prepared rows and labels as tensors on one device (built once, shared by members)."""
-
-    def __init__(self, prep: _Prepared) -> None:
-        self.prep = prep
-        self.device: torch.device | None = None
-        self.rows: torch.Tensor | None = None
-        self.labels: torch.Tensor | None = None
-
-    def on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.device != device:
-            self.rows = torch.from_numpy(np.ascontiguousarray(self.prep.scaled)).to(device)
-            self.labels = torch.from_numpy(self.prep.y_scaled).to(device)
-            self.device = device
-        assert self.rows is not None and self.labels is not None
-        return self.rows, self.labels
+    trainer_seconds: float
 
 
 def _fit_member(
-    data: _DeviceData,
+    data: DeviceData,
     params: LSTMParams,
     seed: int,
     resolved: str,
-    callbacks: Sequence[Callback],
-    logger: bool | Logger | str | os.PathLike[str],
+    options: FitOptions,
 ) -> FitResult:
     """Train one member on the shared prepared data and predict the training and predict rows."""
     prep = data.prep
     w = params.window_size
-    with _restore_determinism_flags(), _quiet_lightning():
+    with restore_determinism_flags(), quiet_lightning():
         L.seed_everything(seed, workers=False, verbose=False)
-        trainer, recorder = _make_trainer(params, resolved, prep.fit_rows.size, callbacks, logger)
+        trainer, recorder = make_trainer(
+            params, resolved, prep.fit_rows.size, options.callbacks, options.logger
+        )
         device = trainer.strategy.root_device
         rows_dev, labels_dev = data.on(device)
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -461,13 +189,15 @@ def _fit_member(
             shuffle=False,
         )
         module = LSTMLightningModule.from_params(prep.n_features, params)
+        t0 = time.perf_counter()
         trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
+        trainer_seconds = time.perf_counter() - t0
     recorder.restore_best(module)
     module.to(device)
     module.eval()
     inverse = prep.scaler.inverse_labels
-    train_pred = inverse(_predict_scaled(module, rows_dev, prep.valid, prep.local_train, w))
-    test_pred = inverse(_predict_scaled(module, rows_dev, prep.valid, prep.local_predict, w))
+    train_pred = inverse(predict_scaled(module, rows_dev, prep.valid, prep.local_train, w))
+    test_pred = inverse(predict_scaled(module, rows_dev, prep.valid, prep.local_predict, w))
     module.to("cpu")
     return FitResult(
         predictions=test_pred,
@@ -481,7 +211,39 @@ def _fit_member(
         n_val_samples=int(prep.val_rows.size),
         best_epoch=recorder.best_epoch,
         device=str(device),
+        trainer_seconds=trainer_seconds,
     )
+
+
+def _fit_members(
+    features: np.ndarray,
+    labels: np.ndarray,
+    rows: tuple[slice, slice],
+    params: LSTMParams,
+    seeds: tuple[int, ...],
+    accelerator: str,
+    feature_names: Sequence[str] | None,
+    label_horizon: int,
+    options: FitOptions,
+) -> tuple[FitResult, ...]:
+    """Prepare once, train one member per seed in order, record the call's :class:`FitTiming`."""
+    start = time.perf_counter()
+    threads = options.threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, but got {threads=!r}.")
+    train, predict_rows = rows
+    prep = prepare(features, labels, train, predict_rows, params, feature_names, label_horizon)
+    resolved = resolve_accelerator(accelerator)
+    data = DeviceData(prep)
+    with fit_threads(threads):
+        members = tuple(_fit_member(data, params, seed, resolved, options) for seed in seeds)
+    if _TIMING_SINKS:
+        timing = FitTiming(
+            start, time.perf_counter(), sum(m.trainer_seconds for m in members), len(members)
+        )
+        for sink in _TIMING_SINKS:
+            sink.append(timing)
+    return members
 
 
 def ensemble_mean(member_predictions: Sequence[np.ndarray]) -> np.ndarray:
@@ -531,11 +293,9 @@ def fit_ensemble(
     params: LSTMParams,
     seeds: Sequence[int],
     accelerator: str = "auto",
-    callbacks: Sequence[Callback] = (),
-    logger: bool | Logger | str | os.PathLike[str] = False,
     feature_names: Sequence[str] | None = None,
     label_horizon: int = 0,
-    threads: int = FIT_THREADS,
+    options: FitOptions = FitOptions(),
 ) -> EnsembleFit:
     """Train one member per seed on the same rows; predict with their mean.
 
@@ -547,7 +307,6 @@ def fit_ensemble(
 
     Args:
         seeds: one seed per member (see :func:`lstm.seeds.model_seed`), each in ``[0, 2**32)``.
-        threads: torch intra-op threads during the fit and its predictions (:data:`FIT_THREADS`).
         Other arguments: as for :func:`fit_predict`.
 
     Returns:
@@ -556,23 +315,25 @@ def fit_ensemble(
     Raises:
         TypeError / ValueError: as :func:`fit_predict`; an empty ``seeds``.
     """
-    checked = tuple(_check_seed(s) for s in seeds)
+    checked = tuple(check_seed(s) for s in seeds)
     if not checked:
         raise ValueError(f"seeds must hold one seed per ensemble member, but got {seeds=!r}.")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, but got {threads=!r}.")
-    prep = _prepare(features, labels, train, predict, params, feature_names, label_horizon)
-    resolved = _resolve_accelerator(accelerator)
-    data = _DeviceData(prep)
-    with _fit_threads(threads):
-        members = tuple(
-            _fit_member(data, params, seed, resolved, callbacks, logger) for seed in checked
-        )
+    members = _fit_members(
+        features,
+        labels,
+        (train, predict),
+        params,
+        checked,
+        accelerator,
+        feature_names,
+        label_horizon,
+        options,
+    )
     return EnsembleFit(
         predictions=ensemble_mean([m.predictions for m in members]),
         train_predictions=ensemble_mean([m.train_predictions for m in members]),
         members=members,
-        scaler=prep.scaler,
+        scaler=members[0].scaler,
         seeds=checked,
     )
 
@@ -586,7 +347,7 @@ def predict_ensemble(
     threads: int = FIT_THREADS,
 ) -> np.ndarray:
     """:func:`predict` with every member, then :func:`ensemble_mean` (the study's prediction)."""
-    with _fit_threads(threads):
+    with fit_threads(threads):
         return ensemble_mean([predict(m, scaler, features, rows, window) for m in modules])
 
 
@@ -599,11 +360,9 @@ def fit_predict(
     params: LSTMParams,
     seed: int,
     accelerator: str = "auto",
-    callbacks: Sequence[Callback] = (),
-    logger: bool | Logger | str | os.PathLike[str] = False,
     feature_names: Sequence[str] | None = None,
     label_horizon: int = 0,
-    threads: int = FIT_THREADS,
+    options: FitOptions = FitOptions(),
 ) -> FitResult:
     """Train on ``train`` rows, predict ``predict`` rows (and the training rows in-sample).
 
@@ -619,14 +378,10 @@ def fit_predict(
         seed: Seed of weights, dropout and batch order; CPU fits are bitwise reproducible.
         accelerator: "auto" (cuda, then mps, then cpu), "gpu" (cuda, then mps), or another
             Lightning accelerator name ("cpu", "cuda", "mps").
-        callbacks: Extra Lightning callbacks (e.g. a pruning callback).
-        logger: False (none), True (Lightning's default), a Lightning ``Logger``, or a directory
-            for a TensorBoard logger.
         feature_names: Optional names of the F feature columns (kept for checkpoints).
         label_horizon: h when ``labels[i] = T[i + h]``: the last h fit samples before the
             validation part are dropped so no fit label overlaps the validation period.
-        threads: torch intra-op threads during the fit (:data:`FIT_THREADS`; results are bitwise
-            reproducible only at the same count).
+        options: Callbacks, logger and thread count (:class:`FitOptions`).
 
     Returns:
         :class:`FitResult` (one member of :func:`fit_ensemble`).
@@ -635,18 +390,15 @@ def fit_predict(
         TypeError / ValueError: Bad shapes, slices, params or names; too few usable training
         samples (the message names the counts).
     """
-    _check_seed(seed)
-    return fit_ensemble(
+    (member,) = _fit_members(
         features,
         labels,
-        train=train,
-        predict=predict,
-        params=params,
-        seeds=(seed,),
-        accelerator=accelerator,
-        callbacks=callbacks,
-        logger=logger,
-        feature_names=feature_names,
-        label_horizon=label_horizon,
-        threads=threads,
-    ).members[0]
+        (train, predict),
+        params,
+        (check_seed(seed),),
+        accelerator,
+        feature_names,
+        label_horizon,
+        options,
+    )
+    return member

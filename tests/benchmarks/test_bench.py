@@ -1,25 +1,17 @@
-"""`make bench` pieces: the entry points run on tiny sizes and return well-formed rows; exact
-arithmetic of rows and of the trials/hour window on hand-computed cases. No timing is asserted."""
+"""`make bench` pieces: rows and their verdicts, the trials/hour window, the trial-overhead
+figure read through the fit timing hook, the page and the command line. No timing is asserted."""
 
 from __future__ import annotations
 
-import gc
 import math
-from types import SimpleNamespace
 
 import pytest
 
-from benchmarks import ROW_KEYS, make_row, report
+import lstm.train
+import optimize.study.evaluate
+from benchmarks import Row, alternate, row
 from benchmarks import __main__ as bench_main
-from benchmarks import study as bench_study
-from benchmarks.study import (
-    FIXED_LSTM,
-    bench_study_files,
-    bench_trial_overhead,
-    gc_timer,
-    seconds_within,
-    timed_attribute,
-)
+from benchmarks.study import FIXED_LSTM, bench_study_files, bench_trial_overhead
 from benchmarks.target import bench_target
 from benchmarks.workers import bench_workers, steady_trials_per_hour
 from optimize.config import load_config
@@ -32,16 +24,28 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::F
 # --- exact arithmetic -------------------------------------------------------------------------
 
 
-def test_make_row_ratio_and_significant_digits():
-    row = make_row("x", 123456.789, 1234.5678, "candles/s", ">= 200x")
-    assert tuple(row) == ROW_KEYS
-    assert row["value"] == 123457.0  # integer digits are kept
-    assert row["reference"] == 1235.0
-    assert row["ratio"] == 100.0  # 123456.789 / 1234.5678 = 100.0000073
-    small = make_row("y", 0.000123456, 0.5, "s", "info", digits=3)
-    assert small["value"] == 0.000123 and small["ratio"] == 0.0002469
-    assert math.isnan(make_row("z", 1.0, 0.0, "s", "info")["ratio"])
-    assert math.isnan(make_row("z", 1.0, math.nan, "s", "info")["ratio"])
+def test_row_ratio_and_verdicts():
+    assert row("x", 300.0, 1.5, "c/s", ">= 200x", at_least=200) == Row(
+        "x", 300.0, 1.5, "c/s", ">= 200x", True
+    )
+    assert row("x", 299.0, 1.5, "c/s", ">= 200x", at_least=200).met is False
+    assert row("x", 200.0, 1.0, "c/s", ">= 200x", at_least=200).met is True  # bound included
+    assert row("o", 0.04, 1.0, "s", "ratio < 0.05", below=0.05).met is True
+    assert row("o", 0.05, 1.0, "s", "ratio < 0.05", below=0.05).met is False  # bound excluded
+    info = row("i", 3.0, 2.0, "MiB")
+    assert (info.goal, info.met, info.ratio) == ("info", None, 1.5)
+    assert math.isnan(row("z", 1.0, 0.0, "s").ratio)
+    assert math.isnan(row("z", 1.0, math.nan, "s").ratio)
+    assert row("z", 1.0, math.nan, "s", "< 1", below=1.0).met is False  # no reference: not met
+
+
+def test_alternate_warms_up_then_alternates_for_the_rounds():
+    calls = []
+    rates = alternate(
+        [lambda: calls.append("a") or 10.0, lambda: calls.append("b") or 20.0], rounds=3
+    )
+    assert calls == ["a", "b"] * 4  # one warm-up round, then three timed rounds
+    assert len(rates) == 2 and all(r > 0 for r in rates)
 
 
 def test_steady_rate_one_worker_counts_gaps():
@@ -55,7 +59,6 @@ def test_steady_rate_counts_only_the_window_where_all_workers_are_busy():
     # window [5, 20]: a's trials count 0.5 + 1, b's 1 + 0.5 -> 3 trials in 15 s.
     trials = [("a", 0.0, 10.0), ("a", 10.0, 20.0), ("b", 5.0, 15.0), ("b", 15.0, 25.0)]
     assert steady_trials_per_hour(trials) == pytest.approx(3600 * 3 / 15)
-    # the order of the trials does not matter
     assert steady_trials_per_hour(trials[::-1]) == pytest.approx(3600 * 3 / 15)
 
 
@@ -66,47 +69,6 @@ def test_steady_rate_rejects_bad_input():
         steady_trials_per_hour([("a", 5.0, 5.0)])
     with pytest.raises(ValueError, match="never all busy"):
         steady_trials_per_hour([("a", 0.0, 10.0), ("b", 10.0, 20.0)])
-
-
-def test_timed_attribute_times_calls_and_restores(monkeypatch):
-    # a fake clock where timed_attribute reads it: each call's span is known exactly
-    ticks = iter([1.0, 1.5, 4.0, 7.25, 8.0, 8.5])
-    monkeypatch.setattr(bench_study, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
-
-    class Owner:
-        @staticmethod
-        def work(x):
-            if x is None:
-                raise ValueError("no x")
-            return 2 * x
-
-    original = Owner.work
-    with timed_attribute(Owner, "work") as spans:
-        assert Owner.work(3) == 6
-        assert Owner.work(4) == 8
-        with pytest.raises(ValueError, match="no x"):
-            Owner.work(None)  # a call that raises is timed too
-    assert spans == [(1.0, 1.5), (4.0, 7.25), (8.0, 8.5)]
-    assert Owner.work is original
-
-
-def test_gc_timer_records_collections_and_detaches():
-    before = len(gc.callbacks)
-    with gc_timer() as spans:
-        gc.collect()
-        gc.collect()
-    assert len(spans) >= 2 and all(b >= a for a, b in spans)
-    assert len(gc.callbacks) == before
-
-
-def test_seconds_within_counts_spans_starting_in_the_window_and_skips_nested_ones():
-    spans = [(0.0, 1.0), (2.0, 2.5), (4.0, 7.0), (9.0, 9.5)]
-    assert seconds_within(spans, 2.0, 9.0) == pytest.approx(0.5 + 3.0)
-    # (2.0, 2.5) lies inside (1.5, 3.0): skipped; (4.0, 7.0) overlaps (6.0, 8.0) only partly: kept
-    assert seconds_within(spans, 0.0, 10.0, outside=[(1.5, 3.0), (6.0, 8.0)]) == pytest.approx(
-        1 + 3 + 0.5
-    )
-    assert seconds_within([], 0.0, 1.0) == 0
 
 
 def test_bench_study_files_are_valid_and_fix_the_lstm(tmp_path):
@@ -124,25 +86,26 @@ def test_bench_study_files_are_valid_and_fix_the_lstm(tmp_path):
 def test_bench_target_rows(datadir):
     rows = bench_target(n_candles=600, n_weights=2, repeats=2, datadir=datadir)
     assert_rows(rows)
-    assert "600 candles" in rows[0]["name"]
-    assert rows[0]["goal"] != "info" and all(r["goal"] == "info" for r in rows[1:])
+    assert "600 candles" in rows[0].name
+    assert rows[0].met is not None and all(r.goal == "info" for r in rows[1:])
     with pytest.raises(ValueError, match="n_candles"):
         bench_target(n_candles=10)
 
 
-def test_bench_trial_overhead_rows():
+def test_bench_trial_overhead_reads_the_fit_timings_and_patches_nothing():
+    fit_ensemble = optimize.study.evaluate.fit_ensemble
     rows = bench_trial_overhead(n_trials=1, warmup=0)
+    assert optimize.study.evaluate.fit_ensemble is fit_ensemble is lstm.train.fit_ensemble
+    assert lstm.train._TIMING_SINKS == []  # the recorder is closed again
     assert_rows(rows)
-    assert rows[0]["goal"] == "ratio < 0.05"
-    whole = rows[0]["reference"]
-    # the parts of the overhead share the whole trial as reference and add up to the overhead:
-    # true by construction (the last part is the remainder), so this checks that the rows are
-    # built from the same per-trial figures, not the measurement
-    assert all(r["reference"] == whole for r in rows[1:4])
-    assert sum(r["value"] for r in rows[1:4]) == pytest.approx(
-        rows[0]["value"], rel=0.01, abs=0.005
-    )
-    assert 0 < rows[0]["ratio"] < 1
+    outside, in_evaluate, rest, trainer = rows
+    assert outside.goal == "ratio < 0.05" and outside.met is not None
+    # the parts share the whole trial as reference and add up to the time outside training
+    assert in_evaluate.reference == rest.reference == outside.reference
+    assert in_evaluate.value + rest.value == pytest.approx(outside.value)
+    assert 0 < outside.ratio < 1  # a trial that trained: some of it was training
+    assert 0 < trainer.ratio < 1  # Trainer.fit is part of, not all of, each fit
+    assert not any(r.met is not None for r in bench_trial_overhead(n_trials=1, judged=False))
     with pytest.raises(ValueError, match="n_trials"):
         bench_trial_overhead(n_trials=0)
 
@@ -152,9 +115,9 @@ def test_bench_memory_rows():
 
     rows = bench_memory(train_days=30, window=8)
     assert_rows(rows)
-    assert [r["unit"] for r in rows] == ["MiB"] * 3
-    assert rows[0]["goal"].startswith("ratio < 1")
-    assert rows[0]["value"] == rows[1]["value"]  # same trial peak, two references
+    assert [r.unit for r in rows] == ["MiB"] * 3
+    assert rows[0].goal.startswith("ratio < 1")
+    assert rows[0].value == rows[1].value  # same trial peak, two references
     with pytest.raises(ValueError, match="train_days"):
         bench_memory(train_days=5)
 
@@ -170,136 +133,72 @@ def test_bench_workers_validates_arguments():
 def test_bench_workers_rows():
     rows = bench_workers(workers=(1, 2), trials_per_worker=3, one_thread_reference=True)
     assert_rows(rows)
-    assert [r["unit"] for r in rows] == ["trials/h", "trials/h"]
-    assert rows[0]["goal"].startswith("ratio >= 1.6")
-    assert "1 torch thread" in rows[1]["name"] and rows[1]["goal"] == "info"
-    assert rows[0]["reference"] == rows[1]["reference"]  # both against the 1-worker default run
+    assert [r.unit for r in rows] == ["trials/h", "trials/h"]
+    assert rows[0].goal.startswith("ratio >= 1.6")
+    assert "1 torch thread" in rows[1].name and rows[1].goal == "info"
+    assert rows[0].reference == rows[1].reference  # both against the 1-worker default run
 
 
 @pytest.mark.slow
 def test_bench_precision_runs_on_cpu():
     from benchmarks.gpu import bench_precision
 
-    rows = bench_precision(seconds=0.1, device="cpu")
-    assert_rows(rows)
+    assert_rows(bench_precision(seconds=0.1, device="cpu"))
 
 
-def test_gpu_probes_answer_without_a_gpu():
-    from benchmarks.gpu import cuda_available, device_name, gpu_utilisation
+def test_gpu_utilisation_answers_without_a_gpu():
+    from benchmarks.gpu import gpu_utilisation
 
-    assert isinstance(cuda_available(), bool)
-    assert (device_name() == "none") != cuda_available()
     value = gpu_utilisation()
     assert value is None or 0 <= value <= 100
 
 
-# --- the report and the command line ----------------------------------------------------------
+# --- the page and the command line ------------------------------------------------------------
 
 
-def _figure(key, title, rows=(), **kw):
-    return report.FigureResult(key, title, f"how {key} is measured", rows=list(rows), **kw)
-
-
-def test_markdown_page_lists_machine_rows_unmet_goals_and_failures():
-    ok = dict(make_row("fast thing", 10.0, 1.0, "x/s", ">= 2x"), met=True)
-    slow = dict(make_row("slow | thing", 1.0, 2.0, "x/s", ">= 2x"), met=False)
-    info = dict(make_row("info thing", 3.0, 1.0, "x/s", "info"), met=None)
-    figures = [
-        _figure("a", "1. first", [ok, slow, info], seconds=1.5),
-        _figure("b", "2. second", error="RuntimeError: boom"),
-        _figure("c", "3. third", skipped="one usable core"),
+def test_markdown_page_lists_the_run_rows_unmet_goals_failures_and_methods():
+    ok = row("fast thing", 10.0, 1.0, "x/s", ">= 2x", at_least=2)
+    slow = row("slow | thing", 1.0, 2.0, "x/s", ">= 2x", at_least=2)
+    info = row("info thing", 3.0, 1.0, "x/s")
+    results = [
+        bench_main.Result("backtest", "1. first", [ok, slow, info], seconds=1.5),
+        bench_main.Result("target", "2. second", error="RuntimeError: boom"),
+        bench_main.Result("workers", "5. third", skipped="one usable core"),
     ]
-    machine = {
-        "cpu": "CPU-X",
-        "cores": "2 logical",
-        "ram": "4.0 GiB",
-        "os": "Linux",
-        "device": "none",
-        "python": "3.11",
-        "packages": "torch 0",
-    }
-    run = {
-        "command": "python -m benchmarks --quick",
-        "revision": "abc123",
-        "load": "0.1 / 0.2 / 0.3",
-    }
-    page = report.markdown(
-        figures,
-        machine,
-        run,
-        date="2026-01-01 00:00 UTC",
-        mode="quick",
-        seconds=12.0,
-        load_end="0.4 / 0.5 / 0.6",
-        notes=["no CUDA device: GPU rows skipped"],
-    )
-    for text in (
-        "CPU-X",
-        "2 logical",
-        "4.0 GiB",
-        "device: none",
-        "abc123",
-        "2026-01-01",
-        "0.4 / 0.5 / 0.6",
-        "no CUDA device: GPU rows skipped",
-        "how a is measured",
-    ):
+    page = bench_main.markdown(results, {"machine": "CPU-X", "code": "abc123"}, ["no CUDA"])
+    for text in ("- machine: CPU-X", "- code: abc123", "- no CUDA", "skipped: one usable core"):
         assert text in page
     table = [ln for ln in page.splitlines() if ln.startswith("| 1 |")]
     assert len(table) == 3
     assert "slow \\| thing" in table[1] and "**no**" in table[1]  # pipes in names are escaped
     assert "| yes |" in table[0] and "| info |" in table[2]
-    unmet = page.split("## Goals not met", 1)[1]
-    assert "slow \\| thing" not in unmet and "slow | thing" in unmet and "boom" in unmet
-    assert "skipped: one usable core" in page
-    missed, failed = report.shortfalls(figures)
-    assert [(f.key, r["name"]) for f, r in missed] == [("a", "slow | thing")]
-    assert [f.key for f in failed] == ["b"]
+    unmet = page.split("## Goals not met", 1)[1].split("##", 1)[0]
+    assert "slow | thing" in unmet and "boom" in unmet and "fast thing" not in unmet
+    # how each figure is measured: the measuring module's docstring, roles stripped
+    method = page.split("**1. first** (2 s). ", 1)[1].split("\n", 1)[0]
+    assert method.startswith("The backtest engine against freqtrade") and ":mod:" not in method
 
 
-def test_main_runs_selected_figures_and_writes_the_page(tmp_path, capsys):
+def test_every_section_names_a_measuring_module_with_a_docstring():
+    for key in bench_main.SECTIONS:
+        assert len(bench_main.Result(key, key).method) > 100, key
+
+
+def test_main_runs_selected_sections_and_writes_the_page(tmp_path, capsys):
     out = tmp_path / "bench.md"
-    code = bench_main.main(["--quick", "--only", "target,pbo", "--out", str(out)])
-    assert code == 0
-    printed = capsys.readouterr().out
-    page = out.read_text()
-    assert "T(w) for new weights" in page and "PBO" in page
-    assert "## Figures" in page and "device:" in page
+    assert bench_main.main(["--quick", "--only", "target,pbo", "--out", str(out)]) == 0
+    printed, page = capsys.readouterr().out, out.read_text()
+    assert "T(w) for new weights" in page and "PBO" in page and "device:" in page
     assert "backtest() vs freqtrade" not in page  # not selected
-    from benchmarks.gpu import cuda_available
+    import torch
 
-    if not cuda_available():
-        assert bench_main.NO_CUDA in printed and bench_main.NO_CUDA in page
-    else:
-        assert bench_main.NO_CUDA not in printed and bench_main.NO_CUDA not in page
+    assert (
+        (bench_main.NO_CUDA in printed) == (bench_main.NO_CUDA in page) != torch.cuda.is_available()
+    )
 
 
-def test_main_rejects_unknown_figures(capsys):
+def test_main_rejects_unknown_sections(capsys):
     with pytest.raises(SystemExit) as exc:
         bench_main.main(["--only", "nonsense", "--out", ""])
     assert exc.value.code == 2
     assert "nonsense" in capsys.readouterr().err
-
-
-def test_judges_leave_info_rows_unjudged_and_apply_the_goals():
-    figures = {f.key: f for f in bench_main.FIGURES}
-    info = make_row("i", 1.0, 1.0, "x", "info")
-    for fig in figures.values():
-        assert fig.judge(info) is None
-    assert figures["backtest"].judge(make_row("b", 300.0, 1.0, "c/s", ">= 200x")) is True
-    assert figures["backtest"].judge(make_row("b", 150.0, 1.0, "c/s", ">= 200x")) is False
-    assert figures["overhead"].judge(make_row("o", 0.04, 1.0, "s", "ratio < 0.05")) is True
-    assert figures["overhead"].judge(make_row("o", 0.06, 1.0, "s", "ratio < 0.05")) is False
-    assert figures["target"].judge(make_row("t", 2000.0, 10.0, "w/s", "< 1 ms")) is True
-    assert figures["target"].judge(make_row("t", 500.0, 10.0, "w/s", "< 1 ms")) is False
-    fit = make_row("lstm.fit_predict train samples/s", 0.95, 1.0, "samples/s", ">= 1 on cpu")
-    assert figures["training"].judge(fit) is False
-    fit = make_row("lstm.fit_predict train samples/s", 1.0, 1.0, "samples/s", ">= 1 on cpu")
-    assert figures["training"].judge(fit) is True
-    # figures whose rows are all information are never judged, whatever a row's goal says
-    for key in ("pbo", "gpu-precision", "gpu-workers", "gpu-study"):
-        assert figures[key].judge(make_row("g", 0.5, 1.0, "x", ">= 1")) is None
-    assert (
-        figures["gpu-training"].judge(make_row("lstm.fit_predict x", 2.5, 1.0, "s/s", ">= 2"))
-        is True
-    )

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.pbo import benchmark_pbo
+import pytest
+
+from benchmarks.pbo import bench_pbo
+from tests.conftest import assert_rows
 
 
-def test_benchmark_pbo_paths_agree() -> None:
-    out = benchmark_pbo(n_obs=240, n_trials=10, n_splits=8, repeat=1)
-    assert out["n_combinations"] == math.comb(8, 4)
-    assert out["max_abs_logit_diff"] < 1e-9
-    assert out["vectorised_s"] > 0 and out["reference_s"] > 0
+def test_bench_pbo_paths_agree() -> None:
+    (only,) = bench_pbo(n_obs=240, n_trials=10, n_splits=8, repeat=1)
+    assert_rows([only])
+    assert f"{math.comb(8, 4)} combinations" in only.name
+    assert only.value > 0 and only.reference > 0 and only.goal == "info"
+    with pytest.raises(ValueError, match="repeat"):
+        bench_pbo(repeat=0)

@@ -29,10 +29,10 @@ def test_bad_arguments_are_named() -> None:
 def test_bench_training_rows() -> None:
     rows = bench_training("cpu", seconds=2)
     assert len(rows) == 2
-    assert [r["goal"] for r in rows] == [
+    assert [r.goal for r in rows] == [
         ">= 1 on cpu",
         "> 1 (index slices on the device vs DataLoader + copy)",
     ]
     assert_rows(rows)
     for row in rows:
-        assert row["value"] > 0 and row["reference"] > 0 and row["unit"] == "samples/s"
+        assert row.value > 0 and row.reference > 0 and row.unit == "samples/s"

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from lstm.params import LSTMParams
-from lstm.train import ensemble_mean, fit_ensemble, fit_predict, predict, predict_ensemble
+from lstm.train import (
+    ensemble_mean,
+    fit_ensemble,
+    fit_predict,
+    predict,
+    predict_ensemble,
+    record_fit_timings,
+)
 
 TRAIN, PREDICT = slice(0, 360), slice(360, 480)
 SEEDS = (11, 12, 13)
@@ -110,3 +117,28 @@ def test_ensemble_mean_rules() -> None:
             params=LSTMParams(),
             seeds=(),
         )
+
+
+def test_fit_timings_are_recorded_only_while_a_recorder_is_open(
+    ensemble, real_features, learnable_labels, tiny_params
+) -> None:
+    with record_fit_timings() as timings, record_fit_timings() as inner:
+        again = fit_ensemble(
+            real_features,
+            learnable_labels,
+            train=TRAIN,
+            predict=PREDICT,
+            params=tiny_params,
+            seeds=SEEDS[:2],
+            accelerator="cpu",
+        )
+        single = _single(real_features, learnable_labels, tiny_params, SEEDS[0])
+    _single(real_features, learnable_labels, tiny_params, SEEDS[0])  # after: not recorded
+    assert inner == timings and [t.members for t in timings] == [2, 1]
+    whole, one = timings
+    assert 0 < whole.trainer_seconds < whole.seconds
+    assert whole.trainer_seconds == sum(m.trainer_seconds for m in again.members)
+    assert one.trainer_seconds == single.trainer_seconds
+    assert whole.end <= one.start  # in call order
+    # recording changes nothing the fit computes
+    np.testing.assert_array_equal(again.members[1].predictions, ensemble.members[1].predictions)

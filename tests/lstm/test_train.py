@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import lstm.train
+import lstm.inference
 from lstm.params import LSTMParams
-from lstm.train import FitResult, fit_predict, predict
+from lstm.train import FitOptions, FitResult, fit_predict, predict
 
 TRAIN, PREDICT = slice(0, 360), slice(360, 480)
 
@@ -109,7 +109,7 @@ def test_no_look_ahead_when_the_future_is_cut_off(
     np.testing.assert_array_equal(cut.train_predictions, fitted.train_predictions)
 
 
-@pytest.mark.parametrize("batch", [lstm.train.PREDICT_BATCH, 64])
+@pytest.mark.parametrize("batch", [lstm.inference.PREDICT_BATCH, 64])
 def test_truncating_the_future_keeps_past_predictions_with_nan_rows(
     fitted: FitResult,
     real_features: np.ndarray,
@@ -119,7 +119,7 @@ def test_truncating_the_future_keeps_past_predictions_with_nan_rows(
 ) -> None:
     """Cutting rows off the end changes no earlier prediction, bit for bit, even when a NaN row
     near the cut makes later windows invalid (the batches must not depend on later rows)."""
-    monkeypatch.setattr(lstm.train, "PREDICT_BATCH", batch)
+    monkeypatch.setattr(lstm.inference, "PREDICT_BATCH", batch)
     w, nan_row = tiny_params.window_size, 299
     feats = real_features.copy()
     feats[nan_row, 1] = np.nan
@@ -234,9 +234,17 @@ def test_bf16_is_ignored_off_gpu_and_callbacks_and_logger_are_used(
         real_features,
         learnable_labels,
         tiny_params.replace(precision="bf16"),
-        callbacks=[counter],
-        logger=tmp_path / "tb",
+        options=FitOptions(callbacks=[counter], logger=tmp_path / "tb"),
     )
     np.testing.assert_array_equal(res.predictions, fitted.predictions)  # float32 on CPU
     assert counter.val_ends == len(res.history) == tiny_params.epochs
     assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_public_face_names_the_functions_not_the_modules() -> None:
+    import lstm
+    import lstm.train
+
+    # a submodule named like a lazily exported function would shadow it once imported
+    assert lstm.predict is lstm.train.predict is lstm.inference.predict
+    assert lstm.fit_predict is lstm.train.fit_predict and lstm.FitOptions is lstm.train.FitOptions
