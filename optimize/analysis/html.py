@@ -30,7 +30,7 @@ from optimize.analysis.report import (
     collect,
     noise_row,
 )
-from optimize.study.evaluate import FOLD_METRIC_KEYS
+from optimize.study.scoring import FOLD_METRIC_KEYS
 
 logger = logging.getLogger(__name__)
 

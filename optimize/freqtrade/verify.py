@@ -31,7 +31,7 @@ import pandas as pd
 from optimize.freqtrade.export import STRATEGY_DIR, TRADES_FILE
 from optimize.freqtrade.offline import run_freqtrade_backtest
 from optimize.freqtrade.run_setup import SPANS, prepare_run, run_span, warm_up
-from optimize.study.evaluate import FOLD_METRIC_KEYS
+from optimize.study.scoring import FOLD_METRIC_KEYS
 from strategy.freqtrade import STRATEGY_NAME
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class VerifyResult:
         span: ``"holdout"``, ``"walkforward"`` or ``"timerange"`` (a ``--timerange`` given).
         start, end: the backtested span (UTC, end exclusive).
         timerange: the freqtrade timerange.
-        freqtrade: freqtrade's metrics (keys of :data:`optimize.study.evaluate.FOLD_METRIC_KEYS` it
+        freqtrade: freqtrade's metrics (keys of :data:`optimize.study.scoring.FOLD_METRIC_KEYS` it
         has).
         study: the study's metrics for the span (its stored ones for a whole span; computed from
             its trades for a ``--timerange``), None when the export holds no study trades.

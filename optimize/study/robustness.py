@@ -29,7 +29,8 @@ from optimize._version import __version__
 from optimize.config import parse_config
 from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import StudyData, evaluate
+from optimize.study.evaluate import evaluate
+from optimize.study.inputs import StudyData
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.runner import die_with_parent
 from optimize.study.seednoise import SeedNoise, SeedValue, attr_key, direction_sign, read_noise
