@@ -29,6 +29,7 @@ from optimize.search.space import TrialParams
 from optimize.study.inputs import PairData, StudyData
 from optimize.study.scoring import (
     PairFold,
+    SpanScore,
     daily_equity,
     score_span,
     span_backtest,
@@ -189,21 +190,34 @@ def evaluate(
     signals = {
         p: PairFold.flat(len(data.dates)) for p in data.pairs
     }  # each fold fills its test window
+    oos = slice(start, folds[-1].test.stop)
+    whole: SpanScore | None = None
     fold_rows: list[dict[str, Any]] = []
     for fold in folds:
         fits = fit_fold(data, params, fold, seed_set=seed_set)
         for pair, pf in fits.items():
             signals[pair].put(fold.test, pf)
         span = score_span(data, objective, fold.test, fold.test_start, fold.test_end, fits)
-        so_far = slice(start, fold.test.stop)
-        value_so_far = objective(
-            span_backtest(
+        if fold is folds[-1]:  # the span so far is the whole out-of-sample span: one backtest
+            whole = score_span(
                 data,
-                so_far,
-                {p: s.enter[so_far] for p, s in signals.items()},
-                {p: s.exit[so_far] for p, s in signals.items()},
-            ).metrics
-        )[0]
+                objective,
+                oos,
+                folds[0].test_start,
+                folds[-1].test_end,
+                {p: s.window(oos) for p, s in signals.items()},
+            )
+            value_so_far = whole.values[0]
+        else:
+            so_far = slice(start, fold.test.stop)
+            value_so_far = objective(
+                span_backtest(
+                    data,
+                    so_far,
+                    {p: s.enter[so_far] for p, s in signals.items()},
+                    {p: s.exit[so_far] for p, s in signals.items()},
+                ).metrics
+            )[0]
         fold_rows.append(
             {
                 "fold": fold.index,
@@ -228,21 +242,13 @@ def evaluate(
         )
         if report is not None:
             report(fold.index, value_so_far)
-    oos = slice(start, folds[-1].test.stop)
-    span = score_span(
-        data,
-        objective,
-        oos,
-        folds[0].test_start,
-        folds[-1].test_end,
-        {p: s.window(oos) for p, s in signals.items()},
-    )
+    assert whole is not None  # a plan has at least one fold
     return TrialOutcome(
-        values=span.values,
+        values=whole.values,
         folds=fold_rows,
-        oos_metrics=span.metrics,
-        baselines=span.baselines,
-        daily_returns=span.daily_returns,
-        daily_equity=daily_equity(data, oos, span.model, span.no_model),
-        trades=trade_records(span.model),
+        oos_metrics=whole.metrics,
+        baselines=whole.baselines,
+        daily_returns=whole.daily_returns,
+        daily_equity=daily_equity(data, oos, whole.model, whole.no_model),
+        trades=trade_records(whole.model),
     )
