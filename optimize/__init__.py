@@ -35,7 +35,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "load_existing_study": "optimize.study.storage",
         "open_study": "optimize.study.runner",
         "run_worker": "optimize.study.runner",
-        "StudyData": "optimize.study.evaluate",
+        "StudyData": "optimize.study.inputs",
         "TrialRecord": "optimize.study.records",
         "StudyRecord": "optimize.study.records",
         "run_robustness": "optimize.study.robustness",

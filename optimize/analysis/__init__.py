@@ -3,7 +3,11 @@
 * :mod:`~optimize.analysis.stats` — Sharpe ratios, the probabilistic and deflated Sharpe ratio;
 * :mod:`~optimize.analysis.pbo` — the probability of backtest overfitting (CSCV);
 * :mod:`~optimize.analysis.report` — the report's figures, verdict, JSON and dashboard note;
-* :mod:`~optimize.analysis.html` — the self-contained HTML page (offline plotly).
+* :mod:`~optimize.analysis.html` — the self-contained HTML page (offline plotly), section by
+  section;
+* :mod:`~optimize.analysis.figures` — the report's plotly figures (equity and drawdown,
+  importances, optimisation history, CSCV logits);
+* :mod:`~optimize.analysis.markup` — the page's HTML building blocks (metric cells, tables, style).
 """
 
 from optimize._lazy import lazy_exports
@@ -21,5 +25,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "verdict": "optimize.analysis.report",
         "write_report": "optimize.analysis.html",
         "render_report": "optimize.analysis.html",
+        "equity_figure": "optimize.analysis.figures",
     },
 )

@@ -2,8 +2,11 @@
 
 * :mod:`~optimize.backtest.engine` — :func:`backtest` validates candles and signals, runs the
   kernel and returns a :class:`BacktestResult` (trades, equity, metrics);
-* :mod:`~optimize.backtest._kernel` — the pure numeric kernel (arrays in, arrays out), in
+* :mod:`~optimize.backtest._kernel` — the pure numeric trade loop (arrays in, arrays out), in
   freqtrade's order of entry, exit checks, close and force-exit;
+* :mod:`~optimize.backtest._records` — the kernel's record layouts (candles, rules, ROI table,
+  trades, exit reasons);
+* :mod:`~optimize.backtest._precision` — freqtrade's tick rounding and price-decimal counting;
 * :mod:`~optimize.backtest.settings` — :class:`BacktestSettings`, the rules both engines read;
 * :mod:`~optimize.backtest.metrics` — freqtrade's summary metrics and the buy-and-hold baseline.
 """

@@ -1,10 +1,13 @@
-"""Numba kernels of the backtest engine: freqtrade's trade simulation and price/amount precision.
+"""Numba kernel of the backtest engine: freqtrade's trade loop over all candles and pairs.
 
 Everything here is a pure numeric kernel (arrays in, arrays out, no I/O, no logging). The public
 wrapper that validates input and builds DataFrames is :mod:`optimize.backtest.engine`; this module
-only holds the compiled loops, which mirror freqtrade 2026.9's ``optimize/backtesting.py``,
+only holds the compiled loop, which mirrors freqtrade 2026.9's ``optimize/backtesting.py``,
 ``strategy/interface.py`` (``should_exit``, ``ft_stoploss_adjust``, ``min_roi_reached``),
 ``persistence/trade_model.py`` (profit and stop arithmetic) and ``wallets.py`` (stake sizing).
+Its record layouts live in :mod:`optimize.backtest._records` and the tick rounding in
+:mod:`optimize.backtest._precision`; the names :func:`simulate` is called with are re-exported
+here (``__all__``) so a caller drives the kernel from one import.
 
 Layout: :func:`simulate` takes the candles as :data:`CANDLE_DTYPE` records ``(n_candles,
 n_pairs)`` (:class:`Market`), the scalar rules as one :class:`Rules` tuple and the ROI table as
@@ -15,6 +18,10 @@ pair order (:func:`_visit_order`), the entry (:func:`_enter`), the exit checks
 (:func:`_close`) and the force exits at the end (:func:`_force_exits`). The helpers take records
 and scalars, arrays only where they must (the ROI table, the trade records): inside the loop every
 array argument costs reference counting on each call.
+
+numba's on-disk cache (``cache=True``) keys a function on its own source file only: after editing
+:mod:`~optimize.backtest._precision`, clear the ``__pycache__`` of this module so that
+:func:`simulate` recompiles with the new rounding.
 
 Conventions:
     * Candles share one grid; pair ``p`` has candles on rows ``first[p] .. last[p]`` (inclusive,
@@ -27,174 +34,28 @@ Conventions:
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
 
-EXIT_NONE = 0
-EXIT_SIGNAL = 1
-STOP_LOSS = 2
-ROI = 3
-TRAILING_STOP_LOSS = 4
-FORCE_EXIT = 5
-EXIT_REASONS = ("", "exit_signal", "stop_loss", "roi", "trailing_stop_loss", "force_exit")
-"""Exit reason strings (freqtrade's ``ExitType`` values), indexed by the codes above."""
+from optimize.backtest._precision import round_down_tick, round_half_up_tick, round_up_tick
+from optimize.backtest._records import (
+    CANDLE_DTYPE,
+    EXIT_NONE,
+    EXIT_SIGNAL,
+    FORCE_EXIT,
+    LEDGER_DTYPE,
+    PAIR_DTYPE,
+    ROI,
+    ROI_DTYPE,
+    STOP_LOSS,
+    TRADE_DTYPE,
+    TRAILING_STOP_LOSS,
+    Market,
+    Outcome,
+    Rules,
+)
 
-_SIGNIFICANT_DIGITS = 14  # freqtrade formats prices with 14 significant digits to count decimals
-
-
-_FINE_TICKS = 2.0**53 - 1.0
-"""Tick count of ``|x|`` from which the tick is finer than the float spacing around ``x``.
-
-One below ``2**53``: ``x * scale`` can round to ``2**53 - 1`` while the search would still step
-``m`` up to ``2**53`` (e.g. ``90071.99254740991`` with 11 decimals), where ``m + 1.0 == m``.
-"""
-
-
-@njit(cache=True)
-def _tick_units(x: float, decimals: int) -> tuple[float, float, bool]:
-    """Ticks below ``x`` and whether ``x`` already sits on a tick, robust to float noise.
-
-    Args:
-        x: the value to round (price or amount).
-        decimals: tick size ``10**-decimals``; ``< 0``: no rounding.
-
-    Returns:
-        ``(m, scale, on_tick)``: ``scale = 10**decimals``, ``m`` the largest integer with
-        ``m / scale <= x`` in float arithmetic, and ``on_tick`` True when ``x`` is the float
-        nearest to a tick multiple (``m / scale == x``). ``on_tick`` is also True (and ``m`` is
-        meaningless) for ``decimals < 0``, for non-finite ``x`` and from :data:`_FINE_TICKS`
-        ticks on (e.g. ``100.3`` with 15 decimals): the tick is then finer than the spacing of the
-        floats around ``x``, so every float is the nearest float of a tick multiple and freqtrade
-        leaves it unchanged. Below that bound ``m + 1 <= 2**53`` stays an exact float, so the
-        search ends.
-    """
-    if decimals < 0:
-        return 0.0, 1.0, True
-    scale = 10.0**decimals
-    if not abs(x) * scale < _FINE_TICKS:  # also NaN and +-inf
-        return 0.0, scale, True
-    m = np.floor(x * scale)
-    while (m + 1.0) / scale <= x:
-        m += 1.0
-    while m / scale > x:
-        m -= 1.0
-    return m, scale, m / scale == x
-
-
-@njit(cache=True)
-def round_up_tick(x: float, decimals: int) -> float:
-    """Round ``x`` up to the tick ``10**-decimals`` as freqtrade's ``price_to_precision(ROUND_UP)``.
-
-    freqtrade works on the shortest decimal representation of the float: a value whose float is
-    the nearest float of a tick multiple stays unchanged, anything else goes to the next tick.
-    ``decimals < 0`` returns ``x`` unchanged.
-    """
-    m, scale, on_tick = _tick_units(x, decimals)
-    if on_tick:
-        return x
-    return (m + 1.0) / scale
-
-
-@njit(cache=True)
-def round_down_tick(x: float, decimals: int) -> float:
-    """Round ``x`` down to the tick ``10**-decimals`` (freqtrade's ROUND_DOWN / ccxt TRUNCATE)."""
-    m, scale, on_tick = _tick_units(x, decimals)
-    if on_tick:
-        return x
-    return m / scale
-
-
-@njit(cache=True)
-def round_half_up_tick(x: float, decimals: int) -> float:
-    """Round ``x`` to the nearest tick, halves away from zero (ccxt ``decimal_to_precision``
-    ROUND)."""
-    m, scale, on_tick = _tick_units(x, decimals)
-    if on_tick:
-        return x
-    if x >= (2.0 * m + 1.0) / (2.0 * scale):
-        return (m + 1.0) / scale
-    return m / scale
-
-
-@njit(cache=True)
-def _value_decimals(value: float) -> int:
-    """Decimals of one price as freqtrade counts them (14 significant digits, zeros trimmed)."""
-    v = abs(value)
-    if not np.isfinite(v) or v == 0.0:
-        return -1
-    exponent = int(np.floor(np.log10(v)))
-    k = _SIGNIFICANT_DIGITS - 1 - exponent
-    s = np.round(v * 10.0**k)
-    if s >= 10.0**_SIGNIFICANT_DIGITS:  # log10 rounded across a power of ten
-        k -= 1
-        s = np.round(v * 10.0**k)
-    if k <= 0:
-        return -1
-    digits = np.int64(s)
-    while k > 0 and digits % 10 == 0:
-        digits //= 10
-        k -= 1
-    return k if k > 0 else -1
-
-
-@njit(cache=True)
-def price_decimals(values: np.ndarray) -> np.ndarray:
-    """Decimal places of each price as freqtrade counts them (14 significant digits, zeros trimmed).
-
-    Args:
-        values: 1-D float array of prices.
-
-    Returns:
-        int64 array, the number of decimals after trimming trailing zeros; ``-1`` where the value
-        has no decimal digit (freqtrade's NaN), is zero or is not finite.
-    """
-    out = np.empty(values.shape[0], np.int64)
-    for i in range(values.shape[0]):
-        out[i] = _value_decimals(values[i])
-    return out
-
-
-@njit(cache=True)
-def monthly_tick_decimals(prices: np.ndarray, month: np.ndarray) -> np.ndarray:
-    """Tick decimals per candle: the maximum price decimals of the candle's calendar month.
-
-    This is freqtrade's ``get_tick_size_over_time`` followed by ``Series.asof``: a month whose
-    prices have no decimal digit takes the previous month's value (-1 before any is known).
-
-    Args:
-        prices: float64 ``(4, n)`` open/high/low/close.
-        month: int64 ``(n,)`` calendar-month number of each candle (non-decreasing).
-
-    Returns:
-        int64 ``(n,)`` decimals.
-    """
-    n = month.shape[0]
-    out = np.empty(n, np.int64)
-    known = -1
-    i = 0
-    while i < n:
-        best = -1
-        scale = 1.0
-        j = i
-        while j < n and month[j] == month[i]:
-            for k in range(prices.shape[0]):
-                v = prices[k, j]
-                if best >= 0:  # fast path: the value has no more decimals than seen so far
-                    x = v * scale
-                    if abs(x - np.round(x)) <= abs(x) * 1e-15:
-                        continue
-                d = _value_decimals(v)
-                if d > best:
-                    best = d
-                    scale = 10.0**best
-            j += 1
-        if best >= 0:
-            known = best
-        out[i:j] = known
-        i = j
-    return out
+__all__ = ["CANDLE_DTYPE", "ROI_DTYPE", "TRADE_DTYPE", "Market", "Outcome", "Rules", "simulate"]
 
 
 @njit(cache=True)
@@ -216,152 +77,6 @@ def _profit_abs(side: int, amount: float, rate: float, fee: float, open_value: f
     if side == 1:
         return amount * rate * (1.0 - fee) - open_value
     return open_value - amount * rate * (1.0 + fee)
-
-
-CANDLE_DTYPE = np.dtype(
-    [
-        ("open", np.float64),
-        ("high", np.float64),
-        ("low", np.float64),
-        ("close", np.float64),
-        ("price_dec", np.int64),  # tick decimals in force at this row (-1: no rounding)
-        ("enter_long", np.bool_),  # signals computed at this candle's close
-        ("exit_long", np.bool_),
-        ("enter_short", np.bool_),
-        ("exit_short", np.bool_),
-    ],
-    align=True,
-)
-"""One pair's candle: prices, tick decimals and the signals computed at its close."""
-
-ROI_DTYPE = np.dtype([("minutes", np.int64), ("ratio", np.float64)], align=True)
-"""One step of the minimal_roi table: in force from a trade age of ``minutes`` on."""
-
-TRADE_DTYPE = np.dtype(
-    [
-        ("pair", np.int64),  # column of the pair
-        ("open_idx", np.int64),  # row of the entry
-        ("close_idx", np.int64),  # row of the exit
-        ("open_rate", np.float64),
-        ("close_rate", np.float64),
-        ("amount", np.float64),
-        ("stake_amount", np.float64),
-        ("profit_ratio", np.float64),
-        ("profit_abs", np.float64),
-        ("exit_reason", np.int64),  # index into EXIT_REASONS
-        ("is_short", np.bool_),
-    ],
-    align=True,
-)
-"""One closed trade."""
-
-_PAIR_DTYPE = np.dtype(
-    [
-        ("amount_dec", np.int64),  # amount step decimals of the market (-1: no truncation)
-        ("side", np.int64),  # open trade: +1 long, -1 short, 0 none
-        ("id", np.int64),  # opening order of the open trade (1, 2, ...)
-        ("open_idx", np.int64),
-        ("price_dec", np.int64),  # tick decimals in force at the opening row
-        ("rate", np.float64),
-        ("amount", np.float64),
-        ("stake", np.float64),
-        ("value", np.float64),  # entry value with its fee
-        ("stop", np.float64),
-        ("stop_pct", np.float64),
-        ("trailing", np.bool_),  # the stop has been trailed
-    ],
-    align=True,
-)
-"""One pair's market step and its open trade, if any."""
-
-_LEDGER_DTYPE = np.dtype(
-    [
-        ("realized", np.float64),
-        ("tied", np.float64),
-        ("n_open", np.int64),
-        ("next_id", np.int64),
-        ("n_trades", np.int64),
-    ],
-    align=True,
-)
-"""The wallet and the counters all pairs share."""
-
-
-class Market(NamedTuple):
-    """All pairs on one shared candle grid: the kernel's read-only input.
-
-    Attributes:
-        candles: :data:`CANDLE_DTYPE` records ``(n, P)``; rows outside a pair's span are unused.
-        first: int64 ``(P,)`` first row of each pair.
-        last: int64 ``(P,)`` last row of each pair (inclusive).
-        amount_dec: int64 ``(P,)`` amount step decimals (-1: no truncation).
-    """
-
-    candles: np.ndarray
-    first: np.ndarray
-    last: np.ndarray
-    amount_dec: np.ndarray
-
-
-class Rules(NamedTuple):
-    """The scalar trading rules of one run (built by :func:`optimize.backtest.engine.kernel_rules`).
-
-    Scalars only (no arrays), so that passing them around the compiled loop costs nothing; each
-    field must have exactly its type (``int``, ``float``, ``bool``) so every run shares one
-    compiled signature.
-
-    Attributes:
-        tf_min: candle length in minutes.
-        fee: fee per side (ratio).
-        stoploss: negative ratio.
-        trailing: trailing stop on.
-        tsp: ``trailing_stop_positive``; NaN when not set.
-        tsp_offset: ``trailing_stop_positive_offset``.
-        only_offset: ``trailing_only_offset_is_reached``.
-        unlimited: ``stake_amount == "unlimited"``.
-        stake_amount: the fixed stake (0.0 when unlimited).
-        max_open: ``max_open_trades`` (``<= 0``: no limit on open trades).
-        wallet: ``dry_run_wallet``.
-        balance_ratio: ``tradable_balance_ratio``.
-        can_short: allow short entries.
-        use_exit_signal: freqtrade's flag of the same name.
-        exit_profit_only: freqtrade's flag of the same name.
-        exit_profit_offset: freqtrade's setting of the same name.
-        ignore_roi_if_entry: ``ignore_roi_if_entry_signal``.
-    """
-
-    tf_min: int
-    fee: float
-    stoploss: float
-    trailing: bool
-    tsp: float
-    tsp_offset: float
-    only_offset: bool
-    unlimited: bool
-    stake_amount: float
-    max_open: int
-    wallet: float
-    balance_ratio: float
-    can_short: bool
-    use_exit_signal: bool
-    exit_profit_only: bool
-    exit_profit_offset: float
-    ignore_roi_if_entry: bool
-
-
-class Outcome(NamedTuple):
-    """What :func:`simulate` returns.
-
-    Attributes:
-        trades: :data:`TRADE_DTYPE` records ordered by close (force exits last).
-        equity: float64 ``(n,)`` mark-to-market balance after each candle (last value: the final
-            balance after force exits).
-        positions: int8 ``(n, P)``, +1 long / -1 short / 0 flat at each candle's close.
-    """
-
-    trades: np.ndarray
-    equity: np.ndarray
-    positions: np.ndarray
 
 
 @njit(cache=True)
@@ -389,10 +104,10 @@ def simulate(market: Market, rules: Rules, roi: np.ndarray) -> Outcome:
     trades = np.empty(cap, TRADE_DTYPE)
     equity = np.empty(n, np.float64)
     positions = np.zeros((n, n_pairs), np.int8)
-    book = np.zeros(n_pairs, _PAIR_DTYPE)
+    book = np.zeros(n_pairs, PAIR_DTYPE)
     for p in range(n_pairs):
         book[p].amount_dec = market.amount_dec[p]
-    ledger = np.zeros(1, _LEDGER_DTYPE)  # one record; its array lives as long as the loop
+    ledger = np.zeros(1, LEDGER_DTYPE)  # one record; its array lives as long as the loop
     order = np.empty(n_pairs, np.int64)
     for t in range(n):
         _visit_order(book, order)

@@ -47,6 +47,8 @@ import numpy as np
 import pandas as pd
 
 from optimize.backtest import _kernel as kernel
+from optimize.backtest import _precision as precision
+from optimize.backtest import _records as records
 from optimize.backtest import metrics as _metrics
 from optimize.backtest.settings import BacktestSettings, power_of_ten_decimals
 from optimize.data import PRICE_COLUMNS
@@ -68,7 +70,7 @@ TRADE_COLUMNS = (
     "is_short",
     "trade_duration",
 )
-_REASON_DTYPE = pd.CategoricalDtype(list(kernel.EXIT_REASONS))
+_REASON_DTYPE = pd.CategoricalDtype(list(records.EXIT_REASONS))
 DEFAULT_PAIR = "PAIR"
 """Name given to a single DataFrame passed without a pair name."""
 
@@ -240,7 +242,7 @@ def candle_price_decimals(frame: pd.DataFrame) -> np.ndarray:
 def _tick_decimals(dates: pd.DatetimeIndex, prices: np.ndarray) -> np.ndarray:
     utc = dates.tz_convert("UTC") if dates.tz is not None else dates
     month = utc.as_unit("ns").asi8.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
-    return kernel.monthly_tick_decimals(np.ascontiguousarray(prices), month)
+    return precision.monthly_tick_decimals(np.ascontiguousarray(prices), month)
 
 
 def backtest(
@@ -327,10 +329,10 @@ def _market(
     checked: dict[str, tuple[pd.DatetimeIndex, np.ndarray]],
     signals: dict[str, dict[str, np.ndarray] | None],
     settings: BacktestSettings,
-) -> kernel.Market:
+) -> records.Market:
     """Prices, signals and precisions of all pairs laid out on ``grid`` for the kernel."""
     pairs = list(checked)
-    candles = np.zeros((len(grid), len(pairs)), dtype=kernel.CANDLE_DTYPE)
+    candles = np.zeros((len(grid), len(pairs)), dtype=records.CANDLE_DTYPE)
     for name in PRICE_COLUMNS:
         candles[name] = 1.0
     candles["price_dec"] = -1
@@ -359,11 +361,11 @@ def _market(
     amount_dec = np.array(
         [_amount_decimals(settings.amount_precision, p) for p in pairs], dtype=np.int64
     )
-    return kernel.Market(candles, first, last, amount_dec)
+    return records.Market(candles, first, last, amount_dec)
 
 
-def kernel_rules(settings: BacktestSettings, tf_min: int) -> kernel.Rules:
-    """The settings as the kernel's :class:`~optimize.backtest._kernel.Rules` (exact scalar types).
+def kernel_rules(settings: BacktestSettings, tf_min: int) -> records.Rules:
+    """The settings as the kernel's :class:`~optimize.backtest._records.Rules` (exact scalar types).
 
     Args:
         settings: the backtest settings.
@@ -374,7 +376,7 @@ def kernel_rules(settings: BacktestSettings, tf_min: int) -> kernel.Rules:
     """
     tsp = settings.trailing_stop_positive
     unlimited = settings.stake_amount == "unlimited"
-    return kernel.Rules(
+    return records.Rules(
         tf_min=int(tf_min),
         fee=float(settings.fee),
         stoploss=float(settings.stoploss),
@@ -396,17 +398,17 @@ def kernel_rules(settings: BacktestSettings, tf_min: int) -> kernel.Rules:
 
 
 def roi_table(settings: BacktestSettings) -> np.ndarray:
-    """``settings.minimal_roi`` as the kernel's :data:`~optimize.backtest._kernel.ROI_DTYPE`
+    """``settings.minimal_roi`` as the kernel's :data:`~optimize.backtest._records.ROI_DTYPE`
     records, sorted by minutes."""
     keys, vals = settings.roi_arrays()
-    table = np.empty(len(keys), dtype=kernel.ROI_DTYPE)
+    table = np.empty(len(keys), dtype=records.ROI_DTYPE)
     table["minutes"] = keys
     table["ratio"] = vals
     return table
 
 
 def _result(
-    outcome: kernel.Outcome,
+    outcome: records.Outcome,
     pairs: list[str],
     grid: pd.DatetimeIndex,
     tf_min: int,
@@ -446,7 +448,7 @@ def _amount_decimals(precision: float | Mapping[str, float] | None, pair: str) -
 def _trades_frame(
     pairs: list[str], grid: pd.DatetimeIndex, tf_min: int, trades: np.ndarray
 ) -> pd.DataFrame:
-    """Trades DataFrame from the kernel's :data:`~optimize.backtest._kernel.TRADE_DTYPE` records."""
+    """Trades DataFrame from the kernel's :data:`~optimize.backtest._records.TRADE_DTYPE`."""
     t_open = trades["open_idx"]
     t_close = trades["close_idx"]
     minutes = (t_close - t_open) * tf_min

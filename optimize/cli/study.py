@@ -8,6 +8,7 @@ PostgreSQL server); ``robustness`` re-evaluates the best trials on fresh seed se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -254,33 +255,36 @@ class RobustnessInterrupted(ValueError):
 
 
 def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) -> None:
-    """Run (or resume) the robustness step with a progress bar."""
+    """Run (or resume) the robustness step with a progress bar sized by the step's own plan."""
     from concurrent.futures.process import BrokenProcessPool
 
     from tqdm import tqdm
 
-    from optimize.study.records import study_config
-    from optimize.study.robustness import missing_jobs, run_robustness
+    from optimize.study.robustness import RobustnessPlan, run_robustness
 
-    config = study_config(study)
-    top = config.study.robustness_top if top is None else top
-    seed_sets = config.study.robustness_seed_sets if seed_sets is None else seed_sets
-    todo = len(missing_jobs(study, top, seed_sets)) if top and seed_sets else 0
-    print(
-        f"robustness: top {top} complete trials x {seed_sets} fresh seed sets, "
-        f"{todo} evaluation(s) to run",
-        flush=True,
-    )
-    with tqdm(
-        total=todo, desc="seed sets", unit="eval", dynamic_ncols=True, disable=not todo
-    ) as bar:
+    with contextlib.ExitStack() as stack:
+        bars: list[tqdm] = []
+
+        def start(plan: RobustnessPlan) -> None:
+            print(
+                f"robustness: top {plan.top} complete trials x {plan.seed_sets} fresh seed sets, "
+                f"{plan.evaluations} evaluation(s) to run",
+                flush=True,
+            )
+            todo = plan.evaluations
+            bar = tqdm(
+                total=todo, desc="seed sets", unit="eval", dynamic_ncols=True, disable=not todo
+            )
+            bars.append(stack.enter_context(bar))
+
         try:
             run_robustness(
                 study,
                 top=top,
                 seed_sets=seed_sets,
                 workers=workers,
-                on_value=lambda _: bar.update(1),
+                on_plan=start,
+                on_value=lambda _: bars[0].update(1),
             )
         except BrokenProcessPool as exc:
             raise RobustnessInterrupted(

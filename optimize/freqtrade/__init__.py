@@ -1,8 +1,15 @@
 """What drives freqtrade (what freqtrade itself imports lives in :mod:`strategy.freqtrade`).
 
-* :mod:`~optimize.freqtrade.export` — a trial as a freqtrade config and strategy parameter file;
+* :mod:`~optimize.freqtrade.export` — a trial as an export folder (config, strategy parameter
+  file, study trades, README);
+* :mod:`~optimize.freqtrade.trial_config` — the freqtrade config (FreqAI section included) and
+  the strategy parameter file of a trial;
+* :mod:`~optimize.freqtrade.timerange` — the study's spans in freqtrade's terms (timeranges,
+  warm-up, startup candles);
+* :mod:`~optimize.freqtrade.run_setup` — an export made ready for an in-process freqtrade run;
 * :mod:`~optimize.freqtrade.verify` — freqtrade's backtest of an export, trade for trade against the
   study's;
+* :mod:`~optimize.freqtrade.lookahead` — freqtrade's lookahead analysis of an export;
 * :mod:`~optimize.freqtrade.offline` — freqtrade's ``Backtesting`` in this process, offline
   (static markets, local data).
 """
@@ -14,8 +21,12 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         "export_trial": "optimize.freqtrade.export",
         "ExportResult": "optimize.freqtrade.export",
+        "build_freqtrade_config": "optimize.freqtrade.trial_config",
+        "span_timerange": "optimize.freqtrade.timerange",
         "verify_export": "optimize.freqtrade.verify",
         "VerifyResult": "optimize.freqtrade.verify",
+        "lookahead_analysis": "optimize.freqtrade.lookahead",
+        "LookaheadSummary": "optimize.freqtrade.lookahead",
         "run_freqtrade_backtest": "optimize.freqtrade.offline",
         "freqtrade_config": "optimize.freqtrade.offline",
     },

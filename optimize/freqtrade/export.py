@@ -46,26 +46,26 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import pandas as pd
 
 from optimize._version import __version__
 from optimize.config import RunConfig
-from optimize.data import REPO_ROOT
-from optimize.freqtrade.offline import freqtrade_config
+from optimize.freqtrade.timerange import (
+    span_timerange,
+    startup_candles,
+    study_plan,
+    study_warmup_start,
+)
+from optimize.freqtrade.trial_config import build_freqtrade_config, build_parameter_file
 from optimize.search.space import TrialParams
 from optimize.study.holdout import (
     evaluate_trial_holdout,
-    first_pair_candles,
     holdout_warmup_start,
 )
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.selection import select_trial
 from optimize.study.storage import DEFAULT_STORAGE, load_existing_study, redact
-from optimize.walkforward import WalkForwardPlan, freqai_train_period_days, make_folds
-from strategy.features import warmup_start
+from optimize.walkforward import WalkForwardPlan
 from strategy.freqtrade import MODEL_NAME, PACKAGE_DIR, STRATEGY_FILE, STRATEGY_NAME
-from strategy.freqtrade.rules import EXTRA_RETURNS, SETTINGS_KEY, strategy_params
-from strategy.timeframes import timeframe_to_timedelta
 
 logger = logging.getLogger(__name__)
 
@@ -77,16 +77,6 @@ TRADES_FORMAT = 1
 USER_DATA = "user_data"
 STRATEGY_DIR = "strategy"
 """Export sub-folder with the strategy link and its parameter file (``--strategy-path``)."""
-TEMPLATE_FILE = REPO_ROOT / "configs" / "freqtrade" / "freqai_template.json"
-STRATEGY_PARAM_KEYS = (
-    "stoploss",
-    "minimal_roi",
-    "trailing_stop",
-    "trailing_stop_positive",
-    "trailing_stop_positive_offset",
-    "trailing_only_offset_is_reached",
-)
-"""Strategy-level settings moved from the config into the parameter file."""
 
 
 @dataclass(frozen=True)
@@ -121,191 +111,6 @@ def new_identifier(study_name: str, trial_number: int) -> str:
     """A FreqAI identifier unique to one export (study, trial, time, random suffix)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     return f"{_safe(study_name)}-t{trial_number}-{stamp}-{uuid.uuid4().hex[:6]}"
-
-
-def timerange_of(start: pd.Timestamp, end: pd.Timestamp) -> str:
-    """freqtrade timerange in epoch seconds (``start-end``) for a UTC span."""
-    return f"{int(pd.Timestamp(start).timestamp())}-{int(pd.Timestamp(end).timestamp())}"
-
-
-def span_timerange(start: pd.Timestamp, end: pd.Timestamp, timeframe: str) -> str:
-    """The freqtrade timerange whose backtest trades exactly the candles ``start <= date < end``.
-
-    freqtrade keeps the candle that opens at the timerange's end (and force-exits open trades on
-    the last candle it has), while FreqAI predicts only before it; the study's span ends with the
-    candle before ``end``. Ending the timerange at that candle's open gives freqtrade the study's
-    candles: the same last candle for force exits, and no fill at a candle the study never sees.
-    """
-    return timerange_of(start, pd.Timestamp(end) - timeframe_to_timedelta(timeframe))
-
-
-def study_plan(config: RunConfig) -> WalkForwardPlan:
-    """The study's walk-forward plan (folds and holdout), from the first pair's base candles."""
-    candles = first_pair_candles(config, from_span_start=True)
-    return make_folds(pd.DatetimeIndex(candles["date"]), config.walkforward, config.data.timeframe)
-
-
-def study_warmup_start(config: RunConfig) -> pd.Timestamp:
-    """The first candle the study computes indicators from
-    (:func:`strategy.features.warmup_start`)."""
-    data = config.data
-    candles = first_pair_candles(config)
-    start = pd.Timestamp(data.start, tz="UTC") if data.start else None
-    return warmup_start(start, candles["date"].iloc[0], data.timeframe)
-
-
-def startup_candles(start: Any, train_period_days: float, warmup: Any, timeframe: str) -> int:
-    """freqtrade's ``startup_candle_count`` that makes a FreqAI backtest from ``start`` load the
-    base candles from ``warmup`` on.
-
-    freqtrade loads ``startup_candle_count`` + ``train_period_days`` worth of base candles before
-    the timerange's start; the strategy computes its indicators from ``warmup`` on, so loading
-    exactly back to it (or further) gives the study's values.
-
-    Raises:
-        ValueError: ``start`` is less than ``train_period_days`` after ``warmup`` (FreqAI's
-            first training window would begin before the study's first candle).
-    """
-    first = pd.Timestamp(start) - pd.Timedelta(days=train_period_days)
-    gap = first - pd.Timestamp(warmup)
-    if gap < pd.Timedelta(0):
-        raise ValueError(
-            f"a FreqAI backtest from {pd.Timestamp(start)} trains from {first}, before the study's "
-            f"first candle {pd.Timestamp(warmup)} (warm-up start); choose a later timerange."
-        )
-    return int(gap // timeframe_to_timedelta(timeframe))
-
-
-def _parameter_ranges(space: dict[str, Any], params: TrialParams) -> dict[str, list[float]]:
-    """Hyperopt ranges of the threshold parameters from the study's search space (when searched)."""
-    ranges: dict[str, list[float]] = {}
-    for key, name, value in (
-        ("signal.entry", "entry_threshold", params.signal.entry),
-        ("signal.exit_gap", "exit_gap", params.signal.exit_gap),
-    ):
-        spec = space.get(key) or {}
-        if spec.get("type") in ("float", "int") and spec["low"] <= value <= spec["high"]:
-            ranges[name] = [float(spec["low"]), float(spec["high"])]
-    return ranges
-
-
-def _strip_comments(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_comments(v) for k, v in value.items() if not str(k).startswith("_")}
-    return value
-
-
-def load_template(path: Path | str = TEMPLATE_FILE) -> dict[str, Any]:
-    """The static part of the exported config (``configs/freqtrade/freqai_template.json``).
-
-    Raises:
-        ValueError: the file has no ``freqai`` mapping.
-    """
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(doc, dict) or not isinstance(doc.get("freqai"), dict):
-        raise ValueError(f"{path}: expected a JSON object with a 'freqai' mapping.")  # noqa: TRY004
-    return doc
-
-
-def build_freqtrade_config(
-    config: RunConfig,
-    params: TrialParams,
-    *,
-    identifier: str,
-    settings: dict[str, Any],
-    user_data_dir: Path | None = None,
-    strategy_path: Path | None = None,
-) -> dict[str, Any]:
-    """The freqtrade config of a trial (JSON-able).
-
-    Args:
-        config: the study's run config.
-        params: the trial's parameters.
-        identifier: FreqAI identifier (unique per export / verification).
-        settings: the ``lstm_optuna`` block (metadata and project settings) to embed.
-        user_data_dir, strategy_path: absolute paths to embed (None: left to the command line).
-
-    Raises:
-        ValueError: pairs with different quote currencies, or a fractional ``train_days``.
-    """
-    quotes = {p.split("/")[1].split(":")[0] for p in config.data.pairs}
-    if len(quotes) != 1:
-        raise ValueError(
-            f"all pairs must share one stake currency, but got pairs={list(config.data.pairs)}."
-        )
-    ft = freqtrade_config(
-        list(config.data.pairs),
-        config.backtest,
-        exchange=config.data.exchange,
-        stake_currency=quotes.pop(),
-    )
-    for key in (*STRATEGY_PARAM_KEYS, "export"):
-        ft.pop(key, None)
-    wf = config.walkforward
-    features = config.features
-    windows = settings.get("freqai_windows") or {
-        "train_period_days": freqai_train_period_days(wf, config.data.timeframe)
-    }
-    freqai = _strip_comments(load_template()["freqai"])
-    freqai.update(
-        {
-            "identifier": identifier,
-            "train_period_days": windows["train_period_days"],
-            "backtest_period_days": wf.test_days,
-            "live_retrain_hours": float(wf.test_days) * 24.0,
-            "conv_width": params.lstm.window_size,
-            "model_training_parameters": params.lstm.to_dict(),
-            "extra_returns_per_train": {name: 0.0 for name in EXTRA_RETURNS},
-        }
-    )
-    freqai["feature_parameters"] = {
-        **freqai.get("feature_parameters", {}),
-        "include_timeframes": list(features.include_timeframes),
-        "indicator_periods_candles": list(features.indicator_periods_candles),
-        "include_shifted_candles": features.include_shifted_candles,
-        "label_period_candles": params.label_horizon,
-    }
-    ft.update(
-        {
-            "bot_name": (
-                f"lstm-optuna {settings.get('study_name', '')} "
-                f"trial {settings.get('trial_number', '')}"
-            ).strip(),
-            "strategy": STRATEGY_NAME,
-            "freqaimodel": MODEL_NAME,
-            "freqaimodel_path": str(PACKAGE_DIR),
-            "freqai": freqai,
-            SETTINGS_KEY: settings,
-        }
-    )
-    if user_data_dir is not None:
-        ft["user_data_dir"] = str(user_data_dir)
-    if strategy_path is not None:
-        ft["strategy_path"] = str(strategy_path)
-    return ft
-
-
-def build_parameter_file(
-    params: TrialParams, config: RunConfig, *, metadata: dict[str, Any], export_time: str
-) -> dict[str, Any]:
-    """The strategy's parameter file in freqtrade's format (plus an ``lstm_optuna`` block)."""
-    bt = config.backtest
-    spaces: dict[str, Any] = strategy_params(params.weights, params.signal)
-    spaces["roi"] = {str(k): float(v) for k, v in bt.minimal_roi.items()}
-    spaces["stoploss"] = {"stoploss": float(bt.stoploss)}
-    spaces["trailing"] = {
-        "trailing_stop": bool(bt.trailing_stop),
-        "trailing_stop_positive": bt.trailing_stop_positive,
-        "trailing_stop_positive_offset": float(bt.trailing_stop_positive_offset),
-        "trailing_only_offset_is_reached": bool(bt.trailing_only_offset_is_reached),
-    }
-    return {
-        "strategy_name": STRATEGY_NAME,
-        "params": spaces,
-        "ft_stratparam_v": 1,
-        "export_time": export_time,
-        SETTINGS_KEY: metadata,
-    }
 
 
 def _command(
@@ -366,6 +171,19 @@ def _readme(meta: dict[str, Any], command: str, out_dir: Path) -> str:
             "",
         ]
     )
+
+
+def _parameter_ranges(space: dict[str, Any], params: TrialParams) -> dict[str, list[float]]:
+    """Hyperopt ranges of the threshold parameters from the study's search space (when searched)."""
+    ranges: dict[str, list[float]] = {}
+    for key, name, value in (
+        ("signal.entry", "entry_threshold", params.signal.entry),
+        ("signal.exit_gap", "exit_gap", params.signal.exit_gap),
+    ):
+        spec = space.get(key) or {}
+        if spec.get("type") in ("float", "int") and spec["low"] <= value <= spec["high"]:
+            ranges[name] = [float(spec["low"]), float(spec["high"])]
+    return ranges
 
 
 def export_study_trial(
@@ -453,24 +271,7 @@ def write_export(
     tf = config.data.timeframe
     timerange = None if holdout is None else span_timerange(holdout.start, holdout.end, tf)
     windows = plan.to_freqai()
-    anchor = study_warmup_start(config)
-    wf_start, wf_end = plan.walkforward_span
-    spans = {
-        "walkforward": {
-            "start": wf_start.isoformat(),
-            "end": wf_end.isoformat(),
-            "warmup_start": anchor.isoformat(),
-            "timerange": span_timerange(wf_start, wf_end, tf),
-            "freqai_schedule": config.walkforward.step == config.walkforward.test_days,
-        }
-    }
-    if holdout is not None:
-        spans["holdout"] = {
-            "start": holdout.start.isoformat(),
-            "end": holdout.end.isoformat(),
-            "warmup_start": holdout_warmup_start(config).isoformat(),
-            "timerange": timerange,
-        }
+    spans = export_spans(config, plan)
     metadata = {
         "version": __version__,
         "study_name": study_name,
@@ -483,19 +284,7 @@ def write_export(
         **metadata,
         "storage": redact(absolute_storage(storage)) if storage else None,
         "identifier": identifier,
-        "features": list(config.features.features),
-        "seed": config.study.seed,
-        "accelerator": config.training.accelerator,
-        "datadir": str(Path(config.data.path).resolve()),
-        "exchange": config.data.exchange,
-        "holdout": spans.get("holdout"),
-        "walkforward": spans["walkforward"],
-        "freqai_windows": windows,
-        "train_days": config.walkforward.train_days,
-        "purge_candles": config.walkforward.purge_candles,
-        "ensemble_size": config.training.ensemble_size,
-        "warmup_start": (spans.get("holdout") or spans["walkforward"])["warmup_start"],
-        "timeframe": config.data.timeframe,
+        **_run_settings(config, spans, windows),
         **(extra or {}),
     }
     ft = build_freqtrade_config(
@@ -515,25 +304,11 @@ def write_export(
     )
     config_path = out / CONFIG_FILE
     config_path.write_text(json.dumps(ft, indent=2) + "\n", encoding="utf-8")
-    trades_path = out / TRADES_FILE
-    if study_trades:
-        doc = {
-            "format": TRADES_FORMAT,
-            "version": __version__,
-            "study_name": study_name,
-            "trial_number": trial_number,
-            "spans": {name: {**spans[name], **value} for name, value in study_trades.items()},
-        }
-        trades_path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    elif trades_path.exists():
-        trades_path.unlink()
+    _write_study_trades(out / TRADES_FILE, metadata, spans, study_trades)
     params_path = strategy_dir / f"{STRATEGY_NAME}.json"
     param_file = build_parameter_file(params, config, metadata=metadata, export_time=exported_at)
     params_path.write_text(json.dumps(param_file, indent=2) + "\n", encoding="utf-8")
-    link = strategy_dir / f"{STRATEGY_NAME}.py"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(STRATEGY_FILE)
+    link = _link_strategy(strategy_dir)
     datadir = Path(settings["datadir"]) / config.data.exchange
     command = _command(config_path, strategy_dir, datadir, out / USER_DATA, timerange)
     readme_path = out / README_FILE
@@ -559,6 +334,85 @@ def write_export(
     )
 
 
+def export_spans(config: RunConfig, plan: WalkForwardPlan) -> dict[str, dict[str, Any]]:
+    """The study's spans as the export records them: ``walkforward`` and (when the plan has one)
+    ``holdout``, each with its ISO ``start``/``end``, ``warmup_start`` and freqtrade
+    ``timerange``; the walk-forward span also says whether FreqAI's retraining schedule matches
+    the study's folds (``freqai_schedule``: ``step == test_days``)."""
+    tf = config.data.timeframe
+    wf_start, wf_end = plan.walkforward_span
+    spans: dict[str, dict[str, Any]] = {
+        "walkforward": {
+            "start": wf_start.isoformat(),
+            "end": wf_end.isoformat(),
+            "warmup_start": study_warmup_start(config).isoformat(),
+            "timerange": span_timerange(wf_start, wf_end, tf),
+            "freqai_schedule": config.walkforward.step == config.walkforward.test_days,
+        }
+    }
+    holdout = plan.holdout
+    if holdout is not None:
+        spans["holdout"] = {
+            "start": holdout.start.isoformat(),
+            "end": holdout.end.isoformat(),
+            "warmup_start": holdout_warmup_start(config).isoformat(),
+            "timerange": span_timerange(holdout.start, holdout.end, tf),
+        }
+    return spans
+
+
+def _run_settings(
+    config: RunConfig, spans: dict[str, dict[str, Any]], windows: dict[str, Any]
+) -> dict[str, Any]:
+    """The run's settings in the ``lstm_optuna`` block, in their recorded order: features, seed,
+    data, both spans, FreqAI windows and the walk-forward/ensemble settings the model needs."""
+    return {
+        "features": list(config.features.features),
+        "seed": config.study.seed,
+        "accelerator": config.training.accelerator,
+        "datadir": str(Path(config.data.path).resolve()),
+        "exchange": config.data.exchange,
+        "holdout": spans.get("holdout"),
+        "walkforward": spans["walkforward"],
+        "freqai_windows": windows,
+        "train_days": config.walkforward.train_days,
+        "purge_candles": config.walkforward.purge_candles,
+        "ensemble_size": config.training.ensemble_size,
+        "warmup_start": (spans.get("holdout") or spans["walkforward"])["warmup_start"],
+        "timeframe": config.data.timeframe,
+    }
+
+
+def _write_study_trades(
+    path: Path,
+    metadata: dict[str, Any],
+    spans: dict[str, dict[str, Any]],
+    study_trades: dict[str, Any] | None,
+) -> None:
+    """Write :data:`TRADES_FILE`: the study's trades per span next to the span's dates; remove a
+    stale file when there are none."""
+    if study_trades:
+        doc = {
+            "format": TRADES_FORMAT,
+            "version": __version__,
+            "study_name": metadata["study_name"],
+            "trial_number": metadata["trial_number"],
+            "spans": {name: {**spans[name], **value} for name, value in study_trades.items()},
+        }
+        path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    elif path.exists():
+        path.unlink()
+
+
+def _link_strategy(strategy_dir: Path) -> Path:
+    """(Re)create the symlink ``strategy_dir/<strategy>.py`` to the repository's strategy file."""
+    link = strategy_dir / f"{STRATEGY_NAME}.py"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(STRATEGY_FILE)
+    return link
+
+
 def export_trial(
     study_name: str,
     out_dir: Path | str,
@@ -579,13 +433,9 @@ def export_trial(
 __all__ = [
     "ExportResult",
     "absolute_storage",
-    "build_freqtrade_config",
-    "build_parameter_file",
+    "export_spans",
     "export_study_trial",
     "export_trial",
     "new_identifier",
-    "span_timerange",
-    "study_plan",
-    "timerange_of",
     "write_export",
 ]

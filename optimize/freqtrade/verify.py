@@ -27,26 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from freqtrade.configuration import TimeRange
 
-from optimize.freqtrade.export import (
-    CONFIG_FILE,
-    STRATEGY_DIR,
-    TRADES_FILE,
-    new_identifier,
-    startup_candles,
-)
+from optimize.freqtrade.export import STRATEGY_DIR, TRADES_FILE
 from optimize.freqtrade.offline import run_freqtrade_backtest
-from optimize.study.evaluate import FOLD_METRIC_KEYS
-from strategy.features import WARMUP_CANDLES
+from optimize.freqtrade.run_setup import SPANS, prepare_run, run_span, warm_up
+from optimize.study.scoring import FOLD_METRIC_KEYS
 from strategy.freqtrade import STRATEGY_NAME
-from strategy.freqtrade.rules import SETTINGS_KEY
-from strategy.timeframes import timeframe_to_timedelta
 
 logger = logging.getLogger(__name__)
 
 
-SPANS = ("holdout", "walkforward")
 MATCH_KEYS = ("pair", "open_date", "close_date", "exit_reason")
 """A study trade and a freqtrade trade match when these agree."""
 MISMATCHES_SHOWN = 5
@@ -61,7 +51,7 @@ class VerifyResult:
         span: ``"holdout"``, ``"walkforward"`` or ``"timerange"`` (a ``--timerange`` given).
         start, end: the backtested span (UTC, end exclusive).
         timerange: the freqtrade timerange.
-        freqtrade: freqtrade's metrics (keys of :data:`optimize.study.evaluate.FOLD_METRIC_KEYS` it
+        freqtrade: freqtrade's metrics (keys of :data:`optimize.study.scoring.FOLD_METRIC_KEYS` it
         has).
         study: the study's metrics for the span (its stored ones for a whole span; computed from
             its trades for a ``--timerange``), None when the export holds no study trades.
@@ -119,32 +109,6 @@ class VerifyResult:
         }
 
 
-def read_export(export_dir: Path | str) -> dict[str, Any]:
-    """The export's freqtrade config.
-
-    Raises:
-        FileNotFoundError: no ``config.json`` in ``export_dir``.
-        ValueError: the config is not valid JSON or was not written by
-            ``python -m optimize export``.
-    """
-    path = Path(export_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no export at {export_dir}: {path} does not exist.")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{path}: not valid JSON ({exc}); expected the config.json written by the export."
-        ) from None
-    if (
-        not isinstance(config, dict)
-        or not isinstance(config.get(SETTINGS_KEY), dict)
-        or "trial_number" not in config[SETTINGS_KEY]
-    ):
-        raise ValueError(f"{path} has no '{SETTINGS_KEY}' block; it was not written by the export.")
-    return config
-
-
 def read_study_trades(export_dir: Path | str) -> dict[str, Any] | None:
     """The study's trades per span stored with the export
     (:data:`optimize.freqtrade.export.TRADES_FILE`), or None when the export has none (an export
@@ -161,92 +125,6 @@ def read_study_trades(export_dir: Path | str) -> dict[str, Any] | None:
     if not isinstance(doc, dict) or not isinstance(doc.get("spans"), dict):
         raise ValueError(f"{path}: expected an object with 'spans', written by the export.")  # noqa: TRY004
     return doc["spans"]
-
-
-def _prepare(
-    export_dir: Path | str, datadir: Path | str | None, purpose: str
-) -> tuple[Path, dict[str, Any], dict[str, Any], Path]:
-    """An export made ready for a freqtrade run in this process.
-
-    Returns:
-        ``(folder, run config, settings, datadir)``: the export's config with a fresh FreqAI
-        identifier ``<study>-<purpose>-...`` (FreqAI would otherwise reuse cached predictions) and
-        without its user-data and strategy paths (each run passes its own); its ``lstm_optuna``
-        block; ``datadir``, or the study's when None.
-    """
-    out = Path(export_dir).resolve()
-    config = read_export(out)
-    settings = config[SETTINGS_KEY]
-    run_config = dict(config)
-    run_config["freqai"] = {
-        **config["freqai"],
-        "identifier": new_identifier(
-            f"{settings['study_name']}-{purpose}", int(settings["trial_number"])
-        ),
-    }
-    for key in ("user_data_dir", "strategy_path"):
-        run_config.pop(key, None)
-    return (
-        out,
-        run_config,
-        settings,
-        Path(datadir) if datadir is not None else Path(settings["datadir"]),
-    )
-
-
-def _span(
-    settings: dict[str, Any], span: str, timerange: str | None
-) -> tuple[str, pd.Timestamp, pd.Timestamp, str, str | None]:
-    """``(span name, start, end, timerange, warm-up start)`` of a verification."""
-    if timerange:
-        tr = TimeRange.parse_timerange(timerange)
-        if not tr.startts or not tr.stopts:
-            raise ValueError(
-                f"--timerange needs a start and an end (FreqAI's rule), but got {timerange!r}."
-            )
-        return (
-            "timerange",
-            pd.Timestamp(tr.startts, unit="s", tz="UTC"),
-            pd.Timestamp(tr.stopts, unit="s", tz="UTC"),
-            timerange,
-            None,
-        )
-    if span not in SPANS:
-        raise ValueError(f"span must be one of {SPANS}, but got span={span!r}.")
-    info = settings.get(span)
-    if not info:
-        raise ValueError(f"the export has no {span} span (the study has none); pass --timerange.")
-    if not info.get("freqai_schedule", True):
-        raise ValueError(
-            "the study's folds step by walkforward.step_days, not test_days: FreqAI always steps "
-            "by backtest_period_days, so its windows over the walk-forward span are not the "
-            "study's; verify the holdout or a --timerange instead."
-        )
-    return (
-        span,
-        pd.Timestamp(info["start"]),
-        pd.Timestamp(info["end"]),
-        info["timerange"],
-        info.get("warmup_start"),
-    )
-
-
-def _warm_up(run_config: dict[str, Any], start: pd.Timestamp, anchor: str | None) -> None:
-    """Make a run's indicators start at ``anchor`` and freqtrade load back to exactly it.
-
-    ``anchor`` None (a timerange of the user's): the usual warm-up, ``WARMUP_CANDLES`` base
-    candles before FreqAI's first training window of the run.
-    """
-    timeframe = str(run_config.get("timeframe", "1h"))
-    train_days = run_config["freqai"]["train_period_days"]
-    if anchor is None:
-        anchor = (
-            start
-            - pd.Timedelta(days=train_days)
-            - WARMUP_CANDLES * timeframe_to_timedelta(timeframe)
-        ).isoformat()
-    run_config[SETTINGS_KEY] = {**run_config[SETTINGS_KEY], "warmup_start": anchor}
-    run_config["startup_candle_count"] = startup_candles(start, train_days, anchor, timeframe)
 
 
 def _trade_key(trade: dict[str, Any]) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
@@ -360,10 +238,10 @@ def verify_export(
         FileNotFoundError / ValueError: not an export; no such span; a timerange whose first
             FreqAI training window starts before the study's warm-up start.
     """
-    out, run_config, settings, datadir = _prepare(export_dir, datadir, "verify")
-    name, start, end, tr, anchor = _span(settings, span, timerange)
+    out, run_config, settings, datadir = prepare_run(export_dir, datadir, "verify")
+    name, start, end, tr, anchor = run_span(settings, span, timerange)
     run_config["export"] = "none"
-    _warm_up(run_config, start, anchor)
+    warm_up(run_config, start, anchor)
     logger.info("verifying %s over %s (%s)", out, tr, name)
     result = run_freqtrade_backtest(
         run_config, STRATEGY_NAME, datadir=datadir, timerange=tr, strategy_path=out / STRATEGY_DIR
@@ -433,136 +311,3 @@ def format_comparison(result: VerifyResult) -> str:
     if result.note:
         rows.append(f"note: {result.note}")
     return "\n".join(rows)
-
-
-@dataclass(frozen=True)
-class LookaheadSummary:
-    """Outcome of freqtrade's lookahead analysis of an export.
-
-    Attributes:
-        total_signals: trades whose entry and exit were re-checked on truncated data.
-        false_entry_signals, false_exit_signals: signals that changed when the future was cut.
-        false_indicators: dataframe columns whose values changed when the future was cut.
-        has_bias: freqtrade's verdict.
-        failed_bias_check: True when freqtrade could not check (too few trades).
-        changed_before_last_candle: columns that differ between the full and a cut run on any
-            candle before the cut run's last one.
-        last_candle_unpredicted: every cut run's last candle has ``do_predict == 0``: FreqAI's
-            backtest windows end before the candle at the timerange's end, so FreqAI never
-            predicts it, and freqtrade's indicator comparison flags the prediction columns there
-            for any FreqAI strategy.
-    """
-
-    total_signals: int
-    false_entry_signals: int
-    false_exit_signals: int
-    false_indicators: list[str]
-    has_bias: bool
-    failed_bias_check: bool
-    changed_before_last_candle: list[str]
-    last_candle_unpredicted: bool
-
-    @property
-    def no_lookahead(self) -> bool:
-        """Trades were checked, no signal changed, and no column changed before the cut."""
-        return (
-            self.total_signals > 0
-            and self.false_entry_signals == 0
-            and self.false_exit_signals == 0
-            and not self.changed_before_last_candle
-        )
-
-
-def lookahead_analysis(
-    export_dir: Path | str,
-    *,
-    timerange: str,
-    datadir: Path | str | None = None,
-    pairs: list[str] | None = None,
-    minimum_trade_amount: int = 1,
-    targeted_trade_amount: int = 5,
-) -> LookaheadSummary:
-    """Run freqtrade's ``lookahead-analysis`` on an export, in-process and offline.
-
-    freqtrade backtests the timerange once, then for each of up to ``targeted_trade_amount``
-    trades backtests again with the data cut right after the trade's entry (and exit) candle, and
-    compares signals and dataframe columns. With FreqAI every run retrains its windows (fresh
-    identifier, freqtrade purges the models folder between runs).
-
-    Args:
-        export_dir: folder written by the export.
-        timerange: freqtrade timerange to analyse (keep it short: every trade costs two backtests).
-        datadir: data folder (default: the study's).
-        pairs: restrict the whitelist (default: the export's pairs).
-        minimum_trade_amount, targeted_trade_amount: freqtrade's options of the same names.
-    """
-    import tempfile
-
-    from freqtrade.configuration import setup_utils_configuration
-    from freqtrade.enums import RunMode
-    from freqtrade.optimize.analysis.lookahead_helpers import LookaheadAnalysisSubFunctions
-    from freqtrade.resolvers import StrategyResolver
-    from freqtrade.util import get_progress_tracker
-
-    from optimize.freqtrade.offline import load_markets, offline_markets, preserved_logging
-
-    out, run_config, settings, datadir = _prepare(export_dir, datadir, "lookahead")
-    _warm_up(run_config, _span(settings, "holdout", timerange)[1], None)
-    exchange = run_config["exchange"]
-    run_config["exchange"] = {
-        **exchange,
-        "pair_whitelist": list(pairs or exchange["pair_whitelist"]),
-    }
-    with tempfile.TemporaryDirectory(prefix="lookahead-") as tmp, preserved_logging():
-        cfg_path = Path(tmp) / "config.json"
-        cfg_path.write_text(json.dumps(run_config), encoding="utf-8")
-        args = {
-            "config": [str(cfg_path)],
-            "datadir": str(datadir / str(settings.get("exchange", "binance"))),
-            "user_data_dir": tmp,
-            "strategy": STRATEGY_NAME,
-            "strategy_path": str(out / STRATEGY_DIR),
-            "timerange": timerange,
-            "minimum_trade_amount": minimum_trade_amount,
-            "targeted_trade_amount": targeted_trade_amount,
-        }
-        ft_config = setup_utils_configuration(args, RunMode.UTIL_NO_EXCHANGE)
-        ft_config = LookaheadAnalysisSubFunctions.calculate_config_overrides(ft_config)
-        found = [
-            o
-            for o in StrategyResolver.search_all_objects(ft_config, enum_failed=False)
-            if o["name"] == STRATEGY_NAME
-        ]
-        if not found:
-            raise ValueError(f"{STRATEGY_NAME} not found in {out / STRATEGY_DIR}.")
-        with offline_markets(load_markets()), get_progress_tracker() as progress:
-            analysis = LookaheadAnalysisSubFunctions.initialize_single_lookahead_analysis(
-                ft_config, found[0], progress
-            )
-    result = analysis.current_analysis
-    changed, unpredicted = _compare_cuts(analysis)
-    return LookaheadSummary(
-        int(result.total_signals),
-        int(result.false_entry_signals),
-        int(result.false_exit_signals),
-        list(result.false_indicators),
-        bool(result.has_bias),
-        bool(analysis.failed_bias_check),
-        changed,
-        unpredicted,
-    )
-
-
-def _compare_cuts(analysis: Any) -> tuple[list[str], bool]:
-    """Columns differing before each cut's last candle; whether every last candle is unpredicted."""
-    changed: set[str] = set()
-    unpredicted = True
-    full = analysis.full_varHolder.indicators
-    for holder in (*analysis.entry_varHolders, *analysis.exit_varHolders):
-        for pair, cut in getattr(holder, "indicators", {}).items():
-            same = full[pair].loc[cut.index]
-            diff = same.iloc[:-1].compare(cut.iloc[:-1])
-            changed.update(str(col) for col, _ in diff.columns)
-            if "do_predict" in cut.columns and cut["do_predict"].iloc[-1] == 1:
-                unpredicted = False
-    return sorted(changed), unpredicted

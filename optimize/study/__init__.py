@@ -4,7 +4,11 @@
   trials;
 * :mod:`~optimize.study.runner` — :func:`open_study` (resume checks), :func:`run_worker` and the
   objective that stores each trial's record;
-* :mod:`~optimize.study.evaluate` — one trial's walk-forward evaluation (:func:`evaluate`);
+* :mod:`~optimize.study.inputs` — the trial-independent inputs of a study (:class:`StudyData`);
+* :mod:`~optimize.study.evaluate` — one trial's walk-forward evaluation (:func:`evaluate`): the
+  models fitted fold by fold;
+* :mod:`~optimize.study.scoring` — a span's signals backtested and scored next to the baselines,
+  with its daily equity and trade records;
 * :mod:`~optimize.study.records` — the typed, versioned records a trial and a study store;
 * :mod:`~optimize.study.robustness` / :mod:`~optimize.study.seednoise` — fresh seed sets for the
   best trials and what they say about seed noise;
@@ -25,8 +29,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "open_study": "optimize.study.runner",
         "run_worker": "optimize.study.runner",
         "prepare_study_data": "optimize.study.runner",
-        "StudyData": "optimize.study.evaluate",
+        "StudyData": "optimize.study.inputs",
         "TrialOutcome": "optimize.study.evaluate",
+        "SpanScore": "optimize.study.scoring",
+        "score_span": "optimize.study.scoring",
         "TrialRecord": "optimize.study.records",
         "StudyRecord": "optimize.study.records",
         "study_config": "optimize.study.records",

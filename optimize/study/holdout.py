@@ -9,7 +9,7 @@ before it, exactly as FreqAI's backtest of the export over the holdout retrains 
 study's own backtest settings, next to the same two baselines the trials carry: buy-and-hold and
 "no model" (the trial's thresholds applied to T). It reuses the trial code path of
 :mod:`optimize.study.evaluate` (:func:`~optimize.study.evaluate.fit_fold`,
-:func:`~optimize.study.evaluate.score_span`), so the numbers are comparable to the per-fold ones.
+:func:`~optimize.study.scoring.score_span`), so the numbers are comparable to the per-fold ones.
 The record keeps the trades (what ``python -m optimize verify`` compares with freqtrade's).
 
 Rules:
@@ -48,16 +48,10 @@ from optimize.config import RunConfig
 from optimize.data import load_candles
 from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import (
-    PairFold,
-    StudyData,
-    check_purge,
-    daily_equity,
-    fit_fold,
-    score_span,
-    trade_records,
-)
+from optimize.study.evaluate import check_purge, fit_fold
+from optimize.study.inputs import StudyData
 from optimize.study.records import TrialRecord, study_config
+from optimize.study.scoring import PairFold, daily_equity, score_span, trade_records
 from optimize.study.selection import select_trial
 from optimize.walkforward import Fold, WalkForwardPlan, holdout_windows, make_folds
 from strategy.features import warmup_start
@@ -135,8 +129,8 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         first window's training span), ``windows`` (each window's train/test span and per-pair
         thresholds and training info), ``metrics`` (same keys as a fold's), ``baselines``
         (``buy_and_hold``, ``no_model``), ``pairs`` (the last window's per-pair info),
-        ``daily_equity`` (see :func:`optimize.study.evaluate.daily_equity`), ``daily_returns``,
-        ``trades`` (:func:`optimize.study.evaluate.trade_records`), ``warmup_start`` (the candle its
+        ``daily_equity`` (see :func:`optimize.study.scoring.daily_equity`), ``daily_returns``,
+        ``trades`` (:func:`optimize.study.scoring.trade_records`), ``warmup_start`` (the candle its
         indicators start from, :func:`holdout_warmup_start`), ``study_seed``, ``ensemble_size``,
         ``duration_s``,
         ``computed_at`` (ISO UTC), ``version`` (lstm-optuna) and ``format``.

@@ -18,6 +18,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from typing import Any
@@ -29,7 +30,8 @@ from optimize._version import __version__
 from optimize.config import parse_config
 from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import StudyData, evaluate
+from optimize.study.evaluate import evaluate
+from optimize.study.inputs import StudyData
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.runner import die_with_parent
 from optimize.study.seednoise import SeedNoise, SeedValue, attr_key, direction_sign, read_noise
@@ -38,6 +40,21 @@ logger = logging.getLogger(__name__)
 
 Job = tuple[int, dict[str, Any], int]
 """(trial number, resolved params, seed set)."""
+
+
+@dataclass(frozen=True)
+class RobustnessPlan:
+    """What one run of the step does, once its defaults are resolved (for progress displays).
+
+    Attributes:
+        top: trials re-evaluated (the best complete ones by recorded value).
+        seed_sets: fresh seed sets per trial.
+        evaluations: (trial, seed set) pairs still without a stored value, to run now.
+    """
+
+    top: int
+    seed_sets: int
+    evaluations: int
 
 
 def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
@@ -114,6 +131,7 @@ def run_robustness(
     top: int | None = None,
     seed_sets: int | None = None,
     workers: int = 1,
+    on_plan: Callable[[RobustnessPlan], None] | None = None,
     on_value: Callable[[SeedValue], None] | None = None,
 ) -> dict[int, SeedNoise]:
     """Evaluate the missing (trial, seed set) pairs and store them; return the study's noise.
@@ -123,6 +141,8 @@ def run_robustness(
         top: trials to re-evaluate (default: the config's ``study.robustness_top``; 0: none).
         seed_sets: fresh seed sets per trial (default ``study.robustness_seed_sets``).
         workers: processes to evaluate in (1: this process).
+        on_plan: called once with the resolved plan, before the first evaluation (progress
+            display).
         on_value: called with each value once stored (progress display).
 
     Returns:
@@ -145,6 +165,8 @@ def run_robustness(
                 f"{1 if name == 'workers' else 0}, but got {name}={value!r}."
             )
     jobs = missing_jobs(study, top, seed_sets) if top and seed_sets else []
+    if on_plan is not None:
+        on_plan(RobustnessPlan(top, seed_sets, len(jobs)))
     logger.info(
         "robustness of study %s: top %d trials x %d seed sets, %d evaluations to run",
         study.study_name,

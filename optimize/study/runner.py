@@ -20,7 +20,6 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
@@ -30,7 +29,9 @@ from optimize._version import __version__
 from optimize.config import RunConfig, StudyConfig
 from optimize.search.objectives import get_objective
 from optimize.search.space import SearchSpace
-from optimize.study.evaluate import StudyData, evaluate
+from optimize.study.evaluate import evaluate
+from optimize.study.fingerprint import fingerprint_differences, resume_seed, study_fingerprint
+from optimize.study.inputs import StudyData
 from optimize.study.records import StudyRecord, TrialRecord, write_trial
 from optimize.study.storage import (
     FINISHED,
@@ -42,23 +43,6 @@ from optimize.study.storage import (
 )
 
 logger = logging.getLogger(__name__)
-
-RESUMABLE_KEYS = frozenset(
-    {
-        "study.n_trials",
-        "study.timeout",
-        "study.heartbeat_interval",
-        "study.grace_period",
-        "study.max_retry",
-        "study.robustness_top",
-        "study.robustness_seed_sets",
-        "training.accelerator",
-        "training.threads_per_worker",
-        "training.cache_dir",
-    }
-)
-"""Run-config keys (``section.key``) that cannot change a trial's result: a study resumes with other
-values."""
 
 
 def die_with_parent(signum: int = signal.SIGTERM) -> None:
@@ -120,22 +104,15 @@ def make_pruner(study: StudyConfig) -> optuna.pruners.BasePruner:
     )
 
 
-def study_fingerprint(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
-    """What a study is bound to: stored once, checked on every resume."""
-    return {
-        "config": config.to_dict(),
-        "space": space.to_dict(),
-    }
-
-
 def open_study(
     storage: str | RDBStorage, study_name: str, config: RunConfig, space: SearchSpace, *, seed: int
 ) -> optuna.Study:
     """Create the study or load it (resume); refuse to resume with a different config or space.
 
-    Keys in :data:`RESUMABLE_KEYS` may differ from the stored config. A study that holds no trial
-    yet takes the new config and space. A resumed study's sampler is seeded with ``seed`` and the
-    number of trials already there, so a rerun does not repeat the start-up draws of the first.
+    Keys in :data:`~optimize.study.fingerprint.RESUMABLE_KEYS` may differ from the stored config.
+    A study that holds no trial yet takes the new config and space. A resumed study's sampler is
+    seeded with ``seed`` and the number of trials already there, so a rerun does not repeat the
+    start-up draws of the first.
 
     Raises:
         ValueError: the stored study was made with another run config or search space (the
@@ -178,49 +155,6 @@ def open_study(
     if n_stored:
         study.sampler = make_sampler(config.study, resume_seed(seed, n_stored))
     return study
-
-
-def resume_seed(seed: int, n_trials: int) -> int:
-    """The sampler seed of a worker (seed ``seed``) joining a study that already holds
-    ``n_trials``."""
-    import numpy as np
-
-    return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
-
-
-_ABSENT = "<absent>"
-
-
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: value}
-
-
-def fingerprint_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``"config walkforward.test_days: stored 7, now 10"`` for every key that differs and matters.
-
-    Keys of :data:`RESUMABLE_KEYS` are ignored.
-    """
-    out = []
-    for part in ("config", "space"):
-        old, new = _flat(_normalise(stored.get(part, {}))), _flat(_normalise(current.get(part, {})))
-        for key in sorted(set(old) | set(new)):
-            if part == "config" and key in RESUMABLE_KEYS:
-                continue
-            a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
-            if a != b:
-                out.append(f"{part} {key}: stored {a!r}, now {b!r}")
-    return out
-
-
-def _normalise(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
 class StudyInputError(ValueError):

@@ -16,7 +16,7 @@ from lstm.params import LSTMParams
 from lstm.seeds import model_seed
 from lstm.train import ensemble_mean, fit_predict, predict, predict_ensemble
 from optimize.config import load_config
-from optimize.freqtrade.export import build_freqtrade_config
+from optimize.freqtrade.trial_config import build_freqtrade_config
 from optimize.search.space import TrialParams
 from strategy.features import build_features
 from strategy.freqtrade.lstm_regressor import LstmOptunaRegressor
@@ -211,7 +211,7 @@ def test_training_rows_of_each_freqai_window_are_the_study_fold_s(datadir, tmp_p
     """FreqAI's own window split over the walk-forward span, then the model's purge and trim:
     the rows fitted are, date for date, the rows the study's fold fitted."""
     from optimize.data import load_candles
-    from optimize.freqtrade.export import timerange_of
+    from optimize.freqtrade.timerange import timerange_of
     from optimize.walkforward import WalkForwardSettings, make_folds
 
     candles = load_candles(

@@ -17,7 +17,9 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from lstm.params import LSTMParams
 from optimize.config import load_config
 from optimize.freqtrade.export import write_export
-from optimize.freqtrade.verify import lookahead_analysis, read_export, verify_export
+from optimize.freqtrade.lookahead import lookahead_analysis
+from optimize.freqtrade.run_setup import read_export
+from optimize.freqtrade.verify import verify_export
 from optimize.search.space import TrialParams
 from optimize.walkforward import WalkForwardSettings
 from strategy.features import build_features

@@ -1,4 +1,4 @@
-"""The study report: pure pieces (CSCV splits, DSR/PBO inputs, verdict, equity curves), the page
+"""The study report: pure pieces (CSCV splits, DSR/PBO inputs, verdict), the page
 on a real smoke study, rendered in headless Chromium without JavaScript errors and offline, the
 CLI, and the holdout evaluated once across reports.
 """
@@ -17,13 +17,7 @@ from plotly.offline import get_plotlyjs
 
 import optimize.study.evaluate as evaluate_mod
 from optimize.analysis import stats
-from optimize.analysis.html import (
-    SECTIONS,
-    default_report_path,
-    equity_figure,
-    render,
-    write_report,
-)
+from optimize.analysis.html import SECTIONS, default_report_path, render, write_report
 from optimize.analysis.pbo import probability_of_backtest_overfitting
 from optimize.analysis.report import DSR_THRESHOLD, collect, overfitting_stats, pbo_splits, verdict
 from optimize.cli import main
@@ -129,19 +123,6 @@ def test_verdict_words_follow_the_numbers():
     assert "DSR not computable" in verdict(
         trial_number=0, profit=0, buy_and_hold=0, no_model=None, dsr=None, pbo=None
     )
-
-
-def test_equity_figure_places_end_of_day_values_and_drawdown():
-    fig = equity_figure({"start": "2025-01-01", "model": [1.1, 0.99, 1.21]}, "t")
-    equity, drawdown = fig.data
-    assert list(equity.y) == [1.0, 1.1, 0.99, 1.21]
-    assert [str(x)[:10] for x in equity.x] == [
-        "2025-01-01",
-        "2025-01-02",
-        "2025-01-03",
-        "2025-01-04",
-    ]
-    assert list(drawdown.y) == pytest.approx([0.0, 0.0, 0.99 / 1.1 - 1, 0.0])
 
 
 def test_report_of_a_tiny_in_memory_study_degrades_gracefully():

@@ -17,7 +17,8 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from optimize.cli import main
 from optimize.freqtrade.export import TRADES_FILE
-from optimize.freqtrade.verify import read_export, verify_export
+from optimize.freqtrade.run_setup import read_export
+from optimize.freqtrade.verify import verify_export
 from optimize.search.space import TrialParams
 from optimize.study.evaluate import StudyData
 from optimize.study.holdout import holdout_warmup_start

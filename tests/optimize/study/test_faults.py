@@ -24,7 +24,7 @@ from optimize.search.space import load_space
 from optimize.study.runner import StudyInputError, open_study, run_worker
 from optimize.study.storage import make_storage
 from tests.conftest import EMBEDDED_DATADIR, SMOKE_CONFIG, SMOKE_SPACE, SMOKE_STUDY
-from tests.optimize.study.test_runner import (
+from tests.optimize.study.helpers import (
     cli,
     load,
     slow_space,

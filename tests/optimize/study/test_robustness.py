@@ -19,9 +19,10 @@ from optuna.trial import TrialState
 from optimize.config import load_config
 from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import StudyData, evaluate
+from optimize.study.evaluate import evaluate
+from optimize.study.inputs import StudyData
 from optimize.study.records import study_config
-from optimize.study.robustness import missing_jobs, run_robustness, top_trials
+from optimize.study.robustness import RobustnessPlan, missing_jobs, run_robustness, top_trials
 from optimize.study.seednoise import (
     attr_key,
     best_by_seed_mean,
@@ -81,8 +82,10 @@ def test_robustness_stores_values_selects_by_mean_and_resumes(study) -> None:
     before = best_by_seed_mean(study)
     assert before is None and select_trial(study).number == study.best_trial.number
     calls: list = []
-    noise = run_robustness(study, top=2, seed_sets=2, on_value=calls.append)
+    plans: list = []
+    noise = run_robustness(study, top=2, seed_sets=2, on_plan=plans.append, on_value=calls.append)
     assert len(calls) == 4 and sorted(noise) == sorted(numbers)
+    assert plans == [RobustnessPlan(top=2, seed_sets=2, evaluations=4)]
     for number, n in noise.items():
         assert n.seed_sets == (1, 2) and len(n.values) == 2 and np.isfinite(n.values).all()
         assert n.mean == pytest.approx(np.mean(n.values)) and n.std == pytest.approx(
@@ -101,7 +104,8 @@ def test_robustness_stores_values_selects_by_mean_and_resumes(study) -> None:
     # a rerun evaluates nothing: every value is stored
     assert missing_jobs(study, 2, 2) == []
     again: list = []
-    assert run_robustness(study, top=2, seed_sets=2, on_value=again.append) == noise and again == []
+    assert run_robustness(study, on_plan=plans.append, on_value=again.append) == noise
+    assert again == [] and plans[-1] == RobustnessPlan(top=2, seed_sets=2, evaluations=0)
     # more seed sets later: only the new ones are computed
     assert [(n, m) for n, _, m in missing_jobs(study, 2, 3)] == [(numbers[0], 3), (numbers[1], 3)]
     iqr = value_iqr(study)

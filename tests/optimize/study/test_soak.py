@@ -27,7 +27,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.optimize.study.test_runner import PG_URL, _pg_unreachable, cli, worker_args, write_config
+from tests.optimize.study.helpers import PG_URL, cli, pg_unreachable, worker_args, write_config
 
 WORKERS = int(os.environ.get("LSTM_OPTUNA_SOAK_WORKERS", "8"))
 TRIALS = int(os.environ.get("LSTM_OPTUNA_SOAK_TRIALS", "50"))
@@ -130,7 +130,7 @@ def test_soak_sqlite(tmp_path):
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_soak_postgres(tmp_path):
-    reason = _pg_unreachable()
+    reason = pg_unreachable()
     if reason:
         pytest.skip(reason)
     name = f"soak-{uuid.uuid4().hex[:8]}"

@@ -19,7 +19,7 @@ from freqtrade.exchange.exchange_utils import (
     price_to_precision,
 )
 
-from optimize.backtest import _kernel as kernel
+from optimize.backtest import _precision as precision
 from optimize.backtest.engine import candle_price_decimals
 from optimize.data import load_candles
 
@@ -36,23 +36,25 @@ def _prices(seed: int, n: int = 3000) -> np.ndarray:
 def test_price_rounding_matches_freqtrade(decimals):
     tick = 1 / 10**decimals
     for x in _prices(decimals):
-        assert kernel.round_up_tick(x, decimals) == price_to_precision(
+        assert precision.round_up_tick(x, decimals) == price_to_precision(
             x, tick, TICK_SIZE, rounding_mode=ROUND_UP
         )
-        assert kernel.round_down_tick(x, decimals) == price_to_precision(
+        assert precision.round_down_tick(x, decimals) == price_to_precision(
             x, tick, TICK_SIZE, rounding_mode=ROUND_DOWN
         )
-        assert kernel.round_half_up_tick(x, decimals) == price_to_precision(
+        assert precision.round_half_up_tick(x, decimals) == price_to_precision(
             x, tick, TICK_SIZE, rounding_mode=ROUND
         )
 
 
 def test_exact_ties_and_on_tick_values():
-    assert kernel.round_half_up_tick(41234.565, 2) == price_to_precision(41234.565, 0.01, TICK_SIZE)
-    assert kernel.round_up_tick(37111.05, 2) == 37111.05
-    assert kernel.round_up_tick(100.37 * 0.9, 2) == 90.34
-    assert kernel.round_down_tick(0.3, 1) == 0.3
-    assert kernel.round_up_tick(1.23456, -1) == 1.23456  # -1: no rounding
+    assert precision.round_half_up_tick(41234.565, 2) == price_to_precision(
+        41234.565, 0.01, TICK_SIZE
+    )
+    assert precision.round_up_tick(37111.05, 2) == 37111.05
+    assert precision.round_up_tick(100.37 * 0.9, 2) == 90.34
+    assert precision.round_down_tick(0.3, 1) == 0.3
+    assert precision.round_up_tick(1.23456, -1) == 1.23456  # -1: no rounding
 
 
 # Ticks finer than the float spacing (|x| * 10**decimals >= 2**53 - 1): every float sits on a tick.
@@ -67,7 +69,7 @@ def test_ticks_finer_than_the_float_spacing_return_the_value_unchanged():
     pytest-timeout could not interrupt a hang inside this process.
     """
     code = (
-        "from optimize.backtest import _kernel as k\n"
+        "from optimize.backtest import _precision as k\n"
         f"print([(k.round_up_tick(x, d), k.round_down_tick(x, d), k.round_half_up_tick(x, d))"
         f" for x, d in {FINE_TICK_CASES!r}])"
     )
@@ -89,9 +91,9 @@ def test_ticks_just_coarser_than_the_float_spacing_still_round():
     """From 2**52 to 2**53 - 1 ticks not every float is on a tick: they round like freqtrade."""
     x = 450359962737050.0625  # x * 10 just above 2**52; freqtrade reads it as ...050.06
     for rounder, mode, expected in (
-        (kernel.round_up_tick, ROUND_UP, 450359962737050.1),
-        (kernel.round_down_tick, ROUND_DOWN, 450359962737050.0),
-        (kernel.round_half_up_tick, ROUND, 450359962737050.1),
+        (precision.round_up_tick, ROUND_UP, 450359962737050.1),
+        (precision.round_down_tick, ROUND_DOWN, 450359962737050.0),
+        (precision.round_half_up_tick, ROUND, 450359962737050.1),
     ):
         assert rounder(x, 1) == expected
         assert price_to_precision(x, 0.1, TICK_SIZE, rounding_mode=mode) == expected
@@ -104,14 +106,14 @@ def test_amount_truncation_matches_freqtrade(step_decimals):
     rates = np.round(rng.uniform(1, 90000, 2000), 2)
     step = 1 / 10**step_decimals
     for amount in stakes / rates:
-        assert kernel.round_down_tick(amount, step_decimals) == amount_to_precision(
+        assert precision.round_down_tick(amount, step_decimals) == amount_to_precision(
             amount, step, TICK_SIZE
         )
 
 
 def test_price_decimals_count_like_freqtrade():
     values = np.array([2.9515, 7195.24, 41000.0, 0.00001234, 3.1, 123456.789, 0.5])
-    assert kernel.price_decimals(values).tolist() == [4, 2, -1, 8, 1, 3, 1]
+    assert precision.price_decimals(values).tolist() == [4, 2, -1, 8, 1, 3, 1]
 
 
 @pytest.mark.parametrize(

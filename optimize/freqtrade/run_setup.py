@@ -1,0 +1,142 @@
+"""An export made ready for a freqtrade run in this process: its config, span and warm-up.
+
+Both in-process runs of an export, the verification (:mod:`optimize.freqtrade.verify`) and the
+lookahead analysis (:mod:`optimize.freqtrade.lookahead`), start the same way: read the export's
+``config.json`` back (:func:`read_export`), give it a fresh FreqAI identifier and drop its paths
+(:func:`prepare_run`), resolve the span to run (:func:`run_span`: the study's holdout or
+walk-forward span, or a timerange of the user's) and make freqtrade load back to the study's
+warm-up candle (:func:`warm_up`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from freqtrade.configuration import TimeRange
+
+from optimize.freqtrade.export import CONFIG_FILE, new_identifier
+from optimize.freqtrade.timerange import startup_candles
+from strategy.features import WARMUP_CANDLES
+from strategy.freqtrade.rules import SETTINGS_KEY
+from strategy.timeframes import timeframe_to_timedelta
+
+SPANS = ("holdout", "walkforward")
+"""The study's spans an export records (the first is the default of a verification)."""
+
+
+def read_export(export_dir: Path | str) -> dict[str, Any]:
+    """The export's freqtrade config.
+
+    Raises:
+        FileNotFoundError: no ``config.json`` in ``export_dir``.
+        ValueError: the config is not valid JSON or was not written by
+            ``python -m optimize export``.
+    """
+    path = Path(export_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no export at {export_dir}: {path} does not exist.")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path}: not valid JSON ({exc}); expected the config.json written by the export."
+        ) from None
+    if (
+        not isinstance(config, dict)
+        or not isinstance(config.get(SETTINGS_KEY), dict)
+        or "trial_number" not in config[SETTINGS_KEY]
+    ):
+        raise ValueError(f"{path} has no '{SETTINGS_KEY}' block; it was not written by the export.")
+    return config
+
+
+def prepare_run(
+    export_dir: Path | str, datadir: Path | str | None, purpose: str
+) -> tuple[Path, dict[str, Any], dict[str, Any], Path]:
+    """An export made ready for a freqtrade run in this process.
+
+    Returns:
+        ``(folder, run config, settings, datadir)``: the export's config with a fresh FreqAI
+        identifier ``<study>-<purpose>-...`` (FreqAI would otherwise reuse cached predictions) and
+        without its user-data and strategy paths (each run passes its own); its ``lstm_optuna``
+        block; ``datadir``, or the study's when None.
+    """
+    out = Path(export_dir).resolve()
+    config = read_export(out)
+    settings = config[SETTINGS_KEY]
+    run_config = dict(config)
+    run_config["freqai"] = {
+        **config["freqai"],
+        "identifier": new_identifier(
+            f"{settings['study_name']}-{purpose}", int(settings["trial_number"])
+        ),
+    }
+    for key in ("user_data_dir", "strategy_path"):
+        run_config.pop(key, None)
+    return (
+        out,
+        run_config,
+        settings,
+        Path(datadir) if datadir is not None else Path(settings["datadir"]),
+    )
+
+
+def run_span(
+    settings: dict[str, Any], span: str, timerange: str | None
+) -> tuple[str, pd.Timestamp, pd.Timestamp, str, str | None]:
+    """``(span name, start, end, timerange, warm-up start)`` of a verification."""
+    if timerange:
+        tr = TimeRange.parse_timerange(timerange)
+        if not tr.startts or not tr.stopts:
+            raise ValueError(
+                f"--timerange needs a start and an end (FreqAI's rule), but got {timerange!r}."
+            )
+        return (
+            "timerange",
+            pd.Timestamp(tr.startts, unit="s", tz="UTC"),
+            pd.Timestamp(tr.stopts, unit="s", tz="UTC"),
+            timerange,
+            None,
+        )
+    if span not in SPANS:
+        raise ValueError(f"span must be one of {SPANS}, but got span={span!r}.")
+    info = settings.get(span)
+    if not info:
+        raise ValueError(f"the export has no {span} span (the study has none); pass --timerange.")
+    if not info.get("freqai_schedule", True):
+        raise ValueError(
+            "the study's folds step by walkforward.step_days, not test_days: FreqAI always steps "
+            "by backtest_period_days, so its windows over the walk-forward span are not the "
+            "study's; verify the holdout or a --timerange instead."
+        )
+    return (
+        span,
+        pd.Timestamp(info["start"]),
+        pd.Timestamp(info["end"]),
+        info["timerange"],
+        info.get("warmup_start"),
+    )
+
+
+def warm_up(run_config: dict[str, Any], start: pd.Timestamp, anchor: str | None) -> None:
+    """Make a run's indicators start at ``anchor`` and freqtrade load back to exactly it.
+
+    ``anchor`` None (a timerange of the user's): the usual warm-up, ``WARMUP_CANDLES`` base
+    candles before FreqAI's first training window of the run.
+    """
+    timeframe = str(run_config.get("timeframe", "1h"))
+    train_days = run_config["freqai"]["train_period_days"]
+    if anchor is None:
+        anchor = (
+            start
+            - pd.Timedelta(days=train_days)
+            - WARMUP_CANDLES * timeframe_to_timedelta(timeframe)
+        ).isoformat()
+    run_config[SETTINGS_KEY] = {**run_config[SETTINGS_KEY], "warmup_start": anchor}
+    run_config["startup_candle_count"] = startup_candles(start, train_days, anchor, timeframe)
+
+
+__all__ = ["SPANS", "prepare_run", "read_export", "run_span", "warm_up"]

@@ -1,0 +1,37 @@
+"""A study's fingerprint: which differences refuse a resume, and the resumed sampler's seed."""
+
+from __future__ import annotations
+
+from optimize.study.fingerprint import RESUMABLE_KEYS, fingerprint_differences, resume_seed
+
+
+def test_differences_name_the_key_and_both_values():
+    stored = {"config": {"walkforward": {"test_days": 7}}, "space": {"lstm.dropout": {"low": 0.1}}}
+    current = {
+        "config": {"walkforward": {"test_days": 10}},
+        "space": {"lstm.dropout": {"low": 0.1}},
+    }
+    assert fingerprint_differences(stored, current) == [
+        "config walkforward.test_days: stored 7, now 10"
+    ]
+
+
+def test_resumable_keys_and_json_round_trips_are_no_difference():
+    assert "study.n_trials" in RESUMABLE_KEYS
+    stored = {"config": {"study": {"n_trials": 10}, "data": {"pairs": ["BTC/USDT"]}}}
+    current = {"config": {"study": {"n_trials": 50}, "data": {"pairs": ("BTC/USDT",)}}}
+    assert fingerprint_differences(stored, current) == []
+
+
+def test_a_missing_key_reads_as_absent():
+    stored = {"config": {"data": {"end": "2025-01-01"}}, "space": {}}
+    current = {"config": {"data": {"end": "2025-01-01", "start": "2024-01-01"}}, "space": {}}
+    assert fingerprint_differences(stored, current) == [
+        "config data.start: stored '<absent>', now '2024-01-01'"
+    ]
+
+
+def test_resume_seed_is_deterministic_and_depends_on_the_trials_held():
+    assert resume_seed(7, 3) == resume_seed(7, 3)
+    assert resume_seed(7, 3) != resume_seed(7, 4)
+    assert 0 <= resume_seed(7, 3) < 2**32
