@@ -36,6 +36,7 @@ from optimize.analysis.report import (
     collect,
     noise_row,
 )
+from optimize.study.records import StudyRecord
 from optimize.study.scoring import FOLD_METRIC_KEYS
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ FEW_TRIALS_IMPORTANCE = 20
 
 def _summary(inp: ReportInputs) -> str:
     study, trial = inp.study, inp.trial
-    attrs = study.user_attrs
+    created = StudyRecord.stored(study)  # None: a study not made by this project's runner
     noise = inp.trial_noise
     if inp.chosen:
         how = "chosen with --trial"
@@ -78,14 +79,14 @@ def _summary(inp: ReportInputs) -> str:
         [
             "objective",
             esc(
-                f"{attrs.get('objective', '?')} "
+                f"{created.objective if created else '?'} "
                 f"({', '.join(d.name.lower() for d in study.directions)})"
             ),
         ],
         ["trials", esc(", ".join(f"{k.lower()} {v}" for k, v in inp.states.items()))],
         [
             "run config / space",
-            esc(f"{attrs.get('config_source', '?')} / {attrs.get('space_source', '?')}"),
+            esc(f"{created.config_source} / {created.space_source}" if created else "? / ?"),
         ],
         [
             "selected trial",

@@ -36,8 +36,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optimize.analysis import stats
 from optimize.analysis.pbo import probability_of_backtest_overfitting
-from optimize.study.holdout import TOUCHED_ATTR, evaluate_trial_holdout, stored_holdout
-from optimize.study.records import TrialRecord
+from optimize.study.holdout import evaluate_trial_holdout, stored_holdout
+from optimize.study.records import HoldoutTouched, TrialRecord
 from optimize.study.seednoise import (
     SeedNoise,
     direction_sign,
@@ -284,7 +284,7 @@ def collect(
             note = f"not evaluated: {exc}"
     elif record is None:
         note = "not evaluated (--no-holdout); run the report without it to score the holdout once."
-    touched = study.user_attrs.get(TOUCHED_ATTR) or {}
+    touched = HoldoutTouched.of(study)
     oos, base = selected.oos_metrics, selected.baselines
     line = verdict(
         trial_number=trial.number,
@@ -320,7 +320,7 @@ def collect(
         stats=figures,
         holdout=record,
         holdout_note=note,
-        holdout_trials=list(touched.get("trials", [])),
+        holdout_trials=list(touched.trials) if touched else [],
         verdict=line,
         noise=noise,
         value_iqr=iqr,

@@ -61,7 +61,7 @@ from optimize.study.holdout import (
     evaluate_trial_holdout,
     holdout_warmup_start,
 )
-from optimize.study.records import TrialRecord, study_config
+from optimize.study.records import StudyRecord, TrialRecord, study_config
 from optimize.study.selection import select_trial
 from optimize.study.storage import DEFAULT_STORAGE, load_existing_study, redact
 from optimize.walkforward import WalkForwardPlan
@@ -207,10 +207,10 @@ def export_study_trial(
     """
     trial = select_trial(study, trial_number)
     config = study_config(study)
-    params = TrialParams.from_dict(trial.user_attrs["resolved_params"])
-    space = (study.user_attrs.get("fingerprint") or {}).get("space", {})
+    record, study_record = TrialRecord.of(trial), StudyRecord.of(study)
+    params = TrialParams.from_dict(record.params)
+    space = study_record.fingerprint.get("space", {})
     spans: dict[str, Any] = {}
-    record = TrialRecord.of(trial)
     if record.schema >= 2:  # schema 1 trials stored no trades
         spans["walkforward"] = {"trades": record.trades, "metrics": record.oos_metrics}
     if config.walkforward.holdout_days > 0:
@@ -225,9 +225,9 @@ def export_study_trial(
         trial_values=list(trial.values),
         storage=storage,
         extra={
-            "objective": study.user_attrs.get("objective"),
+            "objective": study_record.objective,
             "parameter_ranges": _parameter_ranges(space, params),
-            "oos_metrics": trial.user_attrs.get("oos_metrics", {}),
+            "oos_metrics": record.oos_metrics,
         },
         study_trades=spans,
     )

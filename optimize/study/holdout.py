@@ -50,7 +50,14 @@ from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
 from optimize.study.evaluate import check_purge, fit_fold
 from optimize.study.inputs import StudyData
-from optimize.study.records import TrialRecord, study_config
+from optimize.study.records import (
+    HOLDOUT_ATTR,
+    TOUCHED_ATTR,
+    HoldoutTouched,
+    TrialRecord,
+    stored_holdouts,
+    study_config,
+)
 from optimize.study.scoring import PairFold, daily_equity, score_span, trade_records
 from optimize.study.selection import select_trial
 from optimize.walkforward import Fold, WalkForwardPlan, holdout_windows, make_folds
@@ -58,8 +65,6 @@ from strategy.features import warmup_start
 
 logger = logging.getLogger(__name__)
 
-HOLDOUT_ATTR = "holdout"
-TOUCHED_ATTR = "holdout_touched"
 RECORD_FORMAT = 2
 """Version of the stored record's layout (``record["format"]``)."""
 
@@ -112,7 +117,7 @@ def holdout_warmup_start(config: RunConfig) -> pd.Timestamp:
 
 def stored_holdout(study: optuna.Study, trial_number: int) -> dict[str, Any] | None:
     """The stored holdout record of a trial, or None when it was never evaluated."""
-    return (study.user_attrs.get(HOLDOUT_ATTR) or {}).get(str(int(trial_number)))
+    return stored_holdouts(study).get(str(int(trial_number)))
 
 
 def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> dict[str, Any]:
@@ -245,11 +250,9 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
 
 def _store(study: optuna.Study, number: int, record: dict[str, Any]) -> None:
     """Merge the record into the study's attrs (re-read first: other processes may have written)."""
-    attrs = study.user_attrs
-    records = dict(attrs.get(HOLDOUT_ATTR) or {})
+    records = stored_holdouts(study)
     records[str(number)] = record
     study.set_user_attr(HOLDOUT_ATTR, records)
-    touched = dict(attrs.get(TOUCHED_ATTR) or {"first_at": record["computed_at"], "trials": []})
-    touched["trials"] = sorted(set(touched.get("trials", [])) | {number})
-    touched["last_at"] = record["computed_at"]
-    study.set_user_attr(TOUCHED_ATTR, touched)
+    at = record["computed_at"]
+    touched = HoldoutTouched.of(study) or HoldoutTouched(at, at, ())
+    study.set_user_attr(TOUCHED_ATTR, touched.adding(number, at).to_user_attr())

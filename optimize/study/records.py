@@ -154,6 +154,11 @@ class StudyRecord:
         return {names.get(f.name, f.name): getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
+    def stored(cls, study: optuna.Study) -> StudyRecord | None:
+        """The study's record, or None when it has none yet (a study being created)."""
+        return cls.of(study) if "fingerprint" in study.user_attrs else None
+
+    @classmethod
     def of(cls, study: optuna.Study) -> StudyRecord:
         """Read the study's record.
 
@@ -175,6 +180,51 @@ class StudyRecord:
             space_source=str(attrs.get("space_source", "unknown")),
             objective=str(attrs.get("objective", "unknown")),
         )
+
+
+HOLDOUT_ATTR = "holdout"
+"""Study user attr holding the holdout records: ``{str(trial_number): record}``
+(:mod:`optimize.study.holdout` writes and versions each record)."""
+TOUCHED_ATTR = "holdout_touched"
+"""Study user attr of :class:`HoldoutTouched`."""
+
+
+@dataclass(frozen=True)
+class HoldoutTouched:
+    """When the holdout was first and last looked at, and for which trials.
+
+    Every trial whose holdout is evaluated weakens the holdout as untouched evidence: the report
+    names these trials and a worker joining the study afterwards warns.
+
+    Attributes:
+        first_at, last_at: ISO timestamps (UTC) of the first and the latest evaluation.
+        trials: the trial numbers evaluated, ascending.
+    """
+
+    first_at: str
+    last_at: str
+    trials: tuple[int, ...]
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> HoldoutTouched | None:
+        """The study's record, or None while the holdout is untouched."""
+        raw = study.user_attrs.get(TOUCHED_ATTR)
+        if not raw:
+            return None
+        first = str(raw.get("first_at", ""))
+        return cls(first, str(raw.get("last_at", first)), tuple(sorted(raw.get("trials", []))))
+
+    def adding(self, trial_number: int, at: str) -> HoldoutTouched:
+        """This record with one more evaluation of ``trial_number`` at ``at``."""
+        return HoldoutTouched(self.first_at, at, tuple(sorted({*self.trials, trial_number})))
+
+    def to_user_attr(self) -> dict[str, Any]:
+        return {"first_at": self.first_at, "last_at": self.last_at, "trials": list(self.trials)}
+
+
+def stored_holdouts(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    """The study's holdout records by trial number (as a string); empty when there are none."""
+    return dict(study.user_attrs.get(HOLDOUT_ATTR) or {})
 
 
 def study_config(study: optuna.Study) -> Any:

@@ -32,7 +32,7 @@ from optimize.search.space import SearchSpace
 from optimize.study.evaluate import evaluate
 from optimize.study.fingerprint import fingerprint_differences, resume_seed, study_fingerprint
 from optimize.study.inputs import StudyData
-from optimize.study.records import StudyRecord, TrialRecord, write_trial
+from optimize.study.records import HoldoutTouched, StudyRecord, TrialRecord, write_trial
 from optimize.study.storage import (
     FINISHED,
     finished_trials,
@@ -131,9 +131,9 @@ def open_study(
         load_if_exists=True,
     )
     fingerprint = study_fingerprint(config, space)
-    stored = study.user_attrs.get("fingerprint")
+    stored = StudyRecord.stored(study)
     n_stored = len(study.get_trials(deepcopy=False))
-    differences = [] if stored is None else fingerprint_differences(stored, fingerprint)
+    differences = [] if stored is None else fingerprint_differences(stored.fingerprint, fingerprint)
     if stored is None or (differences and n_stored == 0):
         if stored is not None:
             logger.info(
@@ -148,7 +148,7 @@ def open_study(
         parts = [k for k in ("config", "space") if any(d.startswith(k + " ") for d in differences)]
         raise ValueError(
             f"study {study_name!r} was created with a different {' and '.join(parts)} (stored from "
-            f"{study.user_attrs.get('config_source')} / {study.user_attrs.get('space_source')}): "
+            f"{stored.config_source} / {stored.space_source}): "
             f"{'; '.join(differences)}; resume it with the same files or choose another "
             "--study-name."
         )
@@ -380,15 +380,15 @@ def run_worker(
             target,
         )
         return 0
-    touched = study.user_attrs.get("holdout_touched")
+    touched = HoldoutTouched.of(study)
     if touched:
         logger.warning(
             "study %s: the holdout was already evaluated (trials %s, first at %s); trials added "
             "now are selected by people who have seen it — the holdout is no longer untouched "
             "evidence",
             study_name,
-            touched.get("trials"),
-            touched.get("first_at"),
+            list(touched.trials),
+            touched.first_at,
         )
     runner = TrialRunner(data=data, space=space)
     logger.info(

@@ -22,7 +22,7 @@ from optimize.analysis.pbo import probability_of_backtest_overfitting
 from optimize.analysis.report import DSR_THRESHOLD, collect, overfitting_stats, pbo_splits, verdict
 from optimize.cli import main
 from optimize.config import load_config
-from optimize.study.holdout import HOLDOUT_ATTR
+from optimize.study.records import HOLDOUT_ATTR
 from optimize.study.storage import load_existing_study
 
 CHROMIUM = Path("/usr/bin/chromium")

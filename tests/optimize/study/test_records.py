@@ -6,7 +6,9 @@ import optuna
 import pytest
 
 from optimize.study.records import (
+    TOUCHED_ATTR,
     TRIAL_SCHEMA,
+    HoldoutTouched,
     RecordError,
     StudyRecord,
     TrialRecord,
@@ -71,3 +73,15 @@ def test_study_record_and_config(smoke_study) -> None:
     assert study_config(study).data.pairs == ("BTC/USDT", "ETH/USDT")
     with pytest.raises(RecordError, match="no stored run config"):
         StudyRecord.of(optuna.create_study(study_name="bare"))
+
+
+def test_holdout_touched_record_round_trip_and_absence() -> None:
+    study = optuna.create_study(study_name="touched")
+    assert HoldoutTouched.of(study) is None
+    assert StudyRecord.stored(study) is None
+    first = HoldoutTouched("2026-01-01T00:00:00", "2026-01-01T00:00:00", ())
+    study.set_user_attr(TOUCHED_ATTR, first.adding(7, "2026-01-02T00:00:00").to_user_attr())
+    touched = HoldoutTouched.of(study)
+    assert touched == HoldoutTouched("2026-01-01T00:00:00", "2026-01-02T00:00:00", (7,))
+    assert touched.adding(3, "2026-01-03T00:00:00").trials == (3, 7)
+    assert touched.adding(7, "2026-01-03T00:00:00").trials == (7,)
