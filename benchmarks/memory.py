@@ -1,14 +1,10 @@
-"""A worker's peak memory during one trial against the size of its data.
-
-The design keeps one copy of each pair's feature matrix per worker and builds the LSTM's input
-windows as views (``torch.unfold``), never as an ``(n, W, F)`` copy. One real trial (one pair,
-one fold, 83 features of 1h/2h/4h candles, window 48) runs in a fresh subprocess (``python -m
-benchmarks.memory JSON``), which reads its resident set size from ``/proc/self/status``: after
-the imports, after loading the study data, then (after an untimed short fit that pays
-Lightning's lazy imports) the peak during the trial (``VmHWM`` after resetting it through
-``/proc/self/clear_refs``) minus the RSS before it. References: the bytes of a copied
+"""One real trial (one pair, one fold, 83 features of 1h/2h/4h candles, window 48) in a fresh
+subprocess (``python -m benchmarks.memory JSON``): RSS after imports, after loading the study
+data, then (after an untimed short fit that pays Lightning's lazy imports) the peak RSS during the
+trial (``VmHWM`` after resetting it via ``/proc/self/clear_refs``; else ``ru_maxrss`` since start,
+and the row says so) minus the RSS before it. References: the bytes of a copied
 ``(n_train, W, F)`` float32 window tensor of the fold, and the bytes of the feature matrix.
-Linux only; elsewhere the peak falls back to ``ru_maxrss`` since process start and says so.
+Figures in MiB.
 """
 
 from __future__ import annotations
@@ -29,17 +25,19 @@ RESULT_PREFIX = "BENCH_MEMORY_RESULT "
 
 
 def memory_config(*, train_days: int, window: int) -> tuple[dict, dict]:
-    """``(raw run config, TrialParams.to_dict())`` of the trial: BTC/USDT 1h, periods 10/20/50,
-    one fold of ``train_days`` training and 30 test days, a 1x16 LSTM of window ``window`` trained
-    for one epoch (the figure is about memory, not accuracy)."""
+    """``(run config, trial params)``: BTC/USDT 1h, one fold, a 1x16 LSTM trained one epoch."""
     from lstm.params import LSTMParams
     from optimize.search.space import TrialParams
     from strategy.signals import SignalParams
 
-    start = pd.Timestamp("2023-01-01")
-    end = start + pd.Timedelta(days=train_days + 32 + window // 24)
+    end = pd.Timestamp("2023-01-01") + pd.Timedelta(days=train_days + 32 + window // 24)
     config = {
-        "data": {"pairs": ["BTC/USDT"], "timeframe": "1h", "start": f"{start:%Y-%m-%d}"},
+        "data": {
+            "pairs": ["BTC/USDT"],
+            "timeframe": "1h",
+            "start": "2023-01-01",
+            "end": f"{end:%Y-%m-%d}",
+        },
         "features": {
             "include_timeframes": ["1h", "2h", "4h"],
             "indicator_periods_candles": [10, 20, 50],
@@ -59,7 +57,6 @@ def memory_config(*, train_days: int, window: int) -> tuple[dict, dict]:
         "study": {"pruner": "none"},
         "training": {"accelerator": "cpu", "cache_dir": None},
     }
-    config["data"]["end"] = f"{end:%Y-%m-%d}"
     lstm = LSTMParams(
         num_lstm_layers=1,
         hidden_dim=16,
@@ -74,22 +71,8 @@ def memory_config(*, train_days: int, window: int) -> tuple[dict, dict]:
 
 
 def bench_memory(*, train_days: int = 365, window: int = 48, timeout_s: float = 600) -> list[Row]:
-    """Peak RSS of one trial in a fresh worker process vs a copied window tensor and its data.
-
-    Returns:
-        Rows in MiB: the trial's peak increase vs a copied ``(n_train, W, F)`` float32 tensor
-        (goal: ratio < 1, windows are views); vs the feature matrix (info); the RSS added by
-        loading the data vs the feature matrix (info).
-
-    Raises:
-        ValueError: ``train_days`` < 30 or ``window`` < 2.
-        RuntimeError: the subprocess failed or printed no result.
-    """
-    if train_days < 30 or window < 2:
-        raise ValueError(
-            f"bench_memory needs train_days >= 30 and window >= 2, but got {train_days=}, "
-            f"{window=}."
-        )
+    """Peak RSS increase (MiB) of one trial vs a copied window tensor (goal < 1) and vs the
+    feature matrix; RSS added by loading the data vs the feature matrix."""
     arg = json.dumps(memory_config(train_days=train_days, window=window))
     cmd = [sys.executable, "-m", "benchmarks.memory", arg]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=REPO_ROOT)
@@ -133,7 +116,7 @@ def bench_memory(*, train_days: int = 365, window: int = 48, timeout_s: float = 
 
 
 def _status_bytes(field: str) -> int:
-    """``VmRSS`` / ``VmHWM`` of this process in bytes (from ``/proc/self/status``)."""
+    """``VmRSS`` / ``VmHWM`` of this process in bytes."""
     with open("/proc/self/status") as f:
         return next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith(field + ":"))
 
