@@ -84,12 +84,7 @@ def machine() -> dict[str, str]:
     device = "CPU only (no CUDA device)"
     if torch.cuda.is_available():
         device = f"CUDA: {torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    versions = []
-    for name in PACKAGES:
-        try:
-            versions.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            pass
+    versions = [f"{name} {metadata.version(name)}" for name in PACKAGES]
     dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs")
     return {
         "machine": f"{cpu[0]}, {os.cpu_count()} logical ({len(os.sched_getaffinity(0))} usable), "
@@ -182,14 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("default" if args.verbose else "ignore")
         for key in (k for k in keys if cuda or not k.startswith("gpu-")):
             results.append(run_section(key, args.quick))
-            print(f"{TITLES[key]}  [{results[-1]['seconds']:.0f} s]")
-            if results[-1]["error"]:
-                print(f"    {results[-1]['error']}")
+            print(f"{TITLES[key]}  [{results[-1]['seconds']:.0f} s] {results[-1]['error'] or ''}")
             for r in results[-1]["rows"]:
                 print(
-                    f"    ratio {fmt(r.ratio):>9}  ours {fmt(r.value)} vs ref "
-                    f"{fmt(r.reference)} {r.unit}\n        {r.name}  (goal {r.goal}: "
-                    f"{VERDICT[r.met].strip('*')})",
+                    f"    ratio {fmt(r.ratio):>9}  ours {fmt(r.value)} vs ref {fmt(r.reference)}"
+                    f" {r.unit}\n        {r.name}  (goal {r.goal}: {VERDICT[r.met]})",
                     flush=True,
                 )
     cli = " ".join(sys.argv[1:] if argv is None else argv)

@@ -27,15 +27,9 @@ from optimize.search.space import load_space
 from optimize.study.evaluate import StudyData
 from optimize.study.runner import TrialRunner, open_study
 
-DEFAULT_LSTM = {
-    **FIXED_LSTM,
-    "num_lstm_layers": 2,
-    "hidden_dim": 32,
-    "window_size": 12,
-    "epochs": 6,
-    "early_stopping_patience": 2,
-}
-"""The middle size of search_spaces/default.yaml's LSTM."""
+# The middle size of search_spaces/default.yaml's LSTM.
+DEFAULT_LSTM = {**FIXED_LSTM, "num_lstm_layers": 2, "hidden_dim": 32, "window_size": 12}
+DEFAULT_LSTM |= {"epochs": 6, "early_stopping_patience": 2}
 DEFAULT_CONFIG = {
     "data": {
         "pairs": ["BTC/USDT", "ETH/USDT", "SOL/USDT"],
@@ -93,32 +87,15 @@ def trial_overhead(
     trainer = sum(f.trainer_seconds for f in inside) / n_trials
     evaluate = sum(t.user_attrs["duration_s"] for t in timed) / n_trials
     size = f"{len(data.pairs)} pairs x {len(data.plan.folds)} folds, {label}, {n_trials} trials"
-    goal = {"goal": "ratio < 0.05", "below": 0.05} if judged else {}
-    part = "  part: {} vs whole trial"
-    return [
-        row(
-            f"per-trial time outside model training vs whole trial ({size})",
-            cycle - fit,
-            cycle,
-            "s/trial",
-            **goal,
-        ),
-        row(
-            part.format("evaluate() outside training (thresholds, backtests, baselines)"),
-            evaluate - fit,
-            cycle,
-            "s/trial",
-        ),
-        row(
-            part.format("rest (Optuna sampling, storage writes, garbage collection)"),
-            cycle - evaluate,
-            cycle,
-            "s/trial",
-        ),
-        row(
-            f"training time outside Lightning Trainer.fit vs whole training time ({size})",
-            fit - trainer,
-            fit,
-            "s/trial",
-        ),
+    names = [
+        f"per-trial time outside model training vs whole trial ({size})",
+        "  part: evaluate() outside training (thresholds, backtests, baselines) vs whole trial",
+        "  part: rest (Optuna sampling, storage writes, garbage collection) vs whole trial",
+        f"training time outside Lightning Trainer.fit vs whole training time ({size})",
     ]
+    figures = [(cycle - fit, cycle), (evaluate - fit, cycle), (cycle - evaluate, cycle)]
+    figures.append((fit - trainer, fit))
+    rows = [row(name, *pair, "s/trial") for name, pair in zip(names, figures, strict=True)]
+    if judged:
+        rows[0] = row(names[0], *figures[0], "s/trial", "ratio < 0.05", below=0.05)
+    return rows

@@ -24,7 +24,6 @@ from optimize.data import load_candles
 
 log = logging.getLogger(__name__)
 
-PAIR, TIMEFRAME, ROWS = "BTC/USDT", "1h", 4000
 BENCH_PARAMS = LSTMParams(
     num_lstm_layers=2,
     hidden_dim=64,
@@ -38,10 +37,10 @@ FIT_GOAL = {"cpu": 1.0, "cuda": 2.0}
 """``fit_predict`` trains at least this many times the reference's samples/s."""
 
 
-def bench_features(rows: int = ROWS) -> tuple[np.ndarray, np.ndarray]:
+def bench_features(rows: int = 4000) -> tuple[np.ndarray, np.ndarray]:
     """``(features (rows, 20) float32, labels (rows,))`` from the last ``rows`` BTC/USDT 1h
     candles; the label is the next candle's log return (NaN for the last row)."""
-    df = load_candles(PAIR, TIMEFRAME).tail(rows + 100).reset_index(drop=True)
+    df = load_candles("BTC/USDT", "1h").tail(rows + 100).reset_index(drop=True)
     close, high, low, open_ = (df[c].astype(float) for c in ("close", "high", "low", "open"))
     logc = np.log(close)
     ret = logc.diff()
@@ -83,13 +82,9 @@ def _reference_round(
     n_val = max(1, round(train_idx.size * params.val_fraction))
     fit_idx, val_idx = train_idx[:-n_val], train_idx[-n_val:]
     test_idx = np.flatnonzero(ok_win & (ends >= n_train))
+    fit_data = TensorDataset(windows[fit_idx], targets[fit_idx])
     generator = torch.Generator().manual_seed(0)
-    fit_loader = DataLoader(
-        TensorDataset(windows[fit_idx], targets[fit_idx]),
-        batch_size=params.batch_size,
-        shuffle=True,
-        generator=generator,
-    )
+    fit_loader = DataLoader(fit_data, params.batch_size, shuffle=True, generator=generator)
     val_loader = DataLoader(TensorDataset(windows[val_idx], targets[val_idx]), batch_size=1024)
     torch.manual_seed(0)
     model = LSTMRegressor(
@@ -123,20 +118,11 @@ def _reference_round(
     return int(fit_idx.size) * params.epochs
 
 
-def fit_samples(
-    features: np.ndarray, labels: np.ndarray, params: LSTMParams, accelerator: str, seed: int = 0
-) -> int:
+def fit_samples(features: np.ndarray, labels: np.ndarray, params: LSTMParams, device: str) -> int:
     """One ``fit_predict`` on the first 75 % of the rows; returns the training samples seen."""
-    n_train = int(features.shape[0] * 0.75)
-    result = fit_predict(
-        features,
-        labels,
-        train=slice(0, n_train),
-        predict=slice(n_train, features.shape[0]),
-        params=params,
-        seed=seed,
-        accelerator=accelerator,
-    )
+    n = int(features.shape[0] * 0.75)
+    split = {"train": slice(0, n), "predict": slice(n, features.shape[0])}
+    result = fit_predict(features, labels, **split, params=params, seed=0, accelerator=device)
     return result.n_fit_samples * len(result.history)
 
 
