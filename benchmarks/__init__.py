@@ -76,11 +76,8 @@ def alternate(
     cuda: bool = False,
     warmup: bool = True,
 ) -> list[float]:
-    """Median rate (work/s) per side over >= ``rounds`` rounds alternating the sides.
-
-    Each side returns its amount of work per call; one untimed call of each first (``warmup``);
-    rounds continue until ``seconds`` have passed.
-    """
+    """Median rate (work/s) per side, each call returning its work, over >= ``rounds`` rounds
+    alternating the sides and lasting >= ``seconds`` s, after one untimed call each (``warmup``)."""
     import torch
 
     for fn in sides if warmup else ():

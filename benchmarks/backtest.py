@@ -23,7 +23,7 @@ from optimize.backtest.settings import BacktestSettings
 from optimize.data import DEFAULT_DATADIR, load_candles
 from optimize.freqtrade import offline as ftoffline
 
-PAIR = "BTC/USDT"
+PAIR, TIMERANGE = "BTC/USDT", "20240101-20241231"
 SETTINGS = BacktestSettings(
     stoploss=-0.04,
     minimal_roi={"0": 0.05, "240": 0.02, "720": 0.0},
@@ -50,48 +50,42 @@ def bench_backtest(*, repeats: int = 30, rounds: int = 3) -> list[Row]:
         config = ftoffline.freqtrade_config(
             [PAIR], SETTINGS, **{ftoffline.SIGNAL_FILE_KEY: str(signal_file)}
         )
+        run_ft = functools.partial(
+            ftoffline.run_replay_backtest, config, datadir=DEFAULT_DATADIR, markets=markets
+        )
+        ft = run_ft(timerange=TIMERANGE)
+        candles = ft.candles[PAIR]
+        at = pd.Series(np.arange(len(raw)), index=raw["date"]).reindex(candles["date"]).to_numpy()
+        enter, exit_ = raw_enter[at], raw_exit[at]
+        ours = functools.partial(backtest, candles, enter, exit_, settings=settings)
+        bare = _bare_kernel(candles, enter, exit_, settings)
+        mine, theirs = ours().trades, ft.trades  # also the warm-up (loads the kernel)
+        if len(mine) != len(theirs) or not np.allclose(
+            mine.sort_values("open_date")["profit_ratio"].to_numpy(),
+            theirs.sort_values("open_date")["profit_ratio"].to_numpy(),
+            rtol=0,
+            atol=1e-6,
+        ):
+            raise RuntimeError(f"engine and freqtrade disagree: {len(mine)} vs {len(theirs)}")
+        bare()
         for k in range(rounds):
-            ft = ftoffline.run_replay_backtest(
-                config, datadir=DEFAULT_DATADIR, timerange="20240101-20241231", markets=markets
-            )
+            if k:
+                ft = run_ft(timerange=TIMERANGE)
             times["ft"].append(ft.seconds)
-            if k == 0:
-                candles = ft.candles[PAIR]
-                index = pd.Series(np.arange(len(raw)), index=raw["date"])
-                at = index.reindex(candles["date"]).to_numpy()
-                ours = functools.partial(
-                    backtest, candles, raw_enter[at], raw_exit[at], settings=settings
-                )
-                bare = _bare_kernel(candles, raw_enter[at], raw_exit[at], settings)
-                mine, theirs = ours().trades, ft.trades  # also the warm-up (loads the kernel)
-                if len(mine) != len(theirs) or not np.allclose(
-                    mine.sort_values("open_date")["profit_ratio"].to_numpy(),
-                    theirs.sort_values("open_date")["profit_ratio"].to_numpy(),
-                    rtol=0,
-                    atol=1e-6,
-                ):
-                    raise RuntimeError(
-                        f"engine and freqtrade disagree: {len(mine)} vs {len(theirs)}"
-                    )
-                bare()
             times["engine"].append(median_seconds(ours, repeats))
             times["kernel"].append(median_seconds(bare, repeats))
     rate = {side: len(candles) / statistics.median(t) for side, t in times.items()}
+    what = f"({PAIR} 1h, 2024)"
     return [
         row(
-            f"backtest() vs freqtrade Backtesting.backtest ({PAIR} 1h, 2024)",
+            f"backtest() vs freqtrade Backtesting.backtest {what}",
             rate["engine"],
             rate["ft"],
             "candles/s",
             ">= 200x",
             at_least=200,
         ),
-        row(
-            f"backtest kernel alone vs freqtrade ({PAIR} 1h, 2024)",
-            rate["kernel"],
-            rate["ft"],
-            "candles/s",
-        ),
+        row(f"backtest kernel alone vs freqtrade {what}", rate["kernel"], rate["ft"], "candles/s"),
     ]
 
 

@@ -10,20 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks import Row, alternate, row
-from benchmarks.training import bench_features
-from lstm.params import LSTMParams
+from benchmarks.training import BENCH_PARAMS, bench_features
 from lstm.train import fit_ensemble, fit_predict
 
-ENSEMBLE_PARAMS = LSTMParams(
-    num_lstm_layers=2,
-    hidden_dim=32,
-    dropout_percent=0.2,
-    window_size=12,
-    learning_rate=3e-3,
-    batch_size=256,
-    epochs=4,
-    early_stopping_patience=4,
-)
+ENSEMBLE_PARAMS = BENCH_PARAMS.replace(hidden_dim=32, window_size=12, learning_rate=3e-3)
 """The default space's middle-sized model (configs/default.yaml's folds train ~2,000 rows)."""
 GOAL = {"cpu": 1.0, "cuda": 0.35}
 """K members together cost at most this share of K single fits."""

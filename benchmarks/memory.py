@@ -43,6 +43,7 @@ def bench_memory(*, train_days: int = 365, window: int = 48) -> list[Row]:
         f"{res['n_train']}, W {window}{'' if res['peak_reset'] else ', peak since start'})"
     )
     peak = "worker peak RSS increase during one trial vs"
+    loading, matrices = (res["rss_data"] - res["rss_imports"]) / MIB, f"its feature matrices {size}"
     return [
         row(
             f"{peak} a copied (n_train, W, F) float32 window tensor {size}",
@@ -52,13 +53,8 @@ def bench_memory(*, train_days: int = 365, window: int = 48) -> list[Row]:
             "ratio < 1 (windows are views)",
             below=1.0,
         ),
-        row(f"{peak} its feature matrices {size}", trial, features, "MiB"),
-        row(
-            f"worker RSS added by loading the study data vs its feature matrices {size}",
-            (res["rss_data"] - res["rss_imports"]) / MIB,
-            features,
-            "MiB",
-        ),
+        row(f"{peak} {matrices}", trial, features, "MiB"),
+        row(f"worker RSS added by loading the study data vs {matrices}", loading, features, "MiB"),
     ]
 
 

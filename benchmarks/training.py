@@ -87,12 +87,8 @@ def _reference_round(
     fit_loader = DataLoader(fit_data, params.batch_size, shuffle=True, generator=generator)
     val_loader = DataLoader(TensorDataset(windows[val_idx], targets[val_idx]), batch_size=1024)
     torch.manual_seed(0)
-    model = LSTMRegressor(
-        x.shape[1],
-        hidden_dim=params.hidden_dim,
-        num_lstm_layers=params.num_lstm_layers,
-        dropout_percent=params.dropout_percent,
-    ).to(device)
+    sizes = ("hidden_dim", "num_lstm_layers", "dropout_percent")
+    model = LSTMRegressor(x.shape[1], **{k: getattr(params, k) for k in sizes}).to(device)
     opt = torch.optim.AdamW(
         model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
     )

@@ -101,14 +101,11 @@ def _rate(
     folder = Path(tempfile.mkdtemp(dir=root))
     study_files(folder, overrides=overrides)
     trials, readings = run_cli_study(folder, n, n * trials_per_worker, sample=sample)
+    pid, complete = "worker_pid", optuna.trial.TrialState.COMPLETE
     spans = [
-        (
-            t.user_attrs.get("worker_pid"),
-            t.datetime_start.timestamp(),
-            t.datetime_complete.timestamp(),
-        )
+        (t.user_attrs.get(pid), t.datetime_start.timestamp(), t.datetime_complete.timestamp())
         for t in trials
-        if t.state == optuna.trial.TrialState.COMPLETE
+        if t.state == complete
     ]
     rate = steady_trials_per_hour(spans)
     log.info("%d worker(s): %.0f trials/h (%d trials)", n, rate, len(trials))
