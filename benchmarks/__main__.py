@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in results[-1]["rows"]:
                 print(
                     f"    ratio {fmt(r.ratio):>9}  ours {fmt(r.value)} vs ref {fmt(r.reference)}"
-                    f" {r.unit}\n        {r.name}  (goal {r.goal}: {VERDICT[r.met]})",
+                    f" {r.unit}\n        {r.name}  (goal {r.goal}: {VERDICT[r.met].strip('*')})",
                     flush=True,
                 )
     cli = " ".join(sys.argv[1:] if argv is None else argv)

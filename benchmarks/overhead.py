@@ -1,14 +1,12 @@
-"""Real trials through the study's own objective (``TrialRunner`` on an SQLite storage), in this
-process, after one untimed warm-up trial: first trials shaped like the default study's
-(configs/default.yaml's 3 pairs, 90/30-day folds, purge and 1h/2h/4h features, 2 folds instead
-of 9; an LSTM of the default space's middle size), then the tiny study (configs/smoke.yaml, smoke
-space, LSTM window, dropout and learning rate fixed). The pruner is off. The whole trial cycle is
-timed between Optuna callbacks; the time spent training comes from
-``lstm.train.record_fit_timings`` (each fit's wall time and its time inside Lightning's
-``Trainer.fit``), the time inside ``evaluate`` from the ``duration_s`` every trial stores; no
-production code is replaced during the run. The goal is judged on the default-shaped trial; the
-smoke trial trains six tiny models in ~0.4 s, so its fraction shows the fixed seconds per trial,
-not a share a real study pays.
+"""Real trials through the study's own objective (``TrialRunner`` on SQLite), in this process,
+after one untimed warm-up: first trials shaped like the default study's (configs/default.yaml's 3
+pairs, 90/30-day folds, purge, 1h/2h/4h features, 2 folds instead of 9; the default space's
+middle-sized LSTM), then the tiny smoke study (LSTM window, dropout and learning rate fixed);
+pruner off. Whole trial cycles are timed between Optuna callbacks; training time comes from
+``lstm.train.record_fit_timings`` (each fit's wall time and its time in ``Trainer.fit``), the time
+in ``evaluate`` from each trial's stored ``duration_s``; no production code is replaced. The goal
+is judged on the default shape; the smoke trial trains six tiny models in ~0.4 s, so its fraction
+shows the fixed seconds per trial, not a share a real study pays.
 """
 
 from __future__ import annotations
