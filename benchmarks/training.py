@@ -126,7 +126,7 @@ def _iterate(batches) -> int:
     return sum(xb.shape[0] for xb, _ in batches)
 
 
-def bench_training(device: str = "cpu", *, seconds: float = 10) -> list[Row]:
+def bench_training(device: str = "cpu", *, seconds: float = 20) -> list[Row]:
     """Training samples/s of ``fit_predict`` vs the DataLoader loop (80 % of ``seconds``), and
     of batch iteration alone (20 %); ``device`` "cpu" or "cuda"."""
     features, labels = bench_features()
