@@ -1,10 +1,7 @@
-"""Benchmarks: each figure is measured against a reference timed in the same run.
+"""Benchmarks: each figure is a :class:`Row`, ours against a reference measured in the same run.
 
-``python -m benchmarks`` (``make bench``, from the repository root) runs them all and writes
-``docs/benchmarks.md``. This folder is not part of the installed package: it measures the
-project, the project never imports it, and it changes no production code while it runs (the time
-a trial spends training is read through :func:`lstm.train.record_fit_timings`). Every benchmark
-returns :class:`Row` objects: our figure, the reference's, their ratio and the goal.
+Run from the repository root by ``python -m benchmarks`` (``make bench``); not installed, never
+imported by the project, and it changes no production code while it runs.
 """
 
 from __future__ import annotations
@@ -14,20 +11,21 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from optimize.data import REPO_ROOT
+
+
+class Skipped(Exception):
+    """A section that cannot run here; the message says why."""
 
 
 @dataclass(frozen=True)
 class Row:
-    """One figure against its reference.
-
-    Attributes:
-        name: what is measured, with its size.
-        value: our figure, in ``unit``.
-        reference: the reference figure measured in the same run, in ``unit``.
-        unit: unit of value and reference (e.g. ``candles/s``, ``s/trial``, ``MiB``).
-        goal: the goal as text, or ``"info"``.
-        met: whether the ratio meets the goal; None for information rows.
-    """
+    """One figure: ``value`` (ours) and ``reference`` in ``unit``; ``met`` None for info rows."""
 
     name: str
     value: float
@@ -38,8 +36,7 @@ class Row:
 
     @property
     def ratio(self) -> float:
-        """``value / reference`` (NaN when the reference is not > 0). For throughputs > 1 means
-        ours is faster; for costs (seconds, bytes) < 1 means ours is cheaper."""
+        """``value / reference``; NaN unless the reference is > 0."""
         return self.value / self.reference if self.reference > 0 else math.nan
 
 
@@ -53,8 +50,7 @@ def row(
     at_least: float | None = None,
     below: float | None = None,
 ) -> Row:
-    """A :class:`Row` judged by its ratio: met when ``ratio >= at_least`` and ``ratio < below``
-    (the bounds given); an information row when neither bound is given."""
+    """A Row, met when ``at_least <= ratio < below`` (bounds given); info without bounds."""
     r = Row(name, float(value), float(reference), unit, goal)
     if at_least is None and below is None:
         return r
@@ -63,7 +59,7 @@ def row(
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time in seconds (``perf_counter``) of ``repeats`` calls of ``fn()``."""
+    """Median wall time (s) of ``repeats`` calls of ``fn()``."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -80,20 +76,8 @@ def alternate(
     cuda: bool = False,
     warmup: bool = True,
 ) -> list[float]:
-    """Median rate (work / s) of each side over rounds that alternate the sides.
-
-    One untimed warm-up call of each side first; then at least ``rounds`` rounds, more while
-    ``seconds`` have not passed. Alternating exposes every side to the same background load, and
-    medians keep one disturbed round from moving the figure.
-
-    Args:
-        sides: functions that do one round of work and return its amount (e.g. samples; 1.0 for
-            "one round").
-        rounds: minimum timed rounds per side.
-        seconds: wall-clock budget of the timed rounds (s).
-        cuda: synchronise the CUDA device around each timed call.
-        warmup: False when the caller has already run each side once.
-    """
+    """Median rate (work/s) per side, each call returning its work, over >= ``rounds`` rounds
+    alternating the sides and lasting >= ``seconds`` s, after one untimed call each (``warmup``)."""
     import torch
 
     for fn in sides if warmup else ():
@@ -110,3 +94,24 @@ def alternate(
                 torch.cuda.synchronize()
             rates[k].append(work / (time.perf_counter() - t0))
     return [statistics.median(r) for r in rates]
+
+
+FIXED_LSTM = {"window_size": 4, "dropout_percent": 0.1, "learning_rate": 3.0e-3}
+"""LSTM constants of the benchmark space, so that every trial trains the same amount."""
+
+
+def study_files(
+    folder: Path, *, overrides: dict[str, dict[str, Any]] | None = None, lstm: dict | None = None
+) -> tuple[Path, Path]:
+    """Write configs/smoke.yaml (pruner off, cache in ``folder``, ``overrides`` per section) and
+    search_spaces/smoke.yaml (``lstm`` or :data:`FIXED_LSTM` fixed) into ``folder``."""
+    config = yaml.safe_load((REPO_ROOT / "configs" / "smoke.yaml").read_text())
+    space = yaml.safe_load((REPO_ROOT / "search_spaces" / "smoke.yaml").read_text())
+    extra = {"study": {"pruner": "none"}, "training": {"cache_dir": str(folder / "cache")}}
+    for section, values in [*extra.items(), *(overrides or {}).items()]:
+        config[section] = {**config.get(section, {}), **values}
+    space["lstm"] = {**space["lstm"], **(FIXED_LSTM if lstm is None else lstm)}
+    paths = folder / "bench-config.yaml", folder / "bench-space.yaml"
+    for path, content in zip(paths, (config, space), strict=True):
+        path.write_text(yaml.safe_dump(content, sort_keys=False))
+    return paths

@@ -1,10 +1,9 @@
-"""The backtest engine against freqtrade's own ``Backtesting.backtest``, same pair-year, same run.
-
-Both sides trade one year of real BTC/USDT 1h candles (2024) with the same precomputed random
-signals and exit rules (stoploss, ROI table, trailing stop). The reference runs in-process and
-offline (:mod:`optimize.freqtrade.offline`); ours is :func:`optimize.backtest.engine.backtest`
-(validation, ticks, the numba kernel, result frames, metrics), median of repeated calls after a
-warm-up. The run stops if the two sides disagree on the trades. Figures in candles per second.
+"""One year (2024) of real BTC/USDT 1h candles with the same precomputed random entry/exit signals
+and exit rules (stoploss, ROI table, trailing stop). Reference: freqtrade's own
+``Backtesting.backtest`` in-process and offline (``optimize.freqtrade.offline``), median of its
+runs; ours: ``optimize.backtest.engine.backtest()`` (validation, ticks, numba kernel, result
+frames, metrics) and, as info, the bare kernel, median of repeated calls after a warm-up; rounds
+alternate. The run stops if the two disagree on the trades. Figures in candles/s.
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ from optimize.backtest.settings import BacktestSettings
 from optimize.data import DEFAULT_DATADIR, load_candles
 from optimize.freqtrade import offline as ftoffline
 
-PAIR, TIMEFRAME = "BTC/USDT", "1h"
-START, END, TIMERANGE = "2024-01-01", "2025-01-02", "20240101-20241231"
+PAIR, TIMERANGE = "BTC/USDT", "20240101-20241231"
 SETTINGS = BacktestSettings(
     stoploss=-0.04,
     minimal_roi={"0": 0.05, "240": 0.02, "720": 0.0},
@@ -35,22 +33,10 @@ SETTINGS = BacktestSettings(
 )
 
 
-def bench_backtest(
-    *, repeats: int = 30, rounds: int = 3, datadir: Path | str = DEFAULT_DATADIR
-) -> list[Row]:
-    """Candles/s of ``backtest()`` and of the bare kernel vs freqtrade's backtest loop.
-
-    Each round runs freqtrade once, then ``repeats`` engine and kernel calls.
-
-    Raises:
-        ValueError: ``repeats`` or ``rounds`` < 1.
-        RuntimeError: the two sides disagree on the trades.
-    """
-    if repeats < 1 or rounds < 1:
-        raise ValueError(
-            f"bench_backtest needs repeats, rounds >= 1, but got {repeats=}, {rounds=}."
-        )
-    raw = load_candles(PAIR, TIMEFRAME, datadir=datadir, start=START, end=END)
+def bench_backtest(*, repeats: int = 30, rounds: int = 3) -> list[Row]:
+    """Candles/s of ``backtest()`` and the bare kernel vs freqtrade; per round one freqtrade run,
+    then ``repeats`` calls of each of ours."""
+    raw = load_candles(PAIR, "1h", start="2024-01-01", end="2025-01-02")
     rng = np.random.default_rng(2024)
     raw_enter, raw_exit = rng.random(len(raw)) < 0.05, rng.random(len(raw)) < 0.03
     markets = ftoffline.load_markets()
@@ -64,25 +50,32 @@ def bench_backtest(
         config = ftoffline.freqtrade_config(
             [PAIR], SETTINGS, **{ftoffline.SIGNAL_FILE_KEY: str(signal_file)}
         )
+        run_ft = functools.partial(
+            ftoffline.run_replay_backtest, config, datadir=DEFAULT_DATADIR, markets=markets
+        )
+        ft = run_ft(timerange=TIMERANGE)
+        candles = ft.candles[PAIR]
+        at = pd.Series(np.arange(len(raw)), index=raw["date"]).reindex(candles["date"]).to_numpy()
+        enter, exit_ = raw_enter[at], raw_exit[at]
+        ours = functools.partial(backtest, candles, enter, exit_, settings=settings)
+        bare = _bare_kernel(candles, enter, exit_, settings)
+        mine, theirs = ours().trades, ft.trades  # also the warm-up (loads the kernel)
+        if len(mine) != len(theirs) or not np.allclose(
+            mine.sort_values("open_date")["profit_ratio"].to_numpy(),
+            theirs.sort_values("open_date")["profit_ratio"].to_numpy(),
+            rtol=0,
+            atol=1e-6,
+        ):
+            raise RuntimeError(f"engine and freqtrade disagree: {len(mine)} vs {len(theirs)}")
+        bare()
         for k in range(rounds):
-            ft = ftoffline.run_replay_backtest(
-                config, datadir=datadir, timerange=TIMERANGE, markets=markets
-            )
+            if k:
+                ft = run_ft(timerange=TIMERANGE)
             times["ft"].append(ft.seconds)
-            if k == 0:
-                candles = ft.candles[PAIR]
-                index = pd.Series(np.arange(len(raw)), index=raw["date"])
-                rows = index.reindex(candles["date"]).to_numpy()
-                enter, exit_ = raw_enter[rows], raw_exit[rows]
-                ours = functools.partial(backtest, candles, enter, exit_, settings=settings)
-                bare_kernel = _bare_kernel(candles, enter, exit_, settings)
-                _check_same_trades(ours(), ft)  # also the warm-up (compiles or loads the kernel)
-                bare_kernel()
             times["engine"].append(median_seconds(ours, repeats))
-            times["kernel"].append(median_seconds(bare_kernel, repeats))
-    n = len(candles)
-    rate = {side: n / statistics.median(t) for side, t in times.items()}
-    what = f"({PAIR} {TIMEFRAME}, 2024)"
+            times["kernel"].append(median_seconds(bare, repeats))
+    rate = {side: len(candles) / statistics.median(t) for side, t in times.items()}
+    what = f"({PAIR} 1h, 2024)"
     return [
         row(
             f"backtest() vs freqtrade Backtesting.backtest {what}",
@@ -96,25 +89,13 @@ def bench_backtest(
     ]
 
 
-def _check_same_trades(result, ft: ftoffline.FreqtradeBacktest) -> None:
-    ours = result.trades.sort_values("open_date")
-    theirs = ft.trades.sort_values("open_date")
-    same = len(ours) == len(theirs) and np.allclose(
-        ours["profit_ratio"].to_numpy(), theirs["profit_ratio"].to_numpy(), rtol=0, atol=1e-6
-    )
-    if not same:
-        raise RuntimeError(f"engine and freqtrade disagree: {len(ours)} vs {len(theirs)} trades.")
-
-
 def _bare_kernel(candles: pd.DataFrame, enter: np.ndarray, exit_: np.ndarray, settings):
-    """The kernel call alone, on arrays prepared once (what ``backtest()`` wraps)."""
+    """The kernel call alone on arrays prepared once (what ``backtest()`` wraps)."""
     n = len(candles)
     bars = np.zeros((n, 1), kernel.CANDLE_DTYPE)
     for column in ("open", "high", "low", "close"):
         bars[column][:, 0] = candles[column].to_numpy(np.float64)
-    bars["enter_long"][:, 0] = enter
-    bars["exit_long"][:, 0] = exit_
-    bars["price_dec"] = 2
+    bars["enter_long"][:, 0], bars["exit_long"][:, 0], bars["price_dec"] = enter, exit_, 2
     market = kernel.Market(bars, np.array([0]), np.array([n - 1]), np.array([5]))
     rules, roi = kernel_rules(settings, 60), roi_table(settings)
     return lambda: kernel.simulate(market, rules, roi)

@@ -26,16 +26,13 @@ from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
 from optimize.study.evaluate import StudyData, evaluate
 
-log = logging.getLogger(__name__)
-
 
 def _one(config_dict: dict[str, Any], source: str, params: dict[str, Any], seed_set: int) -> float:
+    """The objective's first value of ``params`` on seed set ``seed_set``."""
     config = parse_config(config_dict, source)
-    data = StudyData.load(config)
     objective = get_objective(config.study.objective)
-    return float(
-        evaluate(data, TrialParams.from_dict(params), objective, seed_set=seed_set).values[0]
-    )
+    trial = TrialParams.from_dict(params)
+    return float(evaluate(StudyData.load(config), trial, objective, seed_set=seed_set).values[0])
 
 
 def seed_spread(

@@ -10,12 +10,10 @@ from tests.conftest import assert_rows
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 
 
-def test_bench_backtest_rows(datadir):
-    rows = bench_backtest(repeats=2, rounds=1, datadir=datadir)
+def test_bench_backtest_rows():
+    rows = bench_backtest(repeats=2, rounds=1)
     assert [r.goal for r in rows] == [">= 200x", "info"]
     assert_rows(rows)
     for row in rows:
         assert row.unit == "candles/s"
         assert row.value > 0 and row.reference > 0
-    with pytest.raises(ValueError, match="repeats"):
-        bench_backtest(repeats=0)

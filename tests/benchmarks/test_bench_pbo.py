@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 from benchmarks.pbo import bench_pbo
 from tests.conftest import assert_rows
 
@@ -15,5 +13,3 @@ def test_bench_pbo_paths_agree() -> None:
     assert_rows([only])
     assert f"{math.comb(8, 4)} combinations" in only.name
     assert only.value > 0 and only.reference > 0 and only.goal == "info"
-    with pytest.raises(ValueError, match="repeat"):
-        bench_pbo(repeat=0)
