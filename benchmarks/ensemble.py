@@ -20,7 +20,7 @@ GOAL = {"cpu": 1.0, "cuda": 0.35}
 
 
 def bench_ensemble(
-    device: str = "cpu", *, k: int = 4, rounds: int = 3, rows: int = 2880
+    device: str = "cpu", *, k: int = 4, rounds: int = 5, rows: int = 2880
 ) -> list[Row]:
     """Seconds per round of ``fit_ensemble`` with ``k`` seeds vs ``k`` ``fit_predict`` calls,
     on ``rows`` candles (75 % train); ``device`` "cpu" or "cuda"."""

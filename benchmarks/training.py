@@ -2,8 +2,9 @@
 per epoch, final test and in-sample predictions) trained on 4000 rows of real BTC/USDT 1h features
 by ``lstm.train.fit_predict`` (Lightning, device-resident windows, index-sliced batches) and by a
 plain PyTorch loop over ``DataLoader(TensorDataset(copied windows), shuffle=True)`` (host-to-device
-copy per batch on a GPU); rounds alternate, each side's median samples/s per round; plus batch
-iteration alone. Goal: >= 1x on CPU, >= 2x on a GPU.
+copy per batch on a GPU), at the same torch thread count (``lstm.train.FIT_THREADS``, which every
+fit uses for reproducibility); rounds alternate, each side's median samples/s per round; plus
+batch iteration alone. Goal: >= 1x on CPU, >= 2x on a GPU.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from benchmarks import Row, alternate, row
 from lstm.data import RobustScaler, WindowedBatches, window_view
 from lstm.model import LSTMRegressor
 from lstm.params import LSTMParams
-from lstm.train import fit_predict
+from lstm.train import FIT_THREADS, fit_predict, fit_threads
 from optimize.data import load_candles
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,12 @@ def fit_samples(features: np.ndarray, labels: np.ndarray, params: LSTMParams, de
     return result.n_fit_samples * len(result.history)
 
 
+def _threads_pinned(fn, *args):
+    """``fn(*args)`` at the thread count of every fit (:data:`lstm.train.FIT_THREADS`)."""
+    with fit_threads(FIT_THREADS):
+        return fn(*args)
+
+
 def _iterate(batches) -> int:
     return sum(xb.shape[0] for xb, _ in batches)
 
@@ -135,7 +142,7 @@ def bench_training(device: str = "cpu", *, seconds: float = 20) -> list[Row]:
     fit_ours, fit_ref = alternate(
         [
             lambda: fit_samples(features, labels, params, device),
-            lambda: _reference_round(features, labels, n_train, params, device),
+            lambda: _threads_pinned(_reference_round, features, labels, n_train, params, device),
         ],
         seconds=seconds * 0.8,
         cuda=cuda,
