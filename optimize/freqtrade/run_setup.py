@@ -27,6 +27,15 @@ SPANS = ("holdout", "walkforward")
 """The study's spans an export records (the first is the default of a verification)."""
 
 
+def read_json(path: Path, expected: str) -> Any:
+    """The JSON document in ``path``; a ``ValueError`` naming the file and ``expected`` when it is
+    not valid JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); expected {expected}.") from None
+
+
 def read_export(export_dir: Path | str) -> dict[str, Any]:
     """The export's freqtrade config.
 
@@ -38,12 +47,7 @@ def read_export(export_dir: Path | str) -> dict[str, Any]:
     path = Path(export_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no export at {export_dir}: {path} does not exist.")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{path}: not valid JSON ({exc}); expected the config.json written by the export."
-        ) from None
+    config = read_json(path, "the config.json written by the export")
     if (
         not isinstance(config, dict)
         or not isinstance(config.get(SETTINGS_KEY), dict)

@@ -19,7 +19,6 @@ its own models: FreqAI would otherwise silently reuse cached predictions.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -30,8 +29,8 @@ import pandas as pd
 
 from optimize.freqtrade.export import STRATEGY_DIR, TRADES_FILE
 from optimize.freqtrade.offline import run_freqtrade_backtest
-from optimize.freqtrade.run_setup import SPANS, prepare_run, run_span, warm_up
-from optimize.study.scoring import FOLD_METRIC_KEYS
+from optimize.freqtrade.run_setup import SPANS, prepare_run, read_json, run_span, warm_up
+from optimize.study.scoring import FOLD_METRIC_KEYS, records_of_trades
 from strategy.freqtrade import STRATEGY_NAME
 
 logger = logging.getLogger(__name__)
@@ -116,12 +115,7 @@ def read_study_trades(export_dir: Path | str) -> dict[str, Any] | None:
     path = Path(export_dir) / TRADES_FILE
     if not path.is_file():
         return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{path}: not valid JSON ({exc}); expected the study's trades written by the export."
-        ) from None
+    doc = read_json(path, "the study's trades written by the export")
     if not isinstance(doc, dict) or not isinstance(doc.get("spans"), dict):
         raise ValueError(f"{path}: expected an object with 'spans', written by the export.")  # noqa: TRY004
     return doc["spans"]
@@ -134,20 +128,6 @@ def _trade_key(trade: dict[str, Any]) -> tuple[str, pd.Timestamp, pd.Timestamp, 
         pd.Timestamp(trade["close_date"]).tz_convert("UTC"),
         str(trade["exit_reason"]),
     )
-
-
-def _freqtrade_trades(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {
-            "pair": str(r.pair),
-            "open_date": pd.Timestamp(r.open_date).isoformat(),
-            "close_date": pd.Timestamp(r.close_date).isoformat(),
-            "exit_reason": str(r.exit_reason),
-            "profit_ratio": float(r.profit_ratio),
-            "profit_abs": float(r.profit_abs),
-        }
-        for r in frame.itertuples(index=False)
-    ]
 
 
 def match_trades(
@@ -251,7 +231,7 @@ def verify_export(
     figures = {
         k: float(stats[k]) for k in FOLD_METRIC_KEYS if isinstance(stats.get(k), int | float)
     }
-    theirs = _freqtrade_trades(result.trades)
+    theirs = records_of_trades(result.trades)
     study_trades, study_metrics, note = _study_side(
         read_study_trades(out), name, start, end, float(run_config.get("dry_run_wallet", 1000))
     )

@@ -194,19 +194,23 @@ def trade_records(result: BacktestResult) -> list[dict[str, Any]]:
     These are what ``python -m optimize verify`` matches against freqtrade's trades (pair, open
     and close date, exit reason).
     """
-    out = []
-    for row in result.trades.itertuples(index=False):
-        out.append(
-            {
-                "pair": str(row.pair),
-                "open_date": pd.Timestamp(row.open_date).isoformat(),
-                "close_date": pd.Timestamp(row.close_date).isoformat(),
-                "exit_reason": str(row.exit_reason),
-                "profit_ratio": float(row.profit_ratio),
-                "profit_abs": float(row.profit_abs),
-            }
-        )
-    return out
+    return records_of_trades(result.trades)
+
+
+def records_of_trades(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a trades frame (this engine's or freqtrade's: the same column names) as the
+    :data:`TRADE_RECORD_KEYS` dicts, dates as ISO strings."""
+    return [
+        {
+            "pair": str(row.pair),
+            "open_date": pd.Timestamp(row.open_date).isoformat(),
+            "close_date": pd.Timestamp(row.close_date).isoformat(),
+            "exit_reason": str(row.exit_reason),
+            "profit_ratio": float(row.profit_ratio),
+            "profit_abs": float(row.profit_abs),
+        }
+        for row in frame.itertuples(index=False)
+    ]
 
 
 __all__ = [
