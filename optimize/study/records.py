@@ -87,6 +87,11 @@ class TrialRecord:
         """The attrs a trial stores when it starts (before it may be pruned or fail)."""
         return {_attr("params"): params, "worker_pid": worker_pid, "schema": TRIAL_SCHEMA}
 
+    @staticmethod
+    def worker_of(trial: FrozenTrial) -> int | None:
+        """The pid of the worker that started ``trial`` (None: it never started one of ours)."""
+        return trial.user_attrs.get("worker_pid")
+
     @classmethod
     def of(cls, trial: FrozenTrial, *, complete: bool = True) -> TrialRecord:
         """Read a trial's record.

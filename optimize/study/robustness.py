@@ -34,7 +34,14 @@ from optimize.study.evaluate import evaluate
 from optimize.study.inputs import StudyData
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.runner import die_with_parent
-from optimize.study.seednoise import SeedNoise, SeedValue, attr_key, direction_sign, read_noise
+from optimize.study.seednoise import (
+    SeedNoise,
+    SeedValue,
+    attr_key,
+    direction_sign,
+    read_noise,
+    read_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +82,12 @@ def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
 
 def missing_jobs(study: optuna.Study, top: int, seed_sets: int) -> list[Job]:
     """What the step still has to evaluate: (trial, params, set) without a stored value."""
-    stored = set(study.user_attrs)
+    stored = {(v.trial, v.seed_set) for v in read_values(study)}
     return [
         (t.number, TrialRecord.of(t).params, m)
         for t in top_trials(study, top)
         for m in range(1, seed_sets + 1)
-        if attr_key(t.number, m) not in stored
+        if (t.number, m) not in stored
     ]
 
 

@@ -470,7 +470,7 @@ def _retry_interrupted(study: optuna.Study, failed_before: set[int], max_retry: 
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if (
             trial.number not in failed_before
-            and trial.user_attrs.get("worker_pid") == pid
+            and TrialRecord.worker_of(trial) == pid
             and retry_trial(study, trial, max_retry)
         ):
             logger.info("interrupted trial %d queued for retry with its parameters", trial.number)
