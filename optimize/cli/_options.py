@@ -69,12 +69,12 @@ def load_inputs(args: argparse.Namespace):
 
 
 def check_study_args(args: argparse.Namespace) -> None:
-    """``--n-trials``, ``--timeout`` (and ``--workers``) must make sense before anything starts."""
-    if args.n_trials is not None and args.n_trials < 1:
-        raise ValueError(f"--n-trials must be an integer >= 1, but got n_trials={args.n_trials!r}.")
-    if args.timeout is not None and not args.timeout > 0:
-        raise ValueError(
-            f"--timeout must be a number of seconds > 0, but got timeout={args.timeout!r}."
-        )
-    if getattr(args, "workers", 1) < 1:
-        raise ValueError(f"--workers must be an integer >= 1, but got workers={args.workers!r}.")
+    """``--n-trials``, ``--timeout`` (seconds) and ``--workers`` must make sense before anything
+    starts (the project's value checks, :mod:`lstm.checks`)."""
+    from lstm.checks import check_int, check_number
+
+    if args.n_trials is not None:
+        check_int("--n-trials", args.n_trials, 1)
+    if args.timeout is not None:
+        check_number("--timeout", args.timeout, 0.0, low_open=True)
+    check_int("--workers", getattr(args, "workers", 1), 1)

@@ -290,13 +290,17 @@ def test_resumed_study_does_not_repeat_the_startup_draws(tmp_path):
 @pytest.mark.parametrize(
     "extra, pattern",
     [
-        (["--n-trials", "0"], r"--n-trials must be an integer >= 1, but got n_trials=0\."),
-        (["--n-trials", "-1"], r"--n-trials must be an integer >= 1, but got n_trials=-1\."),
+        (["--n-trials", "0"], r"--n-trials must be an integer >= 1, but got --n-trials=0\."),
+        (["--n-trials", "-1"], r"--n-trials must be an integer >= 1, but got --n-trials=-1\."),
         (
             ["--timeout", "-5"],
-            r"--timeout must be a number of seconds > 0, but got timeout=-5\.0\.",
+            r"--timeout must be a finite number > 0\.0, but got --timeout=-5\.0\.",
         ),
-        (["--workers", "0"], r"--workers must be an integer >= 1, but got workers=0\."),
+        (
+            ["--timeout", "inf"],
+            r"--timeout must be a finite number > 0\.0, but got --timeout=inf\.",
+        ),
+        (["--workers", "0"], r"--workers must be an integer >= 1, but got --workers=0\."),
     ],
 )
 def test_run_arguments_that_would_do_nothing_are_errors(tmp_path, capsys, extra, pattern):
