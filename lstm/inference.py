@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from lstm.checks import check_int
 from lstm.data import RobustScaler, valid_window_ends, window_view
 from lstm.module import LSTMLightningModule
 from lstm.prepare import check_rows
@@ -116,8 +117,7 @@ def predict(
             f"predict expects (rows, {scaler.n_features}) features, but got {x.shape=}."
         )
     r = check_rows(rows, x.shape[0], "rows")
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"predict window must be an integer >= 1, but got {window=!r}.")
+    check_int("window", window, 1)
     lo = max(0, r.start - window + 1)
     scaled = scaler.transform(x[lo : r.stop])
     # Local row j >= window - 1 has its whole window inside ``scaled``; rows before ``lo`` are

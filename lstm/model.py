@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lstm.checks import check_int, check_number
+
 HEAD_DIM = 36
 HEAD_DROPOUT = 0.5
 
@@ -48,14 +50,8 @@ class LSTMRegressor(nn.Module):
             ("num_lstm_layers", num_lstm_layers),
             ("output_dim", output_dim),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"LSTMRegressor {name} must be an integer >= 1, but got {value=!r}."
-                )
-        if not 0.0 <= float(dropout_percent) < 1.0:
-            raise ValueError(
-                f"LSTMRegressor dropout_percent must be in [0, 1), but got {dropout_percent=!r}."
-            )
+            check_int(f"LSTMRegressor.{name}", value, 1)
+        check_number("LSTMRegressor.dropout_percent", dropout_percent, 0.0, 1.0, high_open=True)
         self.input_dim = input_dim
         self.hidden_dim = hidden_dim
         self.output_dim = output_dim

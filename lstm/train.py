@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from lstm.checks import check_int
 from lstm.data import RobustScaler, WindowedBatches
 from lstm.inference import FIT_THREADS, fit_threads, predict, predict_scaled
 from lstm.module import LSTMLightningModule
@@ -228,9 +229,7 @@ def _fit_members(
 ) -> tuple[FitResult, ...]:
     """Prepare once, train one member per seed in order, record the call's :class:`FitTiming`."""
     start = time.perf_counter()
-    threads = options.threads
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, but got {threads=!r}.")
+    threads = check_int("threads", options.threads, 1)
     train, predict_rows = rows
     prep = prepare(features, labels, train, predict_rows, params, feature_names, label_horizon)
     resolved = resolve_accelerator(accelerator)

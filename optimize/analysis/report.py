@@ -34,6 +34,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from lstm.checks import check_int
 from optimize.analysis import stats
 from optimize.analysis.pbo import probability_of_backtest_overfitting
 from optimize.study.holdout import evaluate_trial_holdout, stored_holdout
@@ -68,9 +69,7 @@ def pbo_splits(
     The largest even ``S <= max_splits`` with ``S * min_block_days <= n_days``; 0 when not even
     two blocks fit (PBO is then not computed).
     """
-    if isinstance(n_days, bool) or not isinstance(n_days, int | np.integer) or n_days < 0:
-        raise ValueError(f"n_days must be an integer >= 0, but got {n_days=!r}.")
-    s = min(max_splits, int(n_days) // min_block_days)
+    s = min(max_splits, check_int("n_days", n_days, 0) // min_block_days)
     s -= s % 2
     return s if s >= 2 else 0
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstm.checks import check_int
 from optimize.backtest.settings import BacktestSettings
 from optimize.data import REPO_ROOT
 from strategy.freqtrade import (
@@ -290,8 +291,7 @@ def run_freqtrade_backtest(
     from freqtrade.optimize.backtesting import Backtesting
     from freqtrade.optimize.optimize_reports import generate_backtest_stats
 
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1, but got {repeats=}.")
+    check_int("repeats", repeats, 1)
     name, path = _strategy_location(strategy, strategy_path)
     markets = load_markets() if markets is None else markets
     exchange_dir = Path(datadir) / str(config["exchange"]["name"]).lower()

@@ -26,6 +26,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from lstm.checks import check_int
 from optimize._version import __version__
 from optimize.config import parse_config
 from optimize.search.objectives import get_objective
@@ -161,16 +162,9 @@ def run_robustness(
     config = study_config(study)
     top = config.study.robustness_top if top is None else top
     seed_sets = config.study.robustness_seed_sets if seed_sets is None else seed_sets
-    for name, value in (("top", top), ("seed_sets", seed_sets), ("workers", workers)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value < (1 if name == "workers" else 0)
-        ):
-            raise ValueError(
-                f"robustness {name} must be an integer >= "
-                f"{1 if name == 'workers' else 0}, but got {name}={value!r}."
-            )
+    check_int("top", top, 0)
+    check_int("seed_sets", seed_sets, 0)
+    check_int("workers", workers, 1)
     jobs = missing_jobs(study, top, seed_sets) if top and seed_sets else []
     if on_plan is not None:
         on_plan(RobustnessPlan(top, seed_sets, len(jobs)))
