@@ -19,8 +19,8 @@ import yaml
 
 from lstm.checks import WrongTypeError, check_choice, check_int, check_number, fail, located
 from optimize.backtest.settings import BacktestSettings
-from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT
-from optimize.walkforward import WalkForwardSettings, _utc
+from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT, to_utc
+from optimize.walkforward import WalkForwardSettings
 from strategy.features import FeatureConfig
 from strategy.timeframes import timeframe_to_seconds
 
@@ -63,16 +63,13 @@ class DataConfig:
         if len(set(self.pairs)) != len(self.pairs):
             raise ValueError(f"pairs has duplicates: {list(self.pairs)}.")
         timeframe_to_seconds(self.timeframe)
+        stamps = {}
         for name in ("start", "end"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, str(value))
-                _utc(name, str(value))  # a date, or an error naming the key and the value
-        if (
-            self.start is not None
-            and self.end is not None
-            and _utc("start", self.start) >= _utc("end", self.end)
-        ):
+                stamps[name] = to_utc(str(value), name)  # an error names the key and the value
+        if len(stamps) == 2 and stamps["start"] >= stamps["end"]:
             raise ValueError(
                 f"start must be before end, but got start={self.start!r} and end={self.end!r}."
             )

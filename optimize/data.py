@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lstm.checks import fail
+
 # The timeframe helpers live with the strategy (the lower layer); re-exported here for callers.
 from strategy.timeframes import timeframe_to_seconds, timeframe_to_timedelta  # noqa: F401
 
@@ -162,9 +164,18 @@ def load_candles(
     return frame.reset_index(drop=True)
 
 
-def to_utc(value: str | pd.Timestamp) -> pd.Timestamp:
-    """``value`` as a UTC timestamp: a naive date is taken as UTC, an aware one is converted."""
-    stamp = pd.Timestamp(value)
+def to_utc(value: object, name: str = "date") -> pd.Timestamp:
+    """``value`` as a UTC timestamp: a naive date is taken as UTC, an aware one is converted.
+
+    Raises:
+        ValueError: ``value`` is not a date (the message names ``name`` and the value).
+    """
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        stamp = None
+    if stamp is None or pd.isna(stamp):
+        fail(name, value, "a date (e.g. '2024-01-01')")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 

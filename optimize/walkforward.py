@@ -37,22 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lstm.checks import check_int, check_number, fail
+from lstm.checks import check_int, check_number
+from optimize.data import to_utc
 from strategy.timeframes import timeframe_to_timedelta
 
 logger = logging.getLogger(__name__)
-
-
-def _utc(name: str, value: object) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        stamp = None
-    if stamp is None or pd.isna(stamp):
-        fail(name, value, "a date (e.g. '2024-01-01')")
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 @dataclass(frozen=True)
@@ -91,8 +80,8 @@ class WalkForwardSettings:
             )
         purge = check_int("purge_candles", self.purge_candles, 0)
         check_number("holdout_days", self.holdout_days, 0.0)
-        start = _utc("start", self.start)
-        end = _utc("end", self.end)
+        start = None if self.start is None else to_utc(self.start, "start")
+        end = None if self.end is None else to_utc(self.end, "end")
         if start is not None and end is not None and start >= end:
             raise ValueError(f"start must be before end, but got start={start} and end={end}.")
         object.__setattr__(self, "purge_candles", purge)

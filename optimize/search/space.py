@@ -308,12 +308,13 @@ def _check_against_types(space: SearchSpace) -> None:
             raise SearchSpaceError(
                 located(space.source, "signal.mode", f"value {mode!r} is not accepted: {exc}")
             ) from exc
+    defaults = _defaults()
     for where in space.entries:
         section, name = where.split(".")
         key = (section, name)
         for value in space.corners(key):
             for mode in modes if key != mode_key else [None]:
-                values = _defaults()
+                values = dict(defaults)
                 if mode is not None:
                     values[mode_key] = mode
                     if mode != "quantile":
