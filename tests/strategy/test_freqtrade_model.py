@@ -198,9 +198,15 @@ def test_config_errors_name_the_setting(tmp_path):
     with pytest.raises(ValueError, match="conv_width"):
         LstmOptunaRegressor(config=_config(tmp_path, conv_width=WINDOW - 1))
     bad_fp = _config(tmp_path)
-    bad_fp["freqai"]["feature_parameters"]["DI_threshold"] = 0.9
-    with pytest.raises(ValueError, match="DI_threshold"):
+    bad_fp["freqai"]["feature_parameters"]["principal_component_analysis"] = True
+    with pytest.raises(
+        ValueError, match=r"does not apply FreqAI's PCA.*'principal_component_analysis': True"
+    ):
         LstmOptunaRegressor(config=bad_fp)
+    bad_di = _config(tmp_path)
+    bad_di["freqai"]["feature_parameters"]["DI_threshold"] = -1
+    with pytest.raises(ValueError, match="DI_threshold=-1"):
+        LstmOptunaRegressor(config=bad_di)
     bad_params = _config(tmp_path)
     bad_params["freqai"]["model_training_parameters"]["hidden_units"] = 4
     with pytest.raises(ValueError, match="hidden_units"):
