@@ -337,7 +337,9 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
     Keys: ``selected_trial`` (int), ``value`` (its recorded value), ``seed_values`` (its values on
     the fresh seed sets; empty when not re-evaluated), ``seed_mean``, ``seed_std`` (None when not
     computable), ``baselines`` (``buy_and_hold``, ``no_model``), ``dsr``, ``pbo`` (None with the
-    reason in ``dsr_reason`` / ``pbo_reason``), ``holdout`` (its metrics, or None), ``verdict``.
+    reason in ``dsr_reason`` / ``pbo_reason``), ``holdout`` (its metrics, or None), ``verdict``,
+    ``di_blocked`` (the share of predicted candles the dissimilarity index kept from entering:
+    ``folds`` one per fold and ``total``; None when the index was off).
     """
     n = inp.trial_noise
     return {
@@ -354,6 +356,12 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
         "pbo_reason": inp.stats.pbo_reason,
         "holdout": None if inp.holdout is None else inp.holdout.get("metrics"),
         "verdict": inp.verdict,
+        "di_blocked": None
+        if inp.record.di_blocked_total is None
+        else {
+            "folds": [_finite(x) if x is not None else None for x in inp.record.di_blocked],
+            "total": _finite(inp.record.di_blocked_total),
+        },
         "seed_noise": {
             "value_iqr": _finite(inp.value_iqr),
             "sentence": inp.noise_sentence,

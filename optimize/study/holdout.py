@@ -48,7 +48,7 @@ from optimize.config import RunConfig
 from optimize.data import load_candles
 from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import check_purge, fit_fold
+from optimize.study.evaluate import check_purge, fit_fold, fold_blocked
 from optimize.study.inputs import StudyData
 from optimize.study.records import (
     HOLDOUT_ATTR,
@@ -173,7 +173,8 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         f"trial {trial.number}'s holdout fit would see the holdout",
     )
     anchor = holdout_warmup_start(config)
-    data = StudyData.load(config, warmup_from=anchor)
+    corr = params.pipeline(config.features.pipeline).include_corr_pairlist
+    data = StudyData.load(config, warmup_from=anchor, corr_pairs=corr)
     windows = holdout_windows(data.plan, data.dates)
     holdout = data.plan.holdout
     assert holdout is not None  # holdout_windows raised otherwise
@@ -193,6 +194,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         local = slice(fold.test.start - span_rows.start, fold.test.stop - span_rows.start)
         for pair, pf in fits.items():
             signals[pair].put(local, pf)
+        blocked = fold_blocked({pair: pf.info for pair, pf in fits.items()})
         window_rows.append(
             {
                 "window": fold.index,
@@ -202,6 +204,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
                 "test_start": str(fold.test_start),
                 "test_end": str(fold.test_end),
                 "pairs": {pair: pf.info for pair, pf in fits.items()},
+                **({} if blocked is None else {"di_blocked": blocked}),
             }
         )
     objective = get_objective(config.study.objective)
