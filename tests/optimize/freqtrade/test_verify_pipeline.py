@@ -71,6 +71,34 @@ def test_the_export_carries_the_five_keys(exported):
     assert {k: params[k] for k in PIPELINE} == PIPELINE
 
 
+def test_the_trial_record_and_the_report_show_the_share_of_candles_blocked(
+    study, storage, tmp_path, capsys
+):
+    record = TrialRecord.of(study.best_trial)
+    folds = [f for f in record.folds]
+    assert record.di_blocked == [f["di_blocked"] for f in folds]
+    counts = [i for f in folds for i in f["pairs"].values()]
+    total = sum(i["di_blocked_candles"] for i in counts) / sum(
+        i["di_predicted_candles"] for i in counts
+    )
+    assert record.di_blocked_total == pytest.approx(total) and 0 < total < 1
+    for fold in folds:
+        pairs = fold["pairs"].values()
+        share = sum(i["di_blocked_candles"] for i in pairs) / sum(
+            i["di_predicted_candles"] for i in pairs
+        )
+        assert fold["di_blocked"] == pytest.approx(share)
+    out = tmp_path / "report.html"
+    capsys.readouterr()
+    argv = ["report", "--storage", storage, "--study-name", STUDY, "--out", str(out)]
+    assert main([*argv, "--json", "--no-holdout"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["di_blocked"]["folds"] == pytest.approx(record.di_blocked)
+    assert doc["di_blocked"]["total"] == pytest.approx(total)
+    page = out.read_text()
+    assert "DI blocked" in page and f"{total:.2%}" in page
+
+
 def _study_name(freqai_name: str, pair: str) -> str:
     """The study's name of a FreqAI column: the traded pair's own columns lose the pair
     (``%-rsi-period_10_BTC/USDT_1h`` -> ``%-rsi-period_10_1h``), FreqAI's ``_gen`` goes."""
