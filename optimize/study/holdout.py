@@ -132,8 +132,9 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         The JSON-able record: ``trial``, ``objective``, ``values`` (the objective on the holdout),
         ``trial_values`` (the trial's walk-forward values), ``holdout`` span, ``train`` (the
         first window's training span), ``windows`` (each window's train/test span and per-pair
-        thresholds and training info; ``di_blocked`` with the dissimilarity index on), ``metrics`` (same keys as a fold's), ``baselines``
-        (``buy_and_hold``, ``no_model``), ``pairs`` (the last window's per-pair info),
+        thresholds and training info; ``di_blocked`` with the dissimilarity index on),
+        ``metrics`` (same keys as a fold's), ``baselines`` (``buy_and_hold``, ``no_model``),
+        ``pairs`` (the last window's per-pair info),
         ``daily_equity`` (see :func:`optimize.study.scoring.daily_equity`), ``daily_returns``,
         ``trades`` (:func:`optimize.study.scoring.trade_records`), ``warmup_start`` (the candle its
         indicators start from, :func:`holdout_warmup_start`), ``study_seed``, ``ensemble_size``,

@@ -95,6 +95,7 @@ def test_the_trial_record_and_the_report_show_the_share_of_candles_blocked(
     doc = json.loads(capsys.readouterr().out)
     assert doc["di_blocked"]["folds"] == pytest.approx(record.di_blocked)
     assert doc["di_blocked"]["total"] == pytest.approx(total)
+    assert doc["pipeline"] == PIPELINE
     page = out.read_text()
     assert "DI blocked" in page and f"{total:.2%}" in page
 
