@@ -206,6 +206,14 @@ def buffered(
     return lo, hi, first, end
 
 
+def _buffer_message(window: str, buffer: int, first: pd.Timestamp, end: pd.Timestamp) -> str:
+    return (
+        f"{window} keeps no training candle inside FreqAI's buffered window {first} .. {end} "
+        f"(features.buffer_train_data_candles={buffer} cut off both ends of train_period_days); "
+        "expected a smaller buffer."
+    )
+
+
 def _dates_index(dates: pd.DatetimeIndex | pd.Series) -> pd.DatetimeIndex:
     if isinstance(dates, pd.Series):
         index = pd.DatetimeIndex(dates.to_numpy())
@@ -313,6 +321,8 @@ def make_folds(
                 index, lo, hi, test_start, settings, timeframe, buffer_candles
             )
             fit_start, fit_end = max(train_start, first), min(train_end, end)
+            if hi <= lo:
+                raise ValueError(_buffer_message(f"fold {k}", buffer_candles, first, end))
         if hi <= lo or test_hi <= test_lo:
             raise ValueError(
                 f"fold {k} has no candles in its {'train' if hi <= lo else 'test'} window "
@@ -385,6 +395,12 @@ def holdout_windows(plan: WalkForwardPlan, dates: pd.DatetimeIndex | pd.Series) 
             lo, hi, first, end = buffered(
                 index, lo, hi, test_start, plan.settings, plan.timeframe, plan.buffer_candles
             )
+            if hi <= lo:
+                raise ValueError(
+                    _buffer_message(
+                        f"holdout window {len(windows)}", plan.buffer_candles, first, end
+                    )
+                )
             train_start, train_end = max(train_start, first), min(train_end, end)
         if hi <= lo or test_hi <= test_lo:
             raise ValueError(
