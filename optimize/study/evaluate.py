@@ -63,14 +63,6 @@ def check_purge(purge_candles: int, params: TrialParams, remedy: str) -> None:
         )
 
 
-def blocked_share(predictions: np.ndarray, allowed: np.ndarray) -> float:
-    """Share of the candles with a prediction that the dissimilarity index blocks (NaN: none has
-    a prediction)."""
-    predicted = np.isfinite(predictions)
-    n = int(predicted.sum())
-    return float((predicted & ~allowed).sum() / n) if n else float("nan")
-
-
 def fit_pair_fold(
     pd_: PairData,
     params: TrialParams,
@@ -140,10 +132,14 @@ def fit_pair_fold(
         ],
         "device": result.device,
     }
-    if allowed is not None:
-        info["di_blocked"] = blocked_share(result.predictions, allowed)
-        info["di_blocked_candles"] = int((np.isfinite(result.predictions) & ~allowed).sum())
-        info["di_predicted_candles"] = int(np.isfinite(result.predictions).sum())
+    if allowed is not None:  # the candles with a prediction, and those of them the index blocked
+        predicted = np.isfinite(result.predictions)
+        n, blocked = int(predicted.sum()), int((predicted & ~allowed).sum())
+        info.update(
+            di_blocked=blocked / n if n else float("nan"),
+            di_blocked_candles=blocked,
+            di_predicted_candles=n,
+        )
     return PairFold(enter, exit_, base_enter, base_exit, info), result
 
 
