@@ -16,17 +16,20 @@ _EXPORTS = {
     "WindowedBatches": "lstm.data",
     "window_view": "lstm.data",
     "FitOptions": "lstm.train",
+    "FitPipeline": "lstm.pipeline",
     "FitResult": "lstm.train",
     "fit_predict": "lstm.train",
     "predict": "lstm.train",
     "save_checkpoint": "lstm.checkpoint",
     "load_checkpoint": "lstm.checkpoint",
     "model_seed": "lstm.seeds",
+    "recency_weights": "lstm.pipeline",
     "member_range": "lstm.seeds",
 }
 
 __all__ = [
     "FitOptions",
+    "FitPipeline",
     "FitResult",
     "LSTMLightningModule",
     "LSTMParams",
@@ -38,6 +41,7 @@ __all__ = [
     "member_range",
     "model_seed",
     "predict",
+    "recency_weights",
     "save_checkpoint",
     "window_view",
 ]

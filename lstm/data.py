@@ -233,6 +233,8 @@ class WindowedBatches:
         generator: Torch generator on ``rows.device`` for the shuffle (seeded by the caller).
         drop_tiny_last: Drop a final batch of a single sample (BatchNorm cannot train on it
             when ``window == 1``).
+        weights: optional (n,) float tensor of sample weights on the same device, indexed like
+            ``labels`` (a sample's weight is its last row's); batches are then ``(x, y, w)``.
     """
 
     def __init__(
@@ -246,6 +248,7 @@ class WindowedBatches:
         shuffle: bool,
         generator: torch.Generator | None = None,
         drop_tiny_last: bool = False,
+        weights: torch.Tensor | None = None,
     ) -> None:
         if samples.numel() == 0:
             raise ValueError("WindowedBatches needs at least one sample, but got 0.")
@@ -256,6 +259,7 @@ class WindowedBatches:
             )
         self.windows = window_view(rows, window)  # (n - W + 1, W, F) view
         self.labels = labels
+        self.weights = weights
         self.window_index = samples.to(rows.device) - (window - 1)
         self.sample_rows = samples.to(rows.device)
         self.batch_size = int(batch_size)
@@ -269,7 +273,7 @@ class WindowedBatches:
     def __len__(self) -> int:
         return self._n_batches
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         order = self.window_index
         targets = self.sample_rows
         if self.shuffle:
@@ -278,4 +282,8 @@ class WindowedBatches:
         bs = self.batch_size
         for b in range(self._n_batches):
             part = slice(b * bs, (b + 1) * bs)
-            yield self.windows[order[part]], self.labels[targets[part]]
+            if self.weights is None:
+                yield self.windows[order[part]], self.labels[targets[part]]
+            else:
+                rows = targets[part]
+                yield self.windows[order[part]], self.labels[rows], self.weights[rows]

@@ -23,7 +23,9 @@ class LSTMLightningModule(L.LightningModule):
     The init arguments are the hyperparameters (``input_dim`` plus every
     :class:`~lstm.params.LSTMParams` field); they are validated through ``LSTMParams`` and
     recorded with ``save_hyperparameters()``. Batches are ``(x, y)`` with ``x`` of shape
-    (batch, window, input_dim) and ``y`` of shape (batch,) or (batch, output_dim).
+    (batch, window, input_dim) and ``y`` of shape (batch,) or (batch, output_dim), or ``(x, y, w)``
+    with sample weights ``w`` of shape (batch,): the loss is then the weighted mean of the squared
+    errors, ``sum(w * err**2) / sum(w)`` (FreqAI's recency weights, :mod:`lstm.pipeline`).
 
     Logged per epoch (no per-step host sync): ``train_loss``, ``val_loss``.
     """
@@ -79,21 +81,24 @@ class LSTMLightningModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        x, y = batch
+    def _shared_step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        x, y = batch[0], batch[1]
         pred = self.model(x)
         target = y.reshape(pred.shape).to(pred.dtype)
-        loss = self.loss_fn(pred, target)
+        if len(batch) == 3:
+            w = batch[2].reshape(pred.shape[0], *([1] * (pred.dim() - 1))).to(pred.dtype)
+            err = (pred - target).square() * w
+            loss = err.sum() / (w.sum() * (pred.numel() // pred.shape[0]))
+        else:
+            loss = self.loss_fn(pred, target)
         # A tensor value with on_step=False is accumulated on the device: no per-step sync.
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=x.shape[0])
         return loss
 
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "train")
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         self._shared_step(batch, "val")
 
     def configure_optimizers(self) -> dict[str, Any]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from lstm.data import RobustScaler, split_train_val, valid_window_ends
 from lstm.params import LSTMParams
+from lstm.pipeline import FitPipeline, RangeScaler, recency_weights
 
 __all__ = ["DeviceData", "Prepared", "check_rows", "check_seed", "prepare"]
 
@@ -48,9 +49,12 @@ def check_seed(seed: object) -> int:
 
 @dataclass(frozen=True, eq=False)
 class Prepared:
-    """What every member of one fit shares: scaling, windows, sample rows.
+    """What every member of one fit shares: scaling, windows, sample rows, FreqAI's pipeline.
 
     Row indices are local to ``lo`` (the first row any window of ``train`` or ``predict`` reads).
+    ``weights`` (float32 per local row, NaN off FreqAI's training rows) is None without
+    ``weight_factor``; ``noise_amplitude`` ((F,) one unit of FreqAI's [-1, 1] scale in scaled
+    feature units) is None without ``noise_standard_deviation``.
     """
 
     scaler: RobustScaler
@@ -64,6 +68,9 @@ class Prepared:
     val_rows: np.ndarray
     n_features: int
     names: tuple[str, ...] | None
+    pipeline: FitPipeline = field(default_factory=FitPipeline)
+    weights: np.ndarray | None = None
+    noise_amplitude: np.ndarray | None = None
 
     @property
     def local_train(self) -> range:
@@ -91,8 +98,10 @@ def prepare(
     params: LSTMParams,
     feature_names: Sequence[str] | None,
     label_horizon: int,
+    pipeline: FitPipeline | None = None,
 ) -> Prepared:
-    """Check the inputs, fit the scaler on the training rows, pick the fit/validation samples.
+    """Check the inputs, fit the scaler on the training rows, pick the fit/validation samples,
+    compute FreqAI's sample weights and noise scale (:mod:`lstm.pipeline`) when asked.
 
     Arguments: as for :func:`lstm.train.fit_predict`.
 
@@ -130,8 +139,32 @@ def prepare(
         val_rows.size,
         len(pr),
     )
+    pipeline = FitPipeline() if pipeline is None else pipeline
+    weights = amplitude = None
+    if pipeline.weighted or pipeline.noisy:
+        # FreqAI's training rows: every feature and the label finite (its filter_features)
+        rows = tr_local[np.isfinite(scaled[tr_local]).all(axis=1) & np.isfinite(y_scaled[tr_local])]
+        if pipeline.weighted:
+            weights = np.full(scaled.shape[0], np.nan, dtype=np.float32)
+            weights[rows] = recency_weights(rows.size, pipeline.weight_factor)
+        if pipeline.noisy:
+            half_range = RangeScaler.fit(x[rows + lo]).half_range
+            amplitude = half_range / scaler.scale.astype(np.float64)
     return Prepared(
-        scaler, scaled, y_scaled, valid, lo, tr, pr, fit_rows, val_rows, x.shape[1], names
+        scaler,
+        scaled,
+        y_scaled,
+        valid,
+        lo,
+        tr,
+        pr,
+        fit_rows,
+        val_rows,
+        x.shape[1],
+        names,
+        pipeline,
+        weights,
+        amplitude,
     )
 
 
@@ -143,12 +176,16 @@ class DeviceData:
         self.device: torch.device | None = None
         self.rows: torch.Tensor | None = None
         self.labels: torch.Tensor | None = None
+        self.weights: torch.Tensor | None = None
 
     def on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(rows, labels)`` on ``device`` (copied there on the first call for that device)."""
+        """``(rows, labels)`` on ``device`` (copied there on the first call for that device;
+        :attr:`weights` too, when the fit has sample weights)."""
         if self.device != device:
             self.rows = torch.from_numpy(np.ascontiguousarray(self.prep.scaled)).to(device)
             self.labels = torch.from_numpy(self.prep.y_scaled).to(device)
+            if self.prep.weights is not None:
+                self.weights = torch.from_numpy(self.prep.weights).to(device)
             self.device = device
         assert self.rows is not None and self.labels is not None
         return self.rows, self.labels

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 SEED_RULE_VERSION = 1
@@ -46,6 +47,20 @@ def model_seed(study_seed: int, pair: str, train_end: Any, member: int = 0) -> i
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     key = f"{int(study_seed)}|{pair}|{stamp.value}|{int(member)}".encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little")
+
+
+NOISE_STREAM = 0x6E6F6973
+"""Second entropy word of :func:`noise_generator`: the noise stream of a seed is not the stream
+torch draws the member's weights and batches from."""
+
+
+def noise_generator(seed: int) -> np.random.Generator:
+    """The numpy generator of a member's training noise (FreqAI's ``noise_standard_deviation``).
+
+    Drawn from the member's own seed (:func:`model_seed`), so a fit's noise is the same in the
+    study, the holdout and the FreqAI model, and every member and seed set has its own.
+    """
+    return np.random.default_rng(np.random.SeedSequence([int(seed), NOISE_STREAM]))
 
 
 def member_range(ensemble_size: int, seed_set: int = 0) -> range:

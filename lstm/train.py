@@ -28,6 +28,7 @@ from lstm.data import RobustScaler, WindowedBatches
 from lstm.inference import FIT_THREADS, fit_threads, predict, predict_scaled
 from lstm.module import LSTMLightningModule
 from lstm.params import LSTMParams
+from lstm.pipeline import FitPipeline, training_noise
 from lstm.prepare import DeviceData, check_seed, prepare
 from lstm.trainer import (
     LoggerSpec,
@@ -41,6 +42,7 @@ __all__ = [
     "FIT_THREADS",
     "EnsembleFit",
     "FitOptions",
+    "FitPipeline",
     "FitResult",
     "FitTiming",
     "ensemble_mean",
@@ -153,6 +155,21 @@ class FitResult:
     trainer_seconds: float
 
 
+def _noisy_rows(data: DeviceData, rows: torch.Tensor, seed: int) -> torch.Tensor:
+    """``rows`` with FreqAI's training noise of this member added to the training rows (a copy),
+    or ``rows`` itself when the fit has no noise."""
+    prep = data.prep
+    if prep.noise_amplitude is None:
+        return rows
+    train = prep.local_train
+    noise = training_noise(
+        len(train), prep.noise_amplitude, prep.pipeline.noise_standard_deviation, seed
+    )
+    noisy = rows.clone()
+    noisy[train.start : train.stop] += torch.from_numpy(noise).to(rows.device)
+    return noisy
+
+
 def _fit_member(
     data: DeviceData,
     params: LSTMParams,
@@ -172,7 +189,7 @@ def _fit_member(
         rows_dev, labels_dev = data.on(device)
         generator = torch.Generator(device=device).manual_seed(seed)
         train_batches = WindowedBatches(
-            rows_dev,
+            _noisy_rows(data, rows_dev, seed),
             labels_dev,
             torch.from_numpy(prep.fit_rows),
             window=w,
@@ -180,6 +197,7 @@ def _fit_member(
             shuffle=True,
             generator=generator,
             drop_tiny_last=True,
+            weights=data.weights,
         )
         val_batches = WindowedBatches(
             rows_dev,
@@ -226,12 +244,18 @@ def _fit_members(
     feature_names: Sequence[str] | None,
     label_horizon: int,
     options: FitOptions,
+    pipeline: FitPipeline | None,
 ) -> tuple[FitResult, ...]:
     """Prepare once, train one member per seed in order, record the call's :class:`FitTiming`."""
     start = time.perf_counter()
     threads = check_int("threads", options.threads, 1)
+    pipeline = FitPipeline() if pipeline is None else pipeline
+    if not isinstance(pipeline, FitPipeline):
+        raise TypeError(f"pipeline must be a FitPipeline, but got {type(pipeline)=}.")
     train, predict_rows = rows
-    prep = prepare(features, labels, train, predict_rows, params, feature_names, label_horizon)
+    prep = prepare(
+        features, labels, train, predict_rows, params, feature_names, label_horizon, pipeline
+    )
     resolved = resolve_accelerator(accelerator)
     data = DeviceData(prep)
     with fit_threads(threads):
@@ -295,6 +319,7 @@ def fit_ensemble(
     feature_names: Sequence[str] | None = None,
     label_horizon: int = 0,
     options: FitOptions = FitOptions(),
+    pipeline: FitPipeline | None = None,
 ) -> EnsembleFit:
     """Train one member per seed on the same rows; predict with their mean.
 
@@ -327,6 +352,7 @@ def fit_ensemble(
         feature_names,
         label_horizon,
         options,
+        pipeline,
     )
     return EnsembleFit(
         predictions=ensemble_mean([m.predictions for m in members]),
@@ -362,6 +388,7 @@ def fit_predict(
     feature_names: Sequence[str] | None = None,
     label_horizon: int = 0,
     options: FitOptions = FitOptions(),
+    pipeline: FitPipeline | None = None,
 ) -> FitResult:
     """Train on ``train`` rows, predict ``predict`` rows (and the training rows in-sample).
 
@@ -381,6 +408,9 @@ def fit_predict(
         label_horizon: h when ``labels[i] = T[i + h]``: the last h fit samples before the
             validation part are dropped so no fit label overlaps the validation period.
         options: Callbacks, logger and thread count (:class:`FitOptions`).
+        pipeline: FreqAI's recency weights and training noise (:class:`FitPipeline`; None or
+            the default is off: the fit is then exactly the unweighted, noise-free one). Noise
+            is drawn from ``seed``.
 
     Returns:
         :class:`FitResult` (one member of :func:`fit_ensemble`).
@@ -399,5 +429,6 @@ def fit_predict(
         feature_names,
         label_horizon,
         options,
+        pipeline,
     )
     return member

@@ -26,6 +26,12 @@ Layout of one plan over the span ``[start, end)`` (sizes in days, the purge in c
 
 Windows are positional slices into the ``dates`` given to :func:`make_folds`; the purge is
 enforced on positions as well as on time, so a gap in the data can never shrink it.
+
+FreqAI's ``buffer_train_data_candles`` (``buffer_candles`` here) cuts ``b`` candles off both ends
+of FreqAI's training window (``train_period_days`` before the test window): a fold then trains on
+the part of its train window inside ``[test_start - train_period_days + b, test_start - b)``
+(:func:`buffered`), which is what the project's FreqAI model fits from FreqAI's buffered window.
+The test windows and the holdout do not move.
 """
 
 from __future__ import annotations
@@ -137,6 +143,7 @@ class WalkForwardPlan:
     span_end: pd.Timestamp
     settings: WalkForwardSettings
     timeframe: str
+    buffer_candles: int = 0
 
     def __len__(self) -> int:
         return len(self.folds)
@@ -172,6 +179,41 @@ def freqai_train_period_days(settings: WalkForwardSettings, timeframe: str) -> i
     return math.ceil(settings.train_days + purge - 1e-9)
 
 
+def buffered(
+    index: pd.DatetimeIndex,
+    lo: int,
+    hi: int,
+    test_start: pd.Timestamp,
+    settings: WalkForwardSettings,
+    timeframe: str,
+    buffer_candles: int,
+) -> tuple[int, int, pd.Timestamp, pd.Timestamp]:
+    """A train window ``[lo, hi)`` cut to FreqAI's buffered training window.
+
+    FreqAI trains on ``[test_start - train_period_days, test_start)`` less ``buffer_candles``
+    candles at each end (its ``buffer_timerange``); the rows fitted are the train window's rows
+    inside that.
+
+    Returns:
+        ``(lo, hi, first date, end date)`` of the rows kept (``hi <= lo`` when none is left).
+    """
+    tf = timeframe_to_timedelta(timeframe)
+    window_start = test_start - pd.Timedelta(days=freqai_train_period_days(settings, timeframe))
+    first = window_start + buffer_candles * tf
+    end = test_start - buffer_candles * tf
+    lo = max(lo, int(index.searchsorted(first)))
+    hi = min(hi, int(index.searchsorted(end)))
+    return lo, hi, first, end
+
+
+def _buffer_message(window: str, buffer: int, first: pd.Timestamp, end: pd.Timestamp) -> str:
+    return (
+        f"{window} keeps no training candle inside FreqAI's buffered window {first} .. {end} "
+        f"(features.buffer_train_data_candles={buffer} cut off both ends of train_period_days); "
+        "expected a smaller buffer."
+    )
+
+
 def _dates_index(dates: pd.DatetimeIndex | pd.Series) -> pd.DatetimeIndex:
     if isinstance(dates, pd.Series):
         index = pd.DatetimeIndex(dates.to_numpy())
@@ -203,7 +245,11 @@ def _dates_index(dates: pd.DatetimeIndex | pd.Series) -> pd.DatetimeIndex:
 
 
 def make_folds(
-    dates: pd.DatetimeIndex | pd.Series, settings: WalkForwardSettings, timeframe: str
+    dates: pd.DatetimeIndex | pd.Series,
+    settings: WalkForwardSettings,
+    timeframe: str,
+    *,
+    buffer_candles: int = 0,
 ) -> WalkForwardPlan:
     """Cut the span into anchored walk-forward folds and a final holdout.
 
@@ -211,6 +257,7 @@ def make_folds(
         dates: candle open times, strictly increasing (naive dates are taken as UTC).
         settings: window sizes and span.
         timeframe: candle timeframe (``"1h"``...), used for the span end and the purge.
+        buffer_candles: FreqAI's ``buffer_train_data_candles`` (see :func:`buffered`; 0: none).
 
     Returns:
         The :class:`WalkForwardPlan`.
@@ -268,6 +315,14 @@ def make_folds(
         hi = int(index.searchsorted(train_end))
         test_lo = max(int(index.searchsorted(test_start)), hi + settings.purge_candles)
         test_hi = int(index.searchsorted(test_end))
+        fit_start, fit_end = train_start, train_end
+        if buffer_candles:
+            lo, hi, first, end = buffered(
+                index, lo, hi, test_start, settings, timeframe, buffer_candles
+            )
+            fit_start, fit_end = max(train_start, first), min(train_end, end)
+            if hi <= lo:
+                raise ValueError(_buffer_message(f"fold {k}", buffer_candles, first, end))
         if hi <= lo or test_hi <= test_lo:
             raise ValueError(
                 f"fold {k} has no candles in its {'train' if hi <= lo else 'test'} window "
@@ -275,13 +330,7 @@ def make_folds(
             )
         folds.append(
             Fold(
-                k,
-                slice(lo, hi),
-                slice(test_lo, test_hi),
-                train_start,
-                train_end,
-                test_start,
-                test_end,
+                k, slice(lo, hi), slice(test_lo, test_hi), fit_start, fit_end, test_start, test_end
             )
         )
         k += 1
@@ -293,7 +342,15 @@ def make_folds(
             holdout_start,
             span_end,
         )
-    plan = WalkForwardPlan(tuple(folds), holdout, span_start, span_end, settings, timeframe)
+    plan = WalkForwardPlan(
+        tuple(folds),
+        holdout,
+        span_start,
+        span_end,
+        settings,
+        timeframe,
+        check_int("buffer_train_data_candles", buffer_candles, 0),
+    )
     logger.debug("walk-forward plan: %d folds over %s .. %s", len(folds), span_start, span_end)
     return plan
 
@@ -334,6 +391,17 @@ def holdout_windows(plan: WalkForwardPlan, dates: pd.DatetimeIndex | pd.Series) 
         test_hi = int(index.searchsorted(test_end))
         lo = int(index.searchsorted(max(train_start, plan.span_start)))
         hi = min(int(index.searchsorted(train_end)), test_lo - purge)
+        if plan.buffer_candles:
+            lo, hi, first, end = buffered(
+                index, lo, hi, test_start, plan.settings, plan.timeframe, plan.buffer_candles
+            )
+            if hi <= lo:
+                raise ValueError(
+                    _buffer_message(
+                        f"holdout window {len(windows)}", plan.buffer_candles, first, end
+                    )
+                )
+            train_start, train_end = max(train_start, first), min(train_end, end)
         if hi <= lo or test_hi <= test_lo:
             raise ValueError(
                 f"holdout window {len(windows)} has no candles in its "

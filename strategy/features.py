@@ -17,6 +17,11 @@ higher-timeframe candle becomes visible on the base candle during which it close
 ``include_shifted_candles`` adds copies shifted by 1..k candles of their own timeframe (before the
 merge, as FreqAI does). Column names follow FreqAI: ``%-rsi-period_10_1h``.
 
+Correlated pairs (FreqAI's ``include_corr_pairlist``, :func:`corr_pair_features`): the same
+per-timeframe features of another pair's candles, merged onto the pair's base candles exactly as
+an informative timeframe (the base timeframe by open date), after the pair's own columns, named
+``%-rsi-period_10_SOL/USDT_1h``; no calendar features, as in FreqAI.
+
 Every value at row ``t`` depends on candles whose close is at or before row ``t``'s close.
 """
 
@@ -35,6 +40,7 @@ import talib
 from technical import qtpylib
 
 from lstm.checks import check_int, fail
+from strategy.pipeline import PIPELINE_KEYS, DataPipeline
 from strategy.timeframes import timeframe_to_seconds, timeframe_to_timedelta
 
 logger = logging.getLogger(__name__)
@@ -93,12 +99,21 @@ class FeatureConfig:
             timeframe, as FreqAI does (0 = none; the LSTM window
             already sees the past, so the default adds none).
         features: the subset of :data:`ALL_FEATURES` to build.
+        DI_threshold, weight_factor, noise_standard_deviation, include_corr_pairlist,
+            buffer_train_data_candles: FreqAI's data pipeline (:class:`strategy.pipeline.
+            DataPipeline`, same names and meaning; all off by default). A search space's
+            ``features`` section overrides the first four per trial.
     """
 
     include_timeframes: tuple[str, ...] = ("1h", "2h", "4h")
     indicator_periods_candles: tuple[int, ...] = (10, 20)
     include_shifted_candles: int = 0
     features: tuple[str, ...] = field(default=ALL_FEATURES)
+    DI_threshold: float = 0.0
+    weight_factor: float = 0.0
+    noise_standard_deviation: float = 0.0
+    include_corr_pairlist: tuple[str, ...] = ()
+    buffer_train_data_candles: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "include_timeframes", tuple(self.include_timeframes))
@@ -124,13 +139,27 @@ class FeatureConfig:
             fail("indicator_periods_candles", self.indicator_periods_candles, "integers >= 2")
         check_int("include_shifted_candles", self.include_shifted_candles, 0)
         feature_subset(self.features)
+        pipeline = DataPipeline(**{k: getattr(self, k) for k in PIPELINE_KEYS})
+        for key in PIPELINE_KEYS:  # validated and normalised by the pipeline's own checks
+            object.__setattr__(self, key, getattr(pipeline, key))
 
     @property
     def base_timeframe(self) -> str:
         return self.include_timeframes[0]
 
+    @property
+    def pipeline(self) -> DataPipeline:
+        """FreqAI's data-pipeline settings of the run config."""
+        return DataPipeline(**{k: getattr(self, k) for k in PIPELINE_KEYS})
+
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """The feature set (what :func:`build_features` builds, the cache key); the pipeline's
+        keys are in :attr:`pipeline`."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(self).items()
+            if k not in PIPELINE_KEYS
+        }
 
 
 def warmup_start(
@@ -321,6 +350,50 @@ def build_features(candles: Mapping[str, pd.DataFrame], config: FeatureConfig) -
         frames.append(merge_informative(base["date"], inf["date"], own, base_tf, tf))
     frames.append(pd.DataFrame(standard(base, config.features), index=base.index))
     return pd.concat(frames, axis=1).astype(np.float32)
+
+
+def corr_pair_features(
+    base_dates: pd.Series,
+    candles: Mapping[str, pd.DataFrame],
+    config: FeatureConfig,
+    pair: str,
+) -> pd.DataFrame:
+    """A correlated pair's features on another pair's base candles (FreqAI's
+    ``include_corr_pairlist``).
+
+    Every timeframe of ``config.include_timeframes`` (the base one too) is computed on the
+    correlated pair's own candles, shifted like the pair's own features, and merged onto
+    ``base_dates`` with :func:`merge_informative` (a candle is used from its close on; the base
+    timeframe matches by open date): what FreqAI does with a corr pair. No calendar features.
+
+    Args:
+        base_dates: the open dates of the pair's base candles (the rows of the result).
+        candles: timeframe -> the correlated pair's candles.
+        config: the feature set.
+        pair: the correlated pair (names the columns: ``%-rsi-period_10_SOL/USDT_1h``; a ``:`` is
+            dropped from the name, as FreqAI drops it).
+
+    Returns:
+        float32 DataFrame indexed like ``base_dates``.
+    """
+    missing = [tf for tf in config.include_timeframes if tf not in candles]
+    if missing:
+        raise KeyError(f"corr_pair_features needs {pair} candles for timeframes {missing}.")
+    tag = pair.replace(":", "")
+    frames = []
+    for tf in config.include_timeframes:
+        own = candles[tf]
+        block = _with_shifts(timeframe_features(own, config, tf), config.include_shifted_candles)
+        block.columns = [_corr_name(c, tag, tf) for c in block.columns]
+        frames.append(merge_informative(base_dates, own["date"], block, config.base_timeframe, tf))
+    return pd.concat(frames, axis=1).astype(np.float32)
+
+
+def _corr_name(column: str, pair: str, timeframe: str) -> str:
+    """A correlated pair's column: ``%-rsi-period_10_1h_shift-1`` ->
+    ``%-rsi-period_10_SOL/USDT_1h_shift-1``."""
+    head, sep, tail = column.rpartition(f"_{timeframe}")
+    return f"{head}_{pair}{sep}{tail}"
 
 
 def _with_shifts(features: pd.DataFrame, shifts: int) -> pd.DataFrame:

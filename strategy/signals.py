@@ -125,3 +125,21 @@ def long_signals(score: np.ndarray, thresholds: Thresholds) -> tuple[np.ndarray,
         enter = s > thresholds.buy
         exit_ = s < thresholds.sell
     return enter, exit_
+
+
+def gated_signals(
+    score: np.ndarray, thresholds: Thresholds, allowed: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`long_signals` with entries only where ``allowed`` (exits everywhere).
+
+    The dissimilarity index (FreqAI's ``DI_threshold``) blocks entries on candles unlike the
+    training data; an open trade still exits on its signal, as in the seed's conditions.
+
+    Args:
+        score, thresholds: as for :func:`long_signals`.
+        allowed: (n,) bool, or None for every candle.
+    """
+    enter, exit_ = long_signals(score, thresholds)
+    if allowed is not None:
+        enter = enter & np.asarray(allowed, dtype=bool)
+    return enter, exit_

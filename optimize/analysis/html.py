@@ -152,8 +152,12 @@ def _folds(inp: ReportInputs) -> str:
         "no-model profit",
         "buy-and-hold profit",
     ]
+    blocked = inp.record.di_blocked
+    with_di = any(b is not None for b in blocked)
+    if with_di:  # the dissimilarity index was on: the share of candles it kept from entering
+        headers.append("DI blocked")
     rows = []
-    for f in folds:
+    for f, share in zip(folds, blocked, strict=True):
         m, nm, bh = f.get("metrics", {}), f.get("no_model", {}), f.get("buy_and_hold", {})
         rows.append(
             [
@@ -168,6 +172,7 @@ def _folds(inp: ReportInputs) -> str:
                 fmt("winrate", m.get("winrate")),
                 fmt("profit_total", nm.get("profit_total")),
                 fmt("profit_total", bh.get("profit_total")),
+                *([fmt("di_blocked", share)] if with_di else []),
             ]
         )
     oos, base = inp.record.oos_metrics, inp.record.baselines
@@ -184,6 +189,7 @@ def _folds(inp: ReportInputs) -> str:
             fmt("winrate", oos.get("winrate")),
             fmt("profit_total", base.get("no_model", {}).get("profit_total")),
             fmt("profit_total", base.get("buy_and_hold", {}).get("profit_total")),
+            *([fmt("di_blocked", inp.record.di_blocked_total)] if with_di else []),
         ]
     )
     return table(headers, rows)

@@ -18,6 +18,7 @@ PERCENT_KEYS = {
     "winrate",
     "exposure",
     "cagr",
+    "di_blocked",
 }
 """Metrics shown as percentages."""
 

@@ -37,8 +37,9 @@ from optuna.trial import FrozenTrial, TrialState
 from lstm.checks import check_int
 from optimize.analysis import stats
 from optimize.analysis.pbo import probability_of_backtest_overfitting
+from optimize.search.space import TrialParams
 from optimize.study.holdout import evaluate_trial_holdout, stored_holdout
-from optimize.study.records import HoldoutTouched, TrialRecord
+from optimize.study.records import HoldoutTouched, StudyRecord, TrialRecord, study_config
 from optimize.study.seednoise import (
     SeedNoise,
     direction_sign,
@@ -246,6 +247,17 @@ class ReportInputs:
         return TrialRecord.of(self.trial, complete=False)
 
     @property
+    def pipeline(self) -> dict[str, Any] | None:
+        """The selected trial's FreqAI pipeline keys (the run config's with the trial's own);
+        None for a study without a stored run config or a trial without parameters."""
+        params = self.record.params
+        if StudyRecord.stored(self.study) is None or "weights" not in params:
+            return None
+        config = study_config(self.study)
+        trial = TrialParams.from_dict(params)
+        return trial.pipeline(config.features.pipeline).to_feature_parameters()
+
+    @property
     def trial_noise(self) -> SeedNoise | None:
         """The selected trial's seed noise, if it was re-evaluated."""
         return next((n for n in self.noise if n.trial == self.trial.number), None)
@@ -337,7 +349,10 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
     Keys: ``selected_trial`` (int), ``value`` (its recorded value), ``seed_values`` (its values on
     the fresh seed sets; empty when not re-evaluated), ``seed_mean``, ``seed_std`` (None when not
     computable), ``baselines`` (``buy_and_hold``, ``no_model``), ``dsr``, ``pbo`` (None with the
-    reason in ``dsr_reason`` / ``pbo_reason``), ``holdout`` (its metrics, or None), ``verdict``.
+    reason in ``dsr_reason`` / ``pbo_reason``), ``holdout`` (its metrics, or None), ``verdict``,
+    ``pipeline`` (the selected trial's FreqAI pipeline keys, :mod:`strategy.pipeline`),
+    ``di_blocked`` (the share of predicted candles the dissimilarity index kept from entering:
+    ``folds`` one per fold and ``total``; None when the index was off).
     """
     n = inp.trial_noise
     return {
@@ -354,6 +369,13 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
         "pbo_reason": inp.stats.pbo_reason,
         "holdout": None if inp.holdout is None else inp.holdout.get("metrics"),
         "verdict": inp.verdict,
+        "pipeline": inp.pipeline,
+        "di_blocked": None
+        if inp.record.di_blocked_total is None
+        else {
+            "folds": [_finite(x) if x is not None else None for x in inp.record.di_blocked],
+            "total": _finite(inp.record.di_blocked_total),
+        },
         "seed_noise": {
             "value_iqr": _finite(inp.value_iqr),
             "sentence": inp.noise_sentence,

@@ -18,7 +18,8 @@
   ``train_period_days`` (``train_days`` plus the purge gap, whole days; the model keeps the
   study's train window of it) / ``backtest_period_days`` (``test_days``),
   ``feature_parameters`` from the run config's features (``label_period_candles`` = the trial's
-  label horizon), ``model_training_parameters`` = the trial's LSTM parameters,
+  label horizon; FreqAI's data pipeline: the run config's keys with the trial's own),
+  ``model_training_parameters`` = the trial's LSTM parameters,
   ``conv_width`` = window size, ``extra_returns_per_train`` for the quantile thresholds; the
   static FreqAI settings come from ``configs/freqtrade/freqai_template.json``.
   stoploss, minimal_roi and trailing settings live in the parameter file (config values would

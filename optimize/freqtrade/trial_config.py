@@ -4,7 +4,9 @@
 config freqtrade reads: :func:`optimize.freqtrade.offline.freqtrade_config` (pairs, fee, stake,
 exit flags) with the strategy-level settings taken out (they live in the parameter file, which a
 config value would override), plus the ``freqai`` block from ``configs/freqtrade/
-freqai_template.json`` with the trial's windows, features and LSTM parameters.
+freqai_template.json`` with the trial's windows, features, FreqAI data pipeline
+(``DI_threshold``, ``weight_factor``, ``noise_standard_deviation``, ``include_corr_pairlist``,
+``buffer_train_data_candles``: the run config's with the trial's own) and LSTM parameters.
 :func:`build_parameter_file` writes those strategy-level settings and the strategy's parameters in
 freqtrade's parameter-file format. Both are plain JSON-able dicts; the export
 (:mod:`optimize.freqtrade.export`) and the verification (:mod:`optimize.freqtrade.verify`) write
@@ -113,6 +115,7 @@ def build_freqtrade_config(
         "indicator_periods_candles": list(features.indicator_periods_candles),
         "include_shifted_candles": features.include_shifted_candles,
         "label_period_candles": params.label_horizon,
+        **params.pipeline(features.pipeline).to_feature_parameters(),
     }
     ft.update(
         {

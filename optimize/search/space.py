@@ -1,6 +1,6 @@
 """Declarative search spaces (YAML) and the typed parameters of one trial.
 
-A space file has up to four sections; each key is either a constant or a distribution::
+A space file has up to five sections; each key is either a constant or a distribution::
 
     lstm:                      # LSTMParams fields
       num_lstm_layers: {type: int, low: 1, high: 3}
@@ -16,6 +16,16 @@ A space file has up to four sections; each key is either a constant or a distrib
       mode: quantile
       entry: {type: float, low: 0.6, high: 0.98}
       exit_gap: {type: float, low: 0.0, high: 0.5}
+    features:                  # FreqAI's data pipeline (strategy.pipeline.DataPipeline)
+      DI_threshold: {type: categorical, choices: [0, 0.5, 1.0]}     # 0 = off
+      weight_factor: {type: float, low: 0.0, high: 1.0}
+      noise_standard_deviation: 0.1
+      include_corr_pairlist: {type: categorical, choices: [[], [BTC/USDT]]}
+
+A ``features`` key overrides the run config's key of the same name for the trial; keys the space
+does not set keep the run config's value (``buffer_train_data_candles`` is run-config only: it
+shapes the folds). A choice of ``include_corr_pairlist`` is a list of pairs (Optuna stores it as
+the comma-separated string, ``""`` for none).
 
 :func:`load_space` validates the file (unknown sections or keys, bad distribution specs, values the
 typed parameters reject) and names the file, the key and the value in its errors. Each searched key
@@ -44,13 +54,16 @@ from optuna.distributions import (
 from lstm.checks import WrongTypeError, check_int, check_number, fail, located
 from lstm.params import LSTMParams
 from strategy.freqtrade.rules import THRESHOLD_DECIMALS, WEIGHT_DECIMALS, round_param
+from strategy.pipeline import SEARCHABLE_KEYS, DataPipeline, pair_list
 from strategy.signals import SignalParams
 from strategy.target import N_WEIGHTS, WEIGHT_NAMES
 
-SECTIONS = ("lstm", "weights", "target", "signal")
+SECTIONS = ("lstm", "weights", "target", "signal", "features")
 LSTM_KEYS = tuple(f.name for f in dataclasses.fields(LSTMParams))
 TARGET_KEYS = ("label_horizon",)
 SIGNAL_KEYS = ("mode", "entry", "exit_gap")
+FEATURE_KEYS = SEARCHABLE_KEYS
+CORR_KEY = ("features", "include_corr_pairlist")
 # Optuna parameter names: LSTM fields and w0..w8 keep their names; the others are prefixed.
 _OPTUNA_NAME = {
     ("target", "label_horizon"): "label_horizon",
@@ -74,12 +87,21 @@ def optuna_name(key: Key) -> str:
 
 @dataclass(frozen=True)
 class TrialParams:
-    """Everything one trial decides: the LSTM, the target weights, the label, the thresholds."""
+    """Everything one trial decides: the LSTM, the target weights, the label, the thresholds and
+    the FreqAI pipeline keys the space sets.
+
+    Attributes:
+        features: the space's ``features`` keys for this trial (``key -> value``, validated by
+            :class:`strategy.pipeline.DataPipeline`; ``include_corr_pairlist`` as a tuple); empty
+            when the space has no ``features`` section. :meth:`pipeline` merges them into the run
+            config's.
+    """
 
     lstm: LSTMParams
     weights: tuple[float, ...]
     signal: SignalParams
     label_horizon: int = 0
+    features: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if len(self.weights) != N_WEIGHTS:
@@ -87,15 +109,30 @@ class TrialParams:
         weights = zip(WEIGHT_NAMES, self.weights, strict=True)
         object.__setattr__(self, "weights", tuple(check_number(n, w) for n, w in weights))
         check_int("label_horizon", self.label_horizon, 0)
+        unknown = sorted(set(self.features) - set(FEATURE_KEYS))
+        if unknown:
+            fail("features", dict(self.features), f"keys among {list(FEATURE_KEYS)}")
+        checked = DataPipeline(**self.features)
+        object.__setattr__(self, "features", {k: getattr(checked, k) for k in self.features})
+
+    def pipeline(self, base: DataPipeline) -> DataPipeline:
+        """The trial's FreqAI pipeline: ``base`` (the run config's) with this trial's keys."""
+        return base.replace(**self.features)
 
     def to_dict(self) -> dict[str, Any]:
-        """Nested plain dict (JSON-able): ``{"lstm": {...}, "weights": {...}, ...}``."""
-        return {
+        """Nested plain dict (JSON-able): ``{"lstm": {...}, "weights": {...}, ...}``
+        (``"features"`` only when the trial sets pipeline keys)."""
+        out = {
             "lstm": self.lstm.to_dict(),
             "weights": dict(zip(WEIGHT_NAMES, self.weights, strict=True)),
             "target": {"label_horizon": self.label_horizon},
             "signal": self.signal.to_dict(),
         }
+        if self.features:
+            out["features"] = {
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.features.items()
+            }
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialParams:
@@ -106,6 +143,7 @@ class TrialParams:
             weights=tuple(weights[name] for name in WEIGHT_NAMES),
             signal=SignalParams(**data["signal"]),
             label_horizon=int(data.get("target", {}).get("label_horizon", 0)),
+            features=dict(data.get("features") or {}),
         )
 
 
@@ -147,11 +185,15 @@ class SearchSpace:
             if isinstance(signal.get(key), int | float) and not isinstance(signal[key], bool):
                 signal[key] = round_param(signal[key], THRESHOLD_DECIMALS)
         weights = tuple(round_param(values[("weights", w)], WEIGHT_DECIMALS) for w in WEIGHT_NAMES)
+        features = {k: v for (s, k), v in values.items() if s == "features"}
+        if CORR_KEY[1] in features:
+            features[CORR_KEY[1]] = pair_list(features[CORR_KEY[1]])
         return TrialParams(
             lstm=LSTMParams.from_dict(lstm),
             weights=weights,
             signal=SignalParams(**signal),
             label_horizon=int(values.get(("target", "label_horizon"), 0)),
+            features=features,
         )
 
     def from_optuna_params(self, params: Mapping[str, Any]) -> TrialParams:
@@ -176,6 +218,12 @@ class SearchSpace:
         """Plain, JSON-able description of every key (see :attr:`entries`)."""
         return {key: dict(entry) for key, entry in self.entries.items()}
 
+    def corr_pairs(self) -> tuple[str, ...]:
+        """Every correlated pair a trial of this space can choose (``features.
+        include_corr_pairlist``), in first-mention order."""
+        found = (p for choice in self.corners(CORR_KEY) for p in pair_list(choice))
+        return tuple(dict.fromkeys(found))
+
 
 def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
     """``dist`` drawn through the trial's public ``suggest_*`` API."""
@@ -184,6 +232,17 @@ def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
     return trial.suggest_categorical(name, dist.choices)
+
+
+def _corr_spec(spec: Any) -> Any:
+    """``features.include_corr_pairlist`` as the generic parser takes it: a list of pairs becomes
+    its comma-separated string (a constant, or each choice of a categorical)."""
+    if isinstance(spec, Mapping):
+        choices = spec.get("choices")
+        if spec.get("type") != "categorical" or not isinstance(choices, list):
+            fail("include_corr_pairlist", dict(spec), "a list of pairs or a categorical of lists")
+        return {**spec, "choices": [",".join(pair_list(c)) for c in choices]}
+    return ",".join(pair_list(spec))
 
 
 def _entry(kind: str, **given: Any) -> dict[str, Any]:
@@ -248,6 +307,7 @@ def parse_space(raw: Any, source: str = "<space>") -> SearchSpace:
         "weights": WEIGHT_NAMES,
         "target": TARGET_KEYS,
         "signal": SIGNAL_KEYS,
+        "features": FEATURE_KEYS,
     }
     for section in SECTIONS:
         body = raw.get(section) or {}
@@ -266,6 +326,8 @@ def parse_space(raw: Any, source: str = "<space>") -> SearchSpace:
                     )
                 )
             try:
+                if (section, key) == CORR_KEY:
+                    spec = _corr_spec(spec)
                 dist, entries[where] = _parse_entry(spec)
             except (TypeError, ValueError) as exc:
                 raise SearchSpaceError(located(source, where, exc)) from exc

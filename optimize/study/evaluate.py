@@ -6,6 +6,12 @@ trial-independent inputs (:class:`~optimize.study.inputs.StudyData`) and calls
 trains every pair's ensemble on its train window (:func:`fit_fold`) and turns the predictions on
 its test window into signals; the spans are scored by :mod:`optimize.study.scoring`.
 
+FreqAI's data pipeline (:mod:`strategy.pipeline`: the run config's ``features`` keys with the
+trial's own) is applied per fold by :func:`strategy.pipeline.fit_window`, the fit the FreqAI model
+runs too: recency weights and training noise in the fit, the correlated pairs' features in the
+matrix, the dissimilarity index fitted on the fold's training rows and applied to its test window
+(a blocked candle loses its entry, ``di_blocked`` records the share per pair and fold).
+
 The trial's value is the objective of one backtest over the whole out-of-sample span (the test
 windows back to back, each traded by the models of its own fold — what FreqAI's sliding-window
 backtest does). Each fold is also backtested on its own for the per-fold metrics and the pruner.
@@ -23,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from lstm.seeds import member_range, model_seed
-from lstm.train import fit_ensemble
 from optimize.search.objectives.base import Objective
 from optimize.search.space import TrialParams
 from optimize.study.inputs import PairData, StudyData
@@ -36,7 +41,8 @@ from optimize.study.scoring import (
     trade_records,
 )
 from optimize.walkforward import Fold
-from strategy.signals import long_signals, resolve_thresholds
+from strategy.pipeline import DataPipeline, fit_window
+from strategy.signals import gated_signals, long_signals, resolve_thresholds
 from strategy.target import make_labels  # make_labels: re-exported for callers
 
 logger = logging.getLogger(__name__)
@@ -65,10 +71,20 @@ def fit_pair_fold(
     seeds: tuple[int, ...],
     accelerator: str,
     min_train_samples: int,
+    pipeline: DataPipeline | None = None,
+    features: tuple[np.ndarray, tuple[str, ...]] | None = None,
 ) -> tuple[PairFold, Any]:
     """Train the pair's ensemble (one member per seed) on the fold's train window and produce
     test-window signals from the members' mean prediction (thresholds from the mean's in-sample
-    predictions)."""
+    predictions; entries only where the dissimilarity index allows, with ``DI_threshold``).
+
+    Args:
+        pipeline: the trial's FreqAI pipeline (default: off).
+        features: the pair's feature matrix and names for the trial (with its correlated pairs'
+            columns, :meth:`StudyData.features_of`); None: the pair's own features.
+    """
+    matrix, names = (pd_.features, pd_.feature_names) if features is None else features
+    pipeline = DataPipeline() if pipeline is None else pipeline
     target = pd_.basis.score(params.weights)
     labels = make_labels(target, params.label_horizon)
     test_len = fold.test.stop - fold.test.start
@@ -86,21 +102,24 @@ def fit_pair_fold(
     # The model sees its train window and what follows it, nothing before (as in FreqAI, whose
     # training frame starts there): no training window reaches back before the fold's train start.
     base = fold.train.start
-    result = fit_ensemble(
-        pd_.features[base:],
+    fit = fit_window(
+        matrix[base:],
         labels[base:],
         train=slice(0, fold.train.stop - base),
         predict=slice(fold.test.start - base, fold.test.stop - base),
         params=params.lstm,
         seeds=seeds,
+        pipeline=pipeline,
         accelerator=accelerator,
-        feature_names=pd_.feature_names,
+        feature_names=names,
         label_horizon=params.label_horizon,
     )
+    result = fit.ensemble
     thr = resolve_thresholds(
         params.signal, train_predictions=result.train_predictions, train_labels=labels[fold.train]
     )
-    enter, exit_ = long_signals(result.predictions, thr)
+    allowed = None if fit.dissimilarity is None else fit.allowed(matrix[fold.test])
+    enter, exit_ = gated_signals(result.predictions, thr, allowed)
     info = {
         "threshold_buy": thr.buy,
         "threshold_sell": thr.sell,
@@ -113,6 +132,14 @@ def fit_pair_fold(
         ],
         "device": result.device,
     }
+    if allowed is not None:  # the candles with a prediction, and those of them the index blocked
+        predicted = np.isfinite(result.predictions)
+        n, blocked = int(predicted.sum()), int((predicted & ~allowed).sum())
+        info.update(
+            di_blocked=blocked / n if n else float("nan"),
+            di_blocked_candles=blocked,
+            di_predicted_candles=n,
+        )
     return PairFold(enter, exit_, base_enter, base_exit, info), result
 
 
@@ -132,8 +159,10 @@ def fit_fold(
     data: StudyData, params: TrialParams, fold: Fold, *, seed_set: int = 0
 ) -> dict[str, PairFold]:
     """Every pair's signals in ``fold``'s test window (see :func:`fit_pair_fold`,
-    :func:`fold_seeds`)."""
+    :func:`fold_seeds`), with the trial's FreqAI pipeline (:meth:`TrialParams.pipeline` of the
+    run config's)."""
     training = data.config.training
+    pipeline = params.pipeline(data.config.features.pipeline)
     return {
         pair: fit_pair_fold(
             pd_,
@@ -142,9 +171,21 @@ def fit_fold(
             seeds=fold_seeds(data, pair, fold, seed_set),
             accelerator=training.accelerator,
             min_train_samples=training.min_train_samples,
+            pipeline=pipeline,
+            features=data.features_of(pair, pipeline.include_corr_pairlist),
         )[0]
         for pair, pd_ in data.pairs.items()
     }
+
+
+def fold_blocked(pairs: dict[str, dict[str, Any]]) -> float | None:
+    """The share of a fold's predicted candles (all pairs) the dissimilarity index blocked, from
+    the pairs' info; None when the index is off."""
+    counted = [i for i in pairs.values() if "di_predicted_candles" in i]
+    if not counted:
+        return None
+    n = sum(i["di_predicted_candles"] for i in counted)
+    return sum(i["di_blocked_candles"] for i in counted) / n if n else float("nan")
 
 
 @dataclass
@@ -218,6 +259,7 @@ def evaluate(
                     {p: s.exit[so_far] for p, s in signals.items()},
                 ).metrics
             )[0]
+        blocked = fold_blocked({p: pf.info for p, pf in fits.items()})
         fold_rows.append(
             {
                 "fold": fold.index,
@@ -231,6 +273,7 @@ def evaluate(
                 "no_model": span.baselines["no_model"],
                 "buy_and_hold": span.buy_and_hold,
                 "pairs": {p: pf.info for p, pf in fits.items()},
+                **({} if blocked is None else {"di_blocked": blocked}),
             }
         )
         logger.debug(

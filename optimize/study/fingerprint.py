@@ -63,16 +63,31 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def _config_defaults() -> dict[str, Any]:
+    """Every run-config key at its default (flat, as JSON reads it back)."""
+    return _flat(_normalise(RunConfig().to_dict()))
+
+
 def fingerprint_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """``"config walkforward.test_days: stored 7, now 10"`` for every key that differs and matters.
 
-    Keys of :data:`RESUMABLE_KEYS` are ignored.
+    Keys of :data:`RESUMABLE_KEYS` are ignored. A run-config key the stored fingerprint lacks (a
+    key added after the study was made) is no difference while it holds its default: a new key's
+    default is what the code did before it existed.
     """
     out = []
+    defaults = _config_defaults()
     for part in ("config", "space"):
         old, new = _flat(_normalise(stored.get(part, {}))), _flat(_normalise(current.get(part, {})))
         for key in sorted(set(old) | set(new)):
             if part == "config" and key in RESUMABLE_KEYS:
+                continue
+            if (
+                part == "config"
+                and key not in old
+                and key in defaults
+                and new[key] == defaults[key]
+            ):
                 continue
             a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
             if a != b:

@@ -48,7 +48,7 @@ from optimize.config import RunConfig
 from optimize.data import load_candles
 from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import check_purge, fit_fold
+from optimize.study.evaluate import check_purge, fit_fold, fold_blocked
 from optimize.study.inputs import StudyData
 from optimize.study.records import (
     HOLDOUT_ATTR,
@@ -132,8 +132,9 @@ def evaluate_holdout(study: optuna.Study, trial_number: int | None = None) -> di
         The JSON-able record: ``trial``, ``objective``, ``values`` (the objective on the holdout),
         ``trial_values`` (the trial's walk-forward values), ``holdout`` span, ``train`` (the
         first window's training span), ``windows`` (each window's train/test span and per-pair
-        thresholds and training info), ``metrics`` (same keys as a fold's), ``baselines``
-        (``buy_and_hold``, ``no_model``), ``pairs`` (the last window's per-pair info),
+        thresholds and training info; ``di_blocked`` with the dissimilarity index on),
+        ``metrics`` (same keys as a fold's), ``baselines`` (``buy_and_hold``, ``no_model``),
+        ``pairs`` (the last window's per-pair info),
         ``daily_equity`` (see :func:`optimize.study.scoring.daily_equity`), ``daily_returns``,
         ``trades`` (:func:`optimize.study.scoring.trade_records`), ``warmup_start`` (the candle its
         indicators start from, :func:`holdout_warmup_start`), ``study_seed``, ``ensemble_size``,
@@ -173,7 +174,8 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         f"trial {trial.number}'s holdout fit would see the holdout",
     )
     anchor = holdout_warmup_start(config)
-    data = StudyData.load(config, warmup_from=anchor)
+    corr = params.pipeline(config.features.pipeline).include_corr_pairlist
+    data = StudyData.load(config, warmup_from=anchor, corr_pairs=corr)
     windows = holdout_windows(data.plan, data.dates)
     holdout = data.plan.holdout
     assert holdout is not None  # holdout_windows raised otherwise
@@ -193,6 +195,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         local = slice(fold.test.start - span_rows.start, fold.test.stop - span_rows.start)
         for pair, pf in fits.items():
             signals[pair].put(local, pf)
+        blocked = fold_blocked({pair: pf.info for pair, pf in fits.items()})
         window_rows.append(
             {
                 "window": fold.index,
@@ -202,6 +205,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
                 "test_start": str(fold.test_start),
                 "test_end": str(fold.test_end),
                 "pairs": {pair: pf.info for pair, pf in fits.items()},
+                **({} if blocked is None else {"di_blocked": blocked}),
             }
         )
     objective = get_objective(config.study.objective)

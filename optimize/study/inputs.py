@@ -18,7 +18,7 @@ import pandas as pd
 from optimize.config import RunConfig
 from optimize.data import load_candles
 from optimize.walkforward import WalkForwardPlan, make_folds
-from strategy.features import cached_features, warmup_start
+from strategy.features import cached_features, corr_pair_features, warmup_start
 from strategy.target import TargetBasis
 
 logger = logging.getLogger(__name__)
@@ -40,16 +40,104 @@ class PairData:
 
 
 @dataclass(frozen=True, eq=False)
+class CorrPair:
+    """A correlated pair (FreqAI's ``include_corr_pairlist``) on the study span.
+
+    Attributes:
+        candles: its base candles over the span (validated like a traded pair's).
+        features: (span rows, F) float32, its features merged onto the span's base candles
+            (:func:`strategy.features.corr_pair_features`).
+        feature_names: their names (``%-rsi-period_10_SOL/USDT_1h``...).
+    """
+
+    candles: pd.DataFrame
+    features: np.ndarray
+    feature_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class _Frames:
+    """One pair's candles: every timeframe from its warm-up start, and the span's base candles."""
+
+    frames: dict[str, pd.DataFrame]
+    span: pd.DataFrame
+
+
+def _pair_frames(
+    config: RunConfig, pair: str, warmup_from: pd.Timestamp | None, role: str = ""
+) -> _Frames:
+    """Load, validate and warm-up-trim ``pair``'s candles of every feature timeframe.
+
+    Raises:
+        ValueError: the pair's candles start after ``data.start`` (``role`` says why the pair is
+            loaded, e.g. for a correlated pair).
+    """
+    data = config.data
+    start = pd.Timestamp(data.start, tz="UTC") if data.start else None
+    end = pd.Timestamp(data.end, tz="UTC") if data.end else None
+    frames = {
+        tf: load_candles(
+            pair,
+            tf,
+            datadir=data.path,
+            exchange=data.exchange,
+            end=end,
+            max_gap_candles=data.max_gap_candles,
+        )
+        for tf in config.features.include_timeframes
+    }
+    full = frames[data.timeframe]
+    first = full["date"].iloc[0]
+    anchor = warmup_start(start, first, data.timeframe)
+    if warmup_from is not None:
+        anchor = max(anchor, pd.Timestamp(warmup_from))
+    frames = {tf: f[f["date"] >= anchor].reset_index(drop=True) for tf, f in frames.items()}
+    if start is not None and first > start:
+        raise ValueError(
+            f"{pair}{role} {data.timeframe} candles start at {first}, after data.start={start}; "
+            "move data.start later or drop the pair."
+        )
+    keep = (full["date"] >= start).to_numpy() if start is not None else np.ones(len(full), bool)
+    return _Frames(frames, full[keep].reset_index(drop=True))
+
+
+def _same_dates(pair: str, span: pd.DataFrame, dates: pd.DatetimeIndex, first_pair: str) -> None:
+    pair_dates = pd.DatetimeIndex(span["date"])
+    if not pair_dates.equals(dates):
+        raise ValueError(
+            f"{pair} covers {pair_dates[0]}..{pair_dates[-1]} ({len(pair_dates)} candles) "
+            f"but {first_pair} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs "
+            "must cover the study span (set data.start/end inside every pair's history)."
+        )
+
+
+@dataclass(frozen=True, eq=False)
 class StudyData:
-    """Trial-independent inputs of a study (built once per worker)."""
+    """Trial-independent inputs of a study (built once per worker).
+
+    Correlated pairs (FreqAI's ``include_corr_pairlist``) of the run config are loaded with the
+    pairs; others a trial chooses (a search space's ``features.include_corr_pairlist``) on first
+    use (:meth:`corr`), with the same checks.
+    """
 
     config: RunConfig
     pairs: dict[str, PairData]
     plan: WalkForwardPlan
     dates: pd.DatetimeIndex
+    warmup_from: pd.Timestamp | None = None
+    corr_pairs: dict[str, CorrPair] = dataclasses.field(default_factory=dict)
+    _matrices: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, tuple[str, ...]]] = (
+        dataclasses.field(default_factory=dict)
+    )
 
     @classmethod
-    def load(cls, config: RunConfig, *, warmup_from: pd.Timestamp | None = None) -> StudyData:
+    def load(
+        cls,
+        config: RunConfig,
+        *,
+        warmup_from: pd.Timestamp | None = None,
+        corr_pairs: tuple[str, ...] = (),
+    ) -> StudyData:
         """Load candles, build the target basis and the (cached) features, make the folds.
 
         Args:
@@ -57,6 +145,8 @@ class StudyData:
             warmup_from: compute features and T from this candle on (rows of the span before it
                 hold NaN); None: :func:`strategy.features.warmup_start` of the span, the default
                 every trial uses. The holdout uses its own (see :mod:`optimize.study.holdout`).
+            corr_pairs: correlated pairs to load besides the run config's
+                ``features.include_corr_pairlist`` (a search space's choices).
 
         Raises:
             ValueError: a pair does not cover the span, or the folds cannot be made (the message
@@ -64,51 +154,19 @@ class StudyData:
         """
         config = with_market_precision(config)
         data = config.data
-        start = pd.Timestamp(data.start, tz="UTC") if data.start else None
-        end = pd.Timestamp(data.end, tz="UTC") if data.end else None
         pairs: dict[str, PairData] = {}
         dates: pd.DatetimeIndex | None = None
         for pair in data.pairs:
-            frames = {
-                tf: load_candles(
-                    pair,
-                    tf,
-                    datadir=data.path,
-                    exchange=data.exchange,
-                    end=end,
-                    max_gap_candles=data.max_gap_candles,
-                )
-                for tf in config.features.include_timeframes
-            }
-            full = frames[data.timeframe]
-            first = full["date"].iloc[0]
-            anchor = warmup_start(start, first, data.timeframe)
-            if warmup_from is not None:
-                anchor = max(anchor, pd.Timestamp(warmup_from))
-            frames = {tf: f[f["date"] >= anchor].reset_index(drop=True) for tf, f in frames.items()}
+            loaded = _pair_frames(config, pair, warmup_from)
+            frames, span = loaded.frames, loaded.span
             base = frames[data.timeframe]
             features = cached_features(frames, config.features, config.training.cache_dir)
             basis = TargetBasis.from_candles(base)
-            if start is not None and first > start:
-                raise ValueError(
-                    f"{pair} {data.timeframe} candles start at {first}, after data.start={start}; "
-                    "move data.start later or drop the pair."
-                )
-            keep = (
-                (full["date"] >= start).to_numpy()
-                if start is not None
-                else np.ones(len(full), bool)
-            )
-            span = full[keep].reset_index(drop=True)
             pair_dates = pd.DatetimeIndex(span["date"])
             if dates is None:
                 dates = pair_dates
-            elif not pair_dates.equals(dates):
-                raise ValueError(
-                    f"{pair} covers {pair_dates[0]}..{pair_dates[-1]} ({len(pair_dates)} candles) "
-                    f"but {data.pairs[0]} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs "
-                    "must cover the study span (set data.start/end inside every pair's history)."
-                )
+            else:
+                _same_dates(pair, span, dates, data.pairs[0])
             # span rows -> rows of the warmed-up frame (-1: before the warm-up start, no values)
             pos = pd.DatetimeIndex(base["date"]).get_indexer(pair_dates)
             ok = pos >= 0
@@ -128,7 +186,12 @@ class StudyData:
                 feature_names=tuple(features.columns),
             )
         assert dates is not None
-        plan = make_folds(dates, config.walkforward, data.timeframe)
+        plan = make_folds(
+            dates,
+            config.walkforward,
+            data.timeframe,
+            buffer_candles=config.features.buffer_train_data_candles,
+        )
         logger.info(
             "study data: %d pairs, %d candles %s..%s, %d folds, holdout %s",
             len(pairs),
@@ -138,7 +201,53 @@ class StudyData:
             len(plan.folds),
             None if plan.holdout is None else (plan.holdout.start, plan.holdout.end),
         )
-        return cls(config=config, pairs=pairs, plan=plan, dates=dates)
+        study = cls(config=config, pairs=pairs, plan=plan, dates=dates, warmup_from=warmup_from)
+        for corr in dict.fromkeys((*config.features.include_corr_pairlist, *corr_pairs)):
+            study.corr(corr)
+        return study
+
+    def corr(self, pair: str) -> CorrPair:
+        """The correlated pair ``pair`` (loaded, validated and merged on first use).
+
+        Raises:
+            ValueError / PairNotFoundError / CandleValidationError: its candles are missing, bad,
+                or do not cover the study span (the message names the pair as a correlated pair).
+        """
+        if pair not in self.corr_pairs:
+            role = " (features.include_corr_pairlist)"
+            try:
+                loaded = _pair_frames(self.config, pair, self.warmup_from, role)
+            except (FileNotFoundError, ValueError) as exc:
+                if role in str(exc):
+                    raise
+                raise type(exc)(f"correlated pair {pair}{role}: {exc}") from None
+            _same_dates(pair + role, loaded.span, self.dates, self.config.data.pairs[0])
+            base_dates = pd.Series(self.dates, index=pd.RangeIndex(len(self.dates)))
+            frame = corr_pair_features(base_dates, loaded.frames, self.config.features, pair)
+            self.corr_pairs[pair] = CorrPair(
+                loaded.span,
+                np.ascontiguousarray(frame.to_numpy(dtype=np.float32)),
+                tuple(frame.columns),
+            )
+        return self.corr_pairs[pair]
+
+    def features_of(
+        self, pair: str, corr_pairs: tuple[str, ...]
+    ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """``pair``'s feature matrix and names with the features of ``corr_pairs`` appended (in
+        that order; the pair itself skipped, as FreqAI does). Without correlated pairs: the
+        pair's own matrix, unchanged."""
+        own = self.pairs[pair]
+        others = tuple(p for p in corr_pairs if p != pair)
+        if not others:
+            return own.features, own.feature_names
+        key = (pair, others)
+        if key not in self._matrices:
+            corr = [self.corr(p) for p in others]
+            matrix = np.hstack([own.features, *(c.features for c in corr)])
+            names = own.feature_names + tuple(n for c in corr for n in c.feature_names)
+            self._matrices[key] = (np.ascontiguousarray(matrix), names)
+        return self._matrices[key]
 
 
 def with_market_precision(config: RunConfig) -> RunConfig:
@@ -168,4 +277,4 @@ def with_market_precision(config: RunConfig) -> RunConfig:
     )
 
 
-__all__ = ["PairData", "StudyData", "with_market_precision"]
+__all__ = ["CorrPair", "PairData", "StudyData", "with_market_precision"]

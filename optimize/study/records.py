@@ -19,9 +19,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-TRIAL_SCHEMA = 2
+TRIAL_SCHEMA = 3
 """Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds
-``trades``)."""
+``trades``; 3: ``params`` may hold FreqAI pipeline keys (``features``) an older reader would
+ignore, and a fold with the dissimilarity index on holds ``di_blocked``)."""
 
 
 class RecordError(ValueError):
@@ -49,7 +50,8 @@ class TrialRecord:
             when the trial starts so a failed or pruned trial keeps them too.
         folds: one dict per walk-forward fold: dates, ``score`` (the fold alone),
             ``value_so_far`` (folds 0..k back to back: what the pruner saw), ``metrics``,
-            ``no_model``, ``buy_and_hold``, ``pairs`` (thresholds, seeds, training info).
+            ``no_model``, ``buy_and_hold``, ``pairs`` (thresholds, seeds, training info) and,
+            with the dissimilarity index on, ``di_blocked`` (:attr:`di_blocked`).
         oos_metrics: metrics of the backtest over all test windows back to back.
         baselines: ``buy_and_hold`` and ``no_model`` over the same span.
         daily_returns: the model's daily returns over the span (DSR, PBO).
@@ -75,6 +77,26 @@ class TrialRecord:
     @property
     def trade_count(self) -> int:
         return int(self.oos_metrics.get("total_trades", 0))
+
+    @property
+    def di_blocked(self) -> list[float | None]:
+        """Per fold: the share of the test window's candles with a prediction (all pairs) on which
+        the dissimilarity index blocked the entry; None where it was off."""
+        return [fold.get("di_blocked") for fold in self.folds]
+
+    @property
+    def di_blocked_total(self) -> float | None:
+        """The same share over all folds (None: the index was off)."""
+        pairs = [
+            info
+            for fold in self.folds
+            for info in fold.get("pairs", {}).values()
+            if "di_predicted_candles" in info
+        ]
+        n = sum(info["di_predicted_candles"] for info in pairs)
+        if not pairs:
+            return None
+        return sum(info["di_blocked_candles"] for info in pairs) / n if n else math.nan
 
     def to_user_attrs(self) -> dict[str, Any]:
         """The user attrs to set (``trade_count`` included for the dashboard's table)."""

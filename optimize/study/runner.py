@@ -194,7 +194,9 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     """Everything a study needs, checked before any study is created or joined.
 
     The space against the purge, the data folder, every pair's candles over the span (present,
-    valid, informative, covering ``data.start .. data.end``) and the walk-forward folds.
+    valid, informative, covering ``data.start .. data.end``), the same for every correlated pair
+    of the run config and the space (``features.include_corr_pairlist``), and the walk-forward
+    folds.
 
     Raises:
         StudyInputError: the first problem, in one message naming the file and the key.
@@ -211,7 +213,7 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
             "download-data writes it)."
         )
     try:
-        loaded = StudyData.load(config)
+        loaded = StudyData.load(config, corr_pairs=space.corr_pairs())
         last = loaded.dates[-1]
         if data.end is not None and to_utc(data.end) > last + timeframe_to_timedelta(
             data.timeframe
@@ -221,9 +223,11 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
                 "expected an end inside the data (or null for all of it): the span would silently "
                 "end earlier."
             )
-        for pair, pair_data in loaded.pairs.items():
+        candles = {p: d.candles for p, d in loaded.pairs.items()}
+        candles.update({p: c.candles for p, c in loaded.corr_pairs.items()})
+        for pair, frame in candles.items():
             check_informative(
-                pair_data.candles,
+                frame,
                 source=str(candle_path(data.path, pair, data.timeframe, data.exchange)),
                 span=f"from {loaded.dates[0]} to {last}",
             )

@@ -24,6 +24,16 @@ freqtrade loads :class:`LstmOptunaRegressor` from this folder (``--freqaimodel L
   (see :mod:`strategy.freqtrade.rules`).
 * **Checkpoints** are :func:`lstm.checkpoint.save_checkpoint` files, loadable with
   ``torch.load(..., weights_only=True)`` (see :mod:`strategy.freqtrade.trained`).
+* **FreqAI's data pipeline** (:mod:`strategy.pipeline`): ``feature_parameters.DI_threshold``,
+  ``weight_factor``, ``noise_standard_deviation`` and ``buffer_train_data_candles`` are applied
+  by :func:`strategy.pipeline.fit_window`, the fit of the study's folds: weights and noise in the
+  LSTM's fit, the dissimilarity index fitted on the fitted rows and applied in :meth:`predict`
+  (``do_predict = 0`` and ``DI_values``). The buffer is cut here, in :meth:`fit_rows` (FreqAI's
+  own cut is turned off), so that the candles FreqAI would cut before the backtest window still
+  give its first predictions their history. ``include_corr_pairlist`` is FreqAI's own: it builds
+  the correlated pairs' features with the strategy's hooks. PCA, SVM and DBSCAN outlier removal
+  and FreqAI's split shuffling are not applied and are refused
+  (:data:`UNSUPPORTED_FEATURE_PARAMETERS`).
 
 * **The study's train window**: FreqAI trains on the ``train_period_days`` right before each
   backtest window, with no gap. This model drops the last ``lstm_optuna.purge_candles`` rows of
@@ -64,25 +74,26 @@ from freqtrade.freqai.torch.PyTorchDataConvertor import (
 
 from lstm.params import LSTMParams
 from lstm.seeds import member_range, model_seed
-from lstm.train import fit_ensemble
 from strategy.freqtrade.rules import LABEL, SETTINGS_KEY, extra_returns, label_horizon
 from strategy.freqtrade.trained import (
     CheckpointDataDrawer,
     TrainedLSTM,
     feature_matrix,
 )
+from strategy.pipeline import DataPipeline, fit_window
 from strategy.signals import SignalParams, label_stats, resolve_thresholds
 
 logger = logging.getLogger(__name__)
 
 UNSUPPORTED_FEATURE_PARAMETERS = (
-    "DI_threshold",
     "principal_component_analysis",
     "use_SVM_to_remove_outliers",
     "use_DBSCAN_to_remove_outliers",
-    "weight_factor",
-    "noise_standard_deviation",
+    "shuffle_after_split",
+    "reverse_train_test_order",
 )
+"""FreqAI ``feature_parameters`` this model does not apply (it trains on the time-ordered window
+with its own scaler and split): refused when set."""
 
 
 class LstmOptunaRegressor(BasePyTorchRegressor):
@@ -97,8 +108,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
 
     Raises:
         ValueError: bad ``model_training_parameters`` (the field and value are named),
-            ``conv_width`` shorter than ``window_size``, or FreqAI data-pipeline options this
-            model does not apply (:data:`UNSUPPORTED_FEATURE_PARAMETERS`).
+            ``conv_width`` shorter than ``window_size``, a bad FreqAI pipeline key
+            (:class:`strategy.pipeline.DataPipeline`), or FreqAI options this model does not
+            apply (:data:`UNSUPPORTED_FEATURE_PARAMETERS`).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -111,14 +123,23 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
                 f"predictions need a whole window), but got conv_width={conv_width} with "
                 f"window_size={self.lstm_params.window_size}."
             )
-        fp = self.freqai_info.get("feature_parameters", {})
+        fp = self.freqai_info.setdefault("feature_parameters", {})
         unsupported = {k: fp[k] for k in UNSUPPORTED_FEATURE_PARAMETERS if fp.get(k)}
         if unsupported:
             raise ValueError(
-                "LstmOptunaRegressor does not apply FreqAI's outlier removal, PCA, noise or "
-                "sample weights (its scaler is lstm's RobustScaler); set them to 0/false, but got "
-                f"{unsupported}."
+                "LstmOptunaRegressor does not apply FreqAI's PCA, SVM or DBSCAN outlier removal "
+                "or its train/test shuffling (it applies DI_threshold, weight_factor, "
+                "noise_standard_deviation, include_corr_pairlist and buffer_train_data_candles); "
+                f"set them to 0/false, but got {unsupported}."
             )
+        try:
+            self.pipeline = DataPipeline.from_feature_parameters(fp)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"freqai.feature_parameters: {exc}") from None
+        # The buffer is cut in fit_rows; FreqAI's own cut would drop the candles right before
+        # each backtest window, which its first predictions take their history from.
+        fp["buffer_train_data_candles"] = 0
+        self.train_period_days = float(self.freqai_info.get("train_period_days", 0))
         self.label_horizon = label_horizon(self.freqai_info)
         settings = self.config.get(SETTINGS_KEY, {})
         self.base_seed = int(settings.get("seed", 0))
@@ -201,17 +222,19 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             len(names),
             seeds[0],
         )
-        result = fit_ensemble(
+        window = fit_window(
             x,
             y,
             train=slice(0, n),
             predict=slice(n - 1, n),
             params=self.lstm_params,
             seeds=seeds,
+            pipeline=self.pipeline,
             accelerator=self.accelerator,
             feature_names=names,
             label_horizon=self.label_horizon,
         )
+        result = window.ensemble
         mean, std = label_stats(y)
         dk.data["labels_mean"] = {label: mean}
         dk.data["labels_std"] = {label: std}
@@ -245,6 +268,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             feature_names=tuple(names),
             context=x_all[len(x_all) - k :].copy(),
             context_next=(dates[-1] + step).value,
+            dissimilarity=window.dissimilarity,
         )
 
     def fit_rows(self, dates: pd.DatetimeIndex, step: pd.Timedelta) -> slice:
@@ -252,17 +276,26 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
 
         FreqAI's window ends right before the backtest window; the last ``purge_candles`` rows
         (by time and by position) are dropped, and of the rest only the ``train_days`` before them
-        are kept (all of them when ``lstm_optuna.train_days`` is not set).
+        are kept (all of them when ``lstm_optuna.train_days`` is not set). With
+        ``buffer_train_data_candles`` (b) only rows of FreqAI's buffered window are kept: from b
+        candles after its start (``train_period_days`` before the backtest window) to b candles
+        before its end (:func:`optimize.walkforward.buffered`, the study's side).
 
         Args:
             dates: open times of FreqAI's training rows (ascending).
             step: the base timeframe.
         """
-        end = dates[-1] + step - self.purge_candles * step
+        window_end = dates[-1] + step
+        end = window_end - self.purge_candles * step
         hi = min(int(dates.searchsorted(end)), len(dates) - self.purge_candles)
         lo = 0
         if self.train_days is not None:
             lo = int(dates.searchsorted(end - pd.Timedelta(days=self.train_days)))
+        buffer = self.pipeline.buffer_train_data_candles
+        if buffer:
+            first = window_end - pd.Timedelta(days=self.train_period_days) + buffer * step
+            lo = max(lo, int(dates.searchsorted(first)))
+            hi = min(hi, int(dates.searchsorted(window_end - buffer * step)))
         return slice(lo, max(lo, hi))
 
     def predict(
@@ -272,7 +305,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
 
         Returns:
             ``(pred_df, do_predict)``: one prediction per row in the label column, and 1 where
-            the prediction is finite (0 where the window is incomplete or holds NaN features).
+            the prediction is finite (0 where the window is incomplete or holds NaN features) and
+            the dissimilarity index (with ``DI_threshold``) allows it; ``dk.DI_values`` holds
+            the index (0 without one, or where a row has no finite features).
         """
         model: TrainedLSTM = self.model
         names = list(model.feature_names)
@@ -289,5 +324,10 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         do_predict = np.isfinite(values).astype(np.int_)
         label = dk.label_list[0] if dk.label_list else LABEL
         dk.DI_values = np.zeros(len(values))
+        if model.dissimilarity is not None:
+            index = model.dissimilarity.values(x)
+            with np.errstate(invalid="ignore"):
+                do_predict &= (index < model.dissimilarity.threshold).astype(np.int_)
+            dk.DI_values = np.nan_to_num(index, nan=0.0)
         dk.do_predict = do_predict
         return pd.DataFrame({label: values}), do_predict

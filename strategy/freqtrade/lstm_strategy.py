@@ -13,8 +13,11 @@ Every step calls the project code the study used:
 * target: :meth:`strategy.target.TargetBasis.score` with the weights ``w0..w8``, label
   ``y_t = T_{t+h}`` by :func:`strategy.target.make_labels` with
   ``h = freqai.feature_parameters.label_period_candles``;
-* signals: thresholds per candle and :func:`strategy.signals.long_signals` through
-  :mod:`strategy.freqtrade.rules`.
+* signals: thresholds per candle and :func:`strategy.signals.gated_signals` through
+  :mod:`strategy.freqtrade.rules` (a candle the dissimilarity index blocks gets no entry; its
+  exit still applies);
+* correlated pairs (``freqai.feature_parameters.include_corr_pairlist``): FreqAI calls the same
+  hooks on their candles and merges them (the study: :func:`strategy.features.corr_pair_features`).
 
 Parameters (freqtrade's own parameter objects, loaded from ``LstmOptunaStrategy.json`` next to the
 strategy file, config values first): ``w0..w8``, ``threshold_mode``, ``entry_threshold`` (buy
@@ -62,6 +65,7 @@ from strategy.freqtrade.rules import (
     THRESHOLD_DECIMALS,
     WEIGHT_DECIMALS,
     candle_thresholds,
+    di_blocked,
     label_horizon,
     trade_signals,
 )
@@ -207,7 +211,8 @@ class LstmOptunaStrategy(IStrategy):
     def _signals(self, dataframe: DataFrame) -> tuple[np.ndarray, np.ndarray]:
         do_predict = dataframe["do_predict"].to_numpy()
         buy, sell = candle_thresholds(self.signal_params(), dataframe, do_predict)
-        return trade_signals(dataframe[LABEL].to_numpy(), do_predict, buy, sell)
+        blocked = di_blocked(self.config.get("freqai", {}), dataframe, len(dataframe))
+        return trade_signals(dataframe[LABEL].to_numpy(), do_predict, buy, sell, blocked)
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         enter, _ = self._signals(dataframe)

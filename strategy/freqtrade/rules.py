@@ -29,8 +29,10 @@ returns to the strategy:
 ``absolute``
     ``buy = entry``, ``sell = entry - exit_gap``. Hyperopt-safe.
 
-Signals: :func:`trade_signals` applies :func:`strategy.signals.long_signals` with each candle's
-thresholds (one pair per FreqAI training window) and only where FreqAI's ``do_predict`` is 1.
+Signals: :func:`trade_signals` applies :func:`strategy.signals.gated_signals` with each candle's
+thresholds (one pair per FreqAI training window): entries only where FreqAI's ``do_predict`` is 1,
+exits there and where only the dissimilarity index set it to 0 (:func:`di_blocked`), as the study
+trades.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from strategy.signals import THRESHOLD_MODES, SignalParams, Thresholds, long_signals
+from strategy.pipeline import DataPipeline
+from strategy.signals import THRESHOLD_MODES, SignalParams, Thresholds, gated_signals
 from strategy.target import WEIGHT_NAMES
 
 SETTINGS_KEY = "lstm_optuna"
@@ -189,13 +192,34 @@ def candle_thresholds(
     return buy, sell
 
 
+def di_blocked(
+    freqai_info: Mapping[str, Any], columns: Mapping[str, Any], n: int
+) -> np.ndarray | None:
+    """Candles whose ``do_predict`` the dissimilarity index set to 0: ``DI_values >=
+    DI_threshold`` (None when ``freqai.feature_parameters.DI_threshold`` is off)."""
+    threshold = DataPipeline.from_feature_parameters(
+        freqai_info.get("feature_parameters", {})
+    ).DI_threshold
+    if not threshold:
+        return None
+    values = _column(columns, "DI_values", n)
+    with np.errstate(invalid="ignore"):
+        return values >= threshold
+
+
 def trade_signals(
-    prediction: np.ndarray, do_predict: np.ndarray, buy: np.ndarray, sell: np.ndarray
+    prediction: np.ndarray,
+    do_predict: np.ndarray,
+    buy: np.ndarray,
+    sell: np.ndarray,
+    blocked: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Long entry/exit booleans with the study's rule, each candle against its own thresholds.
 
-    :func:`strategy.signals.long_signals` with per-candle thresholds (one pair per FreqAI
-    training window); candles with ``do_predict != 1`` or non-finite thresholds get no signal.
+    :func:`strategy.signals.gated_signals` with per-candle thresholds (one pair per FreqAI
+    training window): entries where ``do_predict == 1``; exits there and on the ``blocked``
+    candles (the dissimilarity index's, :func:`di_blocked`: it stops entries, not exits);
+    candles with non-finite thresholds get no signal.
 
     Returns:
         ``(enter_long, exit_long)``, two bool arrays that are never both True.
@@ -204,6 +228,8 @@ def trade_signals(
     n = pred.shape[0]
     buy = np.broadcast_to(np.asarray(buy, dtype=np.float64), (n,))
     sell = np.broadcast_to(np.asarray(sell, dtype=np.float64), (n,))
-    usable = (np.asarray(do_predict) == 1) & np.isfinite(buy) & np.isfinite(sell)
-    enter, exit_ = long_signals(pred, Thresholds(buy, sell))
-    return enter & usable, exit_ & usable
+    finite = np.isfinite(buy) & np.isfinite(sell)
+    predicted = np.asarray(do_predict) == 1
+    enter, exit_ = gated_signals(pred, Thresholds(buy, sell), predicted)
+    exits = predicted if blocked is None else predicted | np.asarray(blocked, dtype=bool)
+    return enter & finite, exit_ & finite & exits

@@ -1,10 +1,12 @@
 """What one FreqAI training of the LSTM produces, and how FreqAI stores and reloads it.
 
 * :class:`TrainedLSTM` — the fitted ensemble (K members, one module each), its scaler, the feature
-  names and the last ``window_size - 1`` rows of FreqAI's training frame (the history the first
-  predictions of the next backtest window need); saved as an :mod:`lstm.checkpoint` file (plain
-  tensors and containers, loadable with ``torch.load(..., weights_only=True)``), where FreqAI's
-  stock ``pytorch`` format pickles a trainer object that needs ``weights_only=False``.
+  names, the last ``window_size - 1`` rows of FreqAI's training frame (the history the first
+  predictions of the next backtest window need) and, with ``DI_threshold``, the window's
+  dissimilarity index (:class:`strategy.dissimilarity.DissimilarityIndex`); saved as an
+  :mod:`lstm.checkpoint` file (plain tensors and containers, loadable with
+  ``torch.load(..., weights_only=True)``), where FreqAI's stock ``pytorch`` format pickles a
+  trainer object that needs ``weights_only=False``.
 * :class:`CheckpointDataDrawer` — FreqAI's data drawer with only the model loading replaced.
 
 Kept apart from :mod:`strategy.freqtrade.lstm_regressor`, the file freqtrade resolves the model
@@ -36,6 +38,7 @@ from lstm.checkpoint import load_checkpoint, save_checkpoint
 from lstm.data import RobustScaler
 from lstm.module import LSTMLightningModule
 from lstm.train import predict_ensemble
+from strategy.dissimilarity import DissimilarityIndex
 
 
 def feature_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
@@ -67,6 +70,7 @@ class TrainedLSTM:
             training frame (the real candles right before the backtest window).
         context_next: open time (ns since epoch, UTC) of the candle right after the context; a
             prediction frame starting there is preceded by the context.
+        dissimilarity: the dissimilarity index fitted on the training rows (None: DI off).
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class TrainedLSTM:
         feature_names: tuple[str, ...],
         context: np.ndarray,
         context_next: int,
+        dissimilarity: DissimilarityIndex | None = None,
     ) -> None:
         if isinstance(modules, LSTMLightningModule):
             modules = (modules,)
@@ -86,6 +91,7 @@ class TrainedLSTM:
         self.feature_names = tuple(feature_names)
         self.context = np.asarray(context, dtype=np.float64)
         self.context_next = int(context_next)
+        self.dissimilarity = dissimilarity
 
     @property
     def module(self) -> LSTMLightningModule:
@@ -112,6 +118,9 @@ class TrainedLSTM:
                 "context": self.context,
                 "context_next": int(self.context_next),
                 "members": others,
+                "dissimilarity": None
+                if self.dissimilarity is None
+                else self.dissimilarity.to_dict(),
             },
         )
 
@@ -132,12 +141,14 @@ class TrainedLSTM:
             member.load_state_dict(state, strict=True)
             member.eval()
             modules.append(member)
+        index = extra.get("dissimilarity")
         return cls(
             modules,
             scaler,
             tuple(meta["feature_names"]),
             context,
             int(extra.get("context_next", -1)),
+            None if index is None else DissimilarityIndex.from_dict(index),
         )
 
     def predict_frame(self, features: np.ndarray, first_date: pd.Timestamp | None) -> np.ndarray:

@@ -59,6 +59,23 @@ def test_shipped_configs_load(path):
             {"walkforward": {"test_days": 10}},
             r"walkforward: missing required key\(s\) \['train_days'\]",
         ),
+        (
+            {"features": {"DI_threshold": -0.5}},
+            r"features: DI_threshold must be a finite number >= 0.0, but got DI_threshold=-0.5",
+        ),
+        (
+            {"features": {"weight_factor": "recent"}},
+            r"features: weight_factor must be a finite number",
+        ),
+        (
+            {"features": {"include_corr_pairlist": ["BTC/USDT", "BTC/USDT"]}},
+            r"features: include_corr_pairlist must be a list of distinct pairs",
+        ),
+        (
+            {"features": {"buffer_train_data_candles": 2.5}},
+            r"features: buffer_train_data_candles must be an integer >= 0, but got "
+            r"buffer_train_data_candles=2.5",
+        ),
     ],
 )
 def test_malformed_config(tmp_path, raw, match):
@@ -112,3 +129,28 @@ def test_empty_section_means_its_defaults(tmp_path):
     config = load_config(path)
     assert config.walkforward == parse_config({}).walkforward
     assert config.study == parse_config({}).study
+
+
+def test_freqai_pipeline_keys_default_off_and_read_from_features(tmp_path):
+    from strategy.pipeline import DataPipeline
+
+    assert load_config(CONFIGS[0]).features.pipeline == DataPipeline()  # shipped configs: off
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "features": {
+                    "DI_threshold": 1,
+                    "weight_factor": 0.65,
+                    "noise_standard_deviation": 0.1,
+                    "include_corr_pairlist": ["BTC/USDT"],
+                    "buffer_train_data_candles": 20,
+                }
+            }
+        )
+    )
+    config = load_config(path)
+    assert config.features.pipeline == DataPipeline(1.0, 0.65, 0.1, ("BTC/USDT",), 20)
+    assert parse_config(config.to_dict(), "roundtrip").features == config.features
+    # the feature set (and the feature cache key) does not hold the pipeline's keys
+    assert "DI_threshold" not in config.features.to_dict()

@@ -179,3 +179,13 @@ def test_bad_dates_are_rejected():
         make_folds(dates, WalkForwardSettings(train_days=1, test_days=1, end="2024-02-01"), TF)
     with pytest.raises(TypeError, match="DatetimeIndex"):
         make_folds(list(dates), settings, TF)
+
+
+def test_a_buffer_that_leaves_no_training_candle_is_named():
+    dates = pd.date_range("2025-01-01", periods=24 * 60, freq="1h", tz="UTC")
+    settings = WalkForwardSettings(train_days=2, test_days=5, purge_candles=6, holdout_days=10)
+    make_folds(dates, settings, "1h", buffer_candles=12)  # 3 days - 2 x 12 h: some left
+    with pytest.raises(
+        ValueError, match=r"fold 0 keeps no training candle .*buffer_train_data_candles=40"
+    ):
+        make_folds(dates, settings, "1h", buffer_candles=40)

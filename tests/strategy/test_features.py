@@ -13,6 +13,7 @@ from strategy.features import (
     FeatureConfig,
     build_features,
     cached_features,
+    corr_pair_features,
     feature_cache_key,
     merge_informative,
     timeframe_features,
@@ -180,3 +181,39 @@ def test_missing_timeframe_is_named(candles):
 
 def test_all_features_known():
     assert len(ALL_FEATURES) == len(set(ALL_FEATURES)) == 15
+
+
+def test_correlated_pair_features_are_its_own_merged_like_an_informative_timeframe(
+    candles, datadir
+):
+    """A correlated pair's columns: its per-timeframe features (no calendar ones), named with the
+    pair, each timeframe merged onto the base candles as an informative timeframe is."""
+    config = FeatureConfig(include_timeframes=("1h", "4h"), indicator_periods_candles=(10,))
+    other = {
+        tf: load_candles("BTC/USDT", tf, datadir=datadir, start="2023-01-01", end="2023-07-01")
+        for tf in config.include_timeframes
+    }
+    base = candles["1h"]
+    corr = corr_pair_features(base["date"], other, config, "BTC/USDT")
+    own = build_features(other, config)  # BTC's own features on BTC's candles (same grid)
+    assert base["date"].equals(other["1h"]["date"])
+    expected = [c for c in own.columns if not c.startswith(("%-day", "%-hour"))]
+    assert list(corr.columns) == [c.replace("_1h", "_BTC/USDT_1h").replace(
+        "_4h", "_BTC/USDT_4h") for c in expected]  # fmt: skip
+    np.testing.assert_array_equal(corr.to_numpy(), own[expected].to_numpy())
+    assert corr.dtypes.eq(np.float32).all()
+
+
+@pytest.mark.parametrize("k", [300, 2222])
+def test_correlated_pair_features_have_no_look_ahead(candles, datadir, k):
+    config = FeatureConfig(include_timeframes=("1h", "2h", "4h"), include_shifted_candles=1)
+    other = {
+        tf: load_candles("SOL/USDT", tf, datadir=datadir, start="2023-01-01", end="2023-07-01")
+        for tf in config.include_timeframes
+    }
+    base = candles["1h"]
+    full = corr_pair_features(base["date"], other, config, "SOL/USDT:USDT")
+    assert all("SOL/USDTUSDT" in c for c in full.columns)  # ':' dropped, as FreqAI drops it
+    seen = visible_at(other, k)
+    cut = corr_pair_features(base["date"].iloc[:k], seen, config, "SOL/USDT:USDT")
+    pd.testing.assert_frame_equal(cut, full.iloc[:k])

@@ -18,6 +18,7 @@ from lstm.train import ensemble_mean, fit_predict, predict, predict_ensemble
 from optimize.config import load_config
 from optimize.freqtrade.trial_config import build_freqtrade_config
 from optimize.search.space import TrialParams
+from strategy.dissimilarity import DissimilarityIndex
 from strategy.features import build_features
 from strategy.freqtrade.lstm_regressor import LstmOptunaRegressor
 from strategy.freqtrade.rules import EXTRA_BUY, EXTRA_SELL, LABEL, SETTINGS_KEY
@@ -198,9 +199,15 @@ def test_config_errors_name_the_setting(tmp_path):
     with pytest.raises(ValueError, match="conv_width"):
         LstmOptunaRegressor(config=_config(tmp_path, conv_width=WINDOW - 1))
     bad_fp = _config(tmp_path)
-    bad_fp["freqai"]["feature_parameters"]["DI_threshold"] = 0.9
-    with pytest.raises(ValueError, match="DI_threshold"):
+    bad_fp["freqai"]["feature_parameters"]["principal_component_analysis"] = True
+    with pytest.raises(
+        ValueError, match=r"does not apply FreqAI's PCA.*'principal_component_analysis': True"
+    ):
         LstmOptunaRegressor(config=bad_fp)
+    bad_di = _config(tmp_path)
+    bad_di["freqai"]["feature_parameters"]["DI_threshold"] = -1
+    with pytest.raises(ValueError, match="DI_threshold=-1"):
+        LstmOptunaRegressor(config=bad_di)
     bad_params = _config(tmp_path)
     bad_params["freqai"]["model_training_parameters"]["hidden_units"] = 4
     with pytest.raises(ValueError, match="hidden_units"):
@@ -245,6 +252,90 @@ def test_training_rows_of_each_freqai_window_are_the_study_fold_s(datadir, tmp_p
             frame_dates = dates[(dates >= tr_train.startdt) & (dates < tr_train.stopdt)]
             fit = model.fit_rows(frame_dates, pd.Timedelta(hours=1))
             assert frame_dates[fit].equals(dates[fold.train]), fold.index
+
+
+@pytest.mark.parametrize("buffer", [10, 30])  # shorter and longer than the purge gap (24)
+def test_buffer_train_data_candles_cuts_what_freqai_cuts(datadir, tmp_path, buffer):
+    """FreqAI's own buffer_timerange cuts its training windows; the model (which turns FreqAI's
+    cut off to keep the candles before each backtest window) fits exactly the rows of the study's
+    buffered fold, every one of them inside FreqAI's cut window."""
+    import copy
+
+    from optimize.data import load_candles
+    from optimize.freqtrade.timerange import timerange_of
+    from optimize.walkforward import WalkForwardSettings, make_folds
+
+    candles = load_candles(
+        PAIR, "1h", datadir=datadir, exchange="binance", start="2025-06-01", end="2025-08-15"
+    )
+    dates = pd.DatetimeIndex(candles["date"])
+    settings = WalkForwardSettings(train_days=30, test_days=10, purge_candles=24)
+    plan = make_folds(dates, settings, "1h", buffer_candles=buffer)
+    windows = plan.to_freqai()
+    config = _config(
+        tmp_path,
+        train_period_days=windows["train_period_days"],
+        backtest_period_days=windows["backtest_period_days"],
+    )
+    config["freqai"]["feature_parameters"]["buffer_train_data_candles"] = buffer
+    config[SETTINGS_KEY].update(
+        train_days=settings.train_days, purge_candles=settings.purge_candles
+    )
+    config["timerange"] = timerange_of(*plan.walkforward_span)
+    config["config_files"] = [str(tmp_path / "config.json")]
+    (tmp_path / "config.json").write_text("{}")
+    freqai_own = FreqaiDataKitchen(copy.deepcopy(config), live=False, pair=PAIR)
+    model = LstmOptunaRegressor(config=config)
+    assert config["freqai"]["feature_parameters"]["buffer_train_data_candles"] == 0
+    dk = FreqaiDataKitchen(config, live=False, pair=PAIR)
+    plain = make_folds(dates, settings, "1h")
+    for fold, tr_train, whole in zip(plan.folds, dk.training_timeranges, plain.folds, strict=True):
+        # the cut shortens the fit: by the buffer at the start (train_period_days has no slack
+        # here), by what exceeds the purge gap at the end
+        start_cut, end_cut = buffer, max(buffer - settings.purge_candles, 0)
+        assert (fold.train.start, fold.train.stop) == (
+            whole.train.start + start_cut,
+            whole.train.stop - end_cut,
+        )
+        cut = freqai_own.buffer_timerange(copy.deepcopy(tr_train))  # FreqAI's own cut
+        assert cut.startdt == tr_train.startdt + pd.Timedelta(hours=buffer)
+        assert cut.stopdt == tr_train.stopdt - pd.Timedelta(hours=buffer)
+        frame_dates = dates[(dates >= tr_train.startdt) & (dates < tr_train.stopdt)]
+        fitted = frame_dates[model.fit_rows(frame_dates, pd.Timedelta(hours=1))]
+        assert fitted.equals(dates[fold.train]), fold.index
+        assert fitted[0] >= cut.startdt and fitted[-1] < cut.stopdt
+        assert fitted[-1] < tr_train.stopdt - pd.Timedelta(hours=max(buffer, 24) - 1)
+
+
+def test_the_dissimilarity_index_blocks_predictions_and_survives_the_checkpoint(frame, tmp_path):
+    """With DI_threshold the model fits the index on its training rows (the study's
+    fit_window), gives do_predict = 0 and FreqAI's DI_values where DI >= threshold, and reloads
+    it from the weights-only checkpoint."""
+    config = _config(tmp_path)
+    config["freqai"]["feature_parameters"].update(DI_threshold=0.5, weight_factor=0.65)
+    model = LstmOptunaRegressor(config=config)
+    model.signal_params = SIGNAL
+    dk = FreqaiDataKitchen(model.config, live=True, pair=PAIR)
+    train = frame.iloc[:TRAIN_ROWS].copy()
+    dk.find_features(train)
+    dk.find_labels(train)
+    result = model.train(train, PAIR, dk)
+    names = list(result.feature_names)
+    expected = DissimilarityIndex.fit(
+        _features(train, result.feature_names), train[LABEL].to_numpy(), 0.5
+    )
+    np.testing.assert_array_equal(result.dissimilarity.train, expected.train)
+    model.model = result
+    test = frame.iloc[TRAIN_ROWS : TRAIN_ROWS + TEST_ROWS]
+    values, do_predict = model.predict(test, dk)
+    index = expected.values(test[names].to_numpy(np.float64))
+    np.testing.assert_array_equal(dk.DI_values, np.nan_to_num(index, nan=0.0))
+    finite = np.isfinite(values[LABEL].to_numpy())
+    assert np.array_equal(do_predict == 1, finite & (index < 0.5))
+    assert (finite & (do_predict == 0)).any()  # some candles blocked
+    loaded = TrainedLSTM.load(result.save(tmp_path / "di_model.zip"))
+    model.model = loaded
+    np.testing.assert_array_equal(model.predict(test, dk)[1], do_predict)
 
 
 def test_an_ensemble_trains_saves_and_reloads_its_members(frame, tmp_path):

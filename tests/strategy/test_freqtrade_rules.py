@@ -20,13 +20,21 @@ from strategy.freqtrade.rules import (
     THRESHOLD_DECIMALS,
     WEIGHT_DECIMALS,
     candle_thresholds,
+    di_blocked,
     extra_returns,
     label_horizon,
     mode_code,
     strategy_params,
     trade_signals,
 )
-from strategy.signals import SignalParams, label_stats, long_signals, resolve_thresholds
+from strategy.signals import (
+    SignalParams,
+    Thresholds,
+    gated_signals,
+    label_stats,
+    long_signals,
+    resolve_thresholds,
+)
 from strategy.target import WEIGHT_NAMES, TargetBasis, make_labels
 
 WEIGHTS = (
@@ -183,6 +191,24 @@ def test_trade_signals_need_do_predict_and_finite_thresholds():
     enter, exit_ = trade_signals(pred, do_predict, buy, sell)
     assert enter.tolist() == [True, False, False, False, False]
     assert exit_.tolist() == [False, False, True, False, False]
+
+
+def test_a_candle_the_dissimilarity_index_blocks_keeps_its_exit_not_its_entry():
+    """The study's rule (strategy.signals.gated_signals): DI stops entries, never exits."""
+    pred = np.array([5.0, 5.0, -5.0, -5.0, np.nan])
+    do_predict = np.array([1, 0, 1, 0, 0])  # rows 1, 3: blocked by the index; row 4: no prediction
+    di_values = np.array([0.2, 1.5, 0.3, 2.0, 0.0])
+    freqai = {"feature_parameters": {"DI_threshold": 1.0}}
+    blocked = di_blocked(freqai, {"DI_values": di_values}, 5)
+    assert blocked.tolist() == [False, True, False, True, False]
+    buy, sell = np.full(5, 1.0), np.full(5, 0.0)
+    enter, exit_ = trade_signals(pred, do_predict, buy, sell, blocked)
+    assert enter.tolist() == [True, False, False, False, False]
+    assert exit_.tolist() == [False, False, True, True, False]
+    allowed = do_predict == 1
+    study_enter, study_exit = gated_signals(pred, Thresholds(1.0, 0.0), allowed)
+    assert np.array_equal(enter, study_enter) and np.array_equal(exit_, study_exit)
+    assert di_blocked({"feature_parameters": {"DI_threshold": 0}}, {}, 5) is None  # DI off
 
 
 def test_label_horizon_reads_label_period_candles():

@@ -24,6 +24,7 @@ from optimize.cli import main
 from optimize.config import load_config
 from optimize.study.records import HOLDOUT_ATTR
 from optimize.study.storage import load_existing_study
+from strategy.pipeline import DataPipeline
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -332,6 +333,8 @@ def test_report_json_seed_noise_and_dashboard_note(reports, capsys):
         assert doc[key] is None or isinstance(doc[key], float)
         assert doc[key] is not None or isinstance(doc[f"{key}_reason"], str)
     assert doc["holdout"] is None or isinstance(doc["holdout"], dict)
+    assert doc["di_blocked"] is None  # the smoke study has no dissimilarity index
+    assert doc["pipeline"] == DataPipeline().to_feature_parameters()  # every key off
     assert isinstance(doc["verdict"], str) and f"Trial #{selected}" in doc["verdict"]
     assert "fresh seed sets" in doc["verdict"]
     assert [r["trial"] for r in doc["seed_noise"]["trials"]] == sorted(

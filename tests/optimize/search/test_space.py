@@ -16,6 +16,7 @@ from optimize.search.space import (
     optuna_name,
     parse_space,
 )
+from strategy.pipeline import DataPipeline
 from strategy.signals import SignalParams
 
 SPACES = sorted((Path(__file__).resolve().parents[3] / "search_spaces").glob("*.yaml"))
@@ -107,6 +108,22 @@ BASE = {"weights": {"type": "float", "low": 0, "high": 1}}
             r"target\.label_horizon: value -1 is not accepted",
         ),
         ([1, 2], r"expected a mapping of sections"),
+        (
+            {**BASE, "features": {"DI_threshold": {"type": "float", "low": -1.0, "high": 1.0}}},
+            r"features\.DI_threshold: value -1.0 is not accepted: DI_threshold must be a",
+        ),
+        (
+            {**BASE, "features": {"buffer_train_data_candles": 20}},
+            r"features\.buffer_train_data_candles: unknown key",
+        ),
+        (
+            {**BASE, "features": {"include_corr_pairlist": ["BTCUSDT"]}},
+            r"features\.include_corr_pairlist: include_corr_pairlist must be a list of distinct",
+        ),
+        (
+            {**BASE, "features": {"include_corr_pairlist": {"type": "float", "low": 0}}},
+            r"features\.include_corr_pairlist: include_corr_pairlist must be a list of pairs",
+        ),
     ],
 )
 def test_malformed_space_names_file_key_value(tmp_path, raw, match):
@@ -132,3 +149,64 @@ def test_weights_shorthand_and_constants():
     )
     params = space.sample(optuna.trial.FixedTrial({f"w{i}": 0.2 for i in range(9)}))
     assert params.weights == (0.2,) * 9 and params.lstm.hidden_dim == 7
+
+
+def test_default_space_searches_freqai_s_pipeline_with_off_among_the_choices():
+    space = load_space(Path(__file__).resolve().parents[3] / "search_spaces/default.yaml")
+    for key in ("DI_threshold", "weight_factor", "noise_standard_deviation"):
+        assert 0 in space.corners(("features", key)), key
+    assert ("features", "include_corr_pairlist") not in space.entries
+
+
+def test_features_section_overrides_the_run_config_s_keys_per_trial():
+    space = parse_space(
+        {
+            **BASE,
+            "features": {
+                "DI_threshold": {"type": "categorical", "choices": [0, 1.0]},
+                "weight_factor": 0.65,
+                "include_corr_pairlist": {
+                    "type": "categorical",
+                    "choices": [[], ["BTC/USDT"], ["BTC/USDT", "ETH/USDT"]],
+                },
+            },
+        }
+    )
+    assert space.corr_pairs() == ("BTC/USDT", "ETH/USDT")
+    assert space.distributions[("features", "include_corr_pairlist")].choices == (
+        "",
+        "BTC/USDT",
+        "BTC/USDT,ETH/USDT",
+    )  # Optuna stores strings
+    fixed = {f"w{i}": 0.5 for i in range(9)}
+    fixed.update(DI_threshold=1.0, include_corr_pairlist="BTC/USDT,ETH/USDT")
+    params = space.sample(optuna.trial.FixedTrial(fixed))
+    assert params.features == {
+        "DI_threshold": 1.0,
+        "weight_factor": 0.65,
+        "include_corr_pairlist": ("BTC/USDT", "ETH/USDT"),
+    }
+    assert TrialParams.from_dict(params.to_dict()) == params
+    config = DataPipeline(noise_standard_deviation=0.1, buffer_train_data_candles=20)
+    assert params.pipeline(config) == DataPipeline(
+        DI_threshold=1.0,
+        weight_factor=0.65,
+        noise_standard_deviation=0.1,  # the space does not set it: the run config's value
+        include_corr_pairlist=("BTC/USDT", "ETH/USDT"),
+        buffer_train_data_candles=20,
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SPACES if "features" not in yaml.safe_load(p.read_text())],
+    ids=lambda p: p.stem,
+)
+def test_a_space_without_features_section_stores_what_it_stored_before(path):
+    """No ``features`` entry and no ``features`` key in a trial's params: the study fingerprint
+    and the stored params of such a space are unchanged."""
+    space = load_space(path)
+    assert not any(key.startswith("features.") for key in space.entries)
+    params = space.sample(optuna.create_study().ask())
+    assert params.features == {} and "features" not in params.to_dict()
+    assert params.pipeline(DataPipeline()) == DataPipeline()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from optimize.study.fingerprint import RESUMABLE_KEYS, fingerprint_differences, resume_seed
 
 
@@ -35,3 +37,27 @@ def test_resume_seed_is_deterministic_and_depends_on_the_trials_held():
     assert resume_seed(7, 3) == resume_seed(7, 3)
     assert resume_seed(7, 3) != resume_seed(7, 4)
     assert 0 <= resume_seed(7, 3) < 2**32
+
+
+def test_a_key_added_later_reads_as_its_default_on_resume():
+    """A study made before the FreqAI pipeline keys existed resumes while they stay off."""
+    from optimize.config import load_config
+    from optimize.search.space import load_space
+    from optimize.study.fingerprint import study_fingerprint
+    from tests.conftest import SMOKE_CONFIG, SMOKE_SPACE
+
+    config, space = load_config(SMOKE_CONFIG), load_space(SMOKE_SPACE)
+    current = study_fingerprint(config, space)
+    before = {"config": dict(current["config"]), "space": current["space"]}
+    before["config"]["features"] = config.features.to_dict()  # the keys of the older version
+    assert "DI_threshold" not in before["config"]["features"]
+    assert fingerprint_differences(before, current) == []
+    changed = study_fingerprint(
+        dataclasses.replace(
+            config, features=dataclasses.replace(config.features, DI_threshold=1.0)
+        ),
+        space,
+    )
+    assert fingerprint_differences(before, changed) == [
+        "config features.DI_threshold: stored '<absent>', now 1.0"
+    ]
