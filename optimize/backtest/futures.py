@@ -220,6 +220,11 @@ class FuturesPair:
                 raise ValueError(
                     f"FuturesPair.{name} lacks columns {missing}; expected {list(columns)}."
                 )
+            dates = pd.DatetimeIndex(frame["date"])
+            if dates.tz is None:
+                raise ValueError(
+                    f"FuturesPair.{name}['date'] must be timezone-aware UTC, but got naive dates."
+                )
         if self.market is not None and not isinstance(self.market, PerpetualMarket):
             fail("market", type(self.market).__name__, "a PerpetualMarket or None")
 
