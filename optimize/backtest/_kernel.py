@@ -19,7 +19,10 @@ pair order (:func:`_visit_order`), the entry (:func:`_enter`), the exit checks
 (:func:`_check_exit`: trailing stop, then signal / stoploss / ROI / trailing stop), the close
 (:func:`_close`) and the force exits at the end (:func:`_force_exits`). The helpers take records
 and scalars, arrays only where they must (the ROI table, the trade records): inside the loop every
-array argument costs reference counting on each call.
+array argument costs reference counting on each call (one more array in the spot path doubles the
+kernel's time). Futures mode, which needs the leverage tiers and the funding events, therefore
+takes its own per-pair step (:func:`_trade_pair_futures`, :func:`_enter_futures`, with
+:func:`_book_funding` before the shared exit checks); both steps share every rule's helper.
 
 numba's on-disk cache (``cache=True``) keys a function on its own source file only: after editing
 :mod:`~optimize.backtest._precision`, clear the ``__pycache__`` of this module so that
@@ -143,13 +146,12 @@ def simulate(market: Market, rules: Rules, roi: np.ndarray) -> Outcome:
     equity = np.empty(n, np.float64)
     positions = np.zeros((n, n_pairs), np.int8)
     book = np.zeros(n_pairs, PAIR_DTYPE)
-    perps = market.perps
+    tiers, events = market.tiers, market.events
     for p in range(n_pairs):
         book[p].amount_dec = market.amount_dec[p]
         book[p].leverage = 1.0
         if rules.futures:
-            book[p].event = perps[p].event_lo
-            book[p].event_hi = perps[p].event_hi
+            _init_perp(book[p], market.perps[p])
     ledger = np.zeros(1, LEDGER_DTYPE)  # one record; its array lives as long as the loop
     order = np.empty(n_pairs, np.int64)
     for t in range(n):
@@ -158,9 +160,23 @@ def simulate(market: Market, rules: Rules, roi: np.ndarray) -> Outcome:
             p = order[j]
             if first[p] < t <= last[p]:
                 bar, prev = candles[t, p], candles[t - 1, p]
-                _trade_pair(
-                    rules, roi, bar, prev, book[p], ledger[0], trades, t, p, t != n - 1, market
-                )
+                if rules.futures:
+                    _trade_pair_futures(
+                        rules,
+                        roi,
+                        bar,
+                        prev,
+                        book[p],
+                        ledger[0],
+                        trades,
+                        t,
+                        p,
+                        t != n - 1,
+                        tiers,
+                        events,
+                    )
+                else:
+                    _trade_pair(rules, roi, bar, prev, book[p], ledger[0], trades, t, p, t != n - 1)
         equity[t] = _mark_to_market(candles, rules, book, ledger[0], t, last, positions[t])
     _force_exits(candles, rules, book, ledger[0], trades, last)
     if n > 0:
@@ -216,9 +232,9 @@ def _trade_pair(
     t: int,
     p: int,
     can_enter: bool,
-    market: Market,
 ) -> None:
-    """One pair on row ``t``: the entry at the open, then the exit checks (freqtrade's order).
+    """One pair on row ``t`` (spot): the entry at the open, then the exit checks (freqtrade's
+    order).
 
     An exit that closes a trade against the signal's direction lets the pair enter again on the
     same candle (freqtrade's reversal with ``can_short``, ``Backtesting.backtest``: a second
@@ -229,12 +245,58 @@ def _trade_pair(
     for _rep in range(2):
         exiting = trade.side
         if can_enter and tdir != 0:
-            _enter(rules, bar, trade, ledger, t, tdir, p, market)
+            _enter(rules, bar, trade, ledger, t, tdir)
         if trade.side != 0:
-            _check_exit(rules, roi, bar, prev, trade, ledger, trades, t, p, market.events)
+            _check_exit(rules, roi, bar, prev, trade, ledger, trades, t, p)
         closed_dir = exiting if (exiting != 0 and trade.side == 0) else 0
         if not rules.can_short or tdir == 0 or closed_dir == 0 or closed_dir == tdir:
             break
+
+
+@njit(cache=True, inline="always")
+def _trade_pair_futures(
+    rules: Rules,
+    roi: np.ndarray,
+    bar: np.record,
+    prev: np.record,
+    trade: np.record,
+    ledger: np.record,
+    trades: np.ndarray,
+    t: int,
+    p: int,
+    can_enter: bool,
+    tiers: np.ndarray,
+    events: np.ndarray,
+) -> None:
+    """:func:`_trade_pair` in futures mode: the entry sized by the leverage tiers and the market
+    (:func:`_enter_futures`), the funding fees booked before the exit checks
+    (``_check_trade_exit`` runs ``_run_funding_fees`` first)."""
+    tdir = _signal_direction(prev, rules.can_short)
+    for _rep in range(2):
+        exiting = trade.side
+        if can_enter and tdir != 0:
+            _enter_futures(rules, bar, trade, ledger, t, tdir, tiers, events)
+        if trade.side != 0:
+            _book_funding(trade, events, t)
+            _check_exit(rules, roi, bar, prev, trade, ledger, trades, t, p)
+        closed_dir = exiting if (exiting != 0 and trade.side == 0) else 0
+        if not rules.can_short or tdir == 0 or closed_dir == 0 or closed_dir == tdir:
+            break
+
+
+@njit(cache=True, inline="always")
+def _init_perp(trade: np.record, perp: np.record) -> None:
+    """Copy a pair's futures rules into its book record (the per-pair step reads no arrays)."""
+    trade.event = perp.event_lo
+    trade.event_lo = perp.event_lo
+    trade.event_hi = perp.event_hi
+    trade.tier_lo = perp.tier_lo
+    trade.tier_hi = perp.tier_hi
+    trade.contract_size = perp.contract_size
+    trade.min_amount = perp.min_amount
+    trade.min_cost = perp.min_cost
+    trade.max_amount = perp.max_amount
+    trade.max_cost = perp.max_cost
 
 
 @njit(cache=True, inline="always")
@@ -391,96 +453,33 @@ def _first_event(events: np.ndarray, lo: int, hi: int, pos: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _entry_size(
-    rules: Rules, market: Market, p: int, op: float, stake: float, available: float
-) -> tuple[float, float]:
-    """The entry's ``(amount, leverage)`` (amount 0: no entry) from the wallet's stake.
-
-    ``get_valid_entry_price_and_stake``: in futures mode the leverage (the constant the strategy's
-    ``leverage()`` returns, capped to ``[1, get_max_leverage]``) and the market's minimum and
-    maximum stake; ``validate_stake_amount``; then ``_enter_trade``'s amount
-    ``stake / open * leverage`` truncated to the market's step (``amount_to_contract_precision``).
-    """
-    lev = 1.0
-    min_stake = 0.0
-    max_stake = np.inf
-    contract_size = 1.0
-    amount_dec = -1
-    if rules.futures:
-        perp = market.perps[p]
-        contract_size = perp.contract_size
-        lev = rules.leverage
-        if perp.tier_hi > perp.tier_lo:
-            lev = min(max(lev, 1.0), _max_leverage(market.tiers, perp.tier_lo, perp.tier_hi, stake))
-        min_stake = _min_stake(perp, op, lev, rules.amount_reserve)
-        max_stake = _max_stake(perp, market.tiers, op, lev)
-    stake = _validate_stake(stake, min_stake, max_stake, available)
-    if not stake > 0.0 or stake < min_stake:
-        return 0.0, lev
+def _amount(stake: float, op: float, lev: float, amount_dec: int, contract_size: float) -> float:
+    """``_enter_trade``'s amount: ``stake / open * leverage`` truncated to the market's step
+    (``amount_to_contract_precision``, in contracts when a contract is not one unit)."""
     amount = (stake / op) * lev
-    amount_dec = market.amount_dec[p]
     if amount_dec >= 0:
         if contract_size != 1.0:
             amount = round_down_tick(amount / contract_size, amount_dec) * contract_size
         else:
             amount = round_down_tick(amount, amount_dec)
-    return amount, lev
+    return amount
 
 
 @njit(cache=True, inline="always")
-def _open_futures(rules: Rules, market: Market, trade: np.record, p: int, t: int) -> None:
-    """A filled futures entry (``_try_close_open_order``): the open value and stake in exact
-    decimals (``recalc_trade_from_orders``), the funding cursor at the open, the liquidation
-    price (``update_liquidation_prices``)."""
-    perp = market.perps[p]
-    exact = _exact_value(rules, trade, trade.rate, trade.side)
-    if not np.isnan(exact):
-        trade.value = exact
-        stake = exact_product(trade.amount, trade.amount_dec, trade.rate, trade.price_dec, 1, 0)
-        trade.stake = stake / trade.leverage
-    trade.event = _first_event(market.events, perp.event_lo, perp.event_hi, 2 * t)
-    if perp.tier_hi > perp.tier_lo:
-        trade.liq = _liquidation_price(
-            market.tiers,
-            perp.tier_lo,
-            perp.tier_hi,
-            trade.side,
-            trade.amount,
-            trade.rate,
-            trade.stake,
-            rules.liq_buffer,
-            trade.price_dec,
-        )
-
-
-@njit(cache=True, inline="always")
-def _enter(
+def _open_trade(
     rules: Rules,
     bar: np.record,
     trade: np.record,
     ledger: np.record,
     t: int,
     tdir: int,
-    p: int,
-    market: Market,
+    amount: float,
+    lev: float,
 ) -> None:
-    """Open a trade in direction ``tdir`` at the candle's open when the pair is flat, a slot is
-    free and the wallet gives a positive stake and amount.
-
-    freqtrade's ``Backtesting._enter_trade``: the wallet's stake, the amount and leverage
-    (:func:`_entry_size`), the stake recomputed from the amount, the stop at
-    ``stoploss / leverage`` from the open (``adjust_stop_loss``), then in futures mode
-    :func:`_open_futures`.
-    """
-    if trade.side != 0 or not (rules.max_open <= 0 or ledger.n_open < rules.max_open):
-        return
-    stake, available = _wallet_stake(rules, ledger)
-    if not stake > 0.0:
-        return
+    """Fill the entry at the candle's open: the stake recomputed from the amount, the open value
+    with its fee, the stop at ``stoploss / leverage`` from the open (``adjust_stop_loss``), in
+    futures mode the open value and stake in exact decimals (``recalc_trade_from_orders``)."""
     op = bar.open
-    amount, lev = _entry_size(rules, market, p, op, stake, available)
-    if not amount > 0.0:
-        return
     sl = abs(rules.stoploss / lev)
     ledger.next_id += 1
     trade.side = tdir
@@ -497,15 +496,90 @@ def _enter(
     else:
         trade.value = amount * op * (1.0 - rules.fee)
         trade.stop = round_down_tick(op * (1.0 + sl), trade.price_dec)
+    if rules.futures:
+        exact = _exact_value(rules, trade, op, tdir)
+        if not np.isnan(exact):
+            trade.value = exact
+            stake = exact_product(amount, trade.amount_dec, op, trade.price_dec, 1, 0)
+            trade.stake = stake / lev
     trade.stop_pct = -abs(rules.stoploss)
     trade.trailing = False
     trade.pending_reason = EXIT_NONE
     trade.funding = 0.0
     trade.liq = 0.0
-    if rules.futures:
-        _open_futures(rules, market, trade, p, t)
     ledger.tied += trade.stake
     ledger.n_open += 1
+
+
+@njit(cache=True, inline="always")
+def _enter(
+    rules: Rules, bar: np.record, trade: np.record, ledger: np.record, t: int, tdir: int
+) -> None:
+    """Open a trade in direction ``tdir`` at the candle's open when the pair is flat, a slot is
+    free and the wallet gives a positive stake and amount (spot: ``Backtesting._enter_trade``
+    without market limits)."""
+    if trade.side != 0 or not (rules.max_open <= 0 or ledger.n_open < rules.max_open):
+        return
+    stake, available = _wallet_stake(rules, ledger)
+    if not stake > 0.0:
+        return
+    stake = _validate_stake(stake, 0.0, np.inf, available)
+    if not stake > 0.0:
+        return
+    amount = _amount(stake, bar.open, 1.0, trade.amount_dec, 1.0)
+    if not amount > 0.0:
+        return
+    _open_trade(rules, bar, trade, ledger, t, tdir, amount, 1.0)
+
+
+@njit(cache=True, inline="always")
+def _enter_futures(
+    rules: Rules,
+    bar: np.record,
+    trade: np.record,
+    ledger: np.record,
+    t: int,
+    tdir: int,
+    tiers: np.ndarray,
+    events: np.ndarray,
+) -> None:
+    """:func:`_enter` in futures mode (``get_valid_entry_price_and_stake``, ``_enter_trade``).
+
+    The wallet's stake; the leverage (the constant the strategy's ``leverage()`` returns, capped
+    to ``[1, get_max_leverage]``); the market's minimum and maximum stake and
+    ``validate_stake_amount``; the amount; then, once filled (``_try_close_open_order``), the
+    funding cursor at the open and the liquidation price (``update_liquidation_prices``).
+    """
+    if trade.side != 0 or not (rules.max_open <= 0 or ledger.n_open < rules.max_open):
+        return
+    stake, available = _wallet_stake(rules, ledger)
+    if not stake > 0.0:
+        return
+    op = bar.open
+    lev = rules.leverage
+    if trade.tier_hi > trade.tier_lo:
+        lev = min(max(lev, 1.0), _max_leverage(tiers, trade.tier_lo, trade.tier_hi, stake))
+    min_stake = _min_stake(trade, op, lev, rules.amount_reserve)
+    stake = _validate_stake(stake, min_stake, _max_stake(trade, tiers, op, lev), available)
+    if not stake > 0.0 or stake < min_stake:
+        return
+    amount = _amount(stake, op, lev, trade.amount_dec, trade.contract_size)
+    if not amount > 0.0:
+        return
+    _open_trade(rules, bar, trade, ledger, t, tdir, amount, lev)
+    trade.event = _first_event(events, trade.event_lo, trade.event_hi, 2 * t)
+    if trade.tier_hi > trade.tier_lo:
+        trade.liq = _liquidation_price(
+            tiers,
+            trade.tier_lo,
+            trade.tier_hi,
+            tdir,
+            amount,
+            op,
+            trade.stake,
+            rules.liq_buffer,
+            trade.price_dec,
+        )
 
 
 @njit(cache=True, inline="always")
@@ -545,13 +619,10 @@ def _check_exit(
     trades: np.ndarray,
     t: int,
     p: int,
-    events: np.ndarray,
 ) -> None:
-    """freqtrade's ``_check_trade_exit`` on row ``t``: the funding fees so far, then
+    """freqtrade's ``_check_trade_exit`` on row ``t`` (after the funding fees, in futures mode):
     ``should_exit`` (the trailing stop moved first), then the exit order (``_exit_trade``) and its
     fill (``_process_exit_order``)."""
-    if rules.futures:
-        _book_funding(trade, events, t)
     sd = trade.side
     ff = _funding_fees(trade)
     lev = trade.leverage

@@ -130,13 +130,21 @@ PAIR_DTYPE = np.dtype(
         ("liq", np.float64),  # liquidation price (0: none)
         ("funding", np.float64),  # sum of funding_rate * mark * amount over the trade's events
         ("event", np.int64),  # next funding event to book
-        ("event_hi", np.int64),  # end of the pair's funding events
+        ("event_lo", np.int64),  # the pair's funding events: events[event_lo:event_hi]
+        ("event_hi", np.int64),
+        ("tier_lo", np.int64),  # the pair's leverage tiers: tiers[tier_lo:tier_hi]
+        ("tier_hi", np.int64),
+        ("contract_size", np.float64),  # the pair's market limits (PERP_DTYPE), NaN: none
+        ("min_amount", np.float64),
+        ("min_cost", np.float64),
+        ("max_amount", np.float64),
+        ("max_cost", np.float64),
         ("pending", np.float64),  # price of an exit order the candles have not reached yet
         ("pending_reason", np.int64),  # its exit reason (EXIT_NONE: no such order)
     ],
     align=True,
 )
-"""One pair's market step and its open trade, if any."""
+"""One pair's market rules and its open trade, if any."""
 
 LEDGER_DTYPE = np.dtype(
     [
