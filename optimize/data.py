@@ -2,10 +2,15 @@
 
 Candles live where freqtrade keeps them: ``<datadir>/<exchange>/<BASE>_<QUOTE>-<timeframe>.feather``
 with the columns ``date, open, high, low, close, volume`` (``date`` is the candle's open time, UTC).
-Every file is validated before use; a malformed file raises :class:`CandleValidationError` that
-names the file, the row/date, the rule that failed and what was expected. Missing candles (exchange
-outages) are filled exactly as freqtrade's backtesting fills them (open = high = low = close =
-previous close, volume = 0), so this project and freqtrade see the same candles.
+Futures data lives where freqtrade's futures mode reads it (``data/history/datahandlers/
+idatahandler.py`` ``_pair_data_filename``): ``<datadir>/<exchange>/futures/<BASE>_<QUOTE>_<SETTLE>-
+<timeframe>-<candle type>.feather`` for the contract's candles (``futures``), its mark-price candles
+(``mark``) and its funding rates (``funding_rate``: ``date, funding_rate``), pairs written
+``BTC/USDT:USDT``. Every file is validated before use; a malformed file raises
+:class:`CandleValidationError` that names the file, the row/date, the rule that failed and what was
+expected. Missing candles (exchange outages) are filled exactly as freqtrade's backtesting fills
+them (open = high = low = close = previous close, volume = 0), so this project and freqtrade see the
+same candles; funding rates are never filled (freqtrade loads them with ``fill_up_missing=False``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -30,6 +36,14 @@ DEFAULT_DATADIR = REPO_ROOT / "data"
 
 COLUMNS = ("date", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
+CANDLE_TYPES = ("spot", "futures", "mark")
+"""freqtrade's candle types this project reads: spot candles, a perpetual's candles, its mark-price
+candles (funding rates have their own loader, :func:`load_funding_rates`)."""
+FUNDING_COLUMNS = ("date", "funding_rate")
+"""Columns of a funding-rate file in freqtrade 2026.9's layout (one row per funding event)."""
+FUNDING_TIMEFRAME = "1h"
+"""Timeframe of Binance's funding-rate and mark-price files (freqtrade's ``funding_fee_timeframe``
+and ``mark_ohlcv_timeframe`` for Binance)."""
 DEFAULT_MAX_GAP_CANDLES = 100
 GAP_WARN_SHARE = 0.01
 """Missing candles above this share of a file are logged as a warning (below: info)."""
@@ -68,24 +82,61 @@ def pair_to_filename(pair: str) -> str:
     return pair.replace("/", "_").replace(":", "_")
 
 
-def candle_path(datadir: Path | str, pair: str, timeframe: str, exchange: str = "binance") -> Path:
-    """Path of a pair's feather file in freqtrade's layout."""
-    return Path(datadir) / exchange / f"{pair_to_filename(pair)}-{timeframe}.feather"
+def candle_path(
+    datadir: Path | str,
+    pair: str,
+    timeframe: str,
+    exchange: str = "binance",
+    candle_type: str = "spot",
+) -> Path:
+    """Path of a pair's feather file in freqtrade's layout.
+
+    Args:
+        datadir: folder holding ``<exchange>/``.
+        pair: ``BASE/QUOTE`` (spot) or ``BASE/QUOTE:SETTLE`` (futures).
+        timeframe: freqtrade timeframe.
+        exchange: exchange sub-folder.
+        candle_type: ``"spot"``, or a futures type (``"futures"``, ``"mark"``,
+            ``"funding_rate"``), whose files sit in ``futures/`` with the type as suffix.
+    """
+    folder = Path(datadir) / exchange
+    if candle_type == "spot":
+        return folder / f"{pair_to_filename(pair)}-{timeframe}.feather"
+    return folder / "futures" / f"{pair_to_filename(pair)}-{timeframe}-{candle_type}.feather"
 
 
 def available_pairs(
-    datadir: Path | str = DEFAULT_DATADIR, timeframe: str | None = None, exchange: str = "binance"
+    datadir: Path | str = DEFAULT_DATADIR,
+    timeframe: str | None = None,
+    exchange: str = "binance",
+    candle_type: str = "spot",
 ) -> list[str]:
-    """List the pairs present in ``datadir`` (optionally for one timeframe), as ``BASE/QUOTE``."""
-    folder = Path(datadir) / exchange
-    pattern = f"*-{timeframe}.feather" if timeframe else "*-*.feather"
+    """List the pairs present in ``datadir`` (optionally for one timeframe).
+
+    Spot pairs come as ``BASE/QUOTE``; futures types (files in ``futures/``) as
+    ``BASE/QUOTE:SETTLE``.
+    """
+    if candle_type == "spot":
+        folder, suffix = Path(datadir) / exchange, ""
+    else:
+        folder, suffix = Path(datadir) / exchange / "futures", f"-{candle_type}"
+    pattern = f"*-{timeframe or '*'}{suffix}.feather"
     pairs = set()
     for path in folder.glob(pattern):
-        name = path.name.rsplit("-", 1)[0]
-        base, _, quote = name.partition("_")
-        if base and quote:
-            pairs.add(f"{base}/{quote}")
+        stem = path.name[: -len(f"{suffix}.feather")]
+        parts = stem.rsplit("-", 1)[0].split("_")
+        if candle_type == "spot" and len(parts) == 2 and all(parts):
+            pairs.add(f"{parts[0]}/{parts[1]}")
+        elif candle_type != "spot" and len(parts) == 3 and all(parts):
+            pairs.add(f"{parts[0]}/{parts[1]}:{parts[2]}")
     return sorted(pairs)
+
+
+def _missing_file(path: Path, what: str, pair: str, pairs: list[str], folder: Path) -> NoReturn:
+    raise PairNotFoundError(
+        f"No {what} for {pair!r}: {path} does not exist. Pairs with {what} in {folder}: "
+        f"{', '.join(pairs) if pairs else 'none'}."
+    )
 
 
 def load_candles(
@@ -98,11 +149,12 @@ def load_candles(
     end: str | pd.Timestamp | None = None,
     fill_gaps: bool = True,
     max_gap_candles: int = DEFAULT_MAX_GAP_CANDLES,
+    candle_type: str = "spot",
 ) -> pd.DataFrame:
     """Load, validate and gap-fill one pair's candles.
 
     Args:
-        pair: ``BASE/QUOTE``, e.g. ``"BTC/USDT"``.
+        pair: ``BASE/QUOTE``, e.g. ``"BTC/USDT"`` (``BTC/USDT:USDT`` for a futures type).
         timeframe: freqtrade timeframe, e.g. ``"1h"``.
         datadir: folder holding ``<exchange>/`` (default: the embedded dataset).
         exchange: exchange sub-folder.
@@ -112,6 +164,9 @@ def load_candles(
         max_gap_candles: a gap of more missing candles than this is an error (a hole in the data,
             not an outage); smaller gaps are filled and logged with counts (a warning above
             :data:`GAP_WARN_SHARE` of the candles, info below).
+        candle_type: one of :data:`CANDLE_TYPES`: ``"spot"`` (default), ``"futures"`` (a
+            perpetual's candles) or ``"mark"`` (its mark-price candles, whose volume is always 0,
+            so the "volume all zero" rule does not apply).
 
     Returns:
         DataFrame with columns ``date`` (``datetime64[ns, UTC]``), ``open``, ``high``, ``low``,
@@ -121,19 +176,21 @@ def load_candles(
         PairNotFoundError: no file for ``pair``/``timeframe``; lists the pairs that exist.
         CandleValidationError: a rule is broken (see :func:`validate_candles`).
     """
-    path = candle_path(datadir, pair, timeframe, exchange)
+    if candle_type not in CANDLE_TYPES:
+        fail("candle_type", candle_type, f"one of {CANDLE_TYPES}")
+    path = candle_path(datadir, pair, timeframe, exchange, candle_type)
     if not path.is_file():
-        present = available_pairs(datadir, timeframe, exchange)
-        raise PairNotFoundError(
-            f"No {timeframe} candles for {pair!r}: {path} does not exist. "
-            f"Pairs with {timeframe} candles in {Path(datadir) / exchange}: "
-            f"{', '.join(present) if present else 'none'}."
+        what = (
+            f"{timeframe} candles"
+            if candle_type == "spot"
+            else f"{timeframe} {candle_type} candles"
         )
-    try:
-        frame = pd.read_feather(path)
-    except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise CandleValidationError(f"{path}: cannot be read as a feather file ({exc}).") from exc
-    frame = validate_candles(frame, timeframe=timeframe, source=str(path))
+        present = available_pairs(datadir, timeframe, exchange, candle_type)
+        _missing_file(path, what, pair, present, path.parent)
+    frame = _read_feather(path)
+    frame = validate_candles(
+        frame, timeframe=timeframe, source=str(path), informative=candle_type != "mark"
+    )
     gaps = find_gaps(frame["date"], timeframe)
     if gaps.n_missing:
         if gaps.largest > max_gap_candles:
@@ -164,6 +221,114 @@ def load_candles(
     return frame.reset_index(drop=True)
 
 
+def _read_feather(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_feather(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise CandleValidationError(f"{path}: cannot be read as a feather file ({exc}).") from exc
+
+
+def load_funding_rates(
+    pair: str,
+    *,
+    datadir: Path | str = DEFAULT_DATADIR,
+    exchange: str = "binance",
+    timeframe: str = FUNDING_TIMEFRAME,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Load and validate one perpetual's funding rates, as freqtrade's futures backtesting reads
+    them.
+
+    The file is ``<datadir>/<exchange>/futures/<BASE>_<QUOTE>_<SETTLE>-<timeframe>-funding_rate
+    .feather`` with one row per funding event: freqtrade 2026.9's layout ``date, funding_rate``, or
+    its older OHLCV layout with the rate in ``open`` (which freqtrade still reads). Like freqtrade
+    (``IDataHandler.ohlcv_load``) the dates are floored to the second; hours without an event have
+    no row and nothing is filled.
+
+    Args:
+        pair: ``BASE/QUOTE:SETTLE``, e.g. ``"BTC/USDT:USDT"``.
+        datadir: folder holding ``<exchange>/`` (default: the embedded dataset).
+        exchange: exchange sub-folder.
+        timeframe: the funding timeframe (:data:`FUNDING_TIMEFRAME` for Binance).
+        start: first event time to keep (inclusive, UTC); None keeps all.
+        end: events strictly before ``end`` are kept; None keeps all.
+
+    Returns:
+        DataFrame ``date`` (``datetime64[ns, UTC]``), ``funding_rate`` (float64, the rate per event,
+        0.0001 = 0.01 %), sorted, a RangeIndex.
+
+    Raises:
+        PairNotFoundError: no file; lists the pairs that have one.
+        CandleValidationError: naming the file, the row/date, the rule and what was expected.
+    """
+    path = candle_path(datadir, pair, timeframe, exchange, "funding_rate")
+    if not path.is_file():
+        present = available_pairs(datadir, timeframe, exchange, "funding_rate")
+        _missing_file(path, f"{timeframe} funding rates", pair, present, path.parent)
+    frame = validate_funding_rates(_read_feather(path), source=str(path))
+    if start is not None:
+        frame = frame[frame["date"] >= to_utc(start)]
+    if end is not None:
+        frame = frame[frame["date"] < to_utc(end)]
+    return frame.reset_index(drop=True)
+
+
+def validate_funding_rates(frame: pd.DataFrame, *, source: str = "<funding rates>") -> pd.DataFrame:
+    """Check a funding-rate frame; return ``date, funding_rate`` with canonical dtypes.
+
+    Rules: columns exactly :data:`FUNDING_COLUMNS` or freqtrade's older OHLCV layout (rate in
+    ``open``); at least one event; ``date`` a UTC datetime, floored to the second as freqtrade does,
+    strictly increasing; rates finite.
+
+    Raises:
+        CandleValidationError: at the first broken rule, naming ``source``, the row, its date and
+            what was expected.
+    """
+    columns = list(frame.columns)
+    if columns == list(FUNDING_COLUMNS):
+        rate_column = "funding_rate"
+    elif columns == list(COLUMNS):
+        rate_column = "open"  # freqtrade's legacy layout: the rate in "open"
+    else:
+        raise CandleValidationError(
+            f"{source}: rule 'columns': got {columns}; expected exactly {list(FUNDING_COLUMNS)} "
+            f"(or freqtrade's older layout {list(COLUMNS)} with the rate in 'open')."
+        )
+    if len(frame) == 0:
+        raise CandleValidationError(f"{source}: rule 'rows': the file has no funding events.")
+    date = _utc_dates(frame, source).dt.floor("s")
+    ns = date.astype("int64").to_numpy()
+    bad = np.flatnonzero(np.diff(ns) <= 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "sorted dates",
+            f"does not come after {date.iloc[i - 1]}; expected one event per date, in increasing "
+            "order.",
+        )
+    try:
+        rate = frame[rate_column].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CandleValidationError(
+            f"{source}: rule 'numeric': column {rate_column!r} is not numeric ({exc})."
+        ) from exc
+    bad = np.flatnonzero(~np.isfinite(rate))
+    if bad.size:
+        i = int(bad[0])
+        raise _fail(
+            source,
+            i,
+            date.iloc[i],
+            "finite",
+            f"{rate_column}={float(rate[i])!r}; expected a finite funding rate.",
+        )
+    return pd.DataFrame({"date": date.reset_index(drop=True), "funding_rate": rate})
+
+
 def to_utc(value: object, name: str = "date") -> pd.Timestamp:
     """``value`` as a UTC timestamp: a naive date is taken as UTC, an aware one is converted.
 
@@ -184,14 +349,15 @@ def _fail(source: str, row: int, date: object, rule: str, detail: str) -> Candle
 
 
 def validate_candles(
-    frame: pd.DataFrame, *, timeframe: str, source: str = "<candles>"
+    frame: pd.DataFrame, *, timeframe: str, source: str = "<candles>", informative: bool = True
 ) -> pd.DataFrame:
     """Check a candle frame against every rule; return it with canonical dtypes and column order.
 
     Rules: exact columns ``date, open, high, low, close, volume``; ``date`` is a UTC datetime;
     dates strictly increasing (no unsorted rows, no duplicates) and on the timeframe grid; no NaN or
     inf; prices > 0 and volume >= 0; ``low <= min(open, close)`` and ``high >= max(open, close)``
-    (which implies ``high >= low``).
+    (which implies ``high >= low``); with ``informative`` (all but mark candles), the rules of
+    :func:`check_informative`.
 
     Raises:
         CandleValidationError: at the first broken rule, naming ``source``, the row, its date and
@@ -205,7 +371,8 @@ def validate_candles(
     out = pd.DataFrame({"date": date.reset_index(drop=True)})
     for col in COLUMNS[1:]:
         out[col] = values[col]
-    check_informative(out, source=source)
+    if informative:
+        check_informative(out, source=source)
     return out
 
 

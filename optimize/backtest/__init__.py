@@ -8,6 +8,8 @@
   trades, exit reasons);
 * :mod:`~optimize.backtest._precision` — freqtrade's tick rounding and price-decimal counting;
 * :mod:`~optimize.backtest.settings` — :class:`BacktestSettings`, the rules both engines read;
+* :mod:`~optimize.backtest.futures` — :class:`FuturesPair` (a perpetual's funding rates, mark
+  candles and :class:`PerpetualMarket`), what a futures backtest takes per pair;
 * :mod:`~optimize.backtest.metrics` — freqtrade's summary metrics and the buy-and-hold baseline.
 """
 
@@ -19,6 +21,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "backtest": "optimize.backtest.engine",
         "BacktestResult": "optimize.backtest.engine",
         "BacktestSettings": "optimize.backtest.settings",
+        "FuturesPair": "optimize.backtest.futures",
+        "PerpetualMarket": "optimize.backtest.futures",
+        "LeverageTier": "optimize.backtest.futures",
+        "load_futures_pair": "optimize.backtest.futures",
         "summarize": "optimize.backtest.metrics",
         "buy_and_hold": "optimize.backtest.metrics",
         "daily_returns": "optimize.backtest.metrics",

@@ -170,3 +170,64 @@ def monthly_tick_decimals(prices: np.ndarray, month: np.ndarray) -> np.ndarray:
         out[i:j] = known
         i = j
     return out
+
+
+_INT64_SAFE = 9.0e18  # below 2**63: products under this bound do not overflow int64
+
+
+@njit(cache=True)
+def decimal_units(x: float, decimals: int) -> np.int64:
+    """``x`` as an integer count of ``10**-decimals`` (``x`` must lie on that grid)."""
+    return np.int64(np.round(x * 10.0**decimals))
+
+
+@njit(cache=True)
+def exact_quotient(n: np.int64, decimals: int) -> float:
+    """The float nearest to ``n / 10**decimals`` (``0 <= n < 2**63``, ``0 <= decimals <= 18``),
+    ties to even: what ``float()`` of an exact decimal gives.
+
+    Long division in integers: the quotient's leading 54 bits, then round to 53 with the remainder
+    as sticky bit. NaN when the integer part reaches ``2**53`` (no caller gets there).
+    """
+    if n == 0:
+        return 0.0
+    d = np.int64(1)
+    for _ in range(decimals):
+        d *= 10
+    m = n // d
+    r = n - m * d
+    if m >= 2**53:
+        return np.nan
+    shift = 0
+    while m < 2**53:
+        r *= 2
+        bit = 1 if r >= d else 0
+        r -= bit * d
+        m = 2 * m + bit
+        shift += 1
+    sig = m >> 1
+    if (m & 1) == 1 and (r != 0 or (sig & 1) == 1):
+        sig += 1
+    return np.ldexp(float(sig), 1 - shift)
+
+
+@njit(cache=True)
+def exact_product(
+    amount: float, amount_dec: int, rate: float, price_dec: int, factor: np.int64, factor_dec: int
+) -> float:
+    """``float(Decimal(amount) * Decimal(rate) * factor / 10**factor_dec)`` for an amount and a rate
+    on their decimal grids: freqtrade's ``FtPrecise`` arithmetic of trade values
+    (``LocalTrade._calc_open_trade_value``, ``_calc_base_close``), which multiplies the decimal
+    representations exactly and rounds once.
+
+    Returns NaN when the grids are unknown (``amount_dec`` or ``price_dec`` < 0) or the product
+    does not fit in 63 bits; callers then use the float formula.
+    """
+    total = amount_dec + price_dec + factor_dec
+    if amount_dec < 0 or price_dec < 0 or factor_dec < 0 or total > 18:
+        return np.nan
+    a = decimal_units(amount, amount_dec)
+    r = decimal_units(rate, price_dec)
+    if not float(a) * float(r) * float(factor) < _INT64_SAFE or a < 0 or r < 0 or factor < 0:
+        return np.nan
+    return exact_quotient(a * r * factor, total)

@@ -5,7 +5,7 @@ the trades, freqtrade-style metrics, a per-candle mark-to-market equity curve an
 The trade loop is an O(n) numba kernel (:mod:`optimize.backtest._kernel`); this module validates
 input, lines pairs up on one candle grid and turns the kernel's arrays into DataFrames.
 
-freqtrade semantics reproduced (freqtrade 2026.9, spot):
+freqtrade semantics reproduced (freqtrade 2026.9, spot and futures):
 
 * A signal on candle ``t`` (at its close) fills at the open of candle ``t + 1``; an entry signal
   together with an exit signal (or the opposite entry) on the same candle is ignored; no entry
@@ -29,11 +29,17 @@ freqtrade semantics reproduced (freqtrade 2026.9, spot):
   ``stake_amount="unlimited"`` each entry stakes ``available / (max_open_trades - open trades)``
   where ``available = (free + staked) * tradable_balance_ratio - staked``.
 * Trades open at the end are closed at the open of the last candle with reason ``force_exit``.
+* Futures (``settings.trading_mode="futures"``; ``docs/futures.md``): longs and shorts at the
+  settings' leverage capped by the pair's leverage tiers, amounts and stake with leverage, the
+  market's amount step and minimum/maximum stake, stoploss, trailing stop and ROI on the leveraged
+  return, funding fees from each pair's :class:`~optimize.backtest.futures.FuturesPair` (funding
+  rates joined with mark candles) booked on every candle, the isolated-margin liquidation price
+  of Binance and the ``liquidation`` exit, and freqtrade's reversal (an exit against the signal's
+  direction lets the opposite entry open on the same candle).
 
 Not modelled (freqtrade features this project does not use): custom callbacks (custom stoploss,
-exit price, stake), position adjustment, protections, order timeouts, ``timeframe_detail``, the
-exchange's minimum stake, leverage and funding fees (shorts are simulated as 1x without
-funding; freqtrade only shorts in futures mode).
+exit price, stake), position adjustment, protections, order timeouts, ``timeframe_detail``, cross
+margin, and in spot mode the exchange's minimum stake.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from optimize.backtest import _kernel as kernel
 from optimize.backtest import _precision as precision
 from optimize.backtest import _records as records
 from optimize.backtest import metrics as _metrics
+from optimize.backtest.futures import FuturesPair, max_notional
 from optimize.backtest.settings import BacktestSettings, power_of_ten_decimals
 from optimize.data import PRICE_COLUMNS
 from strategy.timeframes import timeframe_to_timedelta
@@ -70,6 +77,11 @@ TRADE_COLUMNS = (
     "is_short",
     "trade_duration",
 )
+"""The trades frame's columns of every run (what the spot engine has always returned)."""
+FUTURES_TRADE_COLUMNS = ("leverage", "funding_fees")
+"""Columns the trades frame has after :data:`TRADE_COLUMNS`: the trade's leverage (1.0 in spot
+mode) and its funding fees in stake currency with freqtrade's sign (> 0 received, < 0 paid; 0.0 in
+spot mode), which ``profit_abs`` and ``profit_ratio`` include."""
 _REASON_DTYPE = pd.CategoricalDtype(list(records.EXIT_REASONS))
 DEFAULT_PAIR = "PAIR"
 """Name given to a single DataFrame passed without a pair name."""
@@ -80,12 +92,13 @@ class BacktestResult:
     """Outcome of :func:`backtest`.
 
     Attributes:
-        trades: one row per trade, columns :data:`TRADE_COLUMNS` (dates UTC, ``trade_duration``
-            in minutes), ordered by close (force exits last).
+        trades: one row per trade, columns :data:`TRADE_COLUMNS` then
+            :data:`FUTURES_TRADE_COLUMNS` (dates UTC, ``trade_duration`` in minutes), ordered by
+            close (force exits last).
         metrics: :func:`optimize.backtest.metrics.summarize` of the run.
         equity: mark-to-market balance after each candle's close (open trades valued at the close
-            net of the exit fee), indexed by candle date; the last value is the final balance
-            after force exits.
+            net of the exit fee, with their leverage and the funding fees booked so far), indexed
+            by candle date; the last value is the final balance after force exits.
         positions: +1 long / -1 short / 0 flat per candle (rows) and pair (columns).
         settings: the settings used.
     """
@@ -253,6 +266,7 @@ def backtest(
     enter_short: Any = None,
     exit_short: Any = None,
     settings: BacktestSettings | None = None,
+    futures: Mapping[str, FuturesPair] | None = None,
 ) -> BacktestResult:
     """Backtest signals on candles with freqtrade's trading rules (see the module docstring).
 
@@ -264,16 +278,22 @@ def backtest(
             ``pair -> array``; the value at candle ``t`` is the signal computed at its close.
         enter_short, exit_short: same for shorts; only with ``settings.can_short``.
         settings: :class:`BacktestSettings` (default: freqtrade's defaults, see there).
+        futures: futures mode only: ``pair -> FuturesPair`` (funding rates, mark candles, market
+            rules; :func:`optimize.backtest.futures.load_futures_pair`) for exactly the candles'
+            pairs. None trades the futures arithmetic (leverage, stoploss and ROI on the leveraged
+            return) without funding, market limits, leverage cap or liquidation.
 
     Returns:
         :class:`BacktestResult`.
 
     Raises:
-        ValueError: malformed candles or signals (the message names pair, field and row).
+        ValueError: malformed candles or signals (the message names pair, field and row), or
+            ``futures`` given in spot mode or not for exactly the candles' pairs.
     """
     settings = _check_settings(settings, enter_short, exit_short)
     tf = timeframe_to_timedelta(settings.timeframe)
     frames = _as_frames(candles)
+    futures = _check_futures(futures, frames, settings)
     checked = {p: _check_candles(p, f, tf) for p, f in frames.items()}
     dates = {p: d for p, (d, _) in checked.items()}
     signals = {
@@ -285,7 +305,7 @@ def backtest(
     if signals["enter_long"] is None or signals["exit_long"] is None:
         raise ValueError("enter_long and exit_long are required (use all-False arrays for none).")
     grid = _common_grid(dates, tf)
-    market = _market(grid, tf, checked, signals, settings)
+    market = _market(grid, tf, checked, signals, settings, futures)
     tf_min = int(tf / pd.Timedelta(minutes=1))
     outcome = kernel.simulate(market, kernel_rules(settings, tf_min), roi_table(settings))
     return _result(outcome, list(frames), grid, tf_min, settings)
@@ -310,6 +330,33 @@ def _check_settings(
     return settings
 
 
+def _check_futures(
+    futures: Mapping[str, FuturesPair] | None,
+    frames: dict[str, pd.DataFrame],
+    settings: BacktestSettings,
+) -> dict[str, FuturesPair] | None:
+    """The per-pair futures records: only in futures mode, for exactly the candles' pairs."""
+    if futures is None:
+        return None
+    if not settings.futures:
+        raise ValueError(
+            "futures data was given but settings.trading_mode is 'spot'; set "
+            "trading_mode='futures' or pass futures=None."
+        )
+    if not isinstance(futures, Mapping) or set(futures) != set(frames):
+        got = sorted(futures) if isinstance(futures, Mapping) else type(futures).__name__
+        raise ValueError(
+            f"futures must map exactly the candles' pairs {sorted(frames)} to a FuturesPair, but "
+            f"got {got}."
+        )
+    for pair, record in futures.items():
+        if not isinstance(record, FuturesPair):
+            raise TypeError(
+                f"futures[{pair!r}] must be a FuturesPair, but got {type(record).__name__}."
+            )
+    return dict(futures)
+
+
 def _common_grid(dates: dict[str, pd.DatetimeIndex], tf: pd.Timedelta) -> pd.DatetimeIndex:
     """The candle grid spanning all pairs; every pair's dates must lie on it."""
     pairs = list(dates)
@@ -329,8 +376,10 @@ def _market(
     checked: dict[str, tuple[pd.DatetimeIndex, np.ndarray]],
     signals: dict[str, dict[str, np.ndarray] | None],
     settings: BacktestSettings,
+    futures: dict[str, FuturesPair] | None = None,
 ) -> records.Market:
-    """Prices, signals and precisions of all pairs laid out on ``grid`` for the kernel."""
+    """Prices, signals, precisions and (futures mode) market rules and funding events of all pairs
+    laid out on ``grid`` for the kernel."""
     pairs = list(checked)
     candles = np.zeros((len(grid), len(pairs)), dtype=records.CANDLE_DTYPE)
     for name in PRICE_COLUMNS:
@@ -356,12 +405,77 @@ def _market(
                 rows[name] = signals[name][pair]
         if settings.price_precision == "candles":
             rows["price_dec"] = _tick_decimals(pair_dates, pair_prices)
+            market = futures[pair].market if futures else None
+            if market is not None and market.price_tick is not None:
+                # freqtrade's get_pair_precision: the market's tick where the candles give none
+                unknown = rows["price_dec"] < 0
+                rows["price_dec"][unknown] = market.price_decimals
         elif fixed_dec is not None:
             rows["price_dec"] = fixed_dec
     amount_dec = np.array(
-        [_amount_decimals(settings.amount_precision, p) for p in pairs], dtype=np.int64
+        [_amount_decimals(settings.amount_precision, p, futures) for p in pairs], dtype=np.int64
     )
-    return records.Market(candles, first, last, amount_dec)
+    if not settings.futures:
+        return records.Market(candles, first, last, amount_dec)
+    perps, tiers, events = _perpetuals(pairs, grid, futures)
+    return records.Market(candles, first, last, amount_dec, perps, tiers, events)
+
+
+def _perpetuals(
+    pairs: list[str], grid: pd.DatetimeIndex, futures: dict[str, FuturesPair] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel's futures records: per pair its market limits and where its leverage tiers and
+    funding events are in the shared arrays.
+
+    Each funding event sits at ``2 * row`` when it falls on candle ``row``'s open and at
+    ``2 * row - 1`` when it falls inside candle ``row - 1``; a trade opened on row ``o`` books the
+    events from ``2 * o`` to ``2 * t`` on row ``t``, i.e. those between its open and the current
+    candle, both included (``Exchange.calculate_funding_fees``).
+    """
+    perps = np.zeros(len(pairs), records.PERP_DTYPE)
+    for name in ("min_amount", "min_cost", "max_amount", "max_cost"):
+        perps[name] = np.nan
+    perps["contract_size"] = 1.0
+    tier_rows: list[tuple[float, float, float, float, float]] = []
+    event_parts: list[np.ndarray] = []
+    grid_ns = grid.as_unit("ns").asi8
+    n_events = 0
+    for j, pair in enumerate(pairs):
+        record = futures[pair] if futures else None
+        perps[j]["event_lo"] = perps[j]["event_hi"] = n_events
+        perps[j]["tier_lo"] = perps[j]["tier_hi"] = len(tier_rows)
+        if record is None:
+            continue
+        dates, fee = record.funding_events
+        pos = np.searchsorted(grid_ns, dates, side="left")
+        on_grid = (pos < len(grid_ns)) & (grid_ns[np.minimum(pos, len(grid_ns) - 1)] == dates)
+        part = np.zeros(len(dates), records.EVENT_DTYPE)
+        part["pos"] = np.where(on_grid, 2 * pos, 2 * pos - 1)
+        part["fee_per_unit"] = fee
+        event_parts.append(part)
+        n_events += len(part)
+        perps[j]["event_hi"] = n_events
+        market = record.market
+        if market is None:
+            continue
+        perps[j]["contract_size"] = market.contract_size
+        for name in ("min_amount", "min_cost", "max_amount", "max_cost"):
+            value = getattr(market, name)
+            perps[j][name] = np.nan if value is None else value
+        for tier in market.tiers:
+            tier_rows.append(
+                (
+                    tier.min_notional,
+                    max_notional(tier),
+                    tier.maintenance_margin_rate,
+                    tier.max_leverage,
+                    tier.maintenance_amount,
+                )
+            )
+        perps[j]["tier_hi"] = len(tier_rows)
+    tiers = np.array(tier_rows, dtype=records.TIER_DTYPE) if tier_rows else records.NO_TIERS
+    events = np.concatenate(event_parts) if event_parts else records.NO_EVENTS
+    return perps, tiers, np.ascontiguousarray(events)
 
 
 def kernel_rules(settings: BacktestSettings, tf_min: int) -> records.Rules:
@@ -376,6 +490,8 @@ def kernel_rules(settings: BacktestSettings, tf_min: int) -> records.Rules:
     """
     tsp = settings.trailing_stop_positive
     unlimited = settings.stake_amount == "unlimited"
+    fee_dec = 0 if settings.fee == 0 else int(precision.price_decimals(np.array([settings.fee]))[0])
+    fee_units = round(settings.fee * 10**fee_dec) if fee_dec >= 0 else 0
     return records.Rules(
         tf_min=int(tf_min),
         fee=float(settings.fee),
@@ -394,6 +510,12 @@ def kernel_rules(settings: BacktestSettings, tf_min: int) -> records.Rules:
         exit_profit_only=bool(settings.exit_profit_only),
         exit_profit_offset=float(settings.exit_profit_offset),
         ignore_roi_if_entry=bool(settings.ignore_roi_if_entry_signal),
+        futures=bool(settings.futures),
+        leverage=float(settings.leverage),
+        liq_buffer=float(settings.liquidation_buffer),
+        amount_reserve=float(settings.amount_reserve_percent),
+        fee_units=fee_units,
+        fee_dec=fee_dec,
     )
 
 
@@ -435,14 +557,18 @@ def _result(
     )
 
 
-def _amount_decimals(precision: float | Mapping[str, float] | None, pair: str) -> int:
-    if precision is None:
-        return -1
-    if isinstance(precision, Mapping):
-        if pair not in precision:
-            return -1
+def _amount_decimals(
+    precision: float | Mapping[str, float] | None,
+    pair: str,
+    futures: dict[str, FuturesPair] | None = None,
+) -> int:
+    """Amount step decimals of ``pair``: the settings' step, else (futures) the market's."""
+    if isinstance(precision, Mapping) and pair in precision:
         return power_of_ten_decimals(f"amount_precision[{pair!r}]", precision[pair])
-    return power_of_ten_decimals("amount_precision", precision)
+    if precision is not None and not isinstance(precision, Mapping):
+        return power_of_ten_decimals("amount_precision", precision)
+    market = futures[pair].market if futures else None
+    return -1 if market is None else market.amount_decimals
 
 
 def _trades_frame(
@@ -466,6 +592,8 @@ def _trades_frame(
             "exit_reason": pd.Categorical.from_codes(trades["exit_reason"], dtype=_REASON_DTYPE),
             "is_short": trades["is_short"].astype(bool),
             "trade_duration": minutes.astype(np.int64),
+            "leverage": trades["leverage"],
+            "funding_fees": trades["funding_fees"],
         },
-        columns=list(TRADE_COLUMNS),
+        columns=[*TRADE_COLUMNS, *FUTURES_TRADE_COLUMNS],
     )

@@ -15,10 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from lstm.checks import WrongTypeError, check_number, fail
+from lstm.checks import WrongTypeError, check_choice, check_number, fail
 from strategy.timeframes import timeframe_to_timedelta
 
-__all__ = ["BacktestSettings", "power_of_ten_decimals"]
+__all__ = ["MARGIN_MODES", "TRADING_MODES", "BacktestSettings", "power_of_ten_decimals"]
+
+TRADING_MODES = ("spot", "futures")
+"""freqtrade's ``trading_mode`` values this project trades (freqtrade's ``margin`` mode is not
+supported by freqtrade on Binance either)."""
+MARGIN_MODES = ("isolated",)
+"""freqtrade's ``margin_mode`` values supported in futures mode (``cross`` is refused)."""
 
 _OFF = (("trailing_stop_positive", None), ("stake_amount", "unlimited"))  # values taken as "off"
 
@@ -54,7 +60,8 @@ class BacktestSettings:
         max_open_trades: limit on simultaneous trades (-1: unlimited, only with a fixed stake).
         dry_run_wallet: starting balance in quote currency.
         tradable_balance_ratio: share of the balance that may be staked (freqtrade default 0.99).
-        can_short: allow short entries.
+        can_short: allow short entries (futures only: freqtrade refuses a short strategy in
+            spot mode).
         timeframe: candle timeframe; the candles must be on this grid without gaps.
         use_exit_signal, exit_profit_only, exit_profit_offset, ignore_roi_if_entry_signal:
             freqtrade's strategy flags of the same names.
@@ -62,7 +69,20 @@ class BacktestSettings:
             the candles' decimals (per month); a float (power of ten) uses that fixed tick;
             None disables rounding.
         amount_precision: amount step of the market (power of ten, e.g. 1e-05 for BTC/USDT on
-            Binance), or ``{pair: step}``; None: amounts are not truncated.
+            Binance), or ``{pair: step}``; None: amounts are not truncated. In futures mode a
+            pair's :class:`~optimize.backtest.futures.PerpetualMarket` gives the step when this
+            does not name the pair.
+        trading_mode: ``"spot"`` (default) or ``"futures"`` (perpetual swaps: leverage, funding
+            fees, liquidation), freqtrade's key of the same name.
+        margin_mode: freqtrade's ``margin_mode``: ``""`` in spot mode, ``"isolated"`` in futures
+            mode (None or ``""`` pick the mode's value); ``"cross"`` is refused.
+        leverage: the leverage every futures trade asks for (what the strategy's ``leverage()``
+            callback returns), >= 1; freqtrade caps it by the pair's leverage tiers. Must be 1 in
+            spot mode.
+        liquidation_buffer: freqtrade's ``liquidation_buffer``: the liquidation price is moved
+            this share of its distance to the open rate towards the open rate, in [0, 0.99].
+        amount_reserve_percent: freqtrade's ``amount_reserve_percent``: headroom added to the
+            exchange's minimum order when computing the minimum stake, in [0, 0.5].
     """
 
     fee: float = 0.001
@@ -84,6 +104,11 @@ class BacktestSettings:
     ignore_roi_if_entry_signal: bool = False
     price_precision: str | float | None = "candles"
     amount_precision: float | Mapping[str, float] | None = None
+    trading_mode: str = "spot"
+    margin_mode: str | None = None
+    leverage: float = 1.0
+    liquidation_buffer: float = 0.05
+    amount_reserve_percent: float = 0.05
 
     def __post_init__(self) -> None:
         inf = math.inf
@@ -96,6 +121,9 @@ class BacktestSettings:
             ("dry_run_wallet", 0.0, inf, True, False),
             ("tradable_balance_ratio", 0.0, 1.0, True, False),
             ("stake_amount", 0.0, inf, True, False),
+            ("leverage", 1.0, inf, False, False),
+            ("liquidation_buffer", 0.0, 0.99, False, False),
+            ("amount_reserve_percent", 0.0, 0.5, False, False),
         ):
             value = getattr(self, key)
             if (key, value) not in _OFF:
@@ -131,6 +159,44 @@ class BacktestSettings:
                 power_of_ten_decimals(f"amount_precision[{pair!r}]", step)
         elif self.amount_precision is not None:
             power_of_ten_decimals("amount_precision", self.amount_precision)
+        self._check_trading_mode()
+
+    @property
+    def futures(self) -> bool:
+        """True in futures mode."""
+        return self.trading_mode == "futures"
+
+    def _check_trading_mode(self) -> None:
+        """freqtrade's combinations of trading mode, margin mode, leverage and shorts."""
+        check_choice("trading_mode", self.trading_mode, TRADING_MODES)
+        margin = self.margin_mode
+        if not self.futures:
+            if margin not in (None, ""):
+                fail("margin_mode", margin, "'' or None in spot mode (margin is a futures setting)")
+            object.__setattr__(self, "margin_mode", "")
+            if self.leverage != 1.0:
+                fail(
+                    "leverage",
+                    self.leverage,
+                    "1 in spot mode (leverage needs trading_mode='futures')",
+                )
+            if self.can_short:
+                fail(
+                    "can_short",
+                    self.can_short,
+                    "False in spot mode (freqtrade shorts only with trading_mode='futures')",
+                )
+            return
+        if margin in (None, ""):
+            object.__setattr__(self, "margin_mode", "isolated")
+        elif margin == "cross":
+            raise ValueError(
+                "margin_mode='cross' is not supported: futures are backtested with isolated margin "
+                "only (each trade's liquidation price from its own stake); expected "
+                "margin_mode='isolated'."
+            )
+        elif margin not in MARGIN_MODES:
+            fail("margin_mode", margin, "'isolated' in futures mode")
 
     def roi_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The ROI table as sorted ``(minutes int64, ratio float64)`` arrays."""

@@ -11,7 +11,8 @@
   study's;
 * :mod:`~optimize.freqtrade.lookahead` — freqtrade's lookahead analysis of an export;
 * :mod:`~optimize.freqtrade.offline` — freqtrade's ``Backtesting`` in this process, offline
-  (static markets, local data).
+  (static markets, local data; spot or futures with freqtrade's shipped leverage tiers), and the
+  engine's futures markets (``perpetual_markets``).
 """
 
 from optimize._lazy import lazy_exports
@@ -29,5 +30,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "LookaheadSummary": "optimize.freqtrade.lookahead",
         "run_freqtrade_backtest": "optimize.freqtrade.offline",
         "freqtrade_config": "optimize.freqtrade.offline",
+        "perpetual_markets": "optimize.freqtrade.offline",
+        "load_leverage_tiers": "optimize.freqtrade.offline",
     },
 )

@@ -4,9 +4,12 @@ freqtrade's ``Backtesting`` cannot start without the network: the exchange objec
 markets from the exchange on start-up. Here ``Exchange._api_reload_markets`` (the coroutine that
 calls ccxt's ``load_markets``) is replaced, for the duration of one run, by a coroutine that calls
 ``self._api_async.set_markets(...)`` with a static ccxt-format dict read from
-``configs/markets/binance_spot.json``. Everything else is freqtrade's unmodified code: config
-validation, data loading (feather files in freqtrade's layout, gaps filled), the strategy
-resolver, the backtest loop and the report statistics.
+``configs/markets/binance_spot.json`` (spot) or ``configs/markets/binance_futures.json`` (futures).
+Everything else is freqtrade's unmodified code: config validation, data loading (feather files in
+freqtrade's layout, gaps filled; in futures mode also the mark candles and funding rates of
+``<datadir>/<exchange>/futures/``), the leverage tiers (in dry-run, which backtesting is,
+freqtrade's Binance class reads the tiers it ships, ``freqtrade/exchange/binance_leverage_tiers
+.json``), the strategy resolver, the backtest loop and the report statistics.
 
 Used to prove that :mod:`optimize.backtest.engine` trades like freqtrade (tests), to time
 freqtrade's loop (benchmark), and to verify exported strategies.
@@ -33,10 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm.checks import check_int
-from optimize.backtest.settings import BacktestSettings
+from lstm.checks import check_choice, check_int
+from optimize.backtest.futures import PerpetualMarket
+from optimize.backtest.settings import TRADING_MODES, BacktestSettings
 from optimize.data import REPO_ROOT
 from strategy.freqtrade import (
+    LEVERAGE_KEY,
     REPLAY_STRATEGY,
     REPLAY_STRATEGY_DIR,
     SIGNAL_COLUMNS,
@@ -46,6 +51,15 @@ from strategy.freqtrade import (
 logger = logging.getLogger(__name__)
 
 MARKETS_FILE = REPO_ROOT / "configs" / "markets" / "binance_spot.json"
+FUTURES_MARKETS_FILE = REPO_ROOT / "configs" / "markets" / "binance_futures.json"
+"""The embedded markets of the Binance USDT-M perpetuals of ``data/binance/futures/``."""
+
+
+def markets_file(trading_mode: str = "spot") -> Path:
+    """The embedded markets file of a trading mode (:data:`MARKETS_FILE` or
+    :data:`FUTURES_MARKETS_FILE`)."""
+    check_choice("trading_mode", trading_mode, TRADING_MODES)
+    return FUTURES_MARKETS_FILE if trading_mode == "futures" else MARKETS_FILE
 
 
 def load_markets(path: Path | str = MARKETS_FILE) -> dict[str, dict[str, Any]]:
@@ -74,6 +88,56 @@ def amount_precisions(
     if missing:
         raise ValueError(f"no market for {missing} in the markets file; it has {sorted(markets)}.")
     return {p: float(markets[p]["precision"]["amount"]) for p in pairs}
+
+
+def leverage_tiers_file(exchange: str = "binance") -> Path:
+    """The leverage tiers freqtrade ships for ``exchange`` (it reads them itself in dry-run and
+    backtesting; only Binance has such a file)."""
+    import freqtrade.exchange
+
+    path = Path(freqtrade.exchange.__file__).parent / f"{exchange.lower()}_leverage_tiers.json"
+    if not path.is_file():
+        raise ValueError(
+            f"freqtrade ships no leverage tiers for exchange {exchange!r} ({path} is missing); "
+            "futures backtests need them."
+        )
+    return path
+
+
+def load_leverage_tiers(exchange: str = "binance") -> dict[str, list[dict[str, Any]]]:
+    """freqtrade's shipped leverage tiers, ``{symbol: [ccxt tier, ...]}``."""
+    with open(leverage_tiers_file(exchange), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def perpetual_markets(
+    pairs: list[str],
+    markets: Mapping[str, Mapping[str, Any]] | None = None,
+    tiers: Mapping[str, list[Mapping[str, Any]]] | None = None,
+) -> dict[str, PerpetualMarket]:
+    """The engine's :class:`~optimize.backtest.futures.PerpetualMarket` of each pair.
+
+    Args:
+        pairs: perpetuals, e.g. ``["BTC/USDT:USDT"]``.
+        markets: ccxt markets (default: the embedded :data:`FUTURES_MARKETS_FILE`).
+        tiers: ccxt leverage tiers (default: freqtrade's shipped Binance tiers).
+
+    Raises:
+        ValueError: a pair has no market or no leverage tiers (freqtrade refuses to backtest such
+            a pair), or a market is not a linear perpetual.
+    """
+    markets = load_markets(FUTURES_MARKETS_FILE) if markets is None else markets
+    tiers = load_leverage_tiers() if tiers is None else tiers
+    missing = [p for p in pairs if p not in markets]
+    if missing:
+        raise ValueError(f"no market for {missing} in the markets file; it has {sorted(markets)}.")
+    untiered = [p for p in pairs if p not in tiers]
+    if untiered:
+        raise ValueError(
+            f"no leverage tiers for {untiered}: freqtrade cannot backtest a perpetual without "
+            "them (expected them in freqtrade's binance_leverage_tiers.json)."
+        )
+    return {p: PerpetualMarket.from_ccxt(p, markets[p], tiers[p]) for p in pairs}
 
 
 @contextlib.contextmanager
@@ -134,8 +198,11 @@ def freqtrade_config(
     """A complete freqtrade backtesting config equivalent to ``settings``.
 
     Args:
-        pairs: whitelist (``StaticPairList``), in the engine's pair order.
-        settings: backtest settings to translate (default :class:`BacktestSettings`).
+        pairs: whitelist (``StaticPairList``), in the engine's pair order (``BTC/USDT:USDT`` in
+            futures mode).
+        settings: backtest settings to translate (default :class:`BacktestSettings`); in futures
+            mode also ``liquidation_buffer``, ``amount_reserve_percent`` and the leverage the
+            replay strategy's ``leverage()`` returns (:data:`LEVERAGE_KEY`).
         exchange: exchange name (the markets file must match it).
         stake_currency: quote currency of the pairs.
         **extra: further config keys (e.g. :data:`SIGNAL_FILE_KEY`), added last.
@@ -145,8 +212,8 @@ def freqtrade_config(
     """
     s = BacktestSettings() if settings is None else settings
     config: dict[str, Any] = {
-        "trading_mode": "spot",
-        "margin_mode": "",
+        "trading_mode": s.trading_mode,
+        "margin_mode": s.margin_mode,
         "dry_run": True,
         "timeframe": s.timeframe,
         "stake_currency": stake_currency,
@@ -184,6 +251,16 @@ def freqtrade_config(
     }
     if s.trailing_stop_positive is not None:
         config["trailing_stop_positive"] = s.trailing_stop_positive
+    if s.futures:
+        # Binance futures tickers carry no price: freqtrade accepts only order-book pricing there
+        # (backtesting fills at the candle's open either way)
+        config["entry_pricing"]["use_order_book"] = True
+        config["entry_pricing"]["order_book_top"] = 1
+        config["exit_pricing"]["use_order_book"] = True
+        config["exit_pricing"]["order_book_top"] = 1
+        config["liquidation_buffer"] = s.liquidation_buffer
+        config["amount_reserve_percent"] = s.amount_reserve_percent
+        config[LEVERAGE_KEY] = s.leverage
     config.update(extra)
     return config
 
@@ -277,7 +354,8 @@ def run_freqtrade_backtest(
             freqtrade's ``Configuration`` as the ``--datadir`` argument.
         timerange: freqtrade timerange such as ``"20240101-20240301"`` (stop inclusive).
         strategy_path: folder of the strategy file (required with a name outside user_data).
-        markets: ccxt markets to load (default: :func:`load_markets`).
+        markets: ccxt markets to load (default: the embedded file of the config's trading mode,
+            :func:`markets_file`).
         repeats: run freqtrade's backtest loop this many times on fresh copies of the analysed
             data (for timing); ``seconds`` is the median, the results are the last run's.
 
@@ -293,7 +371,8 @@ def run_freqtrade_backtest(
 
     check_int("repeats", repeats, 1)
     name, path = _strategy_location(strategy, strategy_path)
-    markets = load_markets() if markets is None else markets
+    if markets is None:
+        markets = load_markets(markets_file(str(config.get("trading_mode", "spot"))))
     exchange_dir = Path(datadir) / str(config["exchange"]["name"]).lower()
     if not exchange_dir.is_dir():  # freqtrade would create it silently and then find no data
         raise ValueError(f"datadir must hold the exchange folder, but {exchange_dir} is missing.")

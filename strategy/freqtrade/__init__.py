@@ -28,8 +28,11 @@ REPLAY_STRATEGY_DIR = PACKAGE_DIR / "replay"
 SIGNAL_FILE_KEY = "signal_replay_file"
 """Config key naming the feather file of precomputed signals ``SignalReplay`` reads."""
 SIGNAL_COLUMNS = ("enter_long", "exit_long", "enter_short", "exit_short")
+LEVERAGE_KEY = "replay_leverage"
+"""Config key of the leverage ``SignalReplay.leverage()`` returns in futures mode (default 1)."""
 
 __all__ = [
+    "LEVERAGE_KEY",
     "MODEL_FILE",
     "MODEL_NAME",
     "PACKAGE_DIR",

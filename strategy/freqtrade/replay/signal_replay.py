@@ -4,7 +4,10 @@ The config key ``signal_replay_file`` (``strategy.freqtrade.SIGNAL_FILE_KEY``) n
 file with columns ``date, pair`` and ``strategy.freqtrade.SIGNAL_COLUMNS`` (written by
 ``optimize.freqtrade.offline.save_signals``); each candle's signal row is merged on ``date``;
 candles without a row get no signal. ROI, stoploss and trailing settings come from the config
-(config > strategy defaults in freqtrade).
+(config > strategy defaults in freqtrade). In futures mode (``trading_mode: futures`` in the config)
+the strategy shorts (``can_short``) and every trade asks for the leverage of the config key
+``replay_leverage`` (``strategy.freqtrade.LEVERAGE_KEY``, default 1), which freqtrade caps by the
+pair's leverage tiers.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from functools import lru_cache
 import pandas as pd
 from freqtrade.strategy import IStrategy
 
-from strategy.freqtrade import SIGNAL_COLUMNS, SIGNAL_FILE_KEY
+from strategy.freqtrade import LEVERAGE_KEY, SIGNAL_COLUMNS, SIGNAL_FILE_KEY
 
 
 def _signals(path: str) -> pd.DataFrame:
@@ -36,6 +39,24 @@ class SignalReplay(IStrategy):
     stoploss = -0.99
     startup_candle_count = 0
     process_only_new_candles = True
+
+    def __init__(self, config: dict) -> None:
+        super().__init__(config)
+        # freqtrade refuses a short strategy in spot mode: short exactly in futures mode
+        self.can_short = config.get("trading_mode") == "futures"
+
+    def leverage(
+        self,
+        pair: str,
+        current_time,
+        current_rate: float,
+        proposed_leverage: float,
+        max_leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> float:
+        return float(self.config.get(LEVERAGE_KEY, 1.0))
 
     def _merged(self, dataframe: pd.DataFrame, pair: str) -> pd.DataFrame:
         signals = _signals(str(self.config[SIGNAL_FILE_KEY]))

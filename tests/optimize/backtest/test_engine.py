@@ -275,12 +275,12 @@ def test_roi_comes_before_trailing_stop():
     assert tr.close_rate == pytest.approx(100 * (1 + FEE) * 1.15 / (1 - FEE), rel=1e-12)
 
 
-# --- shorts -----------------------------------------------------------------------------
+# --- shorts (futures mode at leverage 1 without funding data: freqtrade shorts only in futures) --
 
 
 def test_short_exit_signal_and_stoploss():
     c = candles([FLAT, (100, 101, 99, 100), (95, 96, 94, 95), (92, 93, 91, 92), FLAT])
-    s = settings(can_short=True, stoploss=-0.1)
+    s = settings(can_short=True, stoploss=-0.1, trading_mode="futures")
     res = backtest(c, sig(5), sig(5), enter_short=sig(5, 0), exit_short=sig(5, 2), settings=s)
     tr = one_trade(res)
     assert tr.is_short and tr.close_rate == 92 and tr.exit_reason == "exit_signal"
@@ -296,7 +296,7 @@ def test_short_exit_signal_and_stoploss():
 
 def test_reversal_closes_long_and_opens_short_on_the_same_open():
     c = candles([FLAT, (100, 101, 99, 100), (102, 103, 101, 102), (98, 99, 97, 98), FLAT])
-    s = settings(can_short=True)
+    s = settings(can_short=True, trading_mode="futures")
     res = backtest(c, sig(5, 0), sig(5, 1), enter_short=sig(5, 1), exit_short=sig(5), settings=s)
     assert list(res.trades.exit_reason) == ["exit_signal", "force_exit"]
     long_tr, short_tr = res.trades.iloc[0], res.trades.iloc[1]
