@@ -171,6 +171,7 @@ class WorkerReport:
         nthreads: its task threads.
         version: the lstm-optuna version it imports.
         storage_error: why it cannot open the study's storage; None when it can.
+        import_error: why it cannot import the worker loop; None when it can.
     """
 
     address: str
@@ -180,11 +181,19 @@ class WorkerReport:
     nthreads: int
     version: str
     storage_error: str | None
+    import_error: str | None = None
 
 
 def probe(storage: str, dask_worker: Any = None) -> dict[str, Any]:
-    """Run on each worker (``Client.run``): open the storage once and describe this process."""
-    error = None
+    """Run on each worker (``Client.run``): import the worker loop (so the loops start together
+    later), open the storage once and describe this process."""
+    import importlib
+
+    error = import_error = None
+    try:
+        importlib.import_module("optimize.study.runner")
+    except Exception as exc:  # a broken environment on that worker is the answer
+        import_error = f"{type(exc).__name__}: {exc}"
     try:
         import sqlalchemy
         from sqlalchemy.pool import NullPool
@@ -207,6 +216,7 @@ def probe(storage: str, dask_worker: Any = None) -> dict[str, Any]:
         "nthreads": int(getattr(getattr(dask_worker, "state", None), "nthreads", 1)),
         "version": __version__,
         "storage_error": error,
+        "import_error": import_error,
     }
 
 
@@ -226,6 +236,8 @@ def worker_problems(
     problems = []
     for r in reports:
         where = f"Dask worker {r.address} (host {r.host}, pid {r.pid})"
+        if r.import_error is not None:
+            problems.append(f"{where} cannot import lstm-optuna's worker loop: {r.import_error}")
         if r.storage_error is not None:
             problems.append(f"{where} cannot open the storage {redact(storage)}: {r.storage_error}")
         elif is_sqlite(storage) and r.machine != machine:

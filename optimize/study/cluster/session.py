@@ -293,8 +293,16 @@ class Cluster:
         with contextlib.suppress(Exception):
             self.client.close(timeout=CLOSE_TIMEOUT_S)
         if self._local_cluster is not None:
-            with contextlib.suppress(Exception):
-                self._local_cluster.close(timeout=CLOSE_TIMEOUT_S)
+            # Our own processes, their work stored: a slow interpreter exit (torch loaded, busy
+            # cores) gets them killed after 4 s, which the nanny would warn about on the terminal.
+            nanny = logging.getLogger("distributed.nanny")
+            level = nanny.level
+            nanny.setLevel(logging.ERROR)
+            try:
+                with contextlib.suppress(Exception):
+                    self._local_cluster.close(timeout=CLOSE_TIMEOUT_S)
+            finally:
+                nanny.setLevel(level)
 
 
 def _reachable(address: str) -> str | None:

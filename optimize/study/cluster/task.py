@@ -259,6 +259,12 @@ def run_worker_task(spec: WorkerSpec, index: int, stop: str, submitted_at: float
         return WorkerResult(**result)
     try:
         with _loop_log(spec.log_file, index):
+            logger.info(
+                "worker %d starts on Dask worker %s, %.0f ms after its submission",
+                index,
+                worker.address,
+                1000 * (started - submitted_at),
+            )
             try:
                 _use_gpu(spec.gpus, index)
                 if spec.threads:
