@@ -326,6 +326,39 @@ def test_sigkilled_dask_worker_trial_is_failed_retried_and_its_task_rerun(tmp_pa
     assert again, "\n".join(starts)
 
 
+@pytest.mark.slow  # about 40 s on 2 loaded cores
+def test_sigkill_of_run_stops_the_loops_on_the_cluster(tmp_path):
+    """`run` killed (SIGKILL): the scheduler cancels its tasks when its client goes away, and the
+    loops stop as on SIGTERM: their trials are FAILED and queued at once, not left RUNNING."""
+    storage = f"sqlite:///{tmp_path / 'orphan.db'}"
+    with dask_cluster(tmp_path) as cluster:
+        extra = ("--n-trials", "3", "--workers", "2", "--cluster", cluster.address)
+        config, space = write_config(tmp_path), slower_space(tmp_path)
+        proc = cli(*run_args(config, storage, "orphan", *extra, space=space))
+        try:
+            _running_trial(storage, "orphan")
+        finally:
+            proc.kill()
+            proc.communicate(timeout=60)
+        deadline = time.monotonic() + 15  # a trial left running would take longer
+        while time.monotonic() < deadline:
+            study = optuna.load_study(study_name="orphan", storage=storage)
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                break
+            time.sleep(0.5)
+        trials = study.get_trials(deepcopy=False)
+        assert not [t for t in trials if t.state == TrialState.RUNNING]
+        failed = [t for t in trials if t.state == TrialState.FAIL]
+        assert failed
+        for trial in failed:
+            (retry,) = [
+                t
+                for t in trials
+                if RetryFailedTrialCallback.retried_trial_number(t) == trial.number
+            ]
+            assert retry.state == TrialState.WAITING and retry.params == trial.params
+
+
 def slower_space(tmp_path: Path) -> Path:
     """Trials of about ten seconds or more: a signal or a kill surely lands mid-trial."""
     path = slow_space(tmp_path)
