@@ -325,17 +325,25 @@ def _reachable(address: str) -> str | None:
     return None
 
 
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+"""Dask settings of the workers ``--cluster local`` starts: no statistical profiler (it samples
+the loop's thread every 10 ms, for a dashboard nobody looks at). The deployment recipes set the
+same through ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``."""
+
+
 def _start_local(workers: int) -> tuple[Any, Any]:
+    import dask
     from distributed import Client, LocalCluster
 
-    local = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    with dask.config.set(WORKER_CONFIG):  # the nannies pass it on to their worker processes
+        local = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     try:
         client = Client(local, set_as_default=False)
         client.register_plugin(IgnoreTerminalSignals())
