@@ -1,6 +1,7 @@
 """``python -m optimize run``, ``worker`` and ``robustness``: the study's commands.
 
-``run`` starts ``--workers`` worker processes on one storage and shows a progress bar; ``worker``
+``run`` starts ``--workers`` worker processes on one storage (or, with ``--cluster``, as many
+worker tasks on a Dask cluster: :mod:`optimize.study.cluster`) and shows a progress bar; ``worker``
 is the same worker on its own, to join a study from any machine (point ``--storage`` at a shared
 PostgreSQL server); ``robustness`` re-evaluates the best trials on fresh seed sets.
 """
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from optimize.cli._options import (
@@ -236,7 +238,15 @@ def _announce_run(
     )
 
 
-def _launcher(args, config, space, cluster, threads: int, gpus: list[str], log_file: Path):
+def _launcher(
+    args: argparse.Namespace,
+    config,
+    space,
+    cluster,
+    threads: int,
+    gpus: list[str],
+    log_file: Path,
+) -> Callable[[int], subprocess.Popen]:
     """What starts worker ``k``: a subprocess (:func:`_start_worker`), or a task on ``cluster``
     (an :class:`optimize.study.cluster.WorkerTask`, which `run` handles as a subprocess)."""
     if cluster is None:
