@@ -17,7 +17,7 @@ def test_submit_to_start_is_timed_on_the_workers(tmp_path):
     assert all(0 <= t < 10_000 for t in times)  # ms: same clock on both sides
 
 
-@pytest.mark.slow  # about 2.5 minutes on 2 loaded cores
+@pytest.mark.slow  # 1 to 2.5 minutes on 2 loaded cores (two CLI runs and a LocalCluster)
 def test_bench_cluster_rows():
     rows = bench_cluster(trials_per_worker=3)
     assert_rows(rows)

@@ -269,7 +269,7 @@ def test_run_on_a_dask_cluster_uses_every_worker_and_runs_robustness_there(tmp_p
     assert "robustness: top 1 complete trials x 2 fresh seed sets" in out
 
 
-@pytest.mark.slow  # about 2 minutes on 2 loaded cores
+@pytest.mark.slow  # 1.5 to 2 minutes on 2 loaded cores
 @pytest.mark.postgres
 def test_sigkilled_dask_worker_trial_is_failed_retried_and_its_task_rerun(tmp_path, pg_database):
     """SIGKILL of the Dask worker process that runs a trial: the trial is failed by the heartbeat
@@ -326,7 +326,7 @@ def test_sigkilled_dask_worker_trial_is_failed_retried_and_its_task_rerun(tmp_pa
     assert again, "\n".join(starts)
 
 
-@pytest.mark.slow  # about 40 s on 2 loaded cores
+@pytest.mark.slow  # 25 to 40 s on 2 loaded cores
 def test_sigkill_of_run_stops_the_loops_on_the_cluster(tmp_path):
     """`run` killed (SIGKILL): the scheduler cancels its tasks when its client goes away, and the
     loops stop as on SIGTERM: their trials are FAILED and queued at once, not left RUNNING."""
@@ -527,7 +527,7 @@ def _values(tmp_path: Path, config: Path, name: str, *extra: str) -> tuple[dict,
     return {key[t.number]: t.value for t in trials}, seeds
 
 
-@pytest.mark.slow  # about 1.5 minutes on 2 loaded cores
+@pytest.mark.slow  # 1 to 1.5 minutes on 2 loaded cores
 def test_local_cluster_gives_the_same_values_as_worker_processes(tmp_path):
     """The same parameters score the same (CPU) in a LocalCluster's task as in a worker
     subprocess, and so do the robustness step's evaluations on the cluster and in processes."""
