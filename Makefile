@@ -9,6 +9,7 @@ SPACE       ?= search_spaces/default.yaml
 STORAGE     ?= sqlite:///studies.db
 STUDY       ?= default
 WORKERS     ?= 2
+CLUSTER     ?=
 N_TRIALS    ?=
 TRIAL       ?=
 EXPORT_DIR  ?= exports/$(STUDY)
@@ -16,6 +17,7 @@ PYTEST_ARGS ?=
 
 N_TRIALS_ARG := $(if $(N_TRIALS),--n-trials $(N_TRIALS),)
 TRIAL_ARG    := $(if $(TRIAL),--trial $(TRIAL),)
+CLUSTER_ARG  := $(if $(CLUSTER),--cluster $(CLUSTER),)
 
 .PHONY: install optimize worker dashboard export verify report test test-all bench lint clean
 
@@ -32,7 +34,7 @@ $(STAMP): pyproject.toml
 
 optimize: install
 	$(PY) -m optimize run --config $(CONFIG) --space $(SPACE) --storage $(STORAGE) \
-		--study-name $(STUDY) --workers $(WORKERS) $(N_TRIALS_ARG)
+		--study-name $(STUDY) --workers $(WORKERS) $(N_TRIALS_ARG) $(CLUSTER_ARG)
 
 worker: install
 	$(PY) -m optimize worker --config $(CONFIG) --space $(SPACE) --storage $(STORAGE) \

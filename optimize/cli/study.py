@@ -1,6 +1,7 @@
 """``python -m optimize run``, ``worker`` and ``robustness``: the study's commands.
 
-``run`` starts ``--workers`` worker processes on one storage and shows a progress bar; ``worker``
+``run`` starts ``--workers`` worker processes on one storage (or, with ``--cluster``, as many
+worker tasks on a Dask cluster: :mod:`optimize.study.cluster`) and shows a progress bar; ``worker``
 is the same worker on its own, to join a study from any machine (point ``--storage`` at a shared
 PostgreSQL server); ``robustness`` re-evaluates the best trials on fresh seed sets.
 """
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from optimize.cli._options import (
@@ -138,11 +140,22 @@ def _exit_line(index: int, proc: subprocess.Popen) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    check_study_args(args)
+    config, space = load_inputs(args)
+    if not args.cluster:
+        return _run(args, config, space, None)
+    from optimize.study.cluster import connect
+
+    # Before any study exists: the scheduler answers and its workers reach the storage.
+    with connect(args.cluster, workers=args.workers, storage=args.storage) as cluster:
+        return _run(args, config, space, cluster)
+
+
+def _run(args: argparse.Namespace, config, space, cluster) -> int:
+    """``run`` once the inputs are loaded: worker subprocesses, or tasks on ``cluster``."""
     from optimize.study.runner import open_study, prepare_study_data
     from optimize.study.storage import make_storage, recover_stale_trials
 
-    check_study_args(args)
-    config, space = load_inputs(args)
     target = args.n_trials if args.n_trials is not None else config.study.n_trials
     workers = args.workers
     storage = make_storage(args.storage, config.study)
@@ -153,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     threads = config.training.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
     gpus = visible_gpus() if config.training.accelerator in ("auto", "gpu", "cuda") else []
     _announce_run(args, study, target, recovered, workers, threads, gpus, log_file)
+    start = _launcher(args, config, space, cluster, threads, gpus, log_file)
     procs: list[subprocess.Popen] = []
     interrupted: list[int] = []
 
@@ -175,7 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         for k in range(workers):
-            procs.append(_start_worker(args, k, threads, gpus))
+            procs.append(start(k))
             if interrupted:
                 procs[-1].send_signal(interrupted[0])
         _progress(args, study, target, procs)
@@ -190,7 +204,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in failures:
         print(line, file=sys.stderr)
     if config.study.robustness_top and _has_complete(study):
-        _robustness(study, top=None, seed_sets=None, workers=workers)
+        executor = cluster and cluster.executor()
+        _robustness(study, top=None, seed_sets=None, workers=workers, executor=executor)
     _summary(study)
     return 1 if failures else 0
 
@@ -221,6 +236,34 @@ def _announce_run(
         + f"; log {log_file}",
         flush=True,
     )
+
+
+def _launcher(
+    args: argparse.Namespace,
+    config,
+    space,
+    cluster,
+    threads: int,
+    gpus: list[str],
+    log_file: Path,
+) -> Callable[[int], subprocess.Popen]:
+    """What starts worker ``k``: a subprocess (:func:`_start_worker`), or a task on ``cluster``
+    (an :class:`optimize.study.cluster.WorkerTask`, which `run` handles as a subprocess)."""
+    if cluster is None:
+        return lambda k: _start_worker(args, k, threads, gpus)
+    print(cluster.describe(), flush=True)
+    spec = cluster.worker_spec(
+        config,
+        space,
+        storage=args.storage,
+        study_name=args.study_name,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        threads=threads,
+        log_file=log_file,
+        gpus=gpus,
+    )
+    return lambda k: cluster.start_worker(spec, k)
 
 
 def _start_worker(
@@ -254,9 +297,12 @@ class RobustnessInterrupted(ValueError):
     """The robustness step lost an evaluation process (killed, out of memory); resumable."""
 
 
-def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) -> None:
-    """Run (or resume) the robustness step with a progress bar sized by the step's own plan."""
-    from concurrent.futures.process import BrokenProcessPool
+def _robustness(
+    study, *, top: int | None, seed_sets: int | None, workers: int, executor=None
+) -> None:
+    """Run (or resume) the robustness step with a progress bar sized by the step's own plan;
+    on ``executor`` (a cluster's) when given, else in ``workers`` local processes."""
+    from concurrent.futures import BrokenExecutor
 
     from tqdm import tqdm
 
@@ -285,8 +331,9 @@ def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) 
                 workers=workers,
                 on_plan=start,
                 on_value=lambda _: bars[0].update(1),
+                executor=executor,
             )
-        except BrokenProcessPool as exc:
+        except BrokenExecutor as exc:
             raise RobustnessInterrupted(
                 f"an evaluation process of the robustness step died ({exc}); the values computed "
                 "so far are stored: rerun `python -m optimize robustness --study-name "
@@ -300,7 +347,16 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     study = load_existing_study(args.storage, args.study_name)
     if not _has_complete(study):
         raise ValueError(f"study {args.study_name!r} has no COMPLETE trial to re-evaluate yet.")
-    _robustness(study, top=args.top, seed_sets=args.seeds, workers=max(1, args.workers))
+    if not args.cluster:
+        _robustness(study, top=args.top, seed_sets=args.seeds, workers=max(1, args.workers))
+    else:
+        from optimize.study.cluster import connect
+
+        with connect(args.cluster, workers=max(1, args.workers), storage=args.storage) as cluster:
+            print(cluster.describe(), flush=True)
+            _robustness(
+                study, top=args.top, seed_sets=args.seeds, workers=1, executor=cluster.executor()
+            )
     _summary(study)
     return 0
 
@@ -375,8 +431,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="run a study with N local worker processes (progress bar)")
     study_args(run)
     run.add_argument(
-        "--workers", type=int, default=1, help="worker processes on this machine (default 1)"
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on this machine, or worker tasks with --cluster (default 1)",
     )
+    cluster_option(run, "run the workers, then the robustness evaluations, as tasks on it")
     run.set_defaults(func=cmd_run)
 
     worker = sub.add_parser("worker", help="join a study as one worker (any machine, same storage)")
@@ -409,5 +469,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="fresh seed sets per trial (default: study.robustness_seed_sets)",
     )
-    robust.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    robust.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes (default 1; with --cluster local: its size)",
+    )
+    cluster_option(robust, "run the evaluations as tasks on it")
     robust.set_defaults(func=cmd_robustness)
+
+
+def cluster_option(p: argparse.ArgumentParser, text: str) -> None:
+    """``--cluster ADDRESS``: a Dask cluster (``local``, ``tcp://host:8786`` or a scheduler
+    file); None: none."""
+    p.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help=f"Dask cluster: 'local', a scheduler address (tcp://host:8786) or a scheduler file; "
+        f"{text} (see docs/scaling.md)",
+    )

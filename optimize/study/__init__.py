@@ -4,6 +4,8 @@
   trials;
 * :mod:`~optimize.study.runner` — :func:`open_study` (resume checks), :func:`run_worker` and the
   objective that stores each trial's record;
+* :mod:`~optimize.study.cluster` — the workers as long-running tasks on a Dask cluster
+  (``run --cluster``), stopped like worker processes, and the robustness step's executor there;
 * :mod:`~optimize.study.inputs` — the trial-independent inputs of a study (:class:`StudyData`);
 * :mod:`~optimize.study.evaluate` — one trial's walk-forward evaluation (:func:`evaluate`): the
   models fitted fold by fold;

@@ -22,7 +22,8 @@ from optuna.trial import FrozenTrial
 TRIAL_SCHEMA = 3
 """Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds
 ``trades``; 3: ``params`` may hold FreqAI pipeline keys (``features``) an older reader would
-ignore, and a fold with the dissimilarity index on holds ``di_blocked``)."""
+ignore, a fold with the dissimilarity index on holds ``di_blocked``, and ``worker_host`` is
+stored beside ``worker_pid``)."""
 
 
 class RecordError(ValueError):
@@ -58,6 +59,8 @@ class TrialRecord:
         daily_equity: end-of-day equity of the model and both baselines (report plots).
         duration_s: seconds the evaluation took.
         worker_pid: the worker process that ran it.
+        worker_host: the host name of the machine that ran it (:func:`socket.gethostname`);
+            None in schemas 1 and 2. With ``worker_pid`` it names the process across machines.
         trades: the model's trades over the span (pair, dates, exit reason, profits); empty in
             schema 1.
         schema: :data:`TRIAL_SCHEMA` of the writer.
@@ -71,6 +74,7 @@ class TrialRecord:
     daily_equity: dict[str, Any] = field(default_factory=dict)
     duration_s: float = math.nan
     worker_pid: int | None = None
+    worker_host: str | None = None
     trades: list[dict[str, Any]] = field(default_factory=list)
     schema: int = TRIAL_SCHEMA
 
@@ -105,14 +109,25 @@ class TrialRecord:
         return out
 
     @staticmethod
-    def start_attrs(params: dict[str, Any], worker_pid: int) -> dict[str, Any]:
+    def start_attrs(params: dict[str, Any], worker_pid: int, worker_host: str) -> dict[str, Any]:
         """The attrs a trial stores when it starts (before it may be pruned or fail)."""
-        return {_attr("params"): params, "worker_pid": worker_pid, "schema": TRIAL_SCHEMA}
+        return {
+            _attr("params"): params,
+            "worker_pid": worker_pid,
+            "worker_host": worker_host,
+            "schema": TRIAL_SCHEMA,
+        }
 
     @staticmethod
     def worker_of(trial: FrozenTrial) -> int | None:
         """The pid of the worker that started ``trial`` (None: it never started one of ours)."""
         return trial.user_attrs.get("worker_pid")
+
+    @staticmethod
+    def host_of(trial: FrozenTrial) -> str | None:
+        """The host name of the machine whose worker started ``trial`` (None: unknown, e.g. a
+        trial of schema 1 or 2)."""
+        return trial.user_attrs.get("worker_host")
 
     @classmethod
     def of(cls, trial: FrozenTrial, *, complete: bool = True) -> TrialRecord:
@@ -135,7 +150,7 @@ class TrialRecord:
         required = [
             f.name
             for f in dataclasses.fields(cls)
-            if f.name not in ("schema", "trades", "worker_pid", "duration_s")
+            if f.name not in ("schema", "trades", "worker_pid", "worker_host", "duration_s")
         ]
         if not complete:
             required = ["params"]

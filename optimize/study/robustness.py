@@ -5,19 +5,22 @@ takes the ``N`` best complete trials by their recorded value, evaluates each aga
 parameters on seed sets ``1..M`` (:func:`optimize.study.evaluate.evaluate` with ``seed_set``), and
 stores every value as soon as it is known (:mod:`optimize.study.seednoise`). A rerun only computes
 what is missing, so an interrupted step resumes and a finished one costs nothing. With ``workers >
-1`` the evaluations run in that many processes (each loads the study's data once).
+1`` the evaluations run in that many processes (each loads the study's data once); given an
+``executor`` (e.g. the Dask cluster's, :meth:`optimize.study.cluster.Cluster.executor`) they run
+there instead, each worker process loading the data once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -124,6 +127,22 @@ def _init_worker(config_dict: dict[str, Any], source: str, parent: int) -> None:
     _WORKER_DATA["data"] = StudyData.load(config)
 
 
+def evaluate_shipped(
+    job: Job, config_dict: dict[str, Any], source: str
+) -> tuple[int, int, float, float]:
+    """One evaluation in any process, the run config shipped with it (an executor's task).
+
+    The study's data is loaded on the first call in a process and kept for later calls with the
+    same config; returns ``(trial number, seed set, value, seconds)``.
+    """
+    key = (source, json.dumps(config_dict, sort_keys=True, default=str))
+    if _WORKER_DATA.get("key") != key:
+        _WORKER_DATA.pop("data", None)
+        _WORKER_DATA["data"] = StudyData.load(parse_config(config_dict, source))
+        _WORKER_DATA["key"] = key
+    return _evaluate_job(job, _WORKER_DATA["data"])
+
+
 def _evaluate_job(job: Job, data: StudyData | None = None) -> tuple[int, int, float, float]:
     number, params, seed_set = job
     data = data if data is not None else _WORKER_DATA["data"]
@@ -141,6 +160,7 @@ def run_robustness(
     workers: int = 1,
     on_plan: Callable[[RobustnessPlan], None] | None = None,
     on_value: Callable[[SeedValue], None] | None = None,
+    executor: Executor | None = None,
 ) -> dict[int, SeedNoise]:
     """Evaluate the missing (trial, seed set) pairs and store them; return the study's noise.
 
@@ -148,10 +168,12 @@ def run_robustness(
         study: a study made by this project's runner (its run config is read from it).
         top: trials to re-evaluate (default: the config's ``study.robustness_top``; 0: none).
         seed_sets: fresh seed sets per trial (default ``study.robustness_seed_sets``).
-        workers: processes to evaluate in (1: this process).
+        workers: processes to evaluate in (1: this process); ignored with ``executor``.
         on_plan: called once with the resolved plan, before the first evaluation (progress
             display).
         on_value: called with each value once stored (progress display).
+        executor: run each evaluation as :func:`evaluate_shipped` on it (a cluster's workers)
+            instead of in local processes; values are stored here, in completion order.
 
     Returns:
         :func:`optimize.study.seednoise.read_noise` of the study after the step.
@@ -192,7 +214,11 @@ def run_robustness(
         if on_value is not None:
             on_value(record)
 
-    if jobs and workers == 1:
+    if jobs and executor is not None:
+        shipped = (config.to_dict(), config.source)
+        for future in as_completed([executor.submit(evaluate_shipped, j, *shipped) for j in jobs]):
+            store(future.result())
+    elif jobs and workers == 1:
         data = StudyData.load(config)
         for job in jobs:
             store(_evaluate_job(job, data))

@@ -17,6 +17,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,7 +295,8 @@ class TrialRunner:
         objective = get_objective(self.data.config.study.objective)
         self.n_started += 1
         params = self.space.sample(trial)
-        for key, value in TrialRecord.start_attrs(params.to_dict(), os.getpid()).items():
+        host = socket.gethostname()
+        for key, value in TrialRecord.start_attrs(params.to_dict(), os.getpid(), host).items():
             trial.set_user_attr(key, value)
         multi = objective.n_objectives > 1
 
@@ -318,6 +320,7 @@ class TrialRunner:
                 daily_equity=outcome.daily_equity,
                 duration_s=time.perf_counter() - started,
                 worker_pid=os.getpid(),
+                worker_host=host,
                 trades=outcome.trades,
             ),
         )
@@ -470,11 +473,12 @@ def _optimize_until_done(
 
 def _retry_interrupted(study: optuna.Study, failed_before: set[int], max_retry: int) -> None:
     """Queue a retry of the trial(s) this worker was running when it was interrupted."""
-    pid = os.getpid()
+    pid, host = os.getpid(), socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         if (
             trial.number not in failed_before
             and TrialRecord.worker_of(trial) == pid
+            and TrialRecord.host_of(trial) in (host, None)
             and retry_trial(study, trial, max_retry)
         ):
             logger.info("interrupted trial %d queued for retry with its parameters", trial.number)

@@ -35,6 +35,7 @@ RECORD = TrialRecord(
     daily_equity={"model": [1.0]},
     duration_s=1.5,
     worker_pid=12,
+    worker_host="node-7",
     trades=[{"pair": "BTC/USDT"}],
 )
 
@@ -54,6 +55,20 @@ def test_schema_1_trials_still_load() -> None:
     attrs = {k: v for k, v in RECORD.to_user_attrs().items() if k not in ("schema", "trades")}
     record = TrialRecord.of(_trial(attrs))
     assert record.schema == 1 and record.trades == [] and record.folds == RECORD.folds
+
+
+def test_schema_2_trials_load_without_a_host() -> None:
+    attrs = {k: v for k, v in RECORD.to_user_attrs().items() if k != "worker_host"}
+    record = TrialRecord.of(_trial({**attrs, "schema": 2}))
+    assert record.schema == 2 and record.worker_host is None and record.worker_pid == 12
+    assert record.trades == RECORD.trades
+
+
+def test_start_attrs_name_the_process_across_machines() -> None:
+    trial = _trial(TrialRecord.start_attrs({"lstm": {}}, 4321, "node-7"))
+    assert TrialRecord.worker_of(trial) == 4321 and TrialRecord.host_of(trial) == "node-7"
+    assert TrialRecord.of(trial, complete=False).worker_host == "node-7"
+    assert TrialRecord.host_of(_trial({"worker_pid": 1})) is None
 
 
 def test_missing_key_and_newer_schema_are_named() -> None:
