@@ -11,12 +11,14 @@ previous close, volume = 0), so this project and freqtrade see the same candles.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from base.errors import DataError
 from lstm.checks import fail
 
 # The timeframe helpers live with the strategy (the lower layer); re-exported here for callers.
@@ -35,12 +37,12 @@ GAP_WARN_SHARE = 0.01
 """Missing candles above this share of a file are logged as a warning (below: info)."""
 
 
-class CandleValidationError(ValueError):
+class CandleValidationError(DataError):
     """A candle file breaks a validation rule; the message names file, row/date, rule,
     expectation."""
 
 
-class PairNotFoundError(FileNotFoundError):
+class PairNotFoundError(DataError, FileNotFoundError):
     """The requested pair/timeframe has no file; the message lists the pairs that are there."""
 
 
@@ -81,11 +83,31 @@ def available_pairs(
     pattern = f"*-{timeframe}.feather" if timeframe else "*-*.feather"
     pairs = set()
     for path in folder.glob(pattern):
+        if not path.is_file():  # a folder, a dangling or looping link: no candles there
+            continue
         name = path.name.rsplit("-", 1)[0]
         base, _, quote = name.partition("_")
         if base and quote:
             pairs.add(f"{base}/{quote}")
     return sorted(pairs)
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` (not a regular file) cannot be read: ``"does not exist"``, ``"is a folder"``,
+    ``"is a dangling symbolic link"`` or ``"is a symbolic link loop"``."""
+    if path.is_dir():
+        return "is a folder, not a file"
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "is a symbolic link loop"
+        except OSError as exc:
+            if "loop" in str(exc).lower() or getattr(exc, "errno", None) == 40:  # ELOOP
+                return "is a symbolic link loop"
+            return f"is a dangling symbolic link (to {os.readlink(path)})"
+        return "is not a regular file"
+    return "does not exist" if not path.exists() else "is not a regular file"
 
 
 def load_candles(
@@ -125,7 +147,7 @@ def load_candles(
     if not path.is_file():
         present = available_pairs(datadir, timeframe, exchange)
         raise PairNotFoundError(
-            f"No {timeframe} candles for {pair!r}: {path} does not exist. "
+            f"No {timeframe} candles for {pair!r}: {path} {_not_a_file(path)}. "
             f"Pairs with {timeframe} candles in {Path(datadir) / exchange}: "
             f"{', '.join(present) if present else 'none'}."
         )

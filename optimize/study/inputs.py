@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from base.errors import DataError
 from optimize.config import RunConfig
 from optimize.data import load_candles
 from optimize.walkforward import WalkForwardPlan, make_folds
@@ -81,6 +82,8 @@ class StudyData:
                 for tf in config.features.include_timeframes
             }
             full = frames[data.timeframe]
+            if full.empty:
+                raise DataError(_no_candles_in_span(config, pair))
             first = full["date"].iloc[0]
             anchor = warmup_start(start, first, data.timeframe)
             if warmup_from is not None:
@@ -90,7 +93,7 @@ class StudyData:
             features = cached_features(frames, config.features, config.training.cache_dir)
             basis = TargetBasis.from_candles(base)
             if start is not None and first > start:
-                raise ValueError(
+                raise DataError(
                     f"{pair} {data.timeframe} candles start at {first}, after data.start={start}; "
                     "move data.start later or drop the pair."
                 )
@@ -100,11 +103,18 @@ class StudyData:
                 else np.ones(len(full), bool)
             )
             span = full[keep].reset_index(drop=True)
+            if span.empty:
+                raise DataError(
+                    f"{pair} has no {data.timeframe} candles in the span {data.start} .. "
+                    f"{data.end or 'the end of its data'}: its last candle is "
+                    f"{full['date'].iloc[-1]}, before data.start={data.start!r}; move the span "
+                    "(data.start/data.end) into its history or drop the pair."
+                )
             pair_dates = pd.DatetimeIndex(span["date"])
             if dates is None:
                 dates = pair_dates
             elif not pair_dates.equals(dates):
-                raise ValueError(
+                raise DataError(
                     f"{pair} covers {pair_dates[0]}..{pair_dates[-1]} ({len(pair_dates)} candles) "
                     f"but {data.pairs[0]} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs "
                     "must cover the study span (set data.start/end inside every pair's history)."
@@ -139,6 +149,19 @@ class StudyData:
             None if plan.holdout is None else (plan.holdout.start, plan.holdout.end),
         )
         return cls(config=config, pairs=pairs, plan=plan, dates=dates)
+
+
+def _no_candles_in_span(config: RunConfig, pair: str) -> str:
+    """Why ``pair`` has no candle before ``data.end``: its first candle comes later."""
+    data = config.data
+    first = load_candles(pair, data.timeframe, datadir=data.path, exchange=data.exchange)[
+        "date"
+    ].iloc[0]
+    return (
+        f"{pair} has no {data.timeframe} candles in the span {data.start or 'its start'} .. "
+        f"{data.end}: its first candle is {first}, after data.end={data.end!r}; move the span "
+        "(data.start/data.end) into its history or drop the pair."
+    )
 
 
 def with_market_precision(config: RunConfig) -> RunConfig:
