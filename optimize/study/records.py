@@ -19,12 +19,14 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from base.errors import StudyError
+
 TRIAL_SCHEMA = 2
 """Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds
 ``trades``)."""
 
 
-class RecordError(ValueError):
+class RecordError(StudyError):
     """A stored record that this version cannot read; the message names the trial/study and key."""
 
 
@@ -56,6 +58,8 @@ class TrialRecord:
         daily_equity: end-of-day equity of the model and both baselines (report plots).
         duration_s: seconds the evaluation took.
         worker_pid: the worker process that ran it.
+        sampler_seed: the seed of the sampler that drew its parameters
+            (:mod:`optimize.study.sampling`; None: before it was stored).
         trades: the model's trades over the span (pair, dates, exit reason, profits); empty in
             schema 1.
         schema: :data:`TRIAL_SCHEMA` of the writer.
@@ -69,6 +73,7 @@ class TrialRecord:
     daily_equity: dict[str, Any] = field(default_factory=dict)
     duration_s: float = math.nan
     worker_pid: int | None = None
+    sampler_seed: int | None = None
     trades: list[dict[str, Any]] = field(default_factory=list)
     schema: int = TRIAL_SCHEMA
 
@@ -83,9 +88,16 @@ class TrialRecord:
         return out
 
     @staticmethod
-    def start_attrs(params: dict[str, Any], worker_pid: int) -> dict[str, Any]:
+    def start_attrs(
+        params: dict[str, Any], worker_pid: int, sampler_seed: int | None = None
+    ) -> dict[str, Any]:
         """The attrs a trial stores when it starts (before it may be pruned or fail)."""
-        return {_attr("params"): params, "worker_pid": worker_pid, "schema": TRIAL_SCHEMA}
+        return {
+            _attr("params"): params,
+            "worker_pid": worker_pid,
+            "sampler_seed": sampler_seed,
+            "schema": TRIAL_SCHEMA,
+        }
 
     @staticmethod
     def worker_of(trial: FrozenTrial) -> int | None:
@@ -113,7 +125,7 @@ class TrialRecord:
         required = [
             f.name
             for f in dataclasses.fields(cls)
-            if f.name not in ("schema", "trades", "worker_pid", "duration_s")
+            if f.name not in ("schema", "trades", "worker_pid", "sampler_seed", "duration_s")
         ]
         if not complete:
             required = ["params"]
