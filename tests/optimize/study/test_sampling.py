@@ -101,6 +101,7 @@ def test_two_workers_started_together_draw_different_parameters(tmp_path):
     _assert_all_different(_started_together(f"sqlite:///{tmp_path / 'w.db'}", tmp_path))
 
 
+@pytest.mark.slow  # about 20 s; the SQLite case runs by default
 @pytest.mark.postgres
 def test_two_workers_started_together_on_postgres(tmp_path):
     if reason := pg_unreachable():
