@@ -2,8 +2,9 @@
 
 Each check returns the value in its plain Python type or raises with one message naming the key,
 what was expected and the value: ``"hidden_dim must be an integer >= 1, but got hidden_dim=0."``.
-A value of the wrong type raises :class:`WrongTypeError`, a ``TypeError`` that is a ``ValueError``
-too (as numpy's ``AxisError`` is both), so callers catching either see every bad value. The
+A bad value raises :class:`base.errors.InputError` (a ``ValueError``); a value of the wrong type
+raises :class:`WrongTypeError`, an ``InputError`` that is a ``TypeError`` too (as numpy's
+``AxisError`` is both), so callers catching either see every bad value. The
 loaders prefix the file and the section with :func:`located`. This module sits in the lowest
 layer so that ``lstm``, ``strategy`` and ``optimize`` all use it.
 """
@@ -15,14 +16,16 @@ import numbers
 from collections.abc import Collection
 from typing import Any, NoReturn
 
+from base.errors import InputError
+
 __all__ = ["WrongTypeError", "check_choice", "check_int", "check_number", "fail", "located"]
 
 
-class WrongTypeError(TypeError, ValueError):
+class WrongTypeError(InputError, TypeError):
     """A value of the wrong type (for example ``2.0`` or ``True`` where an integer is expected)."""
 
 
-def fail(name: str, value: Any, expected: str, error: type[Exception] = ValueError) -> NoReturn:
+def fail(name: str, value: Any, expected: str, error: type[Exception] = InputError) -> NoReturn:
     """Raise ``error`` saying that ``name`` must be ``expected`` but got ``value``."""
     raise error(f"{name} must be {expected}, but got {name}={value!r}.")
 

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from base.errors import InputError
+
 
 def _finite_columns_or_raise(x: np.ndarray, what: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
@@ -199,7 +201,7 @@ def split_train_val(
     period (early stopping then judges truly unseen targets).
 
     Raises:
-        ValueError: Fewer than 2 training samples or no validation sample would remain.
+        InputError: Fewer than 2 training samples or no validation sample would remain.
     """
     samples = np.sort(np.asarray(samples, dtype=np.int64))
     n_val = max(1, round(samples.size * val_fraction))
@@ -207,7 +209,7 @@ def split_train_val(
     if gap > 0 and n_val < samples.size:
         n_fit = int(np.searchsorted(samples[:n_fit], samples[n_fit] - gap, side="left"))
     if n_fit < 2:
-        raise ValueError(
+        raise InputError(
             f"Too few usable training samples to fit and validate: {samples.size=} with "
             f"{val_fraction=} leaves {n_fit} for fitting (need >= 2). Use a longer train "
             "window or check for NaN features/labels."

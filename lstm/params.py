@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from base.errors import InputError
 from lstm.checks import check_choice, check_int, check_number
 
 PRECISIONS = ("32", "bf16")
@@ -105,7 +106,7 @@ class LSTMParams:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(str(k) for k in data if k not in names)
         if unknown and not ignore_unknown:
-            raise ValueError(
+            raise InputError(
                 f"LSTMParams.from_dict got unknown keys {unknown}; expected a subset of "
                 f"{sorted(names)}."
             )

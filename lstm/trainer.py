@@ -35,6 +35,7 @@ __all__ = [
 _LIGHTNING_CHATTER = (
     "lightning.pytorch.utilities.rank_zero",
     "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.trainer.connectors.signal_connector",  # "Received SIGTERM" (the caller's)
 )
 
 LoggerSpec = bool | Logger | str | os.PathLike[str]

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from base.errors import ConfigError
 from lstm.checks import WrongTypeError, check_choice, check_int, check_number, fail, located
 from optimize.backtest.settings import BacktestSettings
 from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT, to_utc
@@ -27,10 +28,6 @@ from strategy.timeframes import timeframe_to_seconds
 SAMPLERS = ("tpe", "random", "nsga2", "cmaes")
 PRUNERS = ("median", "wilcoxon", "percentile", "none")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-
-
-class ConfigError(ValueError):
-    """A malformed run config; the message names file, key and value."""
 
 
 @dataclass(frozen=True)
@@ -320,9 +317,32 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML's safe loader without implicit timestamps: an unquoted ``2025-06-01`` stays text, so an
-    impossible date such as ``2025-13-45`` is reported by the key that holds it, not by the
-    parser."""
+    """YAML's safe loader for configs and spaces, with two changes.
+
+    No implicit timestamps: an unquoted ``2025-06-01`` stays text, so an impossible date such as
+    ``2025-13-45`` is reported by the key that holds it, not by the parser. No duplicate keys: a
+    key given twice in one mapping is an error naming the key and both lines (YAML's loader would
+    silently keep the last, e.g. a second ``data:`` block dropping the first one's keys).
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base loader reports it
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r}: first on line {first.start_mark.line + 1}, again on "
+                    f"line {key_node.start_mark.line + 1}; expected each key once per mapping",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -331,20 +351,42 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def read_yaml(path: Path | str, *, what: str, error: type[ValueError]) -> tuple[Any, Path]:
-    """Resolve (see :func:`resolve_path`) and parse a YAML file.
+def read_yaml(path: Path | str, *, what: str, error: type[ConfigError]) -> tuple[Any, Path]:
+    """Resolve (see :func:`resolve_path`) and parse a YAML file: the one reader of run configs and
+    search spaces.
 
     Raises:
-        FileNotFoundError: no such file (``what`` names the kind of file).
-        error: the file is not valid YAML.
+        error: no such file, a folder, a file that cannot be read or is not UTF-8 text, not valid
+            YAML, or a key given twice in one mapping; the message names the file (``what``
+            names the kind of file) and, for YAML errors, the line.
     """
     path = resolve_path(path)
+    if path.is_dir():
+        raise error(f"{what} {path} is a folder; expected a YAML file.")
     if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist.")
+        raise error(f"{what} {path} does not exist.")
     try:
-        return yaml.load(path.read_text(), Loader=_Loader), path
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise error(
+            f"{path}: line {line}: byte 0x{exc.object[exc.start]:02x} is not UTF-8 text; expected "
+            f"a UTF-8 YAML {what}."
+        ) from None
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    try:
+        return yaml.load(text, Loader=_Loader), path
     except yaml.YAMLError as exc:
-        raise error(f"{path}: not valid YAML ({exc}).") from exc
+        raise error(f"{path}: not valid YAML ({_one_line(exc)}).") from None
+
+
+def _one_line(exc: yaml.YAMLError) -> str:
+    """A YAML error's problem and position on one line."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(str(problem).split())
 
 
 def load_config(path: Path | str) -> RunConfig:

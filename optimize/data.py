@@ -16,6 +16,7 @@ same candles; funding rates are never filled (freqtrade loads them with ``fill_u
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -23,6 +24,7 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
+from base.errors import DataError
 from lstm.checks import fail
 
 # The timeframe helpers live with the strategy (the lower layer); re-exported here for callers.
@@ -49,12 +51,12 @@ GAP_WARN_SHARE = 0.01
 """Missing candles above this share of a file are logged as a warning (below: info)."""
 
 
-class CandleValidationError(ValueError):
+class CandleValidationError(DataError):
     """A candle file breaks a validation rule; the message names file, row/date, rule,
     expectation."""
 
 
-class PairNotFoundError(FileNotFoundError):
+class PairNotFoundError(DataError, FileNotFoundError):
     """The requested pair/timeframe has no file; the message lists the pairs that are there."""
 
 
@@ -123,6 +125,8 @@ def available_pairs(
     pattern = f"*-{timeframe or '*'}{suffix}.feather"
     pairs = set()
     for path in folder.glob(pattern):
+        if not path.is_file():  # a folder, a dangling or looping link: no candles there
+            continue
         stem = path.name[: -len(f"{suffix}.feather")]
         parts = stem.rsplit("-", 1)[0].split("_")
         if candle_type == "spot" and len(parts) == 2 and all(parts):
@@ -134,9 +138,27 @@ def available_pairs(
 
 def _missing_file(path: Path, what: str, pair: str, pairs: list[str], folder: Path) -> NoReturn:
     raise PairNotFoundError(
-        f"No {what} for {pair!r}: {path} does not exist. Pairs with {what} in {folder}: "
+        f"No {what} for {pair!r}: {path} {_not_a_file(path)}. Pairs with {what} in {folder}: "
         f"{', '.join(pairs) if pairs else 'none'}."
     )
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` (not a regular file) cannot be read: ``"does not exist"``, ``"is a folder"``,
+    ``"is a dangling symbolic link"`` or ``"is a symbolic link loop"``."""
+    if path.is_dir():
+        return "is a folder, not a file"
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:
+            return "is a symbolic link loop"
+        except OSError as exc:
+            if "loop" in str(exc).lower() or getattr(exc, "errno", None) == 40:  # ELOOP
+                return "is a symbolic link loop"
+            return f"is a dangling symbolic link (to {os.readlink(path)})"
+        return "is not a regular file"
+    return "does not exist" if not path.exists() else "is not a regular file"
 
 
 def load_candles(

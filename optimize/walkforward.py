@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from base.errors import DataError
 from lstm.checks import check_int, check_number
 from optimize.data import to_utc
 from strategy.timeframes import timeframe_to_timedelta
@@ -273,17 +274,17 @@ def make_folds(
     span_start = settings.start if settings.start is not None else first
     span_end = settings.end if settings.end is not None else after_last
     if span_start < first:
-        raise ValueError(
+        raise DataError(
             f"start={span_start} is before the first candle {first}; the first training window "
             "would be short. Use a later start or None."
         )
     if span_end > after_last:
-        raise ValueError(
+        raise DataError(
             f"end={span_end} is after the last candle ({index[-1]}, timeframe {timeframe}); "
             "the holdout would reach past the data. Use an earlier end or None."
         )
     if span_start >= span_end:
-        raise ValueError(f"the span is empty: start={span_start} is not before end={span_end}.")
+        raise DataError(f"the span is empty: start={span_start} is not before end={span_end}.")
 
     train = pd.Timedelta(days=settings.train_days)
     test = pd.Timedelta(days=settings.test_days)
@@ -294,7 +295,7 @@ def make_folds(
     if span_start + needed > span_end:
         have = span_end - span_start
         n_candles = int(index.searchsorted(span_end) - index.searchsorted(span_start))
-        raise ValueError(
+        raise DataError(
             "too little data for one walk-forward fold: the span "
             f"{span_start} .. {span_end} has {have / pd.Timedelta(days=1):.2f} days "
             f"({n_candles} candles of {timeframe}), but train_days={settings.train_days} + "
@@ -324,7 +325,7 @@ def make_folds(
             if hi <= lo:
                 raise ValueError(_buffer_message(f"fold {k}", buffer_candles, first, end))
         if hi <= lo or test_hi <= test_lo:
-            raise ValueError(
+            raise DataError(
                 f"fold {k} has no candles in its {'train' if hi <= lo else 'test'} window "
                 f"({train_start} .. {test_end}): the data has a hole there."
             )
@@ -372,7 +373,7 @@ def holdout_windows(plan: WalkForwardPlan, dates: pd.DatetimeIndex | pd.Series) 
     """
     holdout = plan.holdout
     if holdout is None:
-        raise ValueError(
+        raise DataError(
             "the study has no holdout: walkforward.holdout_days must be > 0, but got "
             f"holdout_days={plan.settings.holdout_days!r}."
         )
@@ -403,7 +404,7 @@ def holdout_windows(plan: WalkForwardPlan, dates: pd.DatetimeIndex | pd.Series) 
                 )
             train_start, train_end = max(train_start, first), min(train_end, end)
         if hi <= lo or test_hi <= test_lo:
-            raise ValueError(
+            raise DataError(
                 f"holdout window {len(windows)} has no candles in its "
                 f"{'train' if hi <= lo else 'test'} window ({train_start} .. {test_end})."
             )

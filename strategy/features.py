@@ -27,6 +27,7 @@ Every value at row ``t`` depends on candles whose close is at or before row ``t`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -423,28 +424,89 @@ def feature_cache_key(candles: Mapping[str, pd.DataFrame], config: FeatureConfig
     return digest.hexdigest()[:32]
 
 
+CHECKSUM_KEY = b"lstm_optuna.features.sha256"
+"""Schema metadata key of a cache entry's content checksum (:func:`content_digest`)."""
+
+_UNWRITABLE_CACHES: set[Path] = set()
+"""Cache folders this process could not write to (warned about once)."""
+
+
+def content_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of a feature frame's column names and float32 values (a cache entry's checksum)."""
+    digest = hashlib.sha256(json.dumps([str(c) for c in frame.columns]).encode())
+    digest.update(np.ascontiguousarray(frame.to_numpy(dtype=np.float32)).tobytes())
+    return digest.hexdigest()
+
+
+def _read_entry(path: Path) -> pd.DataFrame | None:
+    """A cache entry whose content matches its checksum, or None (with a warning) when it cannot
+    be read, has no checksum or does not match it: a damaged entry is rebuilt, never trusted."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    try:
+        table = feather.read_table(path)
+        stored = (table.schema.metadata or {}).get(CHECKSUM_KEY)
+        frame = table.to_pandas()
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        logger.warning("feature cache entry %s unreadable (%s); rebuilding it", path, exc)
+        return None
+    if stored is None or stored.decode() != content_digest(frame):
+        logger.warning(
+            "feature cache entry %s does not match its checksum (damaged, or written by an older "
+            "version); rebuilding it",
+            path,
+        )
+        return None
+    return frame
+
+
+def _write_entry(path: Path, features: pd.DataFrame) -> None:
+    """Store ``features`` with their checksum under ``path``; a folder that cannot be written
+    leaves the features uncached (warned about once per folder)."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    frame = features.reset_index(drop=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = {**(table.schema.metadata or {}), CHECKSUM_KEY: content_digest(frame).encode()}
+    tmp = path.with_suffix(f".tmp-{np.random.default_rng().integers(1 << 62)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        feather.write_feather(table.replace_schema_metadata(metadata), tmp)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if path.parent not in _UNWRITABLE_CACHES:
+            _UNWRITABLE_CACHES.add(path.parent)
+            logger.warning(
+                "feature cache folder %s cannot be written (%s): features are computed without "
+                "the cache (training.cache_dir)",
+                path.parent,
+                exc.strerror or exc,
+            )
+
+
 def cached_features(
     candles: Mapping[str, pd.DataFrame], config: FeatureConfig, cache_dir: Path | str | None
 ) -> pd.DataFrame:
     """:func:`build_features`, memoised on disk under ``cache_dir`` (``None`` disables the cache).
 
     The file is written to a temporary name and renamed, so concurrent workers never read a
-    half-written file; whichever finishes first wins, the result is identical.
+    half-written file; whichever finishes first wins, the result is identical. Each entry carries
+    a checksum of its content (:data:`CHECKSUM_KEY`): an entry that is damaged (or lacks one) is
+    rebuilt with a warning. A cache folder that cannot be written leaves the features uncached,
+    with a warning.
     """
     if cache_dir is None:
         return build_features(candles, config)
-    folder = Path(cache_dir)
-    path = folder / f"features-{feature_cache_key(candles, config)}.feather"
+    path = Path(cache_dir) / f"features-{feature_cache_key(candles, config)}.feather"
     if path.is_file():
-        try:
-            frame = pd.read_feather(path)
+        frame = _read_entry(path)
+        if frame is not None:
             frame.index = candles[config.base_timeframe].index
             return frame
-        except (OSError, ValueError, KeyError):  # a corrupt entry is rebuilt, never trusted
-            logger.warning("feature cache entry %s unreadable; rebuilding", path)
     features = build_features(candles, config)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{np.random.default_rng().integers(1 << 62)}")
-    features.reset_index(drop=True).to_feather(tmp)
-    tmp.replace(path)
+    _write_entry(path, features)
     return features

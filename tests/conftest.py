@@ -67,3 +67,44 @@ def smoke_study(smoke_study_file, tmp_path_factory) -> str:
         source.close()
         target.close()
     return f"sqlite:///{copy}"
+
+
+@pytest.fixture
+def unwritable():
+    """``unwritable(path)`` makes the folder (created if needed) or existing file ``path``
+    unwritable for this process, whoever runs the tests: immutable (``chattr +i``) as root,
+    read-only otherwise; each is undone at teardown. Skips when neither takes effect here."""
+    import contextlib
+    import os
+    import subprocess
+    import tempfile
+
+    made: list[tuple[Path, str]] = []
+
+    def make(path: Path) -> Path:
+        if not path.exists():
+            path.mkdir(parents=True)
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "+i", str(path)], check=False, capture_output=True)
+            made.append((path, "chattr"))
+        else:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+            made.append((path, "chmod"))
+        try:
+            if path.is_dir():
+                with tempfile.TemporaryFile(dir=path):
+                    pass
+            else:
+                with open(path, "ab"):
+                    pass
+        except OSError:
+            return path
+        pytest.skip(f"cannot make {path} unwritable here ({made[-1][1]} had no effect)")
+
+    yield make
+    for path, how in reversed(made):
+        with contextlib.suppress(OSError):
+            if how == "chattr":
+                subprocess.run(["chattr", "-i", str(path)], check=False, capture_output=True)
+            else:
+                path.chmod(0o755 if path.is_dir() else 0o644)

@@ -1,8 +1,10 @@
-"""The project's layers point down: ``lstm`` <- ``strategy`` <- ``optimize``, and no import cycles.
+"""The project's layers point down: ``base`` <- ``lstm`` <- ``strategy`` <- ``optimize``, and no
+import cycles.
 
 Every module's imports are read with :mod:`ast` — at module level and inside functions alike — so a
-deferred ``import`` inside a function cannot hide an upward dependency or a cycle. ``lstm`` may not
-import ``strategy`` or ``optimize``; ``strategy`` may not import ``optimize``; nothing imports
+deferred ``import`` inside a function cannot hide an upward dependency or a cycle. ``base`` (the
+floor: the project's errors) imports no other package of the project; ``lstm`` may not import
+``strategy`` or ``optimize``; ``strategy`` may not import ``optimize``; nothing imports
 ``benchmarks``. Cycles are the strongly connected components of the module graph (one edge per
 import statement, to the module it names).
 """
@@ -14,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("lstm", "strategy", "optimize", "benchmarks")
-LAYERS = {"lstm": 0, "strategy": 1, "optimize": 2, "benchmarks": 3}
+PACKAGES = ("base", "lstm", "strategy", "optimize", "benchmarks")
+LAYERS = {"base": 0, "lstm": 1, "strategy": 2, "optimize": 3, "benchmarks": 4}
 """Rank of each top-level package: a module may import modules of its own rank or below
 (``benchmarks``, not installed, measures the others; nothing imports it)."""
 
@@ -164,6 +166,8 @@ def test_no_import_cycles():
 
 def test_the_checker_flags_upward_imports_and_cycles_in_a_graph():
     graph = {
+        "base.errors": {"lstm.checks"},  # the floor imports nothing of the project
+        "lstm.checks": {"base.errors"},  # every package may import the floor
         "lstm.model": {"strategy.target"},  # lstm -> strategy: upward
         "strategy.target": {"optimize.data", "lstm.model"},  # strategy -> optimize: upward
         "optimize.data": set(),
@@ -172,10 +176,12 @@ def test_the_checker_flags_upward_imports_and_cycles_in_a_graph():
         "optimize.c": {"optimize.a", "strategy.target"},
     }
     assert layer_violations(graph) == [
+        "base.errors imports lstm.checks",
         "lstm.model imports strategy.target",
         "strategy.target imports optimize.data",
     ]
     assert import_cycles(graph) == [
+        {"base.errors", "lstm.checks"},
         {"lstm.model", "strategy.target"},
         {"optimize.a", "optimize.b", "optimize.c"},
     ]

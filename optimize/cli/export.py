@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from optimize.cli._options import storage_option, study_name_option, trial_option
+from optimize.cli._options import check_output, storage_option, study_name_option, trial_option
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from optimize.freqtrade.export import export_trial
 
+    check_output(args.out, "the export folder", folder=True)  # before the holdout is evaluated
     result = export_trial(args.study_name, args.out, storage=args.storage, trial_number=args.trial)
     print(
         f"exported trial {result.trial_number} of study {result.study_name!r} to {result.out_dir}"
@@ -59,7 +60,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     storage_option(p)
     trial_option(p, "trial number")
     p.add_argument("--out", required=True, help="output folder")
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=cmd_export, on_interrupt="nothing was exported; rerun the same command")
 
 
 def add_verify(sub: argparse._SubParsersAction) -> None:
@@ -89,7 +90,10 @@ def add_verify(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--strict", action="store_true", help="exit 1 unless every trade of both sides matches"
     )
-    p.set_defaults(func=cmd_verify)
+    p.set_defaults(
+        func=cmd_verify,
+        on_interrupt="the verification did not finish (its temporary folder is removed)",
+    )
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -19,8 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from base.errors import Interrupted, ProjectError, StorageError, StudyError, signal_name
 from optimize.cli._options import (
     LOG_DIR,
+    check_output,
     check_study_args,
     load_inputs,
     storage_option,
@@ -51,26 +53,15 @@ def _set_threads(n: int | None) -> None:
         torch.set_num_threads(n)
 
 
-def _interrupt_once(signum, frame) -> None:
-    """First SIGINT or SIGTERM: stop the worker; later ones are ignored so the bookkeeping
-    finishes."""
-    from optimize.study.runner import WorkerInterrupted
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise WorkerInterrupted(signum)
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
-    from optimize.study.runner import WorkerInterrupted, run_worker
+    from optimize.study.runner import run_worker
 
     check_study_args(args)
-    previous = {s: signal.signal(s, _interrupt_once) for s in (signal.SIGINT, signal.SIGTERM)}
+    config, space = load_inputs(args)
+    threads = args.threads or config.training.threads_per_worker
+    _set_threads(threads)
+    log_file = Path(args.log_file) if args.log_file else LOG_DIR / f"{args.study_name}.log"
     try:
-        config, space = load_inputs(args)
-        threads = args.threads or config.training.threads_per_worker
-        _set_threads(threads)
-        log_file = Path(args.log_file) if args.log_file else LOG_DIR / f"{args.study_name}.log"
         ran = run_worker(
             config,
             space,
@@ -82,20 +73,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
             log_file=log_file,
             show_progress=args.progress,
         )
-    except (KeyboardInterrupt, WorkerInterrupted) as exc:
-        signum = getattr(exc, "signum", signal.SIGINT)
-        # Under `run` the parent prints the one line; a worker of its own says it here.
-        logger.log(
-            logging.INFO if args.managed else logging.WARNING,
-            "worker %d stopped by %s; its running trial is marked FAILED and queued for retry, "
-            "rerun to resume",
+    except Interrupted as exc:
+        # The log file says it; the command line prints the one line (under `run`, the parent).
+        logger.info(
+            "worker %d stopped by %s; its running trial is marked FAILED and queued for retry",
             args.worker_index,
-            signal.Signals(signum).name,
+            signal_name(exc.signum),
         )
-        return 128 + signum
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        raise Interrupted(exc.signum, f"worker {args.worker_index} {exc}") from None
     logger.info("worker %d ran %d trials", args.worker_index, ran)
     return 0
 
@@ -154,19 +139,60 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, config, space, cluster) -> int:
     """``run`` once the inputs are loaded: worker subprocesses, or tasks on ``cluster``."""
     from optimize.study.runner import open_study, prepare_study_data
-    from optimize.study.storage import make_storage, recover_stale_trials
+    from optimize.study.storage import (
+        StorageWatch,
+        make_storage,
+        missing_sqlite_file,
+        recover_stale_trials,
+    )
 
     target = args.n_trials if args.n_trials is not None else config.study.n_trials
     workers = args.workers
-    storage = make_storage(args.storage, config.study)
+    log_file = check_output(LOG_DIR / f"{args.study_name}.log", "the workers' log file")
+    # A server is reached before the data are checked; a new SQLite file is only created after.
+    early = None if missing_sqlite_file(args.storage) else make_storage(args.storage, config.study)
     prepare_study_data(config, space)  # data, folds and space checked before the study exists
+    storage = early or make_storage(args.storage, config.study)
     study = open_study(storage, args.study_name, config, space, seed=config.study.seed)
+    watch = StorageWatch(args.storage)
     recovered = recover_stale_trials(study)
-    log_file = LOG_DIR / f"{args.study_name}.log"
     threads = config.training.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
     gpus = visible_gpus() if config.training.accelerator in ("auto", "gpu", "cuda") else []
     _announce_run(args, study, target, recovered, workers, threads, gpus, log_file)
     start = _launcher(args, config, space, cluster, threads, gpus, log_file)
+    procs, interrupted = _run_workers(args, study, target, workers, start, watch)
+    if interrupted:
+        return 128 + interrupted
+    watch.check()
+    failures = [line for k, p in enumerate(procs) if (line := _exit_line(k, p))]
+    for line in failures:
+        print(line, file=sys.stderr)
+    if config.study.robustness_top and _has_complete(study):
+        executor = cluster and cluster.executor()
+        _robustness(
+            study, top=None, seed_sets=None, workers=workers, watch=watch, executor=executor
+        )
+    _summary(study)
+    return 1 if failures else 0
+
+
+def _run_workers(
+    args: argparse.Namespace,
+    study,
+    target: int,
+    workers: int,
+    start: Callable[[int], subprocess.Popen],
+    watch,
+) -> tuple[list[subprocess.Popen], int | None]:
+    """Start the workers (``start(k)`` starts worker ``k``), show the progress bar until they
+    end; forward SIGINT/SIGTERM once.
+
+    Returns:
+        The worker processes (ended) and the signal that stopped them (None: none).
+
+    Raises:
+        StorageError: the study file vanished (the workers are stopped first).
+    """
     procs: list[subprocess.Popen] = []
     interrupted: list[int] = []
 
@@ -192,22 +218,26 @@ def _run(args: argparse.Namespace, config, space, cluster) -> int:
             procs.append(start(k))
             if interrupted:
                 procs[-1].send_signal(interrupted[0])
-        _progress(args, study, target, procs)
+        try:
+            _progress(args, study, target, procs, watch)
+        except StorageError:  # the study file vanished: nothing the workers do is kept
+            _stop(procs)
+            raise
         for p in procs:
             p.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if interrupted:
-        return 128 + interrupted[0]
-    failures = [line for k, p in enumerate(procs) if (line := _exit_line(k, p))]
-    for line in failures:
-        print(line, file=sys.stderr)
-    if config.study.robustness_top and _has_complete(study):
-        executor = cluster and cluster.executor()
-        _robustness(study, top=None, seed_sets=None, workers=workers, executor=executor)
-    _summary(study)
-    return 1 if failures else 0
+    return procs, interrupted[0] if interrupted else None
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to the workers still running; wait for all of them."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        p.wait()
 
 
 def _announce_run(
@@ -270,8 +300,6 @@ def _start_worker(
     args: argparse.Namespace, k: int, threads: int, gpus: list[str]
 ) -> subprocess.Popen:
     """Start worker ``k`` with its thread count and, when there are GPUs, one of them."""
-    from optimize.study.runner import die_with_parent
-
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if gpus:
         env["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
@@ -283,8 +311,18 @@ def _start_worker(
         cmd,
         env=env,
         start_new_session=True,
-        preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+        preexec_fn=_before_exec if sys.platform == "linux" else None,  # noqa: PLW1509
     )
+
+
+def _before_exec() -> None:
+    """In a new worker, before it runs Python: die with `run`, and hold SIGINT and SIGTERM until
+    the worker has installed its handlers (``python -m optimize`` unblocks them first thing), so
+    a signal forwarded while it starts stops it cleanly, with no traceback."""
+    from optimize.study.runner import die_with_parent
+
+    die_with_parent()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def _has_complete(study) -> bool:
@@ -293,15 +331,16 @@ def _has_complete(study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
 
-class RobustnessInterrupted(ValueError):
+class RobustnessInterrupted(ProjectError, ValueError):
     """The robustness step lost an evaluation process (killed, out of memory); resumable."""
 
 
 def _robustness(
-    study, *, top: int | None, seed_sets: int | None, workers: int, executor=None
+    study, *, top: int | None, seed_sets: int | None, workers: int, watch, executor=None
 ) -> None:
     """Run (or resume) the robustness step with a progress bar sized by the step's own plan;
-    on ``executor`` (a cluster's) when given, else in ``workers`` local processes."""
+    on ``executor`` (a cluster's) when given, else in ``workers`` local processes; raise when the
+    study file vanished (:class:`~optimize.study.storage.StorageWatch`)."""
     from concurrent.futures import BrokenExecutor
 
     from tqdm import tqdm
@@ -330,7 +369,7 @@ def _robustness(
                 seed_sets=seed_sets,
                 workers=workers,
                 on_plan=start,
-                on_value=lambda _: bars[0].update(1),
+                on_value=lambda _: (watch.check(), bars[0].update(1)),
                 executor=executor,
             )
         except BrokenExecutor as exc:
@@ -339,29 +378,39 @@ def _robustness(
                 "so far are stored: rerun `python -m optimize robustness --study-name "
                 f"{study.study_name}` to resume."
             ) from None
+    watch.check()
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
-    from optimize.study.storage import load_existing_study
+    from optimize.study.storage import StorageWatch, load_existing_study
 
     study = load_existing_study(args.storage, args.study_name)
     if not _has_complete(study):
-        raise ValueError(f"study {args.study_name!r} has no COMPLETE trial to re-evaluate yet.")
+        raise StudyError(f"study {args.study_name!r} has no COMPLETE trial to re-evaluate yet.")
+    watch = StorageWatch(args.storage)
     if not args.cluster:
-        _robustness(study, top=args.top, seed_sets=args.seeds, workers=max(1, args.workers))
+        _robustness(
+            study, top=args.top, seed_sets=args.seeds, workers=max(1, args.workers), watch=watch
+        )
     else:
         from optimize.study.cluster import connect
 
         with connect(args.cluster, workers=max(1, args.workers), storage=args.storage) as cluster:
             print(cluster.describe(), flush=True)
             _robustness(
-                study, top=args.top, seed_sets=args.seeds, workers=1, executor=cluster.executor()
+                study,
+                top=args.top,
+                seed_sets=args.seeds,
+                workers=1,
+                watch=watch,
+                executor=cluster.executor(),
             )
     _summary(study)
     return 0
 
 
-def _progress(args, study, target: int, procs: list[subprocess.Popen]) -> None:
+def _progress(args, study, target: int, procs: list[subprocess.Popen], watch) -> None:
+    """The progress bar while the workers run; raises when the study file vanished."""
     from tqdm import tqdm
 
     from optimize.study.storage import finished_trials
@@ -371,6 +420,7 @@ def _progress(args, study, target: int, procs: list[subprocess.Popen]) -> None:
         bar.update(min(finished_trials(study), target))
         while any(p.poll() is None for p in procs):
             time.sleep(2.0)
+            watch.check()
             done = min(finished_trials(study), target)
             bar.update(done - bar.n)
             if not multi:
@@ -426,6 +476,12 @@ def _print_selected(study) -> None:
     )
 
 
+RESUME_TRIALS = (
+    "running trials are marked FAILED and queued for retry; rerun the same command to resume"
+)
+"""What an interrupted ``run`` or ``worker`` says besides the signal."""
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``run``, ``worker`` and ``robustness``."""
     run = sub.add_parser("run", help="run a study with N local worker processes (progress bar)")
@@ -437,7 +493,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="worker processes on this machine, or worker tasks with --cluster (default 1)",
     )
     cluster_option(run, "run the workers, then the robustness evaluations, as tasks on it")
-    run.set_defaults(func=cmd_run)
+    # (while the workers run, `run` forwards the signal to them and says so itself)
+    run.set_defaults(func=cmd_run, on_interrupt="rerun the same command to resume")
 
     worker = sub.add_parser("worker", help="join a study as one worker (any machine, same storage)")
     study_args(worker)
@@ -450,7 +507,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     worker.add_argument(
         "--managed", action="store_true", help=argparse.SUPPRESS
     )  # started by `run`
-    worker.set_defaults(func=cmd_worker)
+    # Optuna marks the running trial FAILED on an Exception (not on a BaseException).
+    worker.set_defaults(func=cmd_worker, on_interrupt=RESUME_TRIALS, interrupt_as=Interrupted)
 
     robust = sub.add_parser(
         "robustness", help="re-evaluate the best complete trials on fresh seed sets (resumes)"
@@ -476,7 +534,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="processes (default 1; with --cluster local: its size)",
     )
     cluster_option(robust, "run the evaluations as tasks on it")
-    robust.set_defaults(func=cmd_robustness)
+    robust.set_defaults(
+        func=cmd_robustness,
+        on_interrupt="the values computed so far are stored; rerun the same command to resume",
+    )
 
 
 def cluster_option(p: argparse.ArgumentParser, text: str) -> None:

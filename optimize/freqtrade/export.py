@@ -37,10 +37,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +50,7 @@ from typing import Any
 
 import optuna
 
+from base.errors import OutputError
 from optimize._version import __version__
 from optimize.config import RunConfig
 from optimize.freqtrade.timerange import (
@@ -264,8 +267,9 @@ def write_export(
     plan = study_plan(config)
     out = Path(out_dir).resolve()
     strategy_dir = out / STRATEGY_DIR
-    strategy_dir.mkdir(parents=True, exist_ok=True)
-    (out / USER_DATA).mkdir(exist_ok=True)
+    with _writing(out):
+        strategy_dir.mkdir(parents=True, exist_ok=True)
+        (out / USER_DATA).mkdir(exist_ok=True)
     identifier = new_identifier(study_name, trial_number)
     exported_at = datetime.now(UTC).isoformat(timespec="seconds")
     holdout = plan.holdout
@@ -304,16 +308,17 @@ def write_export(
         config.data.timeframe,
     )
     config_path = out / CONFIG_FILE
-    config_path.write_text(json.dumps(ft, indent=2) + "\n", encoding="utf-8")
-    _write_study_trades(out / TRADES_FILE, metadata, spans, study_trades)
     params_path = strategy_dir / f"{STRATEGY_NAME}.json"
     param_file = build_parameter_file(params, config, metadata=metadata, export_time=exported_at)
-    params_path.write_text(json.dumps(param_file, indent=2) + "\n", encoding="utf-8")
-    link = _link_strategy(strategy_dir)
     datadir = Path(settings["datadir"]) / config.data.exchange
     command = _command(config_path, strategy_dir, datadir, out / USER_DATA, timerange)
     readme_path = out / README_FILE
-    readme_path.write_text(_readme(settings, command, out), encoding="utf-8")
+    with _writing(out):
+        config_path.write_text(json.dumps(ft, indent=2) + "\n", encoding="utf-8")
+        _write_study_trades(out / TRADES_FILE, metadata, spans, study_trades)
+        params_path.write_text(json.dumps(param_file, indent=2) + "\n", encoding="utf-8")
+        link = _link_strategy(strategy_dir)
+        readme_path.write_text(_readme(settings, command, out), encoding="utf-8")
     logger.info(
         "exported trial %d of study %s to %s (identifier %s)",
         trial_number,
@@ -333,6 +338,20 @@ def write_export(
         timerange,
         command,
     )
+
+
+@contextlib.contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """Within the block, a file or folder of the export that cannot be written is an
+    :class:`~base.errors.OutputError` naming it."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or out
+        raise OutputError(
+            f"cannot write the export to {out}: {where}: {exc.strerror or exc}; expected a "
+            "writable folder."
+        ) from None
 
 
 def export_spans(config: RunConfig, plan: WalkForwardPlan) -> dict[str, dict[str, Any]]:

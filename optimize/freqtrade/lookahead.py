@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from base.errors import ExportError
 from optimize.freqtrade.export import STRATEGY_DIR
 from optimize.freqtrade.run_setup import prepare_run, run_span, warm_up
 from strategy.freqtrade import STRATEGY_NAME
@@ -119,7 +120,7 @@ def lookahead_analysis(
             if o["name"] == STRATEGY_NAME
         ]
         if not found:
-            raise ValueError(f"{STRATEGY_NAME} not found in {out / STRATEGY_DIR}.")
+            raise ExportError(f"{STRATEGY_NAME} not found in {out / STRATEGY_DIR}.")
         with offline_markets(load_markets()), get_progress_tracker() as progress:
             analysis = LookaheadAnalysisSubFunctions.initialize_single_lookahead_analysis(
                 ft_config, found[0], progress

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from base.errors import DataError
 from lstm.checks import check_choice, check_int
 from optimize.backtest.futures import PerpetualMarket
 from optimize.backtest.settings import TRADING_MODES, BacktestSettings
@@ -375,7 +376,7 @@ def run_freqtrade_backtest(
         markets = load_markets(markets_file(str(config.get("trading_mode", "spot"))))
     exchange_dir = Path(datadir) / str(config["exchange"]["name"]).lower()
     if not exchange_dir.is_dir():  # freqtrade would create it silently and then find no data
-        raise ValueError(f"datadir must hold the exchange folder, but {exchange_dir} is missing.")
+        raise DataError(f"datadir must hold the exchange folder, but {exchange_dir} is missing.")
     with tempfile.TemporaryDirectory(prefix="ftoffline-") as tmp, preserved_logging():
         cfg_path = Path(tmp) / "config.json"
         cfg_path.write_text(json.dumps(dict(config), default=str), encoding="utf-8")
@@ -398,7 +399,7 @@ def run_freqtrade_backtest(
             preprocessed = bt.strategy.advise_all_indicators(data)
             trimmed = trim_dataframes(preprocessed, trange, bt.required_startup)
             if not trimmed:
-                raise ValueError(f"no candles left in timerange {timerange!r} for {list(data)}.")
+                raise DataError(f"no candles left in timerange {timerange!r} for {list(data)}.")
             min_date, max_date = history.get_timerange(trimmed)
             candles = {
                 p: df.loc[:, ["date", "open", "high", "low", "close", "volume"]].reset_index(

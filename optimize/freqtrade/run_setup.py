@@ -17,9 +17,11 @@ from typing import Any
 import pandas as pd
 from freqtrade.configuration import TimeRange
 
-from optimize.freqtrade.export import CONFIG_FILE, new_identifier
+from base.errors import ExportError, InputError
+from optimize.freqtrade.export import CONFIG_FILE, STRATEGY_DIR, new_identifier
 from optimize.freqtrade.timerange import startup_candles
 from strategy.features import WARMUP_CANDLES
+from strategy.freqtrade import STRATEGY_NAME
 from strategy.freqtrade.rules import SETTINGS_KEY
 from strategy.timeframes import timeframe_to_timedelta
 
@@ -28,33 +30,71 @@ SPANS = ("holdout", "walkforward")
 
 
 def read_json(path: Path, expected: str) -> Any:
-    """The JSON document in ``path``; a ``ValueError`` naming the file and ``expected`` when it is
-    not valid JSON."""
+    """The JSON document in ``path``.
+
+    Raises:
+        ExportError: the file is missing, unreadable, not UTF-8 or not valid JSON (naming the file
+            and ``expected``).
+    """
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ExportError(f"{path} does not exist; expected {expected}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{path}: cannot be read ({exc}); expected {expected}.") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}); expected {expected}.") from None
+        raise ExportError(f"{path}: not valid JSON ({exc}); expected {expected}.") from None
 
 
 def read_export(export_dir: Path | str) -> dict[str, Any]:
     """The export's freqtrade config.
 
     Raises:
-        FileNotFoundError: no ``config.json`` in ``export_dir``.
-        ValueError: the config is not valid JSON or was not written by
-            ``python -m optimize export``.
+        ExportError: no ``config.json`` in ``export_dir``, or one that is not valid JSON or was
+            not written by ``python -m optimize export``.
     """
     path = Path(export_dir) / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no export at {export_dir}: {path} does not exist.")
+        raise ExportError(f"no export at {export_dir}: {path} does not exist.")
     config = read_json(path, "the config.json written by the export")
     if (
         not isinstance(config, dict)
         or not isinstance(config.get(SETTINGS_KEY), dict)
         or "trial_number" not in config[SETTINGS_KEY]
     ):
-        raise ValueError(f"{path} has no '{SETTINGS_KEY}' block; it was not written by the export.")
+        raise ExportError(
+            f"{path} has no '{SETTINGS_KEY}' block; it was not written by the export."
+        )
     return config
+
+
+def check_parameter_file(export_dir: Path, settings: dict[str, Any]) -> None:
+    """The export's strategy parameter file is there, readable and of the exported trial.
+
+    freqtrade runs a strategy whose parameter file is missing or broken on the strategy's default
+    parameters, without a word; a verification of that run would compare another strategy.
+
+    Raises:
+        ExportError: the file is missing, not valid JSON, has no ``params`` with ``buy`` and
+            ``sell`` blocks, or belongs to another study or trial (names the file).
+    """
+    path = export_dir / STRATEGY_DIR / f"{STRATEGY_NAME}.json"
+    expected = "the strategy parameter file written by the export"
+    doc = read_json(path, expected)
+    params = doc.get("params") if isinstance(doc, dict) else None
+    if not isinstance(params, dict) or not all(
+        isinstance(params.get(space), dict) for space in ("buy", "sell")
+    ):
+        raise ExportError(f"{path}: no 'params' with 'buy' and 'sell' blocks; expected {expected}.")
+    meta = doc.get(SETTINGS_KEY, {})
+    for key in ("study_name", "trial_number"):
+        if isinstance(meta, dict) and key in meta and meta[key] != settings.get(key):
+            raise ExportError(
+                f"{path} is of {key}={meta[key]!r}, but the export's config.json is of "
+                f"{key}={settings.get(key)!r}; export the trial again."
+            )
 
 
 def prepare_run(
@@ -71,6 +111,7 @@ def prepare_run(
     out = Path(export_dir).resolve()
     config = read_export(out)
     settings = config[SETTINGS_KEY]
+    check_parameter_file(out, settings)
     run_config = dict(config)
     run_config["freqai"] = {
         **config["freqai"],
@@ -95,7 +136,7 @@ def run_span(
     if timerange:
         tr = TimeRange.parse_timerange(timerange)
         if not tr.startts or not tr.stopts:
-            raise ValueError(
+            raise InputError(
                 f"--timerange needs a start and an end (FreqAI's rule), but got {timerange!r}."
             )
         return (
@@ -106,12 +147,12 @@ def run_span(
             None,
         )
     if span not in SPANS:
-        raise ValueError(f"span must be one of {SPANS}, but got span={span!r}.")
+        raise InputError(f"span must be one of {SPANS}, but got span={span!r}.")
     info = settings.get(span)
     if not info:
-        raise ValueError(f"the export has no {span} span (the study has none); pass --timerange.")
+        raise ExportError(f"the export has no {span} span (the study has none); pass --timerange.")
     if not info.get("freqai_schedule", True):
-        raise ValueError(
+        raise ExportError(
             "the study's folds step by walkforward.step_days, not test_days: FreqAI always steps "
             "by backtest_period_days, so its windows over the walk-forward span are not the "
             "study's; verify the holdout or a --timerange instead."

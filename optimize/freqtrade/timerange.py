@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from base.errors import InputError
 from optimize.config import RunConfig
 from optimize.study.holdout import first_pair_candles
 from optimize.walkforward import WalkForwardPlan, make_folds
@@ -60,13 +61,13 @@ def startup_candles(start: Any, train_period_days: float, warmup: Any, timeframe
     exactly back to it (or further) gives the study's values.
 
     Raises:
-        ValueError: ``start`` is less than ``train_period_days`` after ``warmup`` (FreqAI's
+        InputError: ``start`` is less than ``train_period_days`` after ``warmup`` (FreqAI's
             first training window would begin before the study's first candle).
     """
     first = pd.Timestamp(start) - pd.Timedelta(days=train_period_days)
     gap = first - pd.Timestamp(warmup)
     if gap < pd.Timedelta(0):
-        raise ValueError(
+        raise InputError(
             f"a FreqAI backtest from {pd.Timestamp(start)} trains from {first}, before the study's "
             f"first candle {pd.Timestamp(warmup)} (warm-up start); choose a later timerange."
         )

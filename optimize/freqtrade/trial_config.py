@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from base.errors import ConfigError
 from optimize.config import RunConfig
 from optimize.data import REPO_ROOT
 from optimize.freqtrade.offline import freqtrade_config
@@ -77,11 +78,11 @@ def build_freqtrade_config(
         user_data_dir, strategy_path: absolute paths to embed (None: left to the command line).
 
     Raises:
-        ValueError: pairs with different quote currencies, or a fractional ``train_days``.
+        ConfigError: pairs with different quote currencies, or a fractional ``train_days``.
     """
     quotes = {p.split("/")[1].split(":")[0] for p in config.data.pairs}
     if len(quotes) != 1:
-        raise ValueError(
+        raise ConfigError(
             f"all pairs must share one stake currency, but got pairs={list(config.data.pairs)}."
         )
     ft = freqtrade_config(

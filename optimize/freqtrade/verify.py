@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from base.errors import ExportError
 from optimize.freqtrade.export import STRATEGY_DIR, TRADES_FILE
 from optimize.freqtrade.offline import run_freqtrade_backtest
 from optimize.freqtrade.run_setup import SPANS, prepare_run, read_json, run_span, warm_up
@@ -117,7 +118,7 @@ def read_study_trades(export_dir: Path | str) -> dict[str, Any] | None:
         return None
     doc = read_json(path, "the study's trades written by the export")
     if not isinstance(doc, dict) or not isinstance(doc.get("spans"), dict):
-        raise ValueError(f"{path}: expected an object with 'spans', written by the export.")  # noqa: TRY004
+        raise ExportError(f"{path}: expected an object with 'spans', written by the export.")
     return doc["spans"]
 
 

@@ -51,6 +51,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from base.errors import ConfigError
 from lstm.checks import WrongTypeError, check_int, check_number, fail, located
 from lstm.params import LSTMParams
 from strategy.freqtrade.rules import THRESHOLD_DECIMALS, WEIGHT_DECIMALS, round_param
@@ -76,7 +77,7 @@ DIST_KEYS = {"type", "low", "high", "step", "log", "choices"}
 Key = tuple[str, str]
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(ConfigError):
     """A malformed search space; the message names file, key and value."""
 
 

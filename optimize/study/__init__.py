@@ -1,11 +1,14 @@
 """The Optuna study: storage, workers, the trial's evaluation and what a trial stores.
 
 * :mod:`~optimize.study.storage` — storages, one-line storage errors, recovery of dead workers'
-  trials;
+  trials, the watch on a SQLite study file;
 * :mod:`~optimize.study.runner` — :func:`open_study` (resume checks), :func:`run_worker` and the
   objective that stores each trial's record;
 * :mod:`~optimize.study.cluster` — the workers as long-running tasks on a Dask cluster
   (``run --cluster``), stopped like worker processes, and the robustness step's executor there;
+* :mod:`~optimize.study.sampling` — each worker's sampler, seeded by the number of its first
+  trial;
+* :mod:`~optimize.study.pool` — evaluation processes that stop with their parent;
 * :mod:`~optimize.study.inputs` — the trial-independent inputs of a study (:class:`StudyData`);
 * :mod:`~optimize.study.evaluate` — one trial's walk-forward evaluation (:func:`evaluate`): the
   models fitted fold by fold;
@@ -28,6 +31,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "load_existing_study": "optimize.study.storage",
         "recover_stale_trials": "optimize.study.storage",
         "StorageError": "optimize.study.storage",
+        "StorageWatch": "optimize.study.storage",
+        "FirstTrialSeeded": "optimize.study.sampling",
+        "evaluation_pool": "optimize.study.pool",
         "open_study": "optimize.study.runner",
         "run_worker": "optimize.study.runner",
         "prepare_study_data": "optimize.study.runner",

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from base.errors import InputError
 from lstm.seeds import member_range, model_seed
 from optimize.search.objectives.base import Objective
 from optimize.search.space import TrialParams
@@ -53,11 +54,11 @@ def check_purge(purge_candles: int, params: TrialParams, remedy: str) -> None:
     risk).
 
     Raises:
-        ValueError: naming ``walkforward.purge_candles``, the gap needed and ``remedy``.
+        InputError: naming ``walkforward.purge_candles``, the gap needed and ``remedy``.
     """
     needed = params.lstm.window_size + params.label_horizon
     if purge_candles < needed:
-        raise ValueError(
+        raise InputError(
             f"walkforward.purge_candles={purge_candles} is shorter than "
             f"window_size + label_horizon = {needed}; {remedy}."
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from base.errors import DataError
 from optimize.config import RunConfig
 from optimize.data import load_candles
 from optimize.walkforward import WalkForwardPlan, make_folds
@@ -69,7 +70,7 @@ def _pair_frames(
     """Load, validate and warm-up-trim ``pair``'s candles of every feature timeframe.
 
     Raises:
-        ValueError: the pair's candles start after ``data.start`` (``role`` says why the pair is
+        DataError: the pair's candles start after ``data.start`` (``role`` says why the pair is
             loaded, e.g. for a correlated pair).
     """
     data = config.data
@@ -87,24 +88,34 @@ def _pair_frames(
         for tf in config.features.include_timeframes
     }
     full = frames[data.timeframe]
+    if full.empty:
+        raise DataError(_no_candles_in_span(config, pair, role))
     first = full["date"].iloc[0]
     anchor = warmup_start(start, first, data.timeframe)
     if warmup_from is not None:
         anchor = max(anchor, pd.Timestamp(warmup_from))
     frames = {tf: f[f["date"] >= anchor].reset_index(drop=True) for tf, f in frames.items()}
     if start is not None and first > start:
-        raise ValueError(
+        raise DataError(
             f"{pair}{role} {data.timeframe} candles start at {first}, after data.start={start}; "
             "move data.start later or drop the pair."
         )
     keep = (full["date"] >= start).to_numpy() if start is not None else np.ones(len(full), bool)
-    return _Frames(frames, full[keep].reset_index(drop=True))
+    span = full[keep].reset_index(drop=True)
+    if span.empty:
+        raise DataError(
+            f"{pair}{role} has no {data.timeframe} candles in the span {data.start} .. "
+            f"{data.end or 'the end of its data'}: its last candle is "
+            f"{full['date'].iloc[-1]}, before data.start={data.start!r}; move the span "
+            "(data.start/data.end) into its history or drop the pair."
+        )
+    return _Frames(frames, span)
 
 
 def _same_dates(pair: str, span: pd.DataFrame, dates: pd.DatetimeIndex, first_pair: str) -> None:
     pair_dates = pd.DatetimeIndex(span["date"])
     if not pair_dates.equals(dates):
-        raise ValueError(
+        raise DataError(
             f"{pair} covers {pair_dates[0]}..{pair_dates[-1]} ({len(pair_dates)} candles) "
             f"but {first_pair} covers {dates[0]}..{dates[-1]} ({len(dates)}); all pairs "
             "must cover the study span (set data.start/end inside every pair's history)."
@@ -248,6 +259,19 @@ class StudyData:
             names = own.feature_names + tuple(n for c in corr for n in c.feature_names)
             self._matrices[key] = (np.ascontiguousarray(matrix), names)
         return self._matrices[key]
+
+
+def _no_candles_in_span(config: RunConfig, pair: str, role: str = "") -> str:
+    """Why ``pair`` has no candle before ``data.end``: its first candle comes later."""
+    data = config.data
+    first = load_candles(pair, data.timeframe, datadir=data.path, exchange=data.exchange)[
+        "date"
+    ].iloc[0]
+    return (
+        f"{pair}{role} has no {data.timeframe} candles in the span {data.start or 'its start'} .. "
+        f"{data.end}: its first candle is {first}, after data.end={data.end!r}; move the span "
+        "(data.start/data.end) into its history or drop the pair."
+    )
 
 
 def with_market_precision(config: RunConfig) -> RunConfig:

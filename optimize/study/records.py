@@ -19,14 +19,16 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from base.errors import StudyError
+
 TRIAL_SCHEMA = 3
 """Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds
 ``trades``; 3: ``params`` may hold FreqAI pipeline keys (``features``) an older reader would
-ignore, a fold with the dissimilarity index on holds ``di_blocked``, and ``worker_host`` is
-stored beside ``worker_pid``)."""
+ignore, a fold with the dissimilarity index on holds ``di_blocked``, ``worker_host`` is stored
+beside ``worker_pid``, and ``sampler_seed``)."""
 
 
-class RecordError(ValueError):
+class RecordError(StudyError):
     """A stored record that this version cannot read; the message names the trial/study and key."""
 
 
@@ -61,6 +63,8 @@ class TrialRecord:
         worker_pid: the worker process that ran it.
         worker_host: the host name of the machine that ran it (:func:`socket.gethostname`);
             None in schemas 1 and 2. With ``worker_pid`` it names the process across machines.
+        sampler_seed: the seed of the sampler that drew its parameters
+            (:mod:`optimize.study.sampling`; None: before it was stored).
         trades: the model's trades over the span (pair, dates, exit reason, profits); empty in
             schema 1.
         schema: :data:`TRIAL_SCHEMA` of the writer.
@@ -75,6 +79,7 @@ class TrialRecord:
     duration_s: float = math.nan
     worker_pid: int | None = None
     worker_host: str | None = None
+    sampler_seed: int | None = None
     trades: list[dict[str, Any]] = field(default_factory=list)
     schema: int = TRIAL_SCHEMA
 
@@ -109,12 +114,18 @@ class TrialRecord:
         return out
 
     @staticmethod
-    def start_attrs(params: dict[str, Any], worker_pid: int, worker_host: str) -> dict[str, Any]:
+    def start_attrs(
+        params: dict[str, Any],
+        worker_pid: int,
+        worker_host: str,
+        sampler_seed: int | None = None,
+    ) -> dict[str, Any]:
         """The attrs a trial stores when it starts (before it may be pruned or fail)."""
         return {
             _attr("params"): params,
             "worker_pid": worker_pid,
             "worker_host": worker_host,
+            "sampler_seed": sampler_seed,
             "schema": TRIAL_SCHEMA,
         }
 
@@ -150,7 +161,8 @@ class TrialRecord:
         required = [
             f.name
             for f in dataclasses.fields(cls)
-            if f.name not in ("schema", "trades", "worker_pid", "worker_host", "duration_s")
+            if f.name
+            not in ("schema", "trades", "worker_pid", "worker_host", "sampler_seed", "duration_s")
         ]
         if not complete:
             required = ["params"]

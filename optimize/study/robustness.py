@@ -20,15 +20,15 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from multiprocessing import get_context
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from base.errors import StudyError
 from lstm.checks import check_int
 from optimize._version import __version__
 from optimize.config import parse_config
@@ -36,6 +36,7 @@ from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
 from optimize.study.evaluate import evaluate
 from optimize.study.inputs import StudyData
+from optimize.study.pool import evaluation_pool
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.runner import die_with_parent
 from optimize.study.seednoise import (
@@ -71,7 +72,7 @@ class RobustnessPlan:
 def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
     """The ``n`` best complete trials by recorded (first) value; ties: lower number first."""
     if len(study.directions) != 1:
-        raise ValueError(
+        raise StudyError(
             f"study {study.study_name!r} has {len(study.directions)} objectives; the robustness "
             "step ranks trials by one value, so it needs a single-objective study."
         )
@@ -225,9 +226,8 @@ def run_robustness(
     elif jobs:
         with (
             _one_thread_per_process(),
-            ProcessPoolExecutor(
-                max_workers=min(workers, len(jobs)),
-                mp_context=get_context("spawn"),
+            evaluation_pool(
+                min(workers, len(jobs)),
                 initializer=_init_worker,
                 initargs=(config.to_dict(), config.source, os.getpid()),
             ) as pool,

@@ -7,7 +7,8 @@ asks the shared study for trials until the study holds ``n_trials`` finished (co
 trials. Heartbeats mark a dead worker's trial FAILED after ``grace_period`` seconds and enqueue a
 retry (``RetryHeartbeatStaleTrialCallback``): every worker does it when it starts, whatever the
 target, and while it waits for the last running trials, so nothing stays RUNNING and nothing is
-lost. An interrupted worker (SIGINT, SIGTERM) queues a retry of its trial the same way. Inputs are
+lost. An interrupted worker (SIGINT, SIGTERM: :class:`base.errors.Interrupted`) queues a retry of
+its trial the same way. Inputs are
 checked (:func:`prepare_study_data`) before a study is created or joined.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 import signal
 import socket
@@ -23,25 +25,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from base.errors import InputError, Interrupted, OutputError, StudyError
 from optimize._version import __version__
 from optimize.config import RunConfig, StudyConfig
 from optimize.search.objectives import get_objective
 from optimize.search.space import SearchSpace
 from optimize.study.evaluate import evaluate
-from optimize.study.fingerprint import fingerprint_differences, resume_seed, study_fingerprint
+from optimize.study.fingerprint import fingerprint_differences, study_fingerprint
 from optimize.study.inputs import StudyData
 from optimize.study.records import HoldoutTouched, StudyRecord, TrialRecord, write_trial
+from optimize.study.sampling import FirstTrialSeeded
 from optimize.study.storage import (
     FINISHED,
+    StorageWatch,
     finished_trials,
     make_storage,
+    missing_sqlite_file,
     recover_stale_trials,
     redact,
     retry_trial,
 )
+from optimize.walkforward import WalkForwardPlan
 
 logger = logging.getLogger(__name__)
 
@@ -59,22 +67,6 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signum))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-class WorkerInterrupted(Exception):
-    """Raised in a worker by its first SIGINT or SIGTERM.
-
-    An ``Exception`` (not ``KeyboardInterrupt``): Lightning turns a KeyboardInterrupt inside
-    ``fit`` into ``sys.exit(1)``, which Optuna would not record; an ordinary exception passes
-    through Lightning's teardown and Optuna marks the running trial FAILED before re-raising it;
-    :func:`run_worker` then queues a retry of that trial with its parameters.
-    """
-
-    def __init__(self, signum: int) -> None:
-        import signal
-
-        self.signum = signum
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
 
 
 def make_sampler(study: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -111,12 +103,13 @@ def open_study(
     """Create the study or load it (resume); refuse to resume with a different config or space.
 
     Keys in :data:`~optimize.study.fingerprint.RESUMABLE_KEYS` may differ from the stored config.
-    A study that holds no trial yet takes the new config and space. A resumed study's sampler is
-    seeded with ``seed`` and the number of trials already there, so a rerun does not repeat the
-    start-up draws of the first.
+    A study that holds no trial yet takes the new config and space. The sampler is seeded with
+    ``seed`` and the number of the first trial this process runs
+    (:class:`~optimize.study.sampling.FirstTrialSeeded`): workers that start together draw
+    different parameters, and a rerun does not repeat the start-up draws of the first.
 
     Raises:
-        ValueError: the stored study was made with another run config or search space (the
+        StudyError: the stored study was made with another run config or search space (the
             message names every differing key with both values).
         StorageError: see :func:`make_storage`.
     """
@@ -127,7 +120,7 @@ def open_study(
         storage=storage,
         study_name=study_name,
         directions=list(objective.directions),
-        sampler=make_sampler(config.study, seed),
+        sampler=FirstTrialSeeded(lambda s: make_sampler(config.study, s), seed),
         pruner=make_pruner(config.study),
         load_if_exists=True,
     )
@@ -147,18 +140,16 @@ def open_study(
             study.set_user_attr(key, value)
     elif differences:
         parts = [k for k in ("config", "space") if any(d.startswith(k + " ") for d in differences)]
-        raise ValueError(
+        raise StudyError(
             f"study {study_name!r} was created with a different {' and '.join(parts)} (stored from "
             f"{stored.config_source} / {stored.space_source}): "
             f"{'; '.join(differences)}; resume it with the same files or choose another "
             "--study-name."
         )
-    if n_stored:
-        study.sampler = make_sampler(config.study, resume_seed(seed, n_stored))
     return study
 
 
-class StudyInputError(ValueError):
+class StudyInputError(InputError):
     """The data, the folds or the search space cannot make a study; the message names file and
     key."""
 
@@ -175,12 +166,8 @@ def check_space_purge(config: RunConfig, space: SearchSpace) -> None:
     """
     from lstm.params import LSTMParams
 
-    def largest(key: tuple[str, str], default: int) -> int:
-        corners = space.corners(key)
-        return int(max(corners)) if corners else default
-
-    window = largest(("lstm", "window_size"), LSTMParams().window_size)
-    horizon = largest(("target", "label_horizon"), 0)
+    window = _largest(space, ("lstm", "window_size"), LSTMParams().window_size)
+    horizon = _largest(space, ("target", "label_horizon"), 0)
     purge = config.walkforward.purge_candles
     if window + horizon > purge:
         raise StudyInputError(
@@ -191,13 +178,59 @@ def check_space_purge(config: RunConfig, space: SearchSpace) -> None:
         )
 
 
+def _largest(space: SearchSpace, key: tuple[str, str], default: int) -> int:
+    """The largest value ``space`` can draw for ``key`` (``default`` when it does not set it)."""
+    corners = space.corners(key)
+    return int(max(corners)) if corners else default
+
+
+def check_fold_sizes(config: RunConfig, space: SearchSpace, plan: WalkForwardPlan) -> None:
+    """Refuse folds whose training windows are too short to train any model.
+
+    A pair and fold with fewer than ``training.min_train_samples`` usable training rows is
+    skipped (scored flat), so a fold of fewer candles would make every trial score 0 with no
+    trade, silently; and a ``window_size`` that leaves fewer training windows than that minimum
+    in a fold would fail every trial that draws it.
+
+    Raises:
+        StudyInputError: naming the fold size, the minimum and what to change.
+    """
+    from lstm.params import LSTMParams
+    from strategy.timeframes import timeframe_to_timedelta
+
+    rows = min(fold.train.stop - fold.train.start for fold in plan.folds)
+    minimum = config.training.min_train_samples
+    train_days = config.walkforward.train_days
+    per_day = pd.Timedelta(days=1) / timeframe_to_timedelta(config.data.timeframe)
+    fold = (
+        f"a walk-forward fold trains on {rows} {config.data.timeframe} candles "
+        f"(walkforward.train_days={train_days:g})"
+    )
+    if rows < minimum:
+        raise StudyInputError(
+            f"{config.source}: {fold}, fewer than training.min_train_samples={minimum}: every "
+            "fold would be skipped and every trial would score 0 with no trade; expected "
+            f"walkforward.train_days >= {math.ceil(minimum / per_day)} (or a lower "
+            "training.min_train_samples)."
+        )
+    window = _largest(space, ("lstm", "window_size"), LSTMParams().window_size)
+    windows = rows - window + 1
+    if windows < minimum:
+        raise StudyInputError(
+            f"{space.source}: lstm.window_size (up to {window}) leaves {max(windows, 0)} training "
+            f"windows: {fold} of {config.source}, and training.min_train_samples={minimum}; "
+            f"expected window_size <= {rows - minimum + 1} (a narrower space) or "
+            f"walkforward.train_days >= {math.ceil((minimum + window - 1) / per_day)}."
+        )
+
+
 def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     """Everything a study needs, checked before any study is created or joined.
 
     The space against the purge, the data folder, every pair's candles over the span (present,
     valid, informative, covering ``data.start .. data.end``), the same for every correlated pair
-    of the run config and the space (``features.include_corr_pairlist``), and the walk-forward
-    folds.
+    of the run config and the space (``features.include_corr_pairlist``), the walk-forward folds
+    and their size against the minimum training samples and the space's largest window.
 
     Raises:
         StudyInputError: the first problem, in one message naming the file and the key.
@@ -208,8 +241,9 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     check_space_purge(config, space)
     data = config.data
     if not data.path.is_dir():
+        what = "is a file, not a folder" if data.path.exists() else "does not exist"
         raise StudyInputError(
-            f"{config.source}: data.datadir={data.datadir!r} ({data.path}) does not exist; "
+            f"{config.source}: data.datadir={data.datadir!r} ({data.path}) {what}; "
             "expected a folder with <exchange>/<PAIR>-<timeframe>.feather (freqtrade "
             "download-data writes it)."
         )
@@ -236,6 +270,7 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
         raise StudyInputError(str(exc)) from None
     except (ValueError, FileNotFoundError) as exc:
         raise StudyInputError(f"{config.source}: {exc}") from None
+    check_fold_sizes(config, space, loaded.plan)
     return loaded
 
 
@@ -248,12 +283,15 @@ def _done(study: optuna.Study, target: int) -> bool:
 
 
 class _StopWhenDone:
-    """Optuna callback: stop this worker once :func:`_done`."""
+    """Optuna callback: stop this worker once :func:`_done`; raise when the study file vanished
+    (:class:`~optimize.study.storage.StorageWatch`)."""
 
-    def __init__(self, target: int) -> None:
+    def __init__(self, target: int, watch: StorageWatch) -> None:
         self.target = target
+        self.watch = watch
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.watch.check()
         if _done(study, self.target):
             study.stop()
 
@@ -268,7 +306,7 @@ class _QuietInterrupt(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, WorkerInterrupted | KeyboardInterrupt):
+        if isinstance(exc, Interrupted | KeyboardInterrupt):
             self._interrupted = True
             return False
         if self._interrupted and "failed with value" in record.getMessage():
@@ -296,7 +334,10 @@ class TrialRunner:
         self.n_started += 1
         params = self.space.sample(trial)
         host = socket.gethostname()
-        for key, value in TrialRecord.start_attrs(params.to_dict(), os.getpid(), host).items():
+        sampler_seed = getattr(trial.study.sampler, "seed", None)
+        for key, value in TrialRecord.start_attrs(
+            params.to_dict(), os.getpid(), host, sampler_seed
+        ).items():
             trial.set_user_attr(key, value)
         multi = objective.n_objectives > 1
 
@@ -321,6 +362,7 @@ class TrialRunner:
                 duration_s=time.perf_counter() - started,
                 worker_pid=os.getpid(),
                 worker_host=host,
+                sampler_seed=sampler_seed,
                 trades=outcome.trades,
             ),
         )
@@ -362,16 +404,19 @@ def run_worker(
     Raises:
         StudyInputError: the data, folds or space cannot make a study (nothing is created).
         StorageError: the storage cannot be opened.
-        WorkerInterrupted, KeyboardInterrupt: the running trial is FAILED and queued for retry.
+        Interrupted, KeyboardInterrupt: the running trial is FAILED and queued for retry.
     """
     if log_file is not None:
         attach_log_file(log_file, worker_index)
     seed = config.study.seed + worker_index
     target = config.study.n_trials if n_trials is None else n_trials
     timeout = config.study.timeout if timeout is None else timeout
-    rdb = make_storage(storage, config.study)
+    # A server is reached before the data are checked; a new SQLite file is only created after.
+    early = None if missing_sqlite_file(storage) else make_storage(storage, config.study)
     data = prepare_study_data(config, space)  # bad input never creates or fingerprints a study
+    rdb = early or make_storage(storage, config.study)
     study = open_study(rdb, study_name, config, space, seed=seed)
+    watch = StorageWatch(storage)
     recovered = recover_stale_trials(study)
     if recovered:
         logger.warning(
@@ -414,9 +459,10 @@ def run_worker(
     optuna_logger.addFilter(quiet)
     try:
         _optimize_until_done(
-            study, runner, target, deadline, config.study.heartbeat_interval, show_progress
+            study, runner, target, deadline, config.study.heartbeat_interval, show_progress, watch
         )
-    except (KeyboardInterrupt, WorkerInterrupted):
+        watch.check()
+    except (KeyboardInterrupt, Interrupted):
         _retry_interrupted(study, failed_before, config.study.max_retry)
         raise
     finally:
@@ -431,6 +477,7 @@ def _optimize_until_done(
     deadline: float | None,
     poll_s: float,
     show_progress: bool,
+    watch: StorageWatch,
 ) -> None:
     """Run trials until :func:`_done`, then stay until no trial runs anywhere (or the deadline).
 
@@ -447,7 +494,7 @@ def _optimize_until_done(
                 runner,
                 n_trials=None,
                 timeout=remaining,
-                callbacks=[_StopWhenDone(target)],
+                callbacks=[_StopWhenDone(target, watch)],
                 catch=(),
                 gc_after_trial=True,
                 show_progress_bar=show_progress,
@@ -464,6 +511,7 @@ def _optimize_until_done(
             )
             waiting_logged = True
         time.sleep(poll_s if remaining is None else min(poll_s, remaining))
+        watch.check()
         recovered = recover_stale_trials(study)
         if recovered:
             logger.warning(
@@ -485,8 +533,19 @@ def _retry_interrupted(study: optuna.Study, failed_before: set[int], max_retry: 
 
 
 def attach_log_file(path: Path, worker_index: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="a")
+    """Append this worker's log (INFO and above, Optuna's included) to ``path``.
+
+    Raises:
+        OutputError: the file (or its folder) cannot be created or written; names the path.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, mode="a")
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the log file {path}: {exc.strerror or exc}; expected a writable file "
+            "(pass --log-file or fix the folder's permissions)."
+        ) from None
     handler.setFormatter(
         logging.Formatter(
             f"%(asctime)s worker{worker_index} pid%(process)d %(levelname)s %(name)s: %(message)s"

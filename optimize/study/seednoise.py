@@ -24,6 +24,8 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from optimize.study.records import RecordError
+
 ATTR_PREFIX = "seed_noise:"
 RECORD_FORMAT = 1
 """Version of :class:`SeedValue`'s stored layout."""
@@ -66,18 +68,18 @@ class SeedValue:
         """Read a stored record back.
 
         Raises:
-            ValueError: a record of another format or with missing fields (names the key).
+            RecordError: a record of another format or with missing fields (names the key).
         """
         if not isinstance(raw, dict) or raw.get("format") != RECORD_FORMAT:
             got = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
-            raise ValueError(
+            raise RecordError(
                 f"study user attr {key!r} is not a seed-noise record of format {RECORD_FORMAT}, "
                 f"but got format={got!r}; rerun `python -m optimize robustness` with this version."
             )
         try:
             return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
         except KeyError as exc:
-            raise ValueError(f"study user attr {key!r} lacks field {exc.args[0]!r}.") from None
+            raise RecordError(f"study user attr {key!r} lacks field {exc.args[0]!r}.") from None
 
 
 @dataclass(frozen=True)

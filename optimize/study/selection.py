@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from base.errors import InputError, StudyError
 from optimize.study.records import TrialRecord
 from optimize.study.seednoise import best_by_seed_mean, direction_sign
 
@@ -24,12 +25,12 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
     An explicit ``trial_number`` always wins.
 
     Raises:
-        ValueError: no such trial, a trial that is not COMPLETE or has no stored parameters, or
+        StudyError: no such trial, a trial that is not COMPLETE or has no stored parameters, or
             a study without completed trials.
     """
     if trial_number is None:
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            raise ValueError(f"study {study.study_name!r} has no COMPLETE trial to evaluate yet.")
+            raise StudyError(f"study {study.study_name!r} has no COMPLETE trial to evaluate yet.")
         if len(study.directions) == 1:
             trial = best_by_seed_mean(study) or study.best_trial
         else:
@@ -37,16 +38,16 @@ def select_trial(study: optuna.Study, trial_number: int | None = None) -> Frozen
             trial = min(study.best_trials, key=lambda t: (-sign * t.values[0], t.number))
     else:
         if isinstance(trial_number, bool) or not isinstance(trial_number, int | np.integer):
-            raise ValueError(f"trial_number must be an integer or None, but got {trial_number=!r}.")
+            raise InputError(f"trial_number must be an integer or None, but got {trial_number=!r}.")
         trials = study.get_trials(deepcopy=False)
         if not 0 <= trial_number < len(trials):
-            raise ValueError(
+            raise StudyError(
                 f"study {study.study_name!r} has trials 0..{len(trials) - 1}, but got "
                 f"{trial_number=}."
             )
         trial = trials[int(trial_number)]
         if trial.state != TrialState.COMPLETE:
-            raise ValueError(
+            raise StudyError(
                 f"trial {trial_number} of study {study.study_name!r} is {trial.state.name}; only "
                 "COMPLETE trials have walk-forward results (to hold out or export)."
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from base.errors import StorageError, StudyError
 from optimize.config import StudyConfig
 
 logger = logging.getLogger(__name__)
@@ -34,36 +36,43 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SQLITE_LOCK_TIMEOUT_S = 60
 
 
+_CREATE_RETRIES = 5
+
+
 STORAGE_FORMS = "sqlite:///path.db or postgresql+psycopg2://user@host/db"
-
-
-class StorageError(ValueError):
-    """A storage URL that cannot be opened; the message names it (password hidden) and the forms
-    expected."""
 
 
 def _open_rdb(url: str, **kwargs: Any) -> RDBStorage:
     """``RDBStorage(url, **kwargs)``, or a :class:`StorageError` of one line instead of SQLAlchemy's
-    traceback."""
+    traceback.
+
+    Workers that open a new storage at the same moment race to create its tables: the losers'
+    ``IntegrityError`` (the winner's rows are there) is retried, a few times.
+    """
     import sqlalchemy.exc
 
-    try:
-        return RDBStorage(url, **kwargs)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
-        if isinstance(exc, sqlalchemy.exc.NoSuchModuleError):
-            reason = f"unknown database dialect {url.split(':', 1)[0]!r}"
-        elif isinstance(exc, sqlalchemy.exc.ArgumentError):
-            reason = "not a URL SQLAlchemy can parse"
-        elif isinstance(exc, ImportError):
-            reason = "no database driver installed for it"
-        else:
-            orig = getattr(exc, "orig", None) or exc
-            lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
-            reason = lines[0] if lines else type(orig).__name__
-        raise StorageError(
-            f"cannot open the study storage {redact(url)}: {reason}; expected {STORAGE_FORMS} "
-            "(a reachable server and an existing database)."
-        ) from None
+    for attempt in range(_CREATE_RETRIES):
+        try:
+            return RDBStorage(url, **kwargs)
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+            if isinstance(exc, sqlalchemy.exc.IntegrityError) and attempt < _CREATE_RETRIES - 1:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            if isinstance(exc, sqlalchemy.exc.NoSuchModuleError):
+                reason = f"unknown database dialect {url.split(':', 1)[0]!r}"
+            elif isinstance(exc, sqlalchemy.exc.ArgumentError):
+                reason = "not a URL SQLAlchemy can parse"
+            elif isinstance(exc, ImportError):
+                reason = "no database driver installed for it"
+            else:
+                orig = getattr(exc, "orig", None) or exc
+                lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
+                reason = lines[0] if lines else type(orig).__name__
+            raise StorageError(
+                f"cannot open the study storage {redact(url)}: {reason}; expected {STORAGE_FORMS} "
+                "(a reachable server and an existing database)."
+            ) from None
+    raise AssertionError("unreachable")
 
 
 def make_storage(url: str, study: StudyConfig) -> RDBStorage:
@@ -119,14 +128,61 @@ def _sqlite_wal(engine) -> None:
     engine.dispose()  # connections opened while Optuna created the tables get the pragmas too
 
 
-def missing_sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLite URL when it does not exist (opening it would create it)."""
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None: another database, or an in-memory one)."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and ":memory:" not in url:
-        path = Path(url[len(prefix) :].split("?", 1)[0])
-        if not path.is_file():
-            return path
+        return Path(url[len(prefix) :].split("?", 1)[0])
     return None
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL when it does not exist (opening it would create it)."""
+    path = sqlite_file(url)
+    return path if path is not None and not path.is_file() else None
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+class StorageWatch:
+    """A SQLite study file, watched for deletion or replacement while a study runs.
+
+    Processes that have the file open keep writing to it after it is deleted (or renamed over),
+    so nothing they store can be read back, and a new connection would create an empty file in
+    its place: the study would end "successfully" with its trials gone. :meth:`check` notices.
+    A server storage (PostgreSQL) is not watched.
+
+    Args:
+        url: the storage URL; its file must exist.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = sqlite_file(url)
+        self._identity = None if self.path is None else _file_identity(self.path)
+
+    def check(self) -> None:
+        """Raise when the study file is no longer the one the study was opened on.
+
+        Raises:
+            StorageError: the file was deleted or replaced (names it).
+        """
+        if self.path is None or self._identity is None:
+            return
+        now = _file_identity(self.path)
+        if now != self._identity:
+            what = "was deleted" if now is None else "was replaced by another file"
+            raise StorageError(
+                f"the study storage file {self.path} {what} while the study ran: what the study "
+                "stored since then is lost; restore the file (or start again with another "
+                "--storage) and rerun the command."
+            )
 
 
 def load_existing_study(url: str, name: str) -> optuna.Study:
@@ -135,12 +191,12 @@ def load_existing_study(url: str, name: str) -> optuna.Study:
     A SQLite file gets the workers' lock timeout (workers may be writing to it).
 
     Raises:
-        ValueError: a SQLite URL whose file does not exist, or no study ``name`` in the storage
-            (the message lists the names there); the URL is named without its password.
-        StorageError: see :func:`make_storage`.
+        StorageError: a SQLite URL whose file does not exist (the URL is named without its
+            password), or see :func:`make_storage`.
+        StudyError: no study ``name`` in the storage (the message lists the names there).
     """
     if (missing := missing_sqlite_file(url)) is not None:
-        raise ValueError(
+        raise StorageError(
             f"no study storage at {missing}: the SQLite file of {redact(url)} does not exist; "
             "pass --storage."
         )
@@ -150,7 +206,7 @@ def load_existing_study(url: str, name: str) -> optuna.Study:
     storage = _open_rdb(url, engine_kwargs=engine_kwargs)
     names = optuna.get_all_study_names(storage=storage)
     if name not in names:
-        raise ValueError(
+        raise StudyError(
             f"no study named {name!r} in storage {redact(url)}; it has {sorted(names)}."
         )
     return optuna.load_study(study_name=name, storage=storage)

@@ -72,6 +72,7 @@ from freqtrade.freqai.torch.PyTorchDataConvertor import (
     PyTorchDataConvertor,
 )
 
+from base.errors import ConfigError, DataError
 from lstm.params import LSTMParams
 from lstm.seeds import member_range, model_seed
 from strategy.freqtrade.rules import LABEL, SETTINGS_KEY, extra_returns, label_horizon
@@ -118,7 +119,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         self.lstm_params = LSTMParams.from_dict(self.model_training_parameters)
         conv_width = int(self.freqai_info.get("conv_width", 1))
         if conv_width < self.lstm_params.window_size:
-            raise ValueError(
+            raise ConfigError(
                 "freqai.conv_width must be >= model_training_parameters.window_size (live "
                 f"predictions need a whole window), but got conv_width={conv_width} with "
                 f"window_size={self.lstm_params.window_size}."
@@ -126,7 +127,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         fp = self.freqai_info.setdefault("feature_parameters", {})
         unsupported = {k: fp[k] for k in UNSUPPORTED_FEATURE_PARAMETERS if fp.get(k)}
         if unsupported:
-            raise ValueError(
+            raise ConfigError(
                 "LstmOptunaRegressor does not apply FreqAI's PCA, SVM or DBSCAN outlier removal "
                 "or its train/test shuffling (it applies DI_threshold, weight_factor, "
                 "noise_standard_deviation, include_corr_pairlist and buffer_train_data_candles); "
@@ -135,7 +136,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         try:
             self.pipeline = DataPipeline.from_feature_parameters(fp)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"freqai.feature_parameters: {exc}") from None
+            raise ConfigError(f"freqai.feature_parameters: {exc}") from None
         # The buffer is cut in fit_rows; FreqAI's own cut would drop the candles right before
         # each backtest window, which its first predictions take their history from.
         fp["buffer_train_data_candles"] = 0
@@ -147,14 +148,14 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         self.members = member_range(int(settings.get("ensemble_size", 1)))
         self.purge_candles = int(settings.get("purge_candles", 0))
         if self.purge_candles < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"{SETTINGS_KEY}.purge_candles must be an integer >= 0, but got "
                 f"purge_candles={settings.get('purge_candles')!r}."
             )
         train_days = settings.get("train_days")
         self.train_days = None if train_days is None else float(train_days)
         if self.train_days is not None and not self.train_days > 0:
-            raise ValueError(
+            raise ConfigError(
                 f"{SETTINGS_KEY}.train_days must be a positive number of days, but got "
                 f"train_days={train_days!r}."
             )
@@ -194,7 +195,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             ValueError: not exactly one label column, or too few usable training rows.
         """
         if len(dk.label_list) != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"LstmOptunaRegressor predicts one label, but the strategy set {dk.label_list}."
             )
         label = dk.label_list[0]
@@ -208,7 +209,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         x, y = x_all[fit], y_all[fit]
         n = x.shape[0]
         if n == 0:
-            raise ValueError(
+            raise DataError(
                 f"no training rows left for {pair} after dropping the purge gap of "
                 f"{self.purge_candles} candles from the window {dates[0]} .. {dates[-1]}."
             )
@@ -313,7 +314,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
         names = list(model.feature_names)
         dk.find_features(unfiltered_df)
         if list(dk.training_features_list) != names:
-            raise ValueError(
+            raise ConfigError(
                 "the strategy's features differ from the model's: "
                 f"{len(dk.training_features_list)} columns now, {len(names)} at training; use a "
                 "new freqai.identifier after changing features."

@@ -47,6 +47,7 @@ import pandas as pd
 from freqtrade.strategy import CategoricalParameter, DecimalParameter, IStrategy
 from pandas import DataFrame
 
+from base.errors import ConfigError
 from strategy.features import (
     ALL_FEATURES,
     WARMUP_CANDLES,
@@ -128,7 +129,7 @@ class LstmOptunaStrategy(IStrategy):
         )
         for name, (low, high) in dict(settings.get("parameter_ranges", {})).items():
             if name not in RANGED_PARAMETERS:
-                raise ValueError(
+                raise ConfigError(
                     f"{SETTINGS_KEY}.parameter_ranges may set {sorted(RANGED_PARAMETERS)}, but "
                     f"got {name!r}."
                 )

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from base.errors import ConfigError
 from strategy.pipeline import DataPipeline
 from strategy.signals import THRESHOLD_MODES, SignalParams, Thresholds, gated_signals
 from strategy.target import WEIGHT_NAMES
@@ -78,7 +79,7 @@ def mode_code(mode: str) -> float:
     """Numeric code of a threshold mode (extra returns are numbers): its index in
     THRESHOLD_MODES."""
     if mode not in THRESHOLD_MODES:
-        raise ValueError(f"threshold mode must be one of {THRESHOLD_MODES}, but got {mode=!r}.")
+        raise ConfigError(f"threshold mode must be one of {THRESHOLD_MODES}, but got {mode=!r}.")
     return float(THRESHOLD_MODES.index(mode))
 
 
@@ -113,7 +114,7 @@ def label_horizon(freqai_info: Mapping[str, Any]) -> int:
     """
     h = freqai_info.get("feature_parameters", {}).get("label_period_candles", 0)
     if isinstance(h, bool) or not isinstance(h, int) or h < 0:
-        raise ValueError(
+        raise ConfigError(
             "freqai.feature_parameters.label_period_candles must be an integer >= 0, but got "
             f"label_period_candles={h!r}."
         )
@@ -183,7 +184,7 @@ def candle_thresholds(
         stale = ok & ~np.isclose(values, wanted, rtol=0.0, atol=1e-12)
         if stale.any():
             got = values[np.flatnonzero(stale)[0]]
-            raise ValueError(
+            raise ConfigError(
                 f"quantile thresholds were computed at training time for {name}={got!r}, but the "
                 f"strategy now has {name}={wanted!r}. Quantile thresholds need a retrain (a new "
                 "FreqAI identifier); freqtrade hyperopt can only re-threshold in zscore or "

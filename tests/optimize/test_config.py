@@ -154,3 +154,54 @@ def test_freqai_pipeline_keys_default_off_and_read_from_features(tmp_path):
     assert parse_config(config.to_dict(), "roundtrip").features == config.features
     # the feature set (and the feature cache key) does not hold the pipeline's keys
     assert "DI_threshold" not in config.features.to_dict()
+
+
+def test_a_key_given_twice_is_an_error_naming_it_and_both_lines(tmp_path):
+    """A second ``data:`` block (only ``pairs``) used to replace the first one silently: the span
+    was gone and the study covered the whole history."""
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "data:\n"
+        "  pairs: [BTC/USDT]\n"
+        '  start: "2025-06-01"\n'
+        '  end: "2025-08-15"\n'
+        "walkforward:\n"
+        "  train_days: 30\n"
+        "data:\n"
+        "  pairs: [ETH/USDT]\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not valid YAML (")
+    assert "duplicate key 'data': first on line 1, again on line 7" in message
+
+
+def test_a_space_key_given_twice_is_an_error(tmp_path):
+    from optimize.search.space import SearchSpaceError, load_space
+
+    path = tmp_path / "space.yaml"
+    path.write_text("lstm:\n  hidden_dim: 8\n  epochs: 1\n  hidden_dim: 64\nweights: 0.5\n")
+    with pytest.raises(
+        SearchSpaceError,
+        match=r"duplicate key 'hidden_dim': first on line 2, "
+        r"again on line 4",
+    ):
+        load_space(path)
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"data:\n  pairs: [BTC/USDT]\n  exchange: bin\xe9ance\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: line 3: byte 0xe9 is not UTF-8 text; expected a UTF-8 YAML run config."
+    )
+
+
+def test_a_folder_given_as_the_config_is_named_so(tmp_path):
+    with pytest.raises(ConfigError, match=r"run config .* is a folder; expected a YAML file\."):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match=r"run config .*nope\.yaml does not exist\."):
+        load_config(tmp_path / "nope.yaml")

@@ -219,3 +219,25 @@ def test_uninformative_file_is_an_error(tmp_path, real, alter, pattern):
     with pytest.raises(CandleValidationError, match=pattern) as err:
         load(tmp_path)
     assert "BTC_USDT-1h.feather" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda path: path.symlink_to(path.name), "is a symbolic link loop"),
+        (lambda path: path.symlink_to("nowhere.feather"), "is a dangling symbolic link"),
+        (lambda path: path.mkdir(), "is a folder, not a file"),
+    ],
+    ids=["loop", "dangling", "folder"],
+)
+def test_a_candle_path_that_is_not_a_file_says_what_it_is(tmp_path, real, make, says):
+    """Not "does not exist" while the pair is listed as present."""
+    write(tmp_path, real)  # BTC/USDT is there
+    path = tmp_path / "binance" / "ETH_USDT-1h.feather"
+    make(path)
+    with pytest.raises(PairNotFoundError) as err:
+        load_candles("ETH/USDT", "1h", datadir=tmp_path)
+    message = str(err.value)
+    assert f"{path} {says}" in message
+    assert message.endswith(f"Pairs with 1h candles in {tmp_path / 'binance'}: BTC/USDT."), message
+    assert available_pairs(tmp_path, "1h") == ["BTC/USDT"]

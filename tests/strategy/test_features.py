@@ -217,3 +217,65 @@ def test_correlated_pair_features_have_no_look_ahead(candles, datadir, k):
     seen = visible_at(other, k)
     cut = corr_pair_features(base["date"].iloc[:k], seen, config, "SOL/USDT:USDT")
     pd.testing.assert_frame_equal(cut, full.iloc[:k])
+
+
+def test_a_damaged_cache_entry_is_rebuilt_with_a_warning(candles, tmp_path, caplog):
+    """400 zeroed bytes in the middle of an entry (still a readable file, other values): the
+    checksum notices; the entry is rebuilt, the features are the true ones."""
+    config = FeatureConfig()
+    first = cached_features(candles, config, tmp_path)
+    (entry,) = tmp_path.glob("features-*.feather")
+    data = bytearray(entry.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 400] = bytes(400)
+    entry.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="strategy.features"):
+        again = cached_features(candles, config, tmp_path)
+    pd.testing.assert_frame_equal(again, first)
+    assert any(
+        str(entry) in r.message and ("checksum" in r.message or "unreadable" in r.message)
+        for r in caplog.records
+    ), caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="strategy.features"):  # rebuilt: trusted again
+        pd.testing.assert_frame_equal(cached_features(candles, config, tmp_path), first)
+    assert not caplog.records
+
+
+def test_an_entry_whose_values_changed_fails_its_checksum(candles, tmp_path, caplog):
+    """A valid feather file with other values (what a damaged page can look like): rebuilt."""
+    import pyarrow.feather as feather
+
+    config = FeatureConfig()
+    first = cached_features(candles, config, tmp_path)
+    (entry,) = tmp_path.glob("features-*.feather")
+    table = feather.read_table(entry)
+    frame = table.to_pandas()
+    frame.iloc[100, 3] += 1.0
+    changed = pa_table_with(frame, table.schema.metadata)
+    feather.write_feather(changed, entry)
+    with caplog.at_level("WARNING", logger="strategy.features"):
+        pd.testing.assert_frame_equal(cached_features(candles, config, tmp_path), first)
+    assert "does not match its checksum" in caplog.text
+
+
+def pa_table_with(frame: pd.DataFrame, metadata):
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return table.replace_schema_metadata(metadata)
+
+
+def test_an_unwritable_cache_folder_leaves_the_features_uncached(
+    candles, tmp_path, caplog, unwritable
+):
+    folder = unwritable(tmp_path / "cache")
+    config = FeatureConfig()
+    with caplog.at_level("WARNING", logger="strategy.features"):
+        features = cached_features(candles, config, folder)
+        again = cached_features(candles, config, folder)
+    pd.testing.assert_frame_equal(features, again)
+    pd.testing.assert_frame_equal(features, build_features(candles, config))
+    warned = [r for r in caplog.records if "cannot be written" in r.message]
+    assert len(warned) == 1 and str(folder) in warned[0].message  # once per folder
+    assert not list(folder.iterdir())

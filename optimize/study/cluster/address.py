@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from base.errors import InputError
 from optimize._version import __version__
 
 LOCAL = "local"
@@ -21,7 +22,7 @@ PROBE_TIMEOUT_S = 10
 """Seconds a worker's storage probe may take to connect (PostgreSQL ``connect_timeout``)."""
 
 
-class ClusterError(ValueError):
+class ClusterError(InputError):
     """The cluster cannot run this study (address, reachability, storage, workers); the message
     names the address or worker and what was expected."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import logging
+import signal
 import socket
 import threading
 import time
@@ -42,8 +43,8 @@ CLOSE_TIMEOUT_S = 30.0
 
 class WorkerTask:
     """A worker loop running as a Dask task, seen as ``run`` sees a worker subprocess: the part of
-    :class:`subprocess.Popen` it uses (``poll``, ``wait``, ``send_signal``, ``returncode``,
-    ``pid``).
+    :class:`subprocess.Popen` it uses (``poll``, ``wait``, ``send_signal``, ``terminate``,
+    ``returncode``, ``pid``).
 
     ``returncode``: 0 when the loop ended normally, ``128 + signum`` when a signal stopped it
     (its trial FAILED and queued for retry), 1 when it failed (the reason is logged).
@@ -64,6 +65,10 @@ class WorkerTask:
         """Ask every loop of this run to stop as on ``signum`` (safe inside a signal handler:
         a thread of :class:`Cluster` sends the request)."""
         self._cluster.request_stop(signum)
+
+    def terminate(self) -> None:
+        """Stop the loop as SIGTERM stops a worker subprocess."""
+        self.send_signal(signal.SIGTERM)
 
     def poll(self) -> int | None:
         if self.returncode is None and self.future.done():

@@ -139,7 +139,7 @@ def test_invalid_yaml_and_missing_file(tmp_path):
     path.write_text("lstm: {hidden_dim: [")
     with pytest.raises(SearchSpaceError, match="not valid YAML"):
         load_space(path)
-    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
+    with pytest.raises(SearchSpaceError, match=r"nope\.yaml does not exist"):
         load_space(tmp_path / "nope.yaml")
 
 

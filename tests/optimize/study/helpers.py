@@ -3,10 +3,12 @@ PostgreSQL server the parallel tests use."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -122,3 +124,33 @@ def pg_unreachable() -> str | None:
     except OSError as exc:  # connection refused, no route, unknown host, timeout
         return f"PostgreSQL not reachable at {address[0]}:{address[1]}: {exc}"
     return None
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "lstm_optuna_test") -> Iterator[str]:
+    """A new, uniquely named database on the server of :data:`PG_URL` (dropped afterwards); its
+    URL. The caller skips when :func:`pg_unreachable`."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_URL)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    params = {
+        "host": url.host,
+        "port": url.port or 5432,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+    }
+    admin = psycopg2.connect(**params)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()

@@ -7,6 +7,7 @@ candles (bad candle files are altered copies of the embedded ones).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -26,7 +27,9 @@ from optimize.study.storage import make_storage
 from tests.conftest import EMBEDDED_DATADIR, SMOKE_CONFIG, SMOKE_SPACE, SMOKE_STUDY
 from tests.optimize.study.helpers import (
     cli,
+    fresh_pg_database,
     load,
+    pg_unreachable,
     slow_space,
     states,
     worker_args,
@@ -165,6 +168,37 @@ BAD_INPUTS = {
         r"rule 'volume all zero': every candle from 2025-06-01",
     ),
     "flat prices in span": (_flat_in_span, r"rule 'flat prices': every candle from 2025-06-01"),
+    "datadir is a file": (
+        {"data": {"datadir": str(SMOKE_SPACE)}},
+        r"data\.datadir='.*smoke\.yaml' .* is a file, not a folder",
+    ),
+    "folds shorter than the minimum (4h)": (
+        {
+            "data": {"timeframe": "4h"},
+            "features": {"include_timeframes": ["4h"]},
+            "walkforward": {"train_days": 30, "purge_candles": 6},
+        },
+        (
+            r"a walk-forward fold trains on 180 4h candles \(walkforward\.train_days=30\), "
+            r"fewer than training\.min_train_samples=200: every fold would be skipped and every "
+            r"trial would score 0 with no trade; expected walkforward\.train_days >= 34"
+        ),
+    ),
+    "folds of one day (1h)": (
+        {"walkforward": {"train_days": 1}},
+        r"a walk-forward fold trains on 24 1h candles .* walkforward\.train_days >= 9",
+    ),
+    "pair without candles in the span": (
+        {"data": {"pairs": ["BTC/USDT", "SOL/USDT"], "start": "2020-03-01", "end": "2020-06-15"}},
+        (
+            r"SOL/USDT has no 1h candles in the span 2020-03-01 \.\. 2020-06-15: its first "
+            r"candle is 2020-08-11 06:00:00\+00:00, after data\.end='2020-06-15'"
+        ),
+    ),
+    "span after a pair's last candle": (
+        {"data": {"start": "2027-01-01", "end": None}},
+        r"BTC/USDT has no 1h candles in the span 2027-01-01 \.\. the end of its data",
+    ),
 }
 
 
@@ -206,6 +240,112 @@ def test_constant_window_above_purge_is_refused_before_any_trial(tmp_path):
             load(write_config(tmp_path)), load_space(space_path), storage=storage, study_name="w"
         )
     assert study_names(storage) == []
+
+
+def test_window_longer_than_a_fold_is_refused_before_any_trial(tmp_path, capsys):
+    """A space that can draw a window (within the purge) longer than a fold's training rows
+    allow: refused before the study exists, not one failed trial after another."""
+    raw = yaml.safe_load(SMOKE_SPACE.read_text())
+    raw["lstm"]["window_size"] = {"type": "int", "low": 4, "high": 400}
+    space = tmp_path / "wide.yaml"
+    space.write_text(yaml.safe_dump(raw))
+    config = write_config(tmp_path, data={"end": "2025-09-01"}, walkforward={"purge_candles": 400})
+    storage = f"sqlite:///{tmp_path / 'w.db'}"
+    code, lines = run_cli(capsys, *run_args(config, storage, "w", space=space))
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0] == (
+        f"error: {space}: lstm.window_size (up to 400) leaves 81 training windows: a walk-forward "
+        f"fold trains on 480 1h candles (walkforward.train_days=20) of {config}, and "
+        "training.min_train_samples=200; expected window_size <= 281 (a narrower space) or "
+        "walkforward.train_days >= 25."
+    )
+    assert not (tmp_path / "w.db").exists()
+
+
+@pytest.mark.parametrize(
+    "name, pattern",
+    [
+        ("", r"^error: --study-name must be a non-empty name, but got --study-name=''\.$"),
+        ("   ", r"^error: --study-name must be a non-empty name"),
+        (
+            "a" * 300,  # fine for the storage, too long for the log file's name
+            r"^error: cannot write the workers' log file logs/a{300}\.log: the name a{20}\.\.\. "
+            r"is longer than 255 bytes; expected a writable file\.$",
+        ),
+        (
+            "b" * 600,
+            r"^error: --study-name must have at most 512 characters \(the storage's limit\), but "
+            r"got 600 \(b{20}\.\.\.\)\.$",
+        ),
+    ],
+    ids=["empty", "blank", "300", "600"],
+)
+def test_study_name_is_checked_before_anything_is_created(
+    tmp_path, capsys, monkeypatch, name, pattern
+):
+    monkeypatch.chdir(tmp_path)  # logs/ of this run
+    storage = f"sqlite:///{tmp_path / 'n.db'}"
+    code, lines = run_cli(capsys, *run_args(write_config(tmp_path), storage, name))
+    assert code == 2 and len(lines) == 1 and re.search(pattern, lines[0]), lines
+    assert not (tmp_path / "n.db").exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.postgres
+def test_a_long_study_name_on_postgres_is_one_line_and_creates_nothing(tmp_path, capsys):
+    """600 characters on PostgreSQL used to end in a StorageInternalError traceback (the study
+    name column holds 512) after an empty study row... now it is refused first."""
+    if reason := pg_unreachable():
+        pytest.skip(reason)
+    with fresh_pg_database("lstm_optuna_faults") as url:
+        code, lines = run_cli(capsys, *run_args(write_config(tmp_path), url, "c" * 600))
+        assert code == 2 and len(lines) == 1, lines
+        assert "--study-name must have at most 512 characters" in lines[0]
+        assert study_names(url) == []
+
+
+def test_unwritable_log_folder_creates_no_study(tmp_path, capsys, monkeypatch, unwritable):
+    monkeypatch.chdir(tmp_path)
+    unwritable(tmp_path / "logs")
+    storage = f"sqlite:///{tmp_path / 'l.db'}"
+    code, lines = run_cli(capsys, *run_args(write_config(tmp_path), storage, "l"))
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: cannot write the workers' log file logs/l.log: ")
+    assert not (tmp_path / "l.db").exists()
+
+
+def test_study_file_deleted_mid_run_is_an_error(tmp_path):
+    """The study file removed while the workers run: `run` notices, stops the workers and exits
+    2 naming the file, instead of "trials: complete N", exit 0, with the study gone."""
+    db = tmp_path / "gone.db"
+    storage = f"sqlite:///{db}"
+    space = slow_space(tmp_path)
+    proc = cli(*run_args(write_config(tmp_path), storage, "gone", "--n-trials", "6", space=space))
+    pids = _running_workers(storage, "gone", 1)
+    for path in tmp_path.glob("gone.db*"):
+        path.unlink()
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out
+    assert f"error: the study storage file {db} was deleted while the study ran" in out, out
+    assert "trials: complete" not in out
+    time.sleep(0.5)
+    assert not [pid for pid in pids if _alive(pid)], "workers outlived `run`"
+
+
+@pytest.mark.slow
+def test_study_file_deleted_under_a_worker_is_an_error(tmp_path):
+    """A worker of its own notices it when its trial ends (about 20 s)."""
+    db = tmp_path / "gone.db"
+    storage = f"sqlite:///{db}"
+    config, space = write_config(tmp_path), slow_space(tmp_path)
+    proc = cli(*worker_args(config, storage, "gone", 6, space=space))
+    _running_workers(storage, "gone", 1)
+    for path in tmp_path.glob("gone.db*"):
+        path.unlink()
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out
+    assert f"error: the study storage file {db} was deleted while the study ran" in out, out
 
 
 def test_study_without_trials_takes_a_fixed_config(tmp_path):

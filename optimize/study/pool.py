@@ -1,0 +1,57 @@
+"""Evaluation processes that stop with their parent: a process pool for work the parent records.
+
+:func:`evaluation_pool` is a :class:`~concurrent.futures.ProcessPoolExecutor` (spawned processes)
+whose processes ignore SIGINT (a terminal's Ctrl-C reaches the whole process group: the parent
+alone handles it, and the children print no traceback of their own) and die with the parent
+(:func:`optimize.study.runner.die_with_parent`). When the block ends by an exception (an
+interruption, a failed evaluation), the processes are killed at once instead of finishing their
+current evaluation first: they hold nothing the parent has not stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+
+def _start(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+@contextlib.contextmanager
+def evaluation_pool(
+    max_workers: int,
+    *,
+    initializer: Callable[..., None] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> Iterator[ProcessPoolExecutor]:
+    """A spawned process pool whose processes never outlive the block when it fails.
+
+    Args:
+        max_workers: processes.
+        initializer, initargs: run in each process when it starts (after SIGINT is ignored).
+    """
+    pool = ProcessPoolExecutor(
+        max_workers=max_workers,
+        mp_context=get_context("spawn"),
+        initializer=_start,
+        initargs=(initializer, initargs),
+    )
+    try:
+        yield pool
+    except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        for process in processes:
+            process.join(timeout=10)
+        raise
+    pool.shutdown(wait=True)
