@@ -25,7 +25,7 @@ JSON ``dask scheduler --scheduler-file`` writes). Before any study exists (:func
 Stopping: :class:`WorkerTask` looks like the :class:`subprocess.Popen` of a local worker to the
 command line, so ``run``'s Ctrl-C / SIGTERM forwarding stops cluster tasks the same way: the
 signal is published on the scheduler (a :class:`distributed.Event`), a watcher thread inside each
-task raises :class:`~optimize.study.runner.WorkerInterrupted` in the loop's thread, and the
+task raises :class:`~base.errors.Interrupted` in the loop's thread, and the
 loop fails its running trial and queues its retry, as a signalled worker process does. A task
 whose client went away (``run`` killed) is stopped the same way when the scheduler cancels it.
 

@@ -3,7 +3,7 @@
 :func:`run_worker_task` runs :func:`optimize.study.runner.run_worker` in the worker process's task
 thread. ``run`` stops it by setting a :class:`distributed.Event` (the signal beside it in a
 :class:`distributed.Variable`); a watcher thread then raises
-:class:`~optimize.study.runner.WorkerInterrupted` in the loop's thread, asynchronously (at its
+:class:`~base.errors.Interrupted` in the loop's thread, asynchronously (at its
 next Python instruction, as a signal handler raises it in a worker process's main thread), and the
 loop fails its running trial and queues its retry. A task the scheduler cancels (its client went
 away) is stopped the same way, as on SIGTERM.
@@ -27,6 +27,7 @@ from typing import Any
 
 from distributed import WorkerPlugin
 
+from base.errors import Interrupted
 from optimize.study.cluster.address import PROBE_TIMEOUT_S
 
 logger = logging.getLogger(__name__)
@@ -107,22 +108,20 @@ def stop_signal(stop: str, client: Any) -> int:
 
 
 def _interrupt_class(signum: int) -> type:
-    """A :class:`WorkerInterrupted` subclass that needs no argument (an asynchronous exception is
-    raised by its class), one per signal."""
-    from optimize.study.runner import WorkerInterrupted
-
+    """A :class:`~base.errors.Interrupted` subclass that needs no argument (an asynchronous
+    exception is raised by its class), one per signal."""
     if signum not in _INTERRUPTS:
         name = f"StoppedBy{signal.Signals(signum).name}"
 
         def __init__(self) -> None:
-            WorkerInterrupted.__init__(self, signum)
+            Interrupted.__init__(self, signum)
 
-        _INTERRUPTS[signum] = type(name, (WorkerInterrupted,), {"__init__": __init__})
+        _INTERRUPTS[signum] = type(name, (Interrupted,), {"__init__": __init__})
     return _INTERRUPTS[signum]
 
 
 class _Stopper:
-    """Inside a worker task: raise ``WorkerInterrupted`` in the loop's thread, once, when ``run``
+    """Inside a worker task: raise ``Interrupted`` in the loop's thread, once, when ``run``
     publishes a signal on the scheduler or when the scheduler cancels the task.
 
     The exception is raised asynchronously (at the thread's next Python instruction), as a
@@ -232,7 +231,7 @@ def run_worker_task(spec: WorkerSpec, index: int, stop: str, submitted_at: float
     """
     from distributed import Event, get_client, get_worker
 
-    from optimize.study.runner import WorkerInterrupted, run_worker
+    from optimize.study.runner import run_worker
 
     started = time.time()
     worker = get_worker()
@@ -282,7 +281,7 @@ def run_worker_task(spec: WorkerSpec, index: int, stop: str, submitted_at: float
                             timeout=spec.timeout,
                             worker_index=index,
                         )
-                except WorkerInterrupted as exc:  # its trial is FAILED and queued for retry
+                except Interrupted as exc:  # its trial is FAILED and queued for retry
                     result["signum"] = exc.signum
                     logger.info(
                         "worker %d stopped by %s; its running trial is marked FAILED and queued "
