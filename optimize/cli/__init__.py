@@ -1,8 +1,10 @@
-"""Command line: ``python -m optimize {run,worker,robustness,export,verify,report} --help``.
+"""Command line: ``python -m optimize {run,worker,robustness,export,verify,report,markets}
+--help``.
 
 One parser; each command module registers its sub-commands here, explicitly:
 :mod:`optimize.cli.study` (``run``, ``worker``, ``robustness``), :mod:`optimize.cli.export`
-(``export``, ``verify``) and :mod:`optimize.cli.report` (``report``).
+(``export``, ``verify``), :mod:`optimize.cli.report` (``report``) and :mod:`optimize.cli.markets`
+(``markets``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import sys
 
 from optimize._version import __version__
-from optimize.cli import export, report, study
+from optimize.cli import export, markets, report, study
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_parsers(sub)
     export.add_parsers(sub)
     report.add_parsers(sub)
+    markets.add_parsers(sub)
     return parser
 
 
