@@ -28,9 +28,15 @@ from typing import Any
 import pandas as pd
 
 from optimize.freqtrade.export import STRATEGY_DIR, TRADES_FILE
-from optimize.freqtrade.markets import read_markets
-from optimize.freqtrade.offline import markets_file, run_freqtrade_backtest
-from optimize.freqtrade.run_setup import SPANS, prepare_run, read_json, run_span, warm_up
+from optimize.freqtrade.offline import run_freqtrade_backtest
+from optimize.freqtrade.run_setup import (
+    SPANS,
+    export_markets,
+    prepare_run,
+    read_json,
+    run_span,
+    warm_up,
+)
 from optimize.study.scoring import FOLD_METRIC_KEYS, SIDE_KEYS, records_of_trades, side_metrics
 from strategy.freqtrade import STRATEGY_NAME
 
@@ -239,15 +245,8 @@ def verify_export(
     name, start, end, tr, anchor = run_span(settings, span, timerange)
     run_config["export"] = "none"
     warm_up(run_config, start, anchor)
-    mode = str(run_config.get("trading_mode", "spot"))
-    # the study's markets file (exports made before it was recorded: the embedded file)
-    path = settings.get("markets") or str(markets_file(mode))
-    markets = read_markets(
-        path,
-        run_config["exchange"]["pair_whitelist"],
-        trading_mode=mode,
-        exchange=str(run_config["exchange"]["name"]),
-    )
+    path, markets = export_markets(run_config, settings)
+    mode = run_config.get("trading_mode", "spot")
     logger.info("verifying %s over %s (%s, %s, markets %s)", out, tr, name, mode, path)
     result = run_freqtrade_backtest(
         run_config,
