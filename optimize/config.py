@@ -41,6 +41,11 @@ class DataConfig:
         timeframe: the strategy's (base) timeframe.
         start, end: the span used (end exclusive; ISO dates, UTC); None = all data.
         max_gap_candles: larger gaps are an error (see :func:`optimize.data.load_candles`).
+        markets: the exchange's markets of the pairs, a ccxt-format JSON file
+            (``{"markets": {pair: market}}``, as ``python -m optimize markets`` writes it); None:
+            the embedded Binance file of the trading mode (``configs/markets/binance_spot.json``
+            or ``binance_futures.json``). The study rounds order amounts (and in futures mode
+            takes stake limits) from it, and ``verify`` serves it to freqtrade.
     """
 
     datadir: str = str(DEFAULT_DATADIR)
@@ -50,6 +55,7 @@ class DataConfig:
     start: str | None = None
     end: str | None = None
     max_gap_candles: int = DEFAULT_MAX_GAP_CANDLES
+    markets: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.pairs, str):
@@ -59,6 +65,8 @@ class DataConfig:
             fail("pairs", list(self.pairs), "a non-empty list like ['BTC/USDT']")
         if len(set(self.pairs)) != len(self.pairs):
             raise ValueError(f"pairs has duplicates: {list(self.pairs)}.")
+        if self.markets is not None and (not isinstance(self.markets, str) or not self.markets):
+            fail("markets", self.markets, "the path of a markets JSON file, or null")
         timeframe_to_seconds(self.timeframe)
         stamps = {}
         for name in ("start", "end"):
@@ -74,6 +82,11 @@ class DataConfig:
     @property
     def path(self) -> Path:
         return resolve_path(self.datadir)
+
+    @property
+    def markets_path(self) -> Path | None:
+        """The named markets file, resolved (None: the embedded file of the trading mode)."""
+        return None if self.markets is None else resolve_path(self.markets)
 
 
 @dataclass(frozen=True)
@@ -204,6 +217,12 @@ class RunConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     source: str = "<defaults>"
 
+    @property
+    def candle_type(self) -> str:
+        """freqtrade's candle type of the traded (and correlated) pairs: ``"futures"`` in futures
+        mode (``<datadir>/<exchange>/futures/<PAIR>-<tf>-futures.feather``), else ``"spot"``."""
+        return "futures" if self.backtest.futures else "spot"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able dict of every section (stored in the study's user attrs)."""
         out = {}
@@ -309,11 +328,42 @@ def parse_config(raw: Any, source: str = "<config>") -> RunConfig:
                 f"include_timeframes={list(config.features.include_timeframes)}.",
             )
         )
+    _check_pair_kind(source, config)
     if config.backtest.timeframe != config.data.timeframe:
         config = dataclasses.replace(
             config, backtest=dataclasses.replace(config.backtest, timeframe=config.data.timeframe)
         )
     return config
+
+
+def _check_pair_kind(source: str, config: RunConfig) -> None:
+    """Pairs written as the trading mode's markets name them: ``BASE/QUOTE`` in spot mode,
+    ``BASE/QUOTE:SETTLE`` (a perpetual, e.g. ``BTC/USDT:USDT``) in futures mode; the same for the
+    correlated pairs.
+
+    Raises:
+        ConfigError: naming the key, the pairs and the trading mode.
+    """
+    futures = config.backtest.futures
+    for key, pairs in (
+        ("data.pairs", config.data.pairs),
+        ("features.include_corr_pairlist", config.features.include_corr_pairlist),
+    ):
+        wrong = [p for p in pairs if (":" in p) != futures]
+        if wrong:
+            expected = (
+                "perpetuals written BASE/QUOTE:SETTLE such as 'BTC/USDT:USDT'"
+                if futures
+                else "spot pairs written BASE/QUOTE such as 'BTC/USDT'"
+            )
+            raise ConfigError(
+                located(
+                    source,
+                    key,
+                    f"backtest.trading_mode={config.backtest.trading_mode!r} trades {expected}, "
+                    f"but got {list(wrong)}.",
+                )
+            )
 
 
 class _Loader(yaml.SafeLoader):

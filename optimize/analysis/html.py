@@ -37,7 +37,7 @@ from optimize.analysis.report import (
     noise_row,
 )
 from optimize.study.records import StudyRecord
-from optimize.study.scoring import FOLD_METRIC_KEYS
+from optimize.study.scoring import FOLD_METRIC_KEYS, SIDE_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,20 @@ def _summary(inp: ReportInputs) -> str:
             esc(f"#{trial.number} ({how}), value {', '.join(f'{v:.4g}' for v in trial.values)}"),
         ],
     ]
+    trading = inp.trading
+    if inp.futures and trading is not None:
+        sides = inp.sides()["walkforward"]
+        rows.append(
+            [
+                "trading",
+                esc(
+                    f"futures, {trading['margin_mode']} margin, leverage "
+                    f"{trading['leverage']:g}, direction {trading['direction']}; walk-forward: "
+                    f"{sides['long_trades']} long and {sides['short_trades']} short trades, "
+                    f"funding paid {sides['funding_paid']:.2f} (stake currency)"
+                ),
+            ]
+        )
     params = [[esc(k), fmt(k, v)] for k, v in sorted(trial.params.items())]
     return (
         table(None, rows)
@@ -156,8 +170,22 @@ def _folds(inp: ReportInputs) -> str:
     with_di = any(b is not None for b in blocked)
     if with_di:  # the dissimilarity index was on: the share of candles it kept from entering
         headers.append("DI blocked")
+    with_sides = inp.futures  # futures: trades of each side and the funding they paid
+    if with_sides:
+        headers += ["long", "short", "funding paid"]
+    sides = inp.record.sides
+
+    def side_cells(x: Any) -> list[str]:
+        if not with_sides:
+            return []
+        return [
+            fmt("long_trades", x.long_trades),
+            fmt("short_trades", x.short_trades),
+            esc(f"{x.funding_paid:.2f}"),
+        ]
+
     rows = []
-    for f, share in zip(folds, blocked, strict=True):
+    for f, share, side in zip(folds, blocked, sides, strict=True):
         m, nm, bh = f.get("metrics", {}), f.get("no_model", {}), f.get("buy_and_hold", {})
         rows.append(
             [
@@ -173,6 +201,7 @@ def _folds(inp: ReportInputs) -> str:
                 fmt("profit_total", nm.get("profit_total")),
                 fmt("profit_total", bh.get("profit_total")),
                 *([fmt("di_blocked", share)] if with_di else []),
+                *side_cells(side),
             ]
         )
     oos, base = inp.record.oos_metrics, inp.record.baselines
@@ -190,9 +219,16 @@ def _folds(inp: ReportInputs) -> str:
             fmt("profit_total", base.get("no_model", {}).get("profit_total")),
             fmt("profit_total", base.get("buy_and_hold", {}).get("profit_total")),
             *([fmt("di_blocked", inp.record.di_blocked_total)] if with_di else []),
+            *side_cells(inp.record.sides_total),
         ]
     )
-    return table(headers, rows)
+    out = table(headers, rows)
+    if with_sides:
+        out += note(
+            "funding paid: stake currency, > 0 paid by the trades, < 0 received (freqtrade's "
+            "funding fees with the opposite sign)."
+        )
+    return out
 
 
 def _equity(inp: ReportInputs) -> str:
@@ -220,10 +256,10 @@ def _equity(inp: ReportInputs) -> str:
     )
 
 
-def _metrics_rows(model: dict, no_model: dict, bh: dict) -> list[list[str]]:
+def _metrics_rows(model: dict, no_model: dict, bh: dict, *, sides: bool = False) -> list[list[str]]:
+    keys = (*FOLD_METRIC_KEYS, *SIDE_KEYS) if sides else FOLD_METRIC_KEYS
     rows = [
-        [esc(k), fmt(k, model.get(k)), fmt(k, no_model.get(k)), fmt(k, bh.get(k))]
-        for k in FOLD_METRIC_KEYS
+        [esc(k), fmt(k, model.get(k)), fmt(k, no_model.get(k)), fmt(k, bh.get(k))] for k in keys
     ]
     rows.append(
         ["max_drawdown_equity", "–", "–", fmt("max_drawdown_equity", bh.get("max_drawdown_equity"))]
@@ -274,7 +310,10 @@ def _holdout(inp: ReportInputs) -> str:
     out += table(
         ["metric", "model", "no-model", "buy-and-hold"],
         _metrics_rows(
-            rec["metrics"], rec["baselines"]["no_model"], rec["baselines"]["buy_and_hold"]
+            rec["metrics"],
+            rec["baselines"]["no_model"],
+            rec["baselines"]["buy_and_hold"],
+            sides=inp.futures,
         ),
     )
     if rec.get("daily_equity", {}).get("model"):

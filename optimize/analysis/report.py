@@ -39,7 +39,13 @@ from optimize.analysis import stats
 from optimize.analysis.pbo import probability_of_backtest_overfitting
 from optimize.search.space import TrialParams
 from optimize.study.holdout import evaluate_trial_holdout, stored_holdout
-from optimize.study.records import HoldoutTouched, StudyRecord, TrialRecord, study_config
+from optimize.study.records import (
+    HoldoutTouched,
+    SideCounts,
+    StudyRecord,
+    TrialRecord,
+    study_config,
+)
 from optimize.study.seednoise import (
     SeedNoise,
     direction_sign,
@@ -258,6 +264,41 @@ class ReportInputs:
         return trial.pipeline(config.features.pipeline).to_feature_parameters()
 
     @property
+    def trading(self) -> dict[str, Any] | None:
+        """How the selected trial trades: ``trading_mode``, ``margin_mode``, ``leverage`` and
+        ``direction`` (the run config's settings with the trial's own); None for a study without
+        a stored run config or a trial without parameters."""
+        params = self.record.params
+        if StudyRecord.stored(self.study) is None or "weights" not in params:
+            return None
+        trial = TrialParams.from_dict(params)
+        settings = trial.settings(study_config(self.study).backtest)
+        return {
+            "trading_mode": settings.trading_mode,
+            "margin_mode": settings.margin_mode,
+            "leverage": float(settings.leverage),
+            "direction": trial.signal.direction,
+        }
+
+    @property
+    def futures(self) -> bool:
+        """The study trades futures (the report shows sides and funding)."""
+        return (self.trading or {}).get("trading_mode") == "futures"
+
+    def sides(self) -> dict[str, Any]:
+        """The selected trial's trades by side and the funding they paid: over the walk-forward
+        span (``walkforward``), per fold (``folds``) and on the holdout (``holdout``, None when not
+        evaluated), each ``{long_trades, short_trades, funding_paid}`` (:class:`SideCounts`)."""
+        record = self.record
+        return {
+            "walkforward": SideCounts.of(record.oos_metrics).to_dict(),
+            "folds": [x.to_dict() for x in record.sides],
+            "holdout": None
+            if self.holdout is None
+            else SideCounts.of(self.holdout.get("metrics", {})).to_dict(),
+        }
+
+    @property
     def trial_noise(self) -> SeedNoise | None:
         """The selected trial's seed noise, if it was re-evaluated."""
         return next((n for n in self.noise if n.trial == self.trial.number), None)
@@ -352,7 +393,10 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
     reason in ``dsr_reason`` / ``pbo_reason``), ``holdout`` (its metrics, or None), ``verdict``,
     ``pipeline`` (the selected trial's FreqAI pipeline keys, :mod:`strategy.pipeline`),
     ``di_blocked`` (the share of predicted candles the dissimilarity index kept from entering:
-    ``folds`` one per fold and ``total``; None when the index was off).
+    ``folds`` one per fold and ``total``; None when the index was off), ``trading`` (trading mode,
+    margin mode, leverage and direction of the selected trial), ``sides`` (its long and short
+    trade counts and the funding paid, stake currency, > 0 paid: ``walkforward``, ``folds``,
+    ``holdout``; see :meth:`ReportInputs.sides`).
     """
     n = inp.trial_noise
     return {
@@ -370,6 +414,8 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
         "holdout": None if inp.holdout is None else inp.holdout.get("metrics"),
         "verdict": inp.verdict,
         "pipeline": inp.pipeline,
+        "trading": inp.trading,
+        "sides": inp.sides(),
         "di_blocked": None
         if inp.record.di_blocked_total is None
         else {

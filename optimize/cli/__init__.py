@@ -1,8 +1,10 @@
-"""Command line: ``python -m optimize {run,worker,robustness,export,verify,report} --help``.
+"""Command line: ``python -m optimize {run,worker,robustness,export,verify,report,markets}
+--help``.
 
 One parser; each command module registers its sub-commands here, explicitly:
 :mod:`optimize.cli.study` (``run``, ``worker``, ``robustness``), :mod:`optimize.cli.export`
-(``export``, ``verify``) and :mod:`optimize.cli.report` (``report``).
+(``export``, ``verify``), :mod:`optimize.cli.report` (``report``) and :mod:`optimize.cli.markets`
+(``markets``).
 
 Exit codes, in every command: 0 only when the command did its whole job; 2 with one line
 ``error: ...`` for bad input or a failed precondition (a :class:`base.errors.ProjectError`, or
@@ -20,7 +22,7 @@ import traceback
 
 from base.errors import Interrupted, ProjectError, SignalReceived, StorageError
 from optimize._version import __version__
-from optimize.cli import export, report, study
+from optimize.cli import export, markets, report, study
 from optimize.cli._signals import stop_on_signals
 
 
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_parsers(sub)
     export.add_parsers(sub)
     report.add_parsers(sub)
+    markets.add_parsers(sub)
     return parser
 
 

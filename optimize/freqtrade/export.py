@@ -13,7 +13,9 @@
   the parameter file, which freqtrade reads from ``<strategy file name>.json`` next to the
   strategy file it resolved (the symlink's path). Nothing is copied and freqtrade is unchanged.
 * ``config.json``: pairs (StaticPairList), timeframe, fee, stake settings and the exit flags of
-  the study's backtest settings; exchange binance without keys; ``dry_run: true``; ``freqai``:
+  the study's backtest settings (in futures mode ``trading_mode``, ``margin_mode``, the
+  perpetuals, ``liquidation_buffer`` and order-book pricing); exchange binance without keys;
+  ``dry_run: true``; ``freqai``:
   enabled, a new ``identifier`` per export (FreqAI caches predictions per identifier),
   ``train_period_days`` (``train_days`` plus the purge gap, whole days; the model keeps the
   study's train window of it) / ``backtest_period_days`` (``test_days``),
@@ -26,8 +28,11 @@
   override it).
 * Same inputs as the study: ``startup_candle_count`` makes freqtrade load back to the holdout's
   warm-up start (``lstm_optuna.warmup_start``, where the strategy starts its indicators); the
-  ``lstm_optuna`` block holds the seed, ``ensemble_size``, ``train_days``, ``purge_candles`` and
-  both spans (dates, timerange, warm-up start) for the model and ``verify``.
+  ``lstm_optuna`` block holds the seed, ``ensemble_size``, ``train_days``, ``purge_candles``,
+  both spans (dates, timerange, warm-up start), the trading mode and the markets file the study
+  read (``markets``, served to freqtrade by ``verify``) for the model and ``verify``.
+* The parameter file holds the trial's weights and thresholds and, in futures mode, its direction
+  and leverage (``futures`` space: ``trade_direction``, ``trade_leverage``).
 * ``study_trades.json``: the trial's walk-forward trades (stored with the trial) and its holdout
   trades (the holdout record, computed and stored in the study when missing).
 * Every artefact carries the lstm-optuna version, the study name, the trial number and the
@@ -53,6 +58,7 @@ import optuna
 from base.errors import OutputError
 from optimize._version import __version__
 from optimize.config import RunConfig
+from optimize.freqtrade.markets import markets_file_of
 from optimize.freqtrade.timerange import (
     span_timerange,
     startup_candles,
@@ -385,13 +391,16 @@ def _run_settings(
     config: RunConfig, spans: dict[str, dict[str, Any]], windows: dict[str, Any]
 ) -> dict[str, Any]:
     """The run's settings in the ``lstm_optuna`` block, in their recorded order: features, seed,
-    data, both spans, FreqAI windows and the walk-forward/ensemble settings the model needs."""
+    data (with the markets file the study read, which ``verify`` serves to freqtrade), both
+    spans, FreqAI windows and the walk-forward/ensemble settings the model needs."""
     return {
         "features": list(config.features.features),
         "seed": config.study.seed,
         "accelerator": config.training.accelerator,
         "datadir": str(Path(config.data.path).resolve()),
         "exchange": config.data.exchange,
+        "trading_mode": config.backtest.trading_mode,
+        "markets": str(Path(markets_file_of(config)).resolve()),
         "holdout": spans.get("holdout"),
         "walkforward": spans["walkforward"],
         "freqai_windows": windows,

@@ -17,7 +17,7 @@ from typing import Any
 
 from base.errors import ExportError
 from optimize.freqtrade.export import STRATEGY_DIR
-from optimize.freqtrade.run_setup import prepare_run, run_span, warm_up
+from optimize.freqtrade.run_setup import export_markets, prepare_run, run_span, warm_up
 from strategy.freqtrade import STRATEGY_NAME
 
 
@@ -90,9 +90,10 @@ def lookahead_analysis(
     from freqtrade.resolvers import StrategyResolver
     from freqtrade.util import get_progress_tracker
 
-    from optimize.freqtrade.offline import load_markets, offline_markets, preserved_logging
+    from optimize.freqtrade.offline import offline_markets, preserved_logging
 
     out, run_config, settings, datadir = prepare_run(export_dir, datadir, "lookahead")
+    markets = export_markets(run_config, settings)[1]
     warm_up(run_config, run_span(settings, "holdout", timerange)[1], None)
     exchange = run_config["exchange"]
     run_config["exchange"] = {
@@ -121,7 +122,7 @@ def lookahead_analysis(
         ]
         if not found:
             raise ExportError(f"{STRATEGY_NAME} not found in {out / STRATEGY_DIR}.")
-        with offline_markets(load_markets()), get_progress_tracker() as progress:
+        with offline_markets(markets), get_progress_tracker() as progress:
             analysis = LookaheadAnalysisSubFunctions.initialize_single_lookahead_analysis(
                 ft_config, found[0], progress
             )

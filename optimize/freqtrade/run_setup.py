@@ -4,8 +4,9 @@ Both in-process runs of an export, the verification (:mod:`optimize.freqtrade.ve
 lookahead analysis (:mod:`optimize.freqtrade.lookahead`), start the same way: read the export's
 ``config.json`` back (:func:`read_export`), give it a fresh FreqAI identifier and drop its paths
 (:func:`prepare_run`), resolve the span to run (:func:`run_span`: the study's holdout or
-walk-forward span, or a timerange of the user's) and make freqtrade load back to the study's
-warm-up candle (:func:`warm_up`).
+walk-forward span, or a timerange of the user's), make freqtrade load back to the study's
+warm-up candle (:func:`warm_up`) and serve freqtrade the markets the study read
+(:func:`export_markets`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from freqtrade.configuration import TimeRange
 
 from base.errors import ExportError, InputError
 from optimize.freqtrade.export import CONFIG_FILE, STRATEGY_DIR, new_identifier
+from optimize.freqtrade.markets import read_markets
+from optimize.freqtrade.offline import markets_file
 from optimize.freqtrade.timerange import startup_candles
 from strategy.features import WARMUP_CANDLES
 from strategy.freqtrade import STRATEGY_NAME
@@ -184,4 +187,22 @@ def warm_up(run_config: dict[str, Any], start: pd.Timestamp, anchor: str | None)
     run_config["startup_candle_count"] = startup_candles(start, train_days, anchor, timeframe)
 
 
-__all__ = ["SPANS", "prepare_run", "read_export", "run_span", "warm_up"]
+def export_markets(
+    run_config: dict[str, Any], settings: dict[str, Any]
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The markets file the study read (``lstm_optuna.markets``; an export made before it was
+    recorded: the embedded file of its trading mode) and its markets, checked for the whitelist.
+
+    Raises:
+        MarketsError: the file is missing or lacks a pair (one line naming both).
+    """
+    mode = str(run_config.get("trading_mode", "spot"))
+    path = str(settings.get("markets") or markets_file(mode))
+    exchange = run_config["exchange"]
+    markets = read_markets(
+        path, exchange["pair_whitelist"], trading_mode=mode, exchange=str(exchange["name"])
+    )
+    return path, markets
+
+
+__all__ = ["SPANS", "export_markets", "prepare_run", "read_export", "run_span", "warm_up"]

@@ -25,7 +25,7 @@ from optimize.data import REPO_ROOT
 from optimize.freqtrade.offline import freqtrade_config
 from optimize.search.space import TrialParams
 from optimize.walkforward import freqai_train_period_days
-from strategy.freqtrade import MODEL_NAME, PACKAGE_DIR, STRATEGY_NAME
+from strategy.freqtrade import LEVERAGE_KEY, MODEL_NAME, PACKAGE_DIR, STRATEGY_NAME
 from strategy.freqtrade.rules import EXTRA_RETURNS, SETTINGS_KEY, strategy_params
 
 TEMPLATE_FILE = REPO_ROOT / "configs" / "freqtrade" / "freqai_template.json"
@@ -70,6 +70,11 @@ def build_freqtrade_config(
 ) -> dict[str, Any]:
     """The freqtrade config of a trial (JSON-able).
 
+    The trading settings are the trial's (:meth:`TrialParams.settings`): in futures mode
+    ``trading_mode: futures``, ``margin_mode: isolated``, the perpetuals (``BTC/USDT:USDT``),
+    ``liquidation_buffer`` and order-book pricing (Binance futures tickers carry no price); the
+    leverage and direction go into the parameter file (:func:`build_parameter_file`).
+
     Args:
         config: the study's run config.
         params: the trial's parameters.
@@ -87,11 +92,11 @@ def build_freqtrade_config(
         )
     ft = freqtrade_config(
         list(config.data.pairs),
-        config.backtest,
+        params.settings(config.backtest),
         exchange=config.data.exchange,
         stake_currency=quotes.pop(),
     )
-    for key in (*STRATEGY_PARAM_KEYS, "export"):
+    for key in (*STRATEGY_PARAM_KEYS, "export", LEVERAGE_KEY):
         ft.pop(key, None)
     wf = config.walkforward
     features = config.features
@@ -141,9 +146,11 @@ def build_freqtrade_config(
 def build_parameter_file(
     params: TrialParams, config: RunConfig, *, metadata: dict[str, Any], export_time: str
 ) -> dict[str, Any]:
-    """The strategy's parameter file in freqtrade's format (plus an ``lstm_optuna`` block)."""
-    bt = config.backtest
-    spaces: dict[str, Any] = strategy_params(params.weights, params.signal)
+    """The strategy's parameter file in freqtrade's format (plus an ``lstm_optuna`` block); in
+    futures mode with the ``futures`` space (the trial's direction and leverage)."""
+    bt = params.settings(config.backtest)
+    leverage = bt.leverage if bt.futures else None
+    spaces: dict[str, Any] = strategy_params(params.weights, params.signal, leverage)
     spaces["roi"] = {str(k): float(v) for k, v in bt.minimal_roi.items()}
     spaces["stoploss"] = {"stoploss": float(bt.stoploss)}
     spaces["trailing"] = {

@@ -30,15 +30,27 @@ import pandas as pd
 from base.errors import ExportError
 from optimize.freqtrade.export import STRATEGY_DIR, TRADES_FILE
 from optimize.freqtrade.offline import run_freqtrade_backtest
-from optimize.freqtrade.run_setup import SPANS, prepare_run, read_json, run_span, warm_up
-from optimize.study.scoring import FOLD_METRIC_KEYS, records_of_trades
+from optimize.freqtrade.run_setup import (
+    SPANS,
+    export_markets,
+    prepare_run,
+    read_json,
+    run_span,
+    warm_up,
+)
+from optimize.study.scoring import FOLD_METRIC_KEYS, SIDE_KEYS, records_of_trades, side_metrics
 from strategy.freqtrade import STRATEGY_NAME
 
 logger = logging.getLogger(__name__)
 
 
-MATCH_KEYS = ("pair", "open_date", "close_date", "exit_reason")
-"""A study trade and a freqtrade trade match when these agree."""
+MATCH_KEYS = ("pair", "is_short", "open_date", "close_date", "exit_reason")
+"""A study trade and a freqtrade trade match when these agree (a trade stored before sides were
+recorded is a long: spot studies traded nothing else)."""
+COMPARED_KEYS = ("profit_ratio", "profit_abs", "leverage", "funding_fees")
+"""Values a matched entry carries from both sides (``<key>_study``, ``<key>_freqtrade``)."""
+SHOWN_KEYS = (*FOLD_METRIC_KEYS, *SIDE_KEYS)
+"""The figures shown side by side (and in ``--json``'s ``study`` / ``freqtrade``)."""
 MISMATCHES_SHOWN = 5
 
 
@@ -56,7 +68,9 @@ class VerifyResult:
         study: the study's metrics for the span (its stored ones for a whole span; computed from
             its trades for a ``--timerange``), None when the export holds no study trades.
         matched, study_only, freqtrade_only: trades (dicts of :data:`MATCH_KEYS` + profits);
-            a matched entry carries both profits (``profit_ratio_study`` / ``_freqtrade``...).
+            a matched entry carries both sides' :data:`COMPARED_KEYS` (``profit_ratio_study`` /
+            ``profit_ratio_freqtrade``, ``funding_fees_study`` / ...).
+        markets: the markets file served to freqtrade.
         note: why the study's side is missing, or what to keep in mind (empty otherwise).
         trades: number of freqtrade trades.
         stats: freqtrade's full per-strategy stats dict.
@@ -76,6 +90,7 @@ class VerifyResult:
     note: str
     trades: int
     stats: dict[str, Any]
+    markets: str = ""
 
     @property
     def all_match(self) -> bool:
@@ -106,6 +121,7 @@ class VerifyResult:
             },
             "all_match": self.all_match,
             "note": self.note,
+            "markets": self.markets,
         }
 
 
@@ -122,9 +138,10 @@ def read_study_trades(export_dir: Path | str) -> dict[str, Any] | None:
     return doc["spans"]
 
 
-def _trade_key(trade: dict[str, Any]) -> tuple[str, pd.Timestamp, pd.Timestamp, str]:
+def _trade_key(trade: dict[str, Any]) -> tuple[str, bool, pd.Timestamp, pd.Timestamp, str]:
     return (
         str(trade["pair"]),
+        bool(trade.get("is_short", False)),  # stored before sides were recorded: a spot long
         pd.Timestamp(trade["open_date"]).tz_convert("UTC"),
         pd.Timestamp(trade["close_date"]).tz_convert("UTC"),
         str(trade["exit_reason"]),
@@ -138,7 +155,8 @@ def match_trades(
 
     Returns:
         ``(matched, study_only, freqtrade_only)``; a matched entry holds the keys and both sides'
-        ``profit_ratio`` and ``profit_abs`` (suffixes ``_study`` / ``_freqtrade``).
+        :data:`COMPARED_KEYS` (suffixes ``_study`` / ``_freqtrade``; a value a stored trade lacks
+        is None).
     """
     theirs: dict[tuple, list[dict[str, Any]]] = {}
     for trade in freqtrade:
@@ -148,15 +166,12 @@ def match_trades(
         candidates = theirs.get(_trade_key(trade))
         if candidates:
             other = candidates.pop(0)
-            matched.append(
-                {
-                    **{k: trade[k] for k in MATCH_KEYS},
-                    "profit_ratio_study": trade["profit_ratio"],
-                    "profit_ratio_freqtrade": other["profit_ratio"],
-                    "profit_abs_study": trade["profit_abs"],
-                    "profit_abs_freqtrade": other["profit_abs"],
-                }
-            )
+            entry = dict(zip(MATCH_KEYS, _trade_key(trade), strict=True))
+            entry.update({k: trade[k] for k in ("pair", "open_date", "close_date")})
+            for key in COMPARED_KEYS:
+                entry[f"{key}_study"] = trade.get(key)
+                entry[f"{key}_freqtrade"] = other.get(key)
+            matched.append(entry)
         else:
             study_only.append(trade)
     freqtrade_only = [t for rest in theirs.values() for t in rest]
@@ -193,7 +208,15 @@ def _study_side(
         "windows over another timerange are not the study's, so trades may differ."
     )
     profit = sum(t["profit_abs"] for t in trades)
-    return trades, {"total_trades": float(len(trades)), "profit_total": profit / wallet}, note
+    shorts = sum(bool(t.get("is_short", False)) for t in trades)
+    metrics = {
+        "total_trades": float(len(trades)),
+        "profit_total": profit / wallet,
+        "long_trades": len(trades) - shorts,
+        "short_trades": shorts,
+        "funding_paid": -sum(float(t.get("funding_fees", 0.0)) for t in trades) + 0.0,
+    }
+    return trades, metrics, note
 
 
 def verify_export(
@@ -223,15 +246,23 @@ def verify_export(
     name, start, end, tr, anchor = run_span(settings, span, timerange)
     run_config["export"] = "none"
     warm_up(run_config, start, anchor)
-    logger.info("verifying %s over %s (%s)", out, tr, name)
+    path, markets = export_markets(run_config, settings)
+    mode = run_config.get("trading_mode", "spot")
+    logger.info("verifying %s over %s (%s, %s, markets %s)", out, tr, name, mode, path)
     result = run_freqtrade_backtest(
-        run_config, STRATEGY_NAME, datadir=datadir, timerange=tr, strategy_path=out / STRATEGY_DIR
+        run_config,
+        STRATEGY_NAME,
+        datadir=datadir,
+        timerange=tr,
+        strategy_path=out / STRATEGY_DIR,
+        markets=markets,
     )
     stats = result.stats
     # freqtrade's strategy stats use the study's metric names; absent ones show as n/a
     figures = {
         k: float(stats[k]) for k in FOLD_METRIC_KEYS if isinstance(stats.get(k), int | float)
     }
+    figures.update(side_metrics(result.trades))
     theirs = records_of_trades(result.trades)
     study_trades, study_metrics, note = _study_side(
         read_study_trades(out), name, start, end, float(run_config.get("dry_run_wallet", 1000))
@@ -254,6 +285,7 @@ def verify_export(
         note,
         len(theirs),
         stats,
+        str(path),
     )
 
 
@@ -277,7 +309,7 @@ def format_comparison(result: VerifyResult) -> str:
             f"{len(result.freqtrade_only)} freqtrade only"
         )
     rows.append(f"{'metric':<22}{'study':>14}{'freqtrade':>14}")
-    for key in FOLD_METRIC_KEYS:
+    for key in SHOWN_KEYS:
         ours = None if result.study is None else result.study.get(key)
         rows.append(f"{key:<22}{_fmt(ours):>14}{_fmt(result.freqtrade.get(key)):>14}")
     for side, trades in (
@@ -286,8 +318,9 @@ def format_comparison(result: VerifyResult) -> str:
     ):
         for t in trades[:MISMATCHES_SHOWN]:
             rows.append(
-                f"  {side}: {t['pair']} {t['open_date']} -> {t['close_date']} "
-                f"{t['exit_reason']} profit {t['profit_ratio']:.6f}"
+                f"  {side}: {t['pair']} {'short' if t.get('is_short') else 'long'} "
+                f"{t['open_date']} -> {t['close_date']} {t['exit_reason']} profit "
+                f"{t['profit_ratio']:.6f}"
             )
     if result.note:
         rows.append(f"note: {result.note}")

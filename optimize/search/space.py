@@ -1,6 +1,6 @@
 """Declarative search spaces (YAML) and the typed parameters of one trial.
 
-A space file has up to five sections; each key is either a constant or a distribution::
+A space file has up to six sections; each key is either a constant or a distribution::
 
     lstm:                      # LSTMParams fields
       num_lstm_layers: {type: int, low: 1, high: 3}
@@ -16,16 +16,22 @@ A space file has up to five sections; each key is either a constant or a distrib
       mode: quantile
       entry: {type: float, low: 0.6, high: 0.98}
       exit_gap: {type: float, low: 0.0, high: 0.5}
+      direction: both          # long | short | both (short and both: futures only)
     features:                  # FreqAI's data pipeline (strategy.pipeline.DataPipeline)
       DI_threshold: {type: categorical, choices: [0, 0.5, 1.0]}     # 0 = off
       weight_factor: {type: float, low: 0.0, high: 1.0}
       noise_standard_deviation: 0.1
       include_corr_pairlist: {type: categorical, choices: [[], [BTC/USDT]]}
+    backtest:                  # the run config's backtest keys a trial may set (futures only)
+      leverage: {type: categorical, choices: [1, 2, 3]}
 
 A ``features`` key overrides the run config's key of the same name for the trial; keys the space
 does not set keep the run config's value (``buffer_train_data_candles`` is run-config only: it
 shapes the folds). A choice of ``include_corr_pairlist`` is a list of pairs (Optuna stores it as
-the comma-separated string, ``""`` for none).
+the comma-separated string, ``""`` for none). Likewise a ``backtest`` key (``leverage``, rounded to
+:data:`~strategy.freqtrade.rules.LEVERAGE_DECIMALS` decimals as the exported strategy loads it)
+overrides the run config's ``backtest.leverage``; :meth:`TrialParams.settings` gives a trial's
+backtest settings (``can_short`` when its direction shorts).
 
 :func:`load_space` validates the file (unknown sections or keys, bad distribution specs, values the
 typed parameters reject) and names the file, the key and the value in its errors. Each searched key
@@ -54,16 +60,24 @@ from optuna.distributions import (
 from base.errors import ConfigError
 from lstm.checks import WrongTypeError, check_int, check_number, fail, located
 from lstm.params import LSTMParams
-from strategy.freqtrade.rules import THRESHOLD_DECIMALS, WEIGHT_DECIMALS, round_param
+from optimize.backtest.settings import BacktestSettings
+from strategy.freqtrade.rules import (
+    LEVERAGE_DECIMALS,
+    THRESHOLD_DECIMALS,
+    WEIGHT_DECIMALS,
+    round_param,
+)
 from strategy.pipeline import SEARCHABLE_KEYS, DataPipeline, pair_list
 from strategy.signals import SignalParams
 from strategy.target import N_WEIGHTS, WEIGHT_NAMES
 
-SECTIONS = ("lstm", "weights", "target", "signal", "features")
+SECTIONS = ("lstm", "weights", "target", "signal", "features", "backtest")
 LSTM_KEYS = tuple(f.name for f in dataclasses.fields(LSTMParams))
 TARGET_KEYS = ("label_horizon",)
-SIGNAL_KEYS = ("mode", "entry", "exit_gap")
+SIGNAL_KEYS = ("mode", "entry", "exit_gap", "direction")
 FEATURE_KEYS = SEARCHABLE_KEYS
+BACKTEST_KEYS = ("leverage",)
+"""The run config's ``backtest`` keys a search space may set per trial."""
 CORR_KEY = ("features", "include_corr_pairlist")
 # Optuna parameter names: LSTM fields and w0..w8 keep their names; the others are prefixed.
 _OPTUNA_NAME = {
@@ -71,6 +85,8 @@ _OPTUNA_NAME = {
     ("signal", "mode"): "threshold_mode",
     ("signal", "entry"): "entry_threshold",
     ("signal", "exit_gap"): "exit_gap",
+    ("signal", "direction"): "trade_direction",
+    ("backtest", "leverage"): "leverage",
 }
 DIST_KEYS = {"type", "low", "high", "step", "log", "choices"}
 
@@ -89,13 +105,16 @@ def optuna_name(key: Key) -> str:
 @dataclass(frozen=True)
 class TrialParams:
     """Everything one trial decides: the LSTM, the target weights, the label, the thresholds and
-    the FreqAI pipeline keys the space sets.
+    direction, the FreqAI pipeline keys and the backtest keys the space sets.
 
     Attributes:
         features: the space's ``features`` keys for this trial (``key -> value``, validated by
             :class:`strategy.pipeline.DataPipeline`; ``include_corr_pairlist`` as a tuple); empty
             when the space has no ``features`` section. :meth:`pipeline` merges them into the run
             config's.
+        backtest: the space's ``backtest`` keys for this trial (:data:`BACKTEST_KEYS`: the
+            leverage, a number >= 1); empty when the space has no ``backtest`` section.
+            :meth:`settings` merges them into the run config's.
     """
 
     lstm: LSTMParams
@@ -103,6 +122,7 @@ class TrialParams:
     signal: SignalParams
     label_horizon: int = 0
     features: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    backtest: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if len(self.weights) != N_WEIGHTS:
@@ -115,10 +135,33 @@ class TrialParams:
             fail("features", dict(self.features), f"keys among {list(FEATURE_KEYS)}")
         checked = DataPipeline(**self.features)
         object.__setattr__(self, "features", {k: getattr(checked, k) for k in self.features})
+        unknown = sorted(set(self.backtest) - set(BACKTEST_KEYS))
+        if unknown:
+            fail("backtest", dict(self.backtest), f"keys among {list(BACKTEST_KEYS)}")
+        backtest = dict(self.backtest)
+        if "leverage" in backtest:
+            backtest["leverage"] = check_number("leverage", backtest["leverage"], 1.0)
+        object.__setattr__(self, "backtest", backtest)
 
     def pipeline(self, base: DataPipeline) -> DataPipeline:
         """The trial's FreqAI pipeline: ``base`` (the run config's) with this trial's keys."""
         return base.replace(**self.features)
+
+    def settings(self, base: BacktestSettings) -> BacktestSettings:
+        """The trial's backtest settings: ``base`` (the run config's) with this trial's
+        ``backtest`` keys, and ``can_short`` exactly when its direction shorts.
+
+        Raises:
+            ValueError: a direction with shorts or a leverage other than 1 in spot mode (the
+                message names the key and says that it needs ``trading_mode: futures``).
+        """
+        if self.signal.shorts and not base.futures:
+            raise ValueError(
+                f"signal.direction={self.signal.direction!r} shorts, which needs "
+                "backtest.trading_mode='futures' (freqtrade shorts only futures), but the run "
+                f"config trades {base.trading_mode!r}."
+            )
+        return dataclasses.replace(base, **self.backtest, can_short=self.signal.shorts)
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (JSON-able): ``{"lstm": {...}, "weights": {...}, ...}``
@@ -133,6 +176,8 @@ class TrialParams:
             out["features"] = {
                 k: list(v) if isinstance(v, tuple) else v for k, v in self.features.items()
             }
+        if self.backtest:
+            out["backtest"] = dict(self.backtest)
         return out
 
     @classmethod
@@ -145,6 +190,7 @@ class TrialParams:
             signal=SignalParams(**data["signal"]),
             label_horizon=int(data.get("target", {}).get("label_horizon", 0)),
             features=dict(data.get("features") or {}),
+            backtest=dict(data.get("backtest") or {}),
         )
 
 
@@ -189,12 +235,17 @@ class SearchSpace:
         features = {k: v for (s, k), v in values.items() if s == "features"}
         if CORR_KEY[1] in features:
             features[CORR_KEY[1]] = pair_list(features[CORR_KEY[1]])
+        backtest = {k: v for (s, k), v in values.items() if s == "backtest"}
+        leverage = backtest.get("leverage")
+        if isinstance(leverage, int | float) and not isinstance(leverage, bool):
+            backtest["leverage"] = round_param(leverage, LEVERAGE_DECIMALS)
         return TrialParams(
             lstm=LSTMParams.from_dict(lstm),
             weights=weights,
             signal=SignalParams(**signal),
             label_horizon=int(values.get(("target", "label_horizon"), 0)),
             features=features,
+            backtest=backtest,
         )
 
     def from_optuna_params(self, params: Mapping[str, Any]) -> TrialParams:
@@ -309,6 +360,7 @@ def parse_space(raw: Any, source: str = "<space>") -> SearchSpace:
         "target": TARGET_KEYS,
         "signal": SIGNAL_KEYS,
         "features": FEATURE_KEYS,
+        "backtest": BACKTEST_KEYS,
     }
     for section in SECTIONS:
         body = raw.get(section) or {}
@@ -366,7 +418,7 @@ def _check_against_types(space: SearchSpace) -> None:
     modes = space.corners(mode_key) or ["quantile"]
     for mode in modes:
         try:
-            SignalParams(mode=mode, entry=0.5)
+            SignalParams(mode=mode, entry=0.5, direction="long")
         except (TypeError, ValueError) as exc:
             raise SearchSpaceError(
                 located(space.source, "signal.mode", f"value {mode!r} is not accepted: {exc}")

@@ -15,8 +15,10 @@ matrix, the dissimilarity index fitted on the fold's training rows and applied t
 The trial's value is the objective of one backtest over the whole out-of-sample span (the test
 windows back to back, each traded by the models of its own fold — what FreqAI's sliding-window
 backtest does). Each fold is also backtested on its own for the per-fold metrics and the pruner.
-Baselines over the same folds: buy-and-hold (equal weight over the pairs) and "no model" (the same
-thresholds applied to T itself).
+Baselines over the same folds: buy-and-hold (equal weight over the pairs; in futures mode held long
+at the trial's leverage, with funding) and "no model" (the same thresholds and direction applied to
+T itself). Every backtest uses the trial's settings (:meth:`TrialParams.settings`: its leverage,
+shorts when its direction shorts) and, in futures mode, the pairs' funding and market records.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from optimize.study.scoring import (
 )
 from optimize.walkforward import Fold
 from strategy.pipeline import DataPipeline, fit_window
-from strategy.signals import gated_signals, long_signals, resolve_thresholds
+from strategy.signals import Signals, direction_signals, resolve_thresholds
 from strategy.target import make_labels  # make_labels: re-exported for callers
 
 logger = logging.getLogger(__name__)
@@ -76,8 +78,9 @@ def fit_pair_fold(
     features: tuple[np.ndarray, tuple[str, ...]] | None = None,
 ) -> tuple[PairFold, Any]:
     """Train the pair's ensemble (one member per seed) on the fold's train window and produce
-    test-window signals from the members' mean prediction (thresholds from the mean's in-sample
-    predictions; entries only where the dissimilarity index allows, with ``DI_threshold``).
+    test-window signals of the trial's direction from the members' mean prediction (thresholds
+    from the mean's in-sample predictions; entries only where the dissimilarity index allows, with
+    ``DI_threshold``), and the no-model baseline's: the same rules on T itself.
 
     Args:
         pipeline: the trial's FreqAI pipeline (default: off).
@@ -89,17 +92,17 @@ def fit_pair_fold(
     target = pd_.basis.score(params.weights)
     labels = make_labels(target, params.label_horizon)
     test_len = fold.test.stop - fold.test.start
+    direction = params.signal.direction
     base_thr = resolve_thresholds(
         params.signal, train_predictions=target[fold.train], train_labels=labels[fold.train]
     )
-    base_enter, base_exit = long_signals(target[fold.test], base_thr)
+    no_model = direction_signals(target[fold.test], base_thr, direction)
     usable = int(np.isfinite(labels[fold.train]).sum())
     if usable < min_train_samples:
-        flat = np.zeros(test_len, dtype=bool)
         info = {
             "skipped": f"only {usable} finite labels in the train window (< {min_train_samples})"
         }
-        return PairFold(flat, flat, base_enter, base_exit, info), None
+        return PairFold(Signals.flat(test_len), no_model, info), None
     # The model sees its train window and what follows it, nothing before (as in FreqAI, whose
     # training frame starts there): no training window reaches back before the fold's train start.
     base = fold.train.start
@@ -120,7 +123,7 @@ def fit_pair_fold(
         params.signal, train_predictions=result.train_predictions, train_labels=labels[fold.train]
     )
     allowed = None if fit.dissimilarity is None else fit.allowed(matrix[fold.test])
-    enter, exit_ = gated_signals(result.predictions, thr, allowed)
+    model = direction_signals(result.predictions, thr, direction, allowed)
     info = {
         "threshold_buy": thr.buy,
         "threshold_sell": thr.sell,
@@ -141,7 +144,7 @@ def fit_pair_fold(
             di_blocked_candles=blocked,
             di_predicted_candles=n,
         )
-    return PairFold(enter, exit_, base_enter, base_exit, info), result
+    return PairFold(model, no_model, info), result
 
 
 def fold_seeds(data: StudyData, pair: str, fold: Fold, seed_set: int = 0) -> tuple[int, ...]:
@@ -227,6 +230,7 @@ def evaluate(
         ValueError: the purge gap is shorter than window_size + label_horizon (look-ahead risk).
     """
     check_purge(data.plan.settings.purge_candles, params, "raise purge_candles in the run config")
+    settings = params.settings(data.config.backtest)
     folds = data.plan.folds
     start = folds[0].test.start
     signals = {
@@ -239,7 +243,9 @@ def evaluate(
         fits = fit_fold(data, params, fold, seed_set=seed_set)
         for pair, pf in fits.items():
             signals[pair].put(fold.test, pf)
-        span = score_span(data, objective, fold.test, fold.test_start, fold.test_end, fits)
+        span = score_span(
+            data, objective, fold.test, fold.test_start, fold.test_end, fits, settings
+        )
         if fold is folds[-1]:  # the span so far is the whole out-of-sample span: one backtest
             whole = score_span(
                 data,
@@ -248,16 +254,14 @@ def evaluate(
                 folds[0].test_start,
                 folds[-1].test_end,
                 {p: s.window(oos) for p, s in signals.items()},
+                settings,
             )
             value_so_far = whole.values[0]
         else:
             so_far = slice(start, fold.test.stop)
             value_so_far = objective(
                 span_backtest(
-                    data,
-                    so_far,
-                    {p: s.enter[so_far] for p, s in signals.items()},
-                    {p: s.exit[so_far] for p, s in signals.items()},
+                    data, so_far, {p: s.model.window(so_far) for p, s in signals.items()}, settings
                 ).metrics
             )[0]
         blocked = fold_blocked({p: pf.info for p, pf in fits.items()})
@@ -293,6 +297,6 @@ def evaluate(
         oos_metrics=whole.metrics,
         baselines=whole.baselines,
         daily_returns=whole.daily_returns,
-        daily_equity=daily_equity(data, oos, whole.model, whole.no_model),
+        daily_equity=daily_equity(data, oos, whole),
         trades=trade_records(whole.model),
     )

@@ -90,6 +90,7 @@ def first_pair_candles(config: RunConfig, *, from_span_start: bool = False) -> p
         start=(data.start or None) if from_span_start else None,
         end=data.end or None,
         max_gap_candles=data.max_gap_candles,
+        candle_type=config.candle_type,
     )
 
 
@@ -179,6 +180,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
     windows = holdout_windows(data.plan, data.dates)
     holdout = data.plan.holdout
     assert holdout is not None  # holdout_windows raised otherwise
+    settings = params.settings(data.config.backtest)
     started = time.perf_counter()
     logger.info(
         "holdout of trial %d: %d windows over %s..%s",
@@ -209,7 +211,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
             }
         )
     objective = get_objective(config.study.objective)
-    span = score_span(data, objective, span_rows, holdout.start, holdout.end, signals)
+    span = score_span(data, objective, span_rows, holdout.start, holdout.end, signals, settings)
     first = windows[0]
     record = {
         "format": RECORD_FORMAT,
@@ -231,7 +233,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
         "metrics": span.metrics,
         "baselines": span.baselines,
         "pairs": window_rows[-1]["pairs"],
-        "daily_equity": daily_equity(data, span_rows, span.model, span.no_model),
+        "daily_equity": daily_equity(data, span_rows, span),
         "daily_returns": span.daily_returns,
         "trades": trade_records(span.model),
         "warmup_start": anchor.isoformat(),

@@ -1,9 +1,16 @@
 """The trial-independent inputs of a study: candles, target basis and features of every pair.
 
 :class:`StudyData` holds everything that does not depend on the trial's parameters (candles,
-target basis, LSTM features, the walk-forward plan); it is built once per worker process (features
-come from the shared on-disk cache) and every trial (:func:`optimize.study.evaluate.evaluate`)
-and the holdout (:mod:`optimize.study.holdout`) read it.
+target basis, LSTM features, the walk-forward plan, the markets and in futures mode each
+perpetual's funding rates and mark candles); it is built once per worker process (features come
+from the shared on-disk cache) and every trial (:func:`optimize.study.evaluate.evaluate`) and the
+holdout (:mod:`optimize.study.holdout`) read it.
+
+In futures mode (``backtest.trading_mode: futures``) the pairs are perpetuals (``BTC/USDT:USDT``):
+their candles, and so their features and T, are the futures candles of ``<datadir>/<exchange>/
+futures/`` (as the seed's FreqAI computes them), and every backtest takes the pairs'
+:class:`~optimize.backtest.futures.FuturesPair` records (funding rates, 1h mark candles, the
+market's rules and leverage tiers), loaded once here.
 """
 
 from __future__ import annotations
@@ -11,11 +18,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from base.errors import DataError
+from optimize.backtest.futures import FuturesPair, load_futures_pair
 from optimize.config import RunConfig
 from optimize.data import load_candles
 from optimize.walkforward import WalkForwardPlan, make_folds
@@ -84,6 +93,7 @@ def _pair_frames(
             exchange=data.exchange,
             end=end,
             max_gap_candles=data.max_gap_candles,
+            candle_type=config.candle_type,
         )
         for tf in config.features.include_timeframes
     }
@@ -129,6 +139,14 @@ class StudyData:
     Correlated pairs (FreqAI's ``include_corr_pairlist``) of the run config are loaded with the
     pairs; others a trial chooses (a search space's ``features.include_corr_pairlist``) on first
     use (:meth:`corr`), with the same checks.
+
+    Attributes:
+        config: the run config, with ``backtest.amount_precision`` from the markets file in spot
+            mode (:func:`with_markets`).
+        futures: futures mode: each pair's :class:`FuturesPair` (what every backtest passes);
+            None in spot mode.
+        markets_file: the markets file the pairs' rules came from (:func:`optimize.freqtrade.
+            markets.markets_file_of`).
     """
 
     config: RunConfig
@@ -137,6 +155,8 @@ class StudyData:
     dates: pd.DatetimeIndex
     warmup_from: pd.Timestamp | None = None
     corr_pairs: dict[str, CorrPair] = dataclasses.field(default_factory=dict)
+    futures: dict[str, FuturesPair] | None = None
+    markets_file: str | None = None
     _matrices: dict[tuple[str, tuple[str, ...]], tuple[np.ndarray, tuple[str, ...]]] = (
         dataclasses.field(default_factory=dict)
     )
@@ -160,10 +180,10 @@ class StudyData:
                 ``features.include_corr_pairlist`` (a search space's choices).
 
         Raises:
-            ValueError: a pair does not cover the span, or the folds cannot be made (the message
-                says how much data there is and how much is needed).
+            ValueError: a pair does not cover the span, the folds cannot be made (the message
+                says how much data there is and how much is needed), or the markets file lacks a
+                pair (:class:`optimize.freqtrade.markets.MarketsError`).
         """
-        config = with_market_precision(config)
         data = config.data
         pairs: dict[str, PairData] = {}
         dates: pd.DatetimeIndex | None = None
@@ -197,6 +217,7 @@ class StudyData:
                 feature_names=tuple(features.columns),
             )
         assert dates is not None
+        config, futures, markets = with_markets(config)
         plan = make_folds(
             dates,
             config.walkforward,
@@ -212,7 +233,15 @@ class StudyData:
             len(plan.folds),
             None if plan.holdout is None else (plan.holdout.start, plan.holdout.end),
         )
-        study = cls(config=config, pairs=pairs, plan=plan, dates=dates, warmup_from=warmup_from)
+        study = cls(
+            config=config,
+            pairs=pairs,
+            plan=plan,
+            dates=dates,
+            warmup_from=warmup_from,
+            futures=futures,
+            markets_file=str(markets),
+        )
         for corr in dict.fromkeys((*config.features.include_corr_pairlist, *corr_pairs)):
             study.corr(corr)
         return study
@@ -274,31 +303,51 @@ def _no_candles_in_span(config: RunConfig, pair: str, role: str = "") -> str:
     )
 
 
-def with_market_precision(config: RunConfig) -> RunConfig:
-    """``config`` with ``backtest.amount_precision`` from the local markets file when unset.
+def with_markets(
+    config: RunConfig,
+) -> tuple[RunConfig, dict[str, FuturesPair] | None, Path]:
+    """The pairs' markets from the run config's markets file, as the backtest takes them.
 
-    freqtrade rounds every order amount to the market's amount step; the study's backtest does the
-    same with the steps of :data:`optimize.freqtrade.offline.MARKETS_FILE` (the markets freqtrade's
-    offline runs of this project use), so trade profits in quote currency agree with freqtrade's.
-    Left unset (with a warning) for an exchange or pair that file does not describe.
+    freqtrade rounds every order amount to the market's amount step and, in futures mode, applies
+    the market's stake limits and leverage tiers; the study's backtest does the same with the
+    markets file freqtrade's offline runs of the export read (``data.markets``, default the
+    embedded Binance file of the trading mode; :func:`optimize.freqtrade.markets.markets_file_of`).
+
+    Returns:
+        ``(config, futures, file)``: spot mode: the config with ``backtest.amount_precision`` set
+        from the file (unless the config sets it) and None; futures mode: the config unchanged and
+        each pair's :class:`FuturesPair` (its funding rates and mark candles from ``<datadir>/
+        <exchange>/futures/``, its market and freqtrade's leverage tiers).
+
+    Raises:
+        MarketsError: the file is missing or lacks a pair (one line naming the pair, the file and
+            the command that saves a file for it).
+        ValueError / PairNotFoundError / CandleValidationError: a perpetual without leverage tiers,
+            funding rates or mark candles.
     """
-    if config.backtest.amount_precision is not None:
-        return config
-    from optimize.freqtrade.offline import MARKETS_FILE, amount_precisions, load_markets
-
-    if config.data.exchange != "binance":
-        logger.warning(
-            "no local markets for exchange %s: order amounts are not rounded", config.data.exchange
-        )
-        return config
-    try:
-        steps = amount_precisions(load_markets(MARKETS_FILE), list(config.data.pairs))
-    except ValueError as exc:
-        logger.warning("order amounts are not rounded: %s", exc)
-        return config
-    return dataclasses.replace(
-        config, backtest=dataclasses.replace(config.backtest, amount_precision=steps)
+    from optimize.freqtrade.markets import markets_file_of, read_markets
+    from optimize.freqtrade.offline import (
+        amount_precisions,
+        load_leverage_tiers,
+        perpetual_markets,
     )
 
+    data, mode = config.data, config.backtest.trading_mode
+    path = markets_file_of(config)
+    pairs = list(data.pairs)
+    markets = read_markets(path, pairs, trading_mode=mode, exchange=data.exchange)
+    if config.backtest.futures:
+        perpetuals = perpetual_markets(pairs, markets, load_leverage_tiers(data.exchange))
+        futures = {
+            p: load_futures_pair(p, perpetuals[p], datadir=data.path, exchange=data.exchange)
+            for p in pairs
+        }
+        return config, futures, path
+    if config.backtest.amount_precision is not None:
+        return config, None, path
+    steps = amount_precisions(markets, pairs)
+    backtest = dataclasses.replace(config.backtest, amount_precision=steps)
+    return dataclasses.replace(config, backtest=backtest), None, path
 
-__all__ = ["CorrPair", "PairData", "StudyData", "with_market_precision"]
+
+__all__ = ["CorrPair", "PairData", "StudyData", "with_markets"]

@@ -21,11 +21,14 @@ from optuna.trial import FrozenTrial
 
 from base.errors import StudyError
 
-TRIAL_SCHEMA = 3
+TRIAL_SCHEMA = 4
 """Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds
 ``trades``; 3: ``params`` may hold FreqAI pipeline keys (``features``) an older reader would
 ignore, a fold with the dissimilarity index on holds ``di_blocked``, ``worker_host`` is stored
-beside ``worker_pid``, and ``sampler_seed``)."""
+beside ``worker_pid``, and ``sampler_seed``; 4: ``params`` hold the direction
+(``signal.direction``) and may hold backtest keys (``backtest.leverage``), every span's metrics
+hold the long and short trade counts and the funding paid (:class:`SideCounts`), every trade its
+side, leverage and funding fees)."""
 
 
 class RecordError(StudyError):
@@ -42,6 +45,40 @@ _ATTR_NAMES = {
 
 def _attr(name: str) -> str:
     return _ATTR_NAMES.get(name, name)
+
+
+@dataclass(frozen=True)
+class SideCounts:
+    """A span's trades by side and the funding they paid.
+
+    Attributes:
+        long_trades, short_trades: the trades of each side.
+        funding_paid: funding the trades paid, stake currency (``-sum(funding_fees)`` with
+            freqtrade's sign: > 0 paid, < 0 received; 0 in spot mode).
+    """
+
+    long_trades: int
+    short_trades: int
+    funding_paid: float
+
+    @classmethod
+    def of(cls, metrics: dict[str, Any]) -> SideCounts:
+        """Read a span's stored metrics (a fold's, the out-of-sample span's, a holdout's).
+
+        Metrics stored before the counts existed (trial schema <= 3, holdout records of that
+        time) come from spot studies, which traded longs only without funding: their
+        ``total_trades`` are long trades.
+        """
+        if "long_trades" in metrics:
+            return cls(
+                int(metrics["long_trades"]),
+                int(metrics["short_trades"]),
+                float(metrics["funding_paid"]),
+            )
+        return cls(int(metrics.get("total_trades", 0)), 0, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -86,6 +123,16 @@ class TrialRecord:
     @property
     def trade_count(self) -> int:
         return int(self.oos_metrics.get("total_trades", 0))
+
+    @property
+    def sides(self) -> list[SideCounts]:
+        """Per fold: its trades by side and the funding they paid."""
+        return [SideCounts.of(fold.get("metrics", {})) for fold in self.folds]
+
+    @property
+    def sides_total(self) -> SideCounts:
+        """The same over the whole out-of-sample span (the backtest the value comes from)."""
+        return SideCounts.of(self.oos_metrics)
 
     @property
     def di_blocked(self) -> list[float | None]:

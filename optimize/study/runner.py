@@ -14,6 +14,7 @@ checked (:func:`prepare_study_data`) before a study is created or joined.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import math
@@ -224,13 +225,41 @@ def check_fold_sizes(config: RunConfig, space: SearchSpace, plan: WalkForwardPla
         )
 
 
+def check_space_trading_mode(config: RunConfig, space: SearchSpace) -> None:
+    """Refuse a space whose direction or leverage the run config's trading mode cannot trade
+    (shorts and leverage need futures), checked on the space's choices before any trial.
+
+    Raises:
+        StudyInputError: naming both files, the key, the value and ``backtest.trading_mode``.
+    """
+    base = config.backtest
+    for key in (("signal", "direction"), ("backtest", "leverage")):
+        for value in space.corners(key):
+            try:
+                if key[0] == "signal" and value != "long" and not base.futures:
+                    raise ValueError(
+                        f"signal.direction={value!r} shorts, which needs "
+                        "backtest.trading_mode='futures' (freqtrade shorts only futures)"
+                    )
+                if key[0] == "backtest":
+                    dataclasses.replace(base, leverage=value)
+            except ValueError as exc:
+                raise StudyInputError(
+                    f"{space.source}: {key[0]}.{key[1]}: value {value!r} cannot be traded with "
+                    f"backtest.trading_mode={base.trading_mode!r} of {config.source}: "
+                    f"{str(exc).rstrip('.')}."
+                ) from None
+
+
 def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     """Everything a study needs, checked before any study is created or joined.
 
-    The space against the purge, the data folder, every pair's candles over the span (present,
-    valid, informative, covering ``data.start .. data.end``), the same for every correlated pair
-    of the run config and the space (``features.include_corr_pairlist``), the walk-forward folds
-    and their size against the minimum training samples and the space's largest window.
+    The space against the purge and the trading mode, the data folder, every pair's candles over
+    the span (present, valid, informative, covering ``data.start .. data.end``), the same for
+    every correlated pair of the run config and the space (``features.include_corr_pairlist``),
+    the walk-forward folds and their size against the minimum training samples and the space's
+    largest window, and the markets file (every pair has a market; in futures mode also leverage
+    tiers, funding rates and mark candles).
 
     Raises:
         StudyInputError: the first problem, in one message naming the file and the key.
@@ -239,6 +268,7 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     from strategy.timeframes import timeframe_to_timedelta
 
     check_space_purge(config, space)
+    check_space_trading_mode(config, space)
     data = config.data
     if not data.path.is_dir():
         what = "is a file, not a folder" if data.path.exists() else "does not exist"
@@ -263,7 +293,9 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
         for pair, frame in candles.items():
             check_informative(
                 frame,
-                source=str(candle_path(data.path, pair, data.timeframe, data.exchange)),
+                source=str(
+                    candle_path(data.path, pair, data.timeframe, data.exchange, config.candle_type)
+                ),
                 span=f"from {loaded.dates[0]} to {last}",
             )
     except CandleValidationError as exc:

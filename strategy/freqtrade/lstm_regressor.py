@@ -200,8 +200,9 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             )
         label = dk.label_list[0]
         names = list(dk.training_features_list)
-        # float32 like the study's feature matrix (the values the scaler and the LSTM see)
-        x_all = feature_matrix(unfiltered_df, names).astype(np.float32).astype(np.float64)
+        # float32 like the study's feature matrix: the values and the dtype the scaler computes
+        # in (float64 rows would be scaled in float64 and round differently from the study's)
+        x_all = feature_matrix(unfiltered_df, names).astype(np.float32)
         y_all = unfiltered_df[label].to_numpy(dtype=np.float64, copy=True)
         dates = pd.DatetimeIndex(unfiltered_df["date"])
         step = pd.Timedelta(seconds=self.base_tf_seconds)
@@ -319,7 +320,7 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
                 f"{len(dk.training_features_list)} columns now, {len(names)} at training; use a "
                 "new freqai.identifier after changing features."
             )
-        x = feature_matrix(unfiltered_df, names).astype(np.float32).astype(np.float64)
+        x = feature_matrix(unfiltered_df, names).astype(np.float32)  # the study's dtype
         first = pd.Timestamp(unfiltered_df["date"].iloc[0]) if len(unfiltered_df) else None
         values = model.predict_frame(x, first)
         do_predict = np.isfinite(values).astype(np.int_)

@@ -13,20 +13,27 @@ Every step calls the project code the study used:
 * target: :meth:`strategy.target.TargetBasis.score` with the weights ``w0..w8``, label
   ``y_t = T_{t+h}`` by :func:`strategy.target.make_labels` with
   ``h = freqai.feature_parameters.label_period_candles``;
-* signals: thresholds per candle and :func:`strategy.signals.gated_signals` through
+* signals: thresholds per candle and :func:`strategy.signals.direction_signals` through
   :mod:`strategy.freqtrade.rules` (a candle the dissimilarity index blocks gets no entry; its
   exit still applies);
+* futures (``trading_mode: futures`` in the config): the strategy can short (``can_short``), trades
+  the sides of ``trade_direction`` with the seed's rules (long: enter above ``threshold_buy``, exit
+  below ``threshold_sell``; short: enter below ``threshold_sell``, exit above ``threshold_buy``)
+  and ``leverage()`` returns ``trade_leverage`` (freqtrade caps it by the leverage tiers). In spot
+  mode it trades long at leverage 1, and a direction with shorts is an error;
 * correlated pairs (``freqai.feature_parameters.include_corr_pairlist``): FreqAI calls the same
   hooks on their candles and merges them (the study: :func:`strategy.features.corr_pair_features`).
 
 Parameters (freqtrade's own parameter objects, loaded from ``LstmOptunaStrategy.json`` next to the
 strategy file, config values first): ``w0..w8``, ``threshold_mode``, ``entry_threshold`` (buy
-space) and ``exit_gap`` (sell space). The weights and the mode shape the training labels, which
-FreqAI computes once per training window, so they are not hyperopted (``optimize=False``);
-``entry_threshold`` and ``exit_gap`` are (zscore and absolute mode; quantile thresholds are fixed
-at training time, see :mod:`strategy.freqtrade.rules`). Their hyperopt ranges can be set in the
-config as ``lstm_optuna.parameter_ranges: {"entry_threshold": [low, high], ...}`` (the export
-writes the study's search-space bounds there).
+space), ``exit_gap`` (sell space), ``trade_direction`` and ``trade_leverage`` (futures space,
+written by futures exports only; defaults ``long`` and 1). The weights and the mode shape the
+training labels, which FreqAI computes once per training window, so they are not hyperopted
+(``optimize=False``); ``entry_threshold`` and ``exit_gap`` are (zscore and absolute mode;
+quantile thresholds are fixed at training time, see :mod:`strategy.freqtrade.rules`). Their
+hyperopt ranges can be set in the config as ``lstm_optuna.parameter_ranges:
+{"entry_threshold": [low, high], ...}`` (the export writes the study's search-space bounds
+there).
 
 Use with ``--freqaimodel LstmOptunaRegressor --freqaimodel-path <repo>/strategy/freqtrade``.
 """
@@ -60,7 +67,9 @@ from strategy.features import (
 )
 from strategy.freqtrade.rules import (
     BUY_SPACE,
+    FUTURES_SPACE,
     LABEL,
+    LEVERAGE_DECIMALS,
     SELL_SPACE,
     SETTINGS_KEY,
     THRESHOLD_DECIMALS,
@@ -68,9 +77,9 @@ from strategy.freqtrade.rules import (
     candle_thresholds,
     di_blocked,
     label_horizon,
-    trade_signals,
+    side_signals,
 )
-from strategy.signals import THRESHOLD_MODES, SignalParams
+from strategy.signals import DIRECTIONS, THRESHOLD_MODES, SignalParams, Signals
 from strategy.target import WEIGHT_NAMES, TargetBasis, make_labels
 
 RANGED_PARAMETERS = {"entry_threshold": BUY_SPACE, "exit_gap": SELL_SPACE}
@@ -121,6 +130,17 @@ class LstmOptunaStrategy(IStrategy):
     exit_gap = DecimalParameter(
         0.0, 0.5, default=0.3, decimals=THRESHOLD_DECIMALS, space=SELL_SPACE
     )
+    trade_direction = CategoricalParameter(
+        list(DIRECTIONS), default="long", space=FUTURES_SPACE, optimize=False
+    )
+    trade_leverage = DecimalParameter(
+        1.0,
+        125.0,
+        default=1.0,
+        decimals=LEVERAGE_DECIMALS,
+        space=FUTURES_SPACE,
+        optimize=False,
+    )
 
     def __init__(self, config: dict[str, Any]) -> None:
         settings = config.get(SETTINGS_KEY, {})
@@ -150,6 +170,8 @@ class LstmOptunaStrategy(IStrategy):
         if self.warmup_start is not None and self.warmup_start.tzinfo is None:
             self.warmup_start = self.warmup_start.tz_localize("UTC")
         super().__init__(config)
+        # freqtrade refuses a short strategy in spot mode and shorts only when it can_short
+        self.can_short = config.get("trading_mode") == "futures"
 
     # --- parameters -------------------------------------------------------------------------
 
@@ -164,6 +186,7 @@ class LstmOptunaStrategy(IStrategy):
             mode=str(self.threshold_mode.value),
             entry=float(self.entry_threshold.value),
             exit_gap=float(self.exit_gap.value),
+            direction=str(self.trade_direction.value),
         )
 
     # --- FreqAI feature hooks ---------------------------------------------------------------
@@ -209,18 +232,44 @@ class LstmOptunaStrategy(IStrategy):
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         return self.freqai.start(dataframe, metadata, self)
 
-    def _signals(self, dataframe: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _signals(self, dataframe: DataFrame) -> Signals:
+        signal = self.signal_params()
+        if signal.shorts and not self.can_short:
+            raise ValueError(
+                f"trade_direction={signal.direction!r} shorts, which freqtrade does only with "
+                "trading_mode 'futures' in the config; a spot strategy trades 'long'."
+            )
         do_predict = dataframe["do_predict"].to_numpy()
-        buy, sell = candle_thresholds(self.signal_params(), dataframe, do_predict)
+        buy, sell = candle_thresholds(signal, dataframe, do_predict)
         blocked = di_blocked(self.config.get("freqai", {}), dataframe, len(dataframe))
-        return trade_signals(dataframe[LABEL].to_numpy(), do_predict, buy, sell, blocked)
+        prediction = dataframe[LABEL].to_numpy()
+        return side_signals(prediction, do_predict, buy, sell, blocked, signal.direction)
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
-        enter, _ = self._signals(dataframe)
-        dataframe.loc[enter, "enter_long"] = 1
+        signals = self._signals(dataframe)
+        dataframe.loc[signals.enter_long, "enter_long"] = 1
+        if self.can_short:
+            dataframe.loc[signals.enter_short, "enter_short"] = 1
         return dataframe
 
     def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
-        _, exit_ = self._signals(dataframe)
-        dataframe.loc[exit_, "exit_long"] = 1
+        signals = self._signals(dataframe)
+        dataframe.loc[signals.exit_long, "exit_long"] = 1
+        if self.can_short:
+            dataframe.loc[signals.exit_short, "exit_short"] = 1
         return dataframe
+
+    def leverage(
+        self,
+        pair: str,
+        current_time: Any,
+        current_rate: float,
+        proposed_leverage: float,
+        max_leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float:
+        """``trade_leverage`` (1 unless a futures export set it); freqtrade caps it to
+        ``[1, max_leverage]`` of the pair's tiers."""
+        return float(self.trade_leverage.value)

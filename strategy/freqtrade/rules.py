@@ -6,7 +6,10 @@ import, no I/O), so that all three agree on names, rounding and semantics.
 Strategy parameters (freqtrade ``DecimalParameter`` / ``CategoricalParameter``):
 
 * ``buy`` space: ``w0``..``w8`` (target weights), ``threshold_mode`` and ``entry_threshold``;
-* ``sell`` space: ``exit_gap``.
+* ``sell`` space: ``exit_gap``;
+* ``futures`` space (futures exports only): ``trade_direction`` (``long``, ``short``, ``both``:
+  :data:`strategy.signals.DIRECTIONS`) and ``trade_leverage`` (what the strategy's ``leverage()``
+  callback returns; freqtrade caps it by the pair's leverage tiers).
 
 freqtrade rounds a ``DecimalParameter`` to its ``decimals`` when it loads a value, so the export
 writes values already rounded with :func:`round_param` and freqtrade loads exactly those.
@@ -29,10 +32,10 @@ returns to the strategy:
 ``absolute``
     ``buy = entry``, ``sell = entry - exit_gap``. Hyperopt-safe.
 
-Signals: :func:`trade_signals` applies :func:`strategy.signals.gated_signals` with each candle's
-thresholds (one pair per FreqAI training window): entries only where FreqAI's ``do_predict`` is 1,
-exits there and where only the dissimilarity index set it to 0 (:func:`di_blocked`), as the study
-trades.
+Signals: :func:`side_signals` applies :func:`strategy.signals.direction_signals` with each
+candle's thresholds (one pair per FreqAI training window): entries only where FreqAI's
+``do_predict`` is 1, exits there and where only the dissimilarity index set it to 0
+(:func:`di_blocked`), as the study trades (:func:`trade_signals`: its long side).
 """
 
 from __future__ import annotations
@@ -45,7 +48,13 @@ import numpy as np
 
 from base.errors import ConfigError
 from strategy.pipeline import DataPipeline
-from strategy.signals import THRESHOLD_MODES, SignalParams, Thresholds, gated_signals
+from strategy.signals import (
+    THRESHOLD_MODES,
+    SignalParams,
+    Signals,
+    Thresholds,
+    direction_signals,
+)
 from strategy.target import WEIGHT_NAMES
 
 SETTINGS_KEY = "lstm_optuna"
@@ -58,8 +67,12 @@ LABEL_STD = f"{LABEL}_std"
 
 WEIGHT_DECIMALS = 6
 THRESHOLD_DECIMALS = 8
+LEVERAGE_DECIMALS = 2
+"""Decimals of ``trade_leverage`` (the search space rounds a trial's leverage to them)."""
 BUY_SPACE = "buy"
 SELL_SPACE = "sell"
+FUTURES_SPACE = "futures"
+"""Parameter space of ``trade_direction`` and ``trade_leverage`` (written for futures only)."""
 
 EXTRA_BUY = "lstm_threshold_buy"
 EXTRA_SELL = "lstm_threshold_sell"
@@ -83,27 +96,47 @@ def mode_code(mode: str) -> float:
     return float(THRESHOLD_MODES.index(mode))
 
 
-def strategy_params(weights: tuple[float, ...], signal: SignalParams) -> dict[str, dict[str, Any]]:
+def strategy_params(
+    weights: tuple[float, ...], signal: SignalParams, leverage: float | None = None
+) -> dict[str, dict[str, Any]]:
     """The strategy's parameter values for a trial, per freqtrade space, rounded as freqtrade loads
     them.
 
     Args:
         weights: ``w0..w8``.
-        signal: the trial's threshold parameters.
+        signal: the trial's threshold parameters and direction.
+        leverage: the trial's leverage in futures mode; None in spot mode (no ``futures`` space:
+            the strategy trades long at leverage 1).
 
     Returns:
         ``{"buy": {"w0": .., .., "threshold_mode": .., "entry_threshold": ..},
-        "sell": {"exit_gap": ..}}``.
+        "sell": {"exit_gap": ..}}``, plus ``"futures": {"trade_direction": ..,
+        "trade_leverage": ..}`` with a leverage.
+
+    Raises:
+        ValueError: a wrong number of weights, or a direction with shorts without a leverage
+            (spot mode).
     """
     if len(weights) != len(WEIGHT_NAMES):
         raise ValueError(f"weights must be the 9 values w0..w8, but got {len(weights)} values.")
+    if leverage is None and signal.shorts:
+        raise ValueError(
+            f"direction={signal.direction!r} shorts, which needs futures mode (pass the trial's "
+            "leverage); spot strategies trade long only."
+        )
     buy: dict[str, Any] = {
         name: round_param(w, WEIGHT_DECIMALS) for name, w in zip(WEIGHT_NAMES, weights, strict=True)
     }
     buy["threshold_mode"] = signal.mode
     buy["entry_threshold"] = round_param(signal.entry, THRESHOLD_DECIMALS)
     sell = {"exit_gap": round_param(signal.exit_gap, THRESHOLD_DECIMALS)}
-    return {BUY_SPACE: buy, SELL_SPACE: sell}
+    out: dict[str, dict[str, Any]] = {BUY_SPACE: buy, SELL_SPACE: sell}
+    if leverage is not None:
+        out[FUTURES_SPACE] = {
+            "trade_direction": signal.direction,
+            "trade_leverage": round_param(leverage, LEVERAGE_DECIMALS),
+        }
+    return out
 
 
 def label_horizon(freqai_info: Mapping[str, Any]) -> int:
@@ -208,22 +241,25 @@ def di_blocked(
         return values >= threshold
 
 
-def trade_signals(
+def side_signals(
     prediction: np.ndarray,
     do_predict: np.ndarray,
     buy: np.ndarray,
     sell: np.ndarray,
     blocked: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Long entry/exit booleans with the study's rule, each candle against its own thresholds.
+    direction: str = "long",
+) -> Signals:
+    """Entry/exit booleans of both sides with the study's rules, each candle against its own
+    thresholds.
 
-    :func:`strategy.signals.gated_signals` with per-candle thresholds (one pair per FreqAI
+    :func:`strategy.signals.direction_signals` with per-candle thresholds (one pair per FreqAI
     training window): entries where ``do_predict == 1``; exits there and on the ``blocked``
     candles (the dissimilarity index's, :func:`di_blocked`: it stops entries, not exits);
     candles with non-finite thresholds get no signal.
 
     Returns:
-        ``(enter_long, exit_long)``, two bool arrays that are never both True.
+        :class:`strategy.signals.Signals`: never both entries on one candle, never an entry with
+        the exit of its own side; the sides ``direction`` does not trade are all False.
     """
     pred = np.asarray(prediction, dtype=np.float64)
     n = pred.shape[0]
@@ -231,6 +267,23 @@ def trade_signals(
     sell = np.broadcast_to(np.asarray(sell, dtype=np.float64), (n,))
     finite = np.isfinite(buy) & np.isfinite(sell)
     predicted = np.asarray(do_predict) == 1
-    enter, exit_ = gated_signals(pred, Thresholds(buy, sell), predicted)
+    raw = direction_signals(pred, Thresholds(buy, sell), direction, predicted)
     exits = predicted if blocked is None else predicted | np.asarray(blocked, dtype=bool)
-    return enter & finite, exit_ & finite & exits
+    return Signals(
+        enter_long=raw.enter_long & finite,
+        exit_long=raw.exit_long & finite & exits,
+        enter_short=raw.enter_short & finite,
+        exit_short=raw.exit_short & finite & exits,
+    )
+
+
+def trade_signals(
+    prediction: np.ndarray,
+    do_predict: np.ndarray,
+    buy: np.ndarray,
+    sell: np.ndarray,
+    blocked: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The long side of :func:`side_signals`: ``(enter_long, exit_long)``, never both True."""
+    signals = side_signals(prediction, do_predict, buy, sell, blocked, "long")
+    return signals.enter_long, signals.exit_long

@@ -89,7 +89,7 @@ class TrainedLSTM:
             raise ValueError("TrainedLSTM needs at least one fitted module, but got none.")
         self.scaler = scaler
         self.feature_names = tuple(feature_names)
-        self.context = np.asarray(context, dtype=np.float64)
+        self.context = np.asarray(context, dtype=np.float32)
         self.context_next = int(context_next)
         self.dissimilarity = dissimilarity
 
@@ -131,9 +131,9 @@ class TrainedLSTM:
         extra = meta["extra"]
         context = extra.get("context")
         context = (
-            context.numpy().astype(np.float64)
+            context.numpy().astype(np.float32)
             if isinstance(context, torch.Tensor)
-            else np.zeros((0, module.input_dim))
+            else np.zeros((0, module.input_dim), dtype=np.float32)
         )
         modules = [module]
         for state in extra.get("members") or []:
@@ -159,8 +159,10 @@ class TrainedLSTM:
         it; otherwise they only see the rows of ``features`` (and are NaN where that is too few).
         As with :func:`lstm.train.predict`, no prediction depends on the rows after it (not even
         in the last float32 bits): truncating the frame leaves earlier predictions unchanged.
+        The rows are scaled as float32, the study's feature dtype, so the scaled values are the
+        study's bit for bit (float64 rows would be scaled in float64 and round differently).
         """
-        x = np.asarray(features, dtype=np.float64)
+        x = np.asarray(features, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
             raise ValueError(
                 f"expected (rows, {len(self.feature_names)}) features, but got {x.shape=}."

@@ -205,3 +205,55 @@ def test_a_folder_given_as_the_config_is_named_so(tmp_path):
         load_config(tmp_path)
     with pytest.raises(ConfigError, match=r"run config .*nope\.yaml does not exist\."):
         load_config(tmp_path / "nope.yaml")
+
+
+FUTURES = {"trading_mode": "futures"}
+
+
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (
+            {"backtest": FUTURES},
+            r"data\.pairs: backtest\.trading_mode='futures' trades perpetuals written "
+            r"BASE/QUOTE:SETTLE such as 'BTC/USDT:USDT', but got \['BTC/USDT', 'ETH/USDT', "
+            r"'SOL/USDT'\]",
+        ),
+        (
+            {"data": {"pairs": ["BTC/USDT:USDT"]}},
+            r"data\.pairs: backtest\.trading_mode='spot' trades spot pairs written BASE/QUOTE "
+            r"such as 'BTC/USDT', but got \['BTC/USDT:USDT'\]",
+        ),
+        (
+            {
+                "data": {"pairs": ["ETH/USDT:USDT"]},
+                "features": {"include_corr_pairlist": ["BTC/USDT"]},
+                "backtest": FUTURES,
+            },
+            r"features\.include_corr_pairlist: backtest\.trading_mode='futures' trades perpetuals",
+        ),
+        ({"data": {"markets": ""}}, r"data: markets must be the path of a markets JSON file"),
+        (
+            {"data": {"pairs": ["BTC/USDT:USDT"]}, "backtest": {**FUTURES, "leverage": 0.5}},
+            r"backtest: leverage must be a finite number >= 1\.0",
+        ),
+    ],
+)
+def test_pairs_are_written_as_the_trading_mode_s_markets_name_them(tmp_path, raw, match):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=match) as err:
+        load_config(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_futures_config_reads_perpetual_candles_and_names_its_markets(tmp_path):
+    config = load_config(Path(__file__).resolve().parents[2] / "configs" / "futures.yaml")
+    assert config.candle_type == "futures" and config.backtest.futures
+    assert all(p.endswith(":USDT") for p in config.data.pairs)
+    assert config.data.markets is None and config.data.markets_path is None
+    assert load_config(CONFIGS[0]).candle_type == "spot"
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"data": {"markets": "my-markets.json"}}))
+    named = load_config(path).data
+    assert named.markets == "my-markets.json" and named.markets_path.name == "my-markets.json"

@@ -96,7 +96,8 @@ def trained(frame, tmp_path_factory):
 
 
 def _features(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
-    return frame.loc[:, list(names)].to_numpy(dtype=np.float64)
+    """The feature rows as the study holds them: a float32 matrix."""
+    return frame.loc[:, list(names)].to_numpy(dtype=np.float32)
 
 
 def test_training_is_the_projects_fit(frame, trained):
@@ -120,6 +121,20 @@ def test_training_is_the_projects_fit(frame, trained):
     ours = result.module.state_dict()
     for key, value in reference.model.state_dict().items():
         assert torch.equal(ours[key], value), key
+    # the dtype matters: the same values as float64 rows are scaled in float64 and round
+    # differently, so the fit would not be the study's
+    wide = fit_predict(
+        x.astype(np.float64),
+        y,
+        train=slice(0, TRAIN_ROWS),
+        predict=slice(TRAIN_ROWS - 1, TRAIN_ROWS),
+        params=LSTM,
+        seed=seed,
+        accelerator="cpu",
+        feature_names=names,
+        label_horizon=HORIZON,
+    )
+    assert not np.array_equal(wide.train_predictions, reference.train_predictions)
     thr = resolve_thresholds(SIGNAL, train_predictions=reference.train_predictions, train_labels=y)
     extras = dk.data["extra_returns_per_train"]
     assert extras[EXTRA_BUY] == thr.buy and extras[EXTRA_SELL] == thr.sell

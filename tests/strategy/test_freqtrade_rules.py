@@ -17,6 +17,7 @@ from strategy.freqtrade.rules import (
     EXTRA_RETURNS,
     LABEL_MEAN,
     LABEL_STD,
+    LEVERAGE_DECIMALS,
     THRESHOLD_DECIMALS,
     WEIGHT_DECIMALS,
     candle_thresholds,
@@ -24,12 +25,14 @@ from strategy.freqtrade.rules import (
     extra_returns,
     label_horizon,
     mode_code,
+    side_signals,
     strategy_params,
     trade_signals,
 )
 from strategy.signals import (
     SignalParams,
     Thresholds,
+    direction_signals,
     gated_signals,
     label_stats,
     long_signals,
@@ -221,3 +224,45 @@ def test_label_horizon_reads_label_period_candles():
             rf"label_period_candles={bad!r}",
         ):
             label_horizon({"feature_parameters": {"label_period_candles": bad}})
+
+
+def test_side_signals_are_the_study_s_direction_signals_per_candle():
+    """Both sides with per-candle thresholds, do_predict and the dissimilarity index: what the
+    study's rule (strategy.signals.direction_signals) gives, entries only where predicted."""
+    pred = np.array([5.0, -5.0, 5.0, -5.0, 0.5, -5.0, 5.0, np.nan])
+    do_predict = np.array([1, 1, 0, 0, 1, 1, 1, 0])  # rows 2, 3: blocked by the index
+    blocked = np.array([False, False, True, True, False, False, False, False])
+    buy = np.array([1.0, 1.0, 1.0, 1.0, 1.0, np.nan, 1.0, 1.0])
+    sell = np.array([0.0, 0.0, 0.0, 0.0, 0.0, np.nan, 0.0, 0.0])
+    both = side_signals(pred, do_predict, buy, sell, blocked, "both")
+    assert both.enter_long.tolist() == [True, False, False, False, False, False, True, False]
+    assert both.enter_short.tolist() == [False, True, False, False, False, False, False, False]
+    # blocked candles keep their exits; row 5 has no finite thresholds: nothing
+    assert both.exit_long.tolist() == [False, True, False, True, False, False, False, False]
+    assert both.exit_short.tolist() == [True, False, True, False, False, False, True, False]
+    assert not (both.enter_long & both.enter_short).any()
+    study = direction_signals(pred, Thresholds(buy, sell), "both", do_predict == 1)
+    finite = np.isfinite(buy)
+    for name in ("enter_long", "enter_short"):
+        np.testing.assert_array_equal(getattr(both, name), getattr(study, name) & finite)
+    long_only = side_signals(pred, do_predict, buy, sell, blocked, "long")
+    assert not (long_only.enter_short.any() or long_only.exit_short.any())
+    assert np.array_equal(
+        (long_only.enter_long, long_only.exit_long),
+        trade_signals(pred, do_predict, buy, sell, blocked),
+    )
+    short_only = side_signals(pred, do_predict, buy, sell, blocked, "short")
+    assert not (short_only.enter_long.any() or short_only.exit_long.any())
+    np.testing.assert_array_equal(short_only.enter_short, both.enter_short)
+    np.testing.assert_array_equal(short_only.exit_short, both.exit_short)
+
+
+def test_futures_parameters_carry_direction_and_leverage():
+    signal = SignalParams("quantile", 0.8, 0.6, "both")
+    params = strategy_params(WEIGHTS, signal, leverage=2.456)
+    assert params["futures"] == {"trade_direction": "both", "trade_leverage": 2.46}
+    assert round(2.456, LEVERAGE_DECIMALS) == 2.46
+    # spot: the parameters they always were (no futures space), and shorts are refused
+    assert set(strategy_params(WEIGHTS, SignalParams())) == {"buy", "sell"}
+    with pytest.raises(ValueError, match=r"direction='short' shorts, which needs futures mode"):
+        strategy_params(WEIGHTS, SignalParams(direction="short"))

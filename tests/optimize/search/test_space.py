@@ -1,7 +1,9 @@
-"""Search spaces: every shipped file loads; malformed files name file, key and value."""
+"""Search spaces: every shipped file loads; malformed files name file, key and value; direction and
+leverage are searchable and make the trial's backtest settings."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import optuna
@@ -9,6 +11,7 @@ import pytest
 import yaml
 
 from lstm.params import LSTMParams
+from optimize.backtest.settings import BacktestSettings
 from optimize.search.space import (
     SearchSpaceError,
     TrialParams,
@@ -210,3 +213,76 @@ def test_a_space_without_features_section_stores_what_it_stored_before(path):
     params = space.sample(optuna.create_study().ask())
     assert params.features == {} and "features" not in params.to_dict()
     assert params.pipeline(DataPipeline()) == DataPipeline()
+
+
+def test_direction_and_leverage_are_searchable_and_set_the_trial_s_settings():
+    space = parse_space(
+        {
+            **BASE,
+            "signal": {
+                "direction": {"type": "categorical", "choices": ["long", "short", "both"]},
+                "mode": "zscore",
+            },
+            "backtest": {"leverage": {"type": "float", "low": 1.0, "high": 3.0}},
+        }
+    )
+    assert optuna_name(("signal", "direction")) == "trade_direction"
+    assert optuna_name(("backtest", "leverage")) == "leverage"
+    fixed = {f"w{i}": 0.5 for i in range(9)}
+    fixed.update(trade_direction="both", leverage=2.3456, entry_threshold=0.5, exit_gap=0.1)
+    trial = optuna.trial.FixedTrial(fixed)
+    params = space.sample(trial)
+    assert params.signal.direction == "both"
+    assert params.backtest == {"leverage": 2.35}  # rounded as the strategy loads it
+    assert params.to_dict()["backtest"] == {"leverage": 2.35}
+    assert TrialParams.from_dict(params.to_dict()) == params
+    assert space.from_optuna_params(trial.params) == params
+    futures = BacktestSettings(trading_mode="futures", leverage=5.0)
+    settings = params.settings(futures)
+    assert (settings.leverage, settings.can_short) == (2.35, True)
+    assert settings.trading_mode == "futures" and futures.leverage == 5.0  # base untouched
+    long_only = dataclasses.replace(params, signal=SignalParams(direction="long"), backtest={})
+    assert long_only.settings(futures) == dataclasses.replace(futures, can_short=False)
+    # spot: a direction that shorts is refused, naming the key and the trading mode
+    with pytest.raises(ValueError, match=r"signal\.direction='both' shorts, which needs "):
+        params.settings(BacktestSettings())
+    assert long_only.settings(BacktestSettings()) == BacktestSettings()
+
+
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (
+            {**BASE, "signal": {"direction": "sideways"}},
+            r"signal\.direction: value 'sideways' is not accepted: direction must be one of",
+        ),
+        (
+            {**BASE, "backtest": {"leverage": {"type": "categorical", "choices": [0.5, 2]}}},
+            r"backtest\.leverage: value 0\.5 is not accepted: leverage must be a finite number "
+            r">= 1\.0",
+        ),
+        (
+            {**BASE, "backtest": {"stoploss": -0.1}},
+            r"backtest\.stoploss: unknown key; expected one of \['leverage'\]",
+        ),
+    ],
+)
+def test_bad_direction_or_leverage_names_the_key(raw, match):
+    with pytest.raises(SearchSpaceError, match=match):
+        parse_space(raw, "s.yaml")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SPACES if "backtest" not in yaml.safe_load(p.read_text())],
+    ids=lambda p: p.stem,
+)
+def test_a_spot_space_stores_the_direction_and_no_backtest_keys(path):
+    """Spaces without ``signal.direction`` trade long (the spot strategy) and store no backtest
+    keys; their fingerprint (the file's entries) does not name either."""
+    space = load_space(path)
+    assert not any(k.startswith("backtest.") or k == "signal.direction" for k in space.entries)
+    params = space.sample(optuna.create_study().ask())
+    assert "backtest" not in params.to_dict() and params.backtest == {}
+    assert params.signal.direction == "long"
+    assert params.settings(BacktestSettings()) == BacktestSettings()

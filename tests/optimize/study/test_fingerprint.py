@@ -61,3 +61,32 @@ def test_a_key_added_later_reads_as_its_default_on_resume():
     assert fingerprint_differences(before, changed) == [
         "config features.DI_threshold: stored '<absent>', now 1.0"
     ]
+
+
+def test_spot_studies_made_before_markets_and_directions_resume():
+    """The spot configs and spaces shipped make the fingerprint they made before ``data.markets``,
+    ``signal.direction`` and ``backtest.leverage`` existed; naming a markets file is a change."""
+    from pathlib import Path
+
+    from optimize.config import load_config
+    from optimize.search.space import load_space
+    from optimize.study.fingerprint import study_fingerprint
+
+    root = Path(__file__).resolve().parents[3]
+    for name in ("default", "smoke", "gpu"):
+        config = load_config(root / "configs" / f"{name}.yaml")
+        space = load_space(root / "search_spaces" / f"{name}.yaml")
+        current = study_fingerprint(config, space)
+        before = {
+            "config": {**current["config"], "data": dict(current["config"]["data"])},
+            "space": current["space"],
+        }
+        del before["config"]["data"]["markets"]  # the key of the older version
+        assert not any("direction" in k or k.startswith("backtest.") for k in current["space"])
+        assert fingerprint_differences(before, current) == [], name
+        named = dataclasses.replace(
+            config, data=dataclasses.replace(config.data, markets="mine.json")
+        )
+        assert fingerprint_differences(before, study_fingerprint(named, space)) == [
+            "config data.markets: stored '<absent>', now 'mine.json'"
+        ]

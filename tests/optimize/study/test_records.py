@@ -10,6 +10,7 @@ from optimize.study.records import (
     TRIAL_SCHEMA,
     HoldoutTouched,
     RecordError,
+    SideCounts,
     StudyRecord,
     TrialRecord,
     study_config,
@@ -100,3 +101,25 @@ def test_holdout_touched_record_round_trip_and_absence() -> None:
     assert touched == HoldoutTouched("2026-01-01T00:00:00", "2026-01-02T00:00:00", (7,))
     assert touched.adding(3, "2026-01-03T00:00:00").trials == (3, 7)
     assert touched.adding(7, "2026-01-03T00:00:00").trials == (7,)
+
+
+def test_sides_per_fold_and_span_and_records_written_before_them() -> None:
+    """Schema 4 stores each span's long and short trades and funding paid; metrics stored before
+    (spot studies: longs only, no funding) read as that."""
+    sides = {"long_trades": 3, "short_trades": 4, "funding_paid": -1.25}
+    record = TrialRecord(
+        params={"lstm": {}},
+        folds=[{"fold": 0, "metrics": {"total_trades": 7.0, **sides}}, {"fold": 1, "metrics": {}}],
+        oos_metrics={"total_trades": 7.0, **sides},
+    )
+    study = optuna.create_study()
+    trial = study.ask()
+    write_trial(trial, record)
+    study.tell(trial, 1.0)
+    read = TrialRecord.of(study.trials[0])
+    assert read.sides == [SideCounts(3, 4, -1.25), SideCounts(0, 0, 0.0)]
+    assert read.sides_total == SideCounts(3, 4, -1.25)
+    assert read.sides_total.to_dict() == sides
+    old = TrialRecord.of(_trial({**RECORD.to_user_attrs(), "schema": 3}))
+    assert old.schema == 3 and old.sides_total == SideCounts(7, 0, 0.0)
+    assert SideCounts.of({}) == SideCounts(0, 0, 0.0)
