@@ -7,8 +7,10 @@ import argparse
 
 
 def cmd_markets(args: argparse.Namespace) -> int:
+    from optimize.cli._options import check_output
     from optimize.freqtrade.markets import fetch_markets, save_markets
 
+    check_output(args.out, "--out")  # before the exchange is asked: nothing fetched in vain
     markets = fetch_markets(args.pairs, args.trading_mode, args.exchange)
     path = save_markets(args.out, markets, exchange=args.exchange, trading_mode=args.trading_mode)
     print(

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from base.errors import DataError
 from lstm.checks import check_choice
 from optimize._version import __version__
 from optimize.backtest.settings import TRADING_MODES
@@ -41,7 +42,7 @@ EMBEDDED_EXCHANGE = "binance"
 """The exchange of the embedded markets files."""
 
 
-class MarketsError(ValueError):
+class MarketsError(DataError):
     """A markets file that is missing, malformed or lacks a pair; or markets that could not be
     fetched. The message is one line naming the file or the exchange and what to do."""
 
@@ -247,9 +248,11 @@ def save_markets(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    partial = path.with_name(f".{path.name}.partial")  # never a half-written markets file
+    partial.write_text(
         json.dumps(doc, indent=1, sort_keys=False, default=str) + "\n", encoding="utf-8"
     )
+    partial.replace(path)
     return path
 
 

@@ -34,6 +34,11 @@ logger = logging.getLogger(__name__)
 
 STOP_POLL_S = 1.0
 """How often a task's watcher asks the scheduler whether ``run`` asked it to stop (s)."""
+REFIRE_S = 15.0
+"""Seconds a task's watcher waits for the loop to end after raising the interrupt in it before
+raising it again: an exception raised asynchronously can land where Python ignores it (a garbage
+collector callback, a ``__del__``), and the loop would run on. The loop's own handling (the trial
+marked FAILED, its retry queued) takes far less."""
 
 
 @dataclass(frozen=True)
@@ -121,11 +126,13 @@ def _interrupt_class(signum: int) -> type:
 
 
 class _Stopper:
-    """Inside a worker task: raise ``Interrupted`` in the loop's thread, once, when ``run``
-    publishes a signal on the scheduler or when the scheduler cancels the task.
+    """Inside a worker task: raise ``Interrupted`` in the loop's thread when ``run`` publishes a
+    signal on the scheduler or when the scheduler cancels the task.
 
     The exception is raised asynchronously (at the thread's next Python instruction), as a
-    signal handler raises it in a worker process's main thread.
+    signal handler raises it in a worker process's main thread; again every :data:`REFIRE_S`
+    while the loop has not ended (an asynchronous exception can be swallowed where Python ignores
+    exceptions).
     """
 
     def __init__(self, stop: str, client: Any, key: Any, worker: Any) -> None:
@@ -164,11 +171,17 @@ class _Stopper:
                     return
                 continue
             if stopped:
-                self._fire(stop_signal(self._stop, self._client))
+                self._fire_until_done(stop_signal(self._stop, self._client))
                 return
             if self._cancelled():
-                self._fire(int(signal.SIGTERM))
+                self._fire_until_done(int(signal.SIGTERM))
                 return
+
+    def _fire_until_done(self, signum: int) -> None:
+        self._fire(signum)
+        while not self._done.wait(REFIRE_S):
+            logger.warning("worker loop still running %.0f s after its stop: again", REFIRE_S)
+            self._fire(signum)
 
     def _fire(self, signum: int) -> None:
         with self._lock:

@@ -230,8 +230,22 @@ FAST_SIGNALS = {("robustness", "SIGTERM"), ("verify", "SIGINT"), ("report", "SIG
 """Signal cases in the default suite; the others are marked slow."""
 
 
+NOT_SWEPT = ("markets",)
+"""Commands without an input file or a model to train: ``markets`` (pairs on the command line,
+the exchange over the network) is driven with an unwritable ``--out`` below and without network
+in ``tests/optimize/freqtrade/test_verify_futures.py``."""
+
+
 def test_the_sweep_covers_every_command():
-    assert set(commands()) == set(SWEPT)
+    assert set(commands()) == set(SWEPT) | set(NOT_SWEPT)
+
+
+def test_markets_refuses_an_unwritable_out_before_asking_the_exchange(tmp_path, unwritable):
+    out = unwritable(tmp_path / "ro") / "markets.json"
+    argv = ["markets", "--pairs", "BNB/USDT", "--out", str(out)]
+    code, _, err = finish(start(tmp_path, *argv))
+    _assert_one_line(code, err, 2, rf"^error: cannot write --out {re.escape(str(out))}: .+")
+    assert not out.exists()
 
 
 def _assert_one_line(code: int, err: str, expected_code: int, pattern: str) -> None:
