@@ -2,7 +2,7 @@
 
 ``run`` starts ``--workers`` worker processes on one storage and shows a progress bar; ``worker``
 is the same worker on its own, to join a study from any machine (point ``--storage`` at a shared
-PostgreSQL server); ``robustness`` re-evaluates the best trials on fresh seed sets.
+PostgreSQL server); ``robustness`` races the best trials on fresh seed sets.
 """
 
 from __future__ import annotations
@@ -189,8 +189,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     failures = [line for k, p in enumerate(procs) if (line := _exit_line(k, p))]
     for line in failures:
         print(line, file=sys.stderr)
-    if config.study.robustness_top and _has_complete(study):
-        _robustness(study, top=None, seed_sets=None, workers=workers)
+    settings = config.study  # this run's settings: robustness keys may differ from the stored ones
+    if settings.robustness_top and _has_complete(study):
+        _robustness(
+            study,
+            top=settings.robustness_top,
+            budget=settings.robustness_budget,
+            seed_sets=settings.robustness_seed_sets,
+            workers=workers,
+        )
     _summary(study)
     return 1 if failures else 0
 
@@ -254,12 +261,15 @@ class RobustnessInterrupted(ValueError):
     """The robustness step lost an evaluation process (killed, out of memory); resumable."""
 
 
-def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) -> None:
-    """Run (or resume) the robustness step with a progress bar sized by the step's own plan."""
+def _robustness(
+    study, *, top: int | None, budget: int | None, seed_sets: int | None, workers: int
+) -> None:
+    """Run (or resume) the race with a progress bar over its budget and a line per elimination."""
     from concurrent.futures.process import BrokenProcessPool
 
     from tqdm import tqdm
 
+    from optimize.study.racing import Race
     from optimize.study.robustness import RobustnessPlan, run_robustness
 
     with contextlib.ExitStack() as stack:
@@ -267,24 +277,41 @@ def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) 
 
         def start(plan: RobustnessPlan) -> None:
             print(
-                f"robustness: top {plan.top} complete trials x {plan.seed_sets} fresh seed sets, "
-                f"{plan.evaluations} evaluation(s) to run",
+                f"robustness: race of the best {len(plan.candidates)} complete trials "
+                f"{list(plan.candidates)} on fresh seed sets, budget {plan.budget} evaluations, "
+                f"at most {plan.seed_sets} seed sets each; {plan.rounds} round(s), "
+                f"{plan.evaluations} evaluation(s) replayed from stored values",
                 flush=True,
             )
-            todo = plan.evaluations
             bar = tqdm(
-                total=todo, desc="seed sets", unit="eval", dynamic_ncols=True, disable=not todo
+                total=plan.budget,
+                initial=plan.evaluations,
+                desc="race",
+                unit="eval",
+                dynamic_ncols=True,
+                disable=not plan.candidates,
             )
             bars.append(stack.enter_context(bar))
 
+        def round_done(race: Race) -> None:
+            bars[0].update(race.evaluations - bars[0].n)  # values stored earlier count too
+            last = race.rounds[-1]
+            gone = ", ".join(f"#{e.trial} ({e.reason})" for e in last.eliminated) or "nobody"
+            tqdm.write(
+                f"round {last.number}: {len(last.entrants)} evaluated, eliminated {gone}; "
+                f"{len(race.survivors)} left"
+            )
+
         try:
-            run_robustness(
+            race = run_robustness(
                 study,
                 top=top,
+                budget=budget,
                 seed_sets=seed_sets,
                 workers=workers,
                 on_plan=start,
                 on_value=lambda _: bars[0].update(1),
+                on_round=round_done,
             )
         except BrokenProcessPool as exc:
             raise RobustnessInterrupted(
@@ -292,6 +319,13 @@ def _robustness(study, *, top: int | None, seed_sets: int | None, workers: int) 
                 "so far are stored: rerun `python -m optimize robustness --study-name "
                 f"{study.study_name}` to resume."
             ) from None
+    if race.candidates:
+        print(
+            f"race over ({race.stop}): {len(race.rounds)} round(s), {race.evaluations} "
+            f"evaluation(s), {len(race.eliminated)} eliminated; winner "
+            + (f"#{race.winner}" if race.winner is not None else "none"),
+            flush=True,
+        )
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
@@ -300,7 +334,13 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     study = load_existing_study(args.storage, args.study_name)
     if not _has_complete(study):
         raise ValueError(f"study {args.study_name!r} has no COMPLETE trial to re-evaluate yet.")
-    _robustness(study, top=args.top, seed_sets=args.seeds, workers=max(1, args.workers))
+    _robustness(
+        study,
+        top=args.top,
+        budget=args.budget,
+        seed_sets=args.seeds,
+        workers=max(1, args.workers),
+    )
     _summary(study)
     return 0
 
@@ -357,12 +397,12 @@ def _summary(study) -> None:
 
 def _print_selected(study) -> None:
     """The trial report, holdout and export use by default, with its seed mean ± std."""
-    from optimize.study.seednoise import best_by_seed_mean, read_noise
+    from optimize.study.seednoise import best_by_seed_mean, race_noise
 
     selected = best_by_seed_mean(study)
     if selected is None:
         return
-    noise = read_noise(study)[selected.number]
+    noise = race_noise(study)[selected.number]
     print(
         f"selected trial #{selected.number} (best mean over {len(noise.values)} fresh seed sets): "
         f"{noise.mean:.4f} ± {noise.std:.4f} (min {noise.min:.4f}, max {noise.max:.4f}; "
@@ -393,7 +433,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     worker.set_defaults(func=cmd_worker)
 
     robust = sub.add_parser(
-        "robustness", help="re-evaluate the best complete trials on fresh seed sets (resumes)"
+        "robustness", help="race the best complete trials on fresh seed sets (resumes)"
     )
     storage_option(robust)
     study_name_option(robust, "the study", required=True)
@@ -401,13 +441,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--top",
         type=int,
         default=None,
-        help="trials to re-evaluate (default: the config's study.robustness_top)",
+        help="candidates: the best N complete trials by recorded value (default: the study "
+        "config's study.robustness_top)",
+    )
+    robust.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="the most evaluations (trial x fresh seed set) the race may use (default: "
+        "study.robustness_budget)",
     )
     robust.add_argument(
         "--seeds",
         type=int,
         default=None,
-        help="fresh seed sets per trial (default: study.robustness_seed_sets)",
+        help="the most fresh seed sets (rounds) per candidate (default: "
+        "study.robustness_seed_sets)",
     )
-    robust.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    robust.add_argument(
+        "--workers", type=int, default=1, help="evaluation processes (default 1; as many as cores)"
+    )
     robust.set_defaults(func=cmd_robustness)
