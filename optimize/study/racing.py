@@ -266,6 +266,24 @@ class Race:
         """The block the next round evaluates (None: the race is over)."""
         return None if self.stop else len(self.rounds) + 1
 
+    @property
+    def certain_blocks(self) -> tuple[int, ...]:
+        """Blocks every current survivor will be evaluated on, whatever the values: the next
+        one, and the ones after it while no test can run in between (fewer than
+        ``rules.first_test`` shared blocks) and the budget and ``max_blocks`` allow. Their
+        evaluations can all run at once (no barrier between the first rounds)."""
+        out: list[int] = []
+        done, alive, used = len(self.rounds), len(self.survivors), self.evaluations
+        while self.stop is None:
+            block = done + 1
+            if block > self.max_blocks or used + alive > self.budget:
+                break
+            out.append(block)
+            done, used = block, used + alive
+            if done >= self.rules.first_test:  # a test runs after this round
+                break
+        return tuple(out)
+
     def mean(self, trial: int) -> float:
         """``trial``'s mean over the blocks it raced on (NaN: none)."""
         v = self.values.get(trial, ())

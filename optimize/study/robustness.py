@@ -304,19 +304,23 @@ def run_robustness(
     )
     params = {t.number: TrialRecord.of(t).params for t in trials}
     with Evaluator(config, min(workers, max(1, len(trials)))) as evaluator:
-        while (block := race.next_block) is not None:
-            jobs = [(t, params[t], block) for t in race.survivors if (t, block) not in stored]
+        while blocks := race.certain_blocks:
+            # The first rounds (before any test can run) are certain: evaluated together.
+            jobs = [
+                (t, params[t], b) for b in blocks for t in race.survivors if (t, b) not in stored
+            ]
             for result in evaluator.run(jobs):
                 record = _store(study, config.training.ensemble_size, result)
                 stored[(record.trial, record.seed_set)] = float(record.value)
                 if on_value is not None:
                     on_value(record)
-            race = race.advance({t: stored[(t, block)] for t in race.survivors})
-            _write_race(study, race)
-            for e in race.rounds[-1].eliminated:
-                logger.info("round %d: trial %d eliminated: %s", block, e.trial, e.reason)
-            if on_round is not None:
-                on_round(race)
+            for block in blocks:
+                race = race.advance({t: stored[(t, block)] for t in race.survivors})
+                _write_race(study, race)
+                for e in race.rounds[-1].eliminated:
+                    logger.info("round %d: trial %d eliminated: %s", block, e.trial, e.reason)
+                if on_round is not None:
+                    on_round(race)
     logger.info(
         "race of study %s over (%s) after %d rounds and %d evaluations: trial %s",
         study.study_name,

@@ -155,6 +155,20 @@ def test_race_rounds_budget_and_stops() -> None:
     assert none.stop == BUDGET_SPENT and none.winner is None and none.evaluations == 0
 
 
+def test_certain_blocks_are_the_rounds_before_the_next_test() -> None:
+    """Rounds that run whatever the values (no test can come before them) may be evaluated
+    together; never past the budget or the seed sets allowed."""
+    assert Race((1, 2, 3), 30, 10).certain_blocks == (1, 2)
+    assert Race((1, 2, 3), 30, 10, RaceRules(first_test=4)).certain_blocks == (1, 2, 3, 4)
+    assert Race((1, 2, 3), 5, 10).certain_blocks == (1,)  # a second round would pass 5
+    assert Race((1, 2, 3), 30, 1).certain_blocks == (1,)
+    assert Race((1,), 30, 5).certain_blocks == () and Race((1, 2), 1, 5).certain_blocks == ()
+    race = Race((1, 2, 3), 30, 10).advance({1: 0.0, 2: 1.0, 3: 2.0})
+    assert race.certain_blocks == (2,)
+    race = race.advance({1: 0.0, 2: 1.1, 3: 2.0})
+    assert race.stop is None and race.certain_blocks == (3,)  # a test ran after round 2
+
+
 def test_minimised_objective_keeps_the_lowest_mean() -> None:
     value = _table({1: -1.0, 2: 0.0, 3: 1.0}, 0.05, 20, 3)
     race = run_race([1, 2, 3], value, budget=60, max_blocks=20, maximize=False)

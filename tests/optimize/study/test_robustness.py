@@ -303,10 +303,11 @@ def _copy_study(source_url: str, target: Path) -> str:
 
 
 def test_killed_race_resumes_to_the_same_winner_without_recomputing(smoke_study, tmp_path) -> None:
-    """SIGKILL of `robustness` in its second round (it cannot be over: two candidates need four
-    shared seed sets before a Friedman test can reject), then a rerun: the rerun computes only the
-    values not stored yet (the stored records are untouched) and ends with the race, winner and
-    values of an uninterrupted race on another copy of the study."""
+    """SIGKILL of `robustness` in its third round (rounds 1 and 2 run together and are recorded;
+    the race cannot be over: two candidates need four shared seed sets before a Friedman test can
+    reject), then a rerun: the rerun computes only the values not stored yet (the stored records
+    are untouched) and ends with the race, winner and values of an uninterrupted race on another
+    copy of the study."""
     import signal
     import time
 
@@ -317,16 +318,16 @@ def test_killed_race_resumes_to_the_same_winner_without_recomputing(smoke_study,
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     study = optuna.load_study(study_name="smoke", storage=killed)
     deadline, stored = time.monotonic() + 300, []
-    while time.monotonic() < deadline and len(stored) < 3 and proc.poll() is None:
+    while time.monotonic() < deadline and len(stored) < 5 and proc.poll() is None:
         time.sleep(0.05)
         stored = read_values(optuna.load_study(study_name="smoke", storage=killed))
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
     before = {attr_key(v.trial, v.seed_set): v for v in read_values(study)}
-    assert 3 <= len(before) < 12, before
+    assert 5 <= len(before) < 8, before
     record = RaceRecord.stored(optuna.load_study(study_name="smoke", storage=killed))
-    assert record is not None and record.stop is None and record.winner is None  # mid-race
+    assert record is not None and len(record.rounds) == 2 and record.stop is None  # mid-race
 
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
