@@ -10,7 +10,6 @@ import optuna
 import pytest
 from scipy import stats
 
-from optimize.config import StudyConfig
 from optimize.study.racing import (
     BLOCKS_SPENT,
     BUDGET_SPENT,
@@ -241,41 +240,49 @@ def _search(seed: int, rng: np.random.Generator, n_trials: int = 20):
 
 def _fresh(rng, true, sigma, rows, blocks: int, shared: float = 0.3):
     """Fresh values of ``rows`` on ``blocks`` seed sets; a seed set moves every candidate by a
-    common part (``shared`` of the variance), as the same seeds do for similar models."""
+    common part (``shared`` of the variance), as the same seeds do for similar models (the
+    benchmark's studies measure about 0.6)."""
     common = rng.normal(size=blocks)
     own = rng.normal(size=(len(rows), blocks))
     z = math.sqrt(shared) * common[None, :] + math.sqrt(1 - shared) * own
     return true[rows][:, None] + sigma[rows][:, None] * z
 
 
+RACE_TOP, RACE_BUDGET, RACE_SETS = 6, 30, 10
+"""The race of the selection test: the best 6 by recorded value, at most 30 evaluations."""
+
+
 def test_racing_finds_the_true_best_more_often_than_the_best_three() -> None:
-    """Over 200 synthetic TPE searches of 20 trials, three designs choose from fresh seed sets:
-    the race with the shipped defaults (best 6 by recorded value, budget 30: about 22 evaluations
-    used on average), the best 3 by recorded value with the same 30 evaluations (10 seed sets
-    each), and the best 3 x 3 seed sets (9 evaluations, the former default). Measured (this
-    test's seeds): the race picks the truly best trial in 71 % of the searches, best-3 x 10 in
-    64 %, best-3 x 3 in 58 %, Optuna's best recorded trial in 42 %. Asserted: the race beats both
-    best-3 designs by at least 4 points, and the recorded best by far."""
-    defaults = StudyConfig()
-    top, budget, cap = (
-        defaults.robustness_top,
-        defaults.robustness_budget,
-        defaults.robustness_seed_sets,
-    )
+    """Over 300 synthetic TPE searches of 20 trials, designs choose from fresh seed sets:
+    the race of the best 6 by recorded value with a budget of 30 evaluations (27.8 used on
+    average), the best 3 by recorded value with the same 30 evaluations (10 seed sets each), the
+    best 3 x 3 seed sets (9 evaluations, the former default) and Optuna's best recorded trial.
+    Measured with this test's seeds: the race picks the truly best trial in 75 % of the
+    searches, best-3 x 10 in 66 %, best-3 x 3 in 59 %, the best recorded trial in
+    41 %; the truly best trial is among the best 3 by recorded value in 74 % of the
+    searches and among the best 6 in 93 % (the ceilings of the two designs). Asserted: the
+    race beats best-3 x 10 (same evaluations) by at least 5 points, best-3 x 3 by at least 10 and
+    the best recorded trial by at least 25. Smaller budgets in the same model (same seeds): the
+    best 4 raced with 9 evaluations 60 % vs best-3 x 3 59 %; the best 6 with 18, 59 % vs the best
+    3 with the same 18 59 %; the best 10 with 20, 60 % vs 60 %: racing only pays once the budget
+    lets it look at more candidates than the best 3 several times each."""
     rng = np.random.default_rng(7)
-    hits = {"race": 0, "top3_same": 0, "top3x3": 0, "recorded": 0}
+    hits = {"race": 0, "top3_same": 0, "top3x3": 0, "recorded": 0, "in3": 0, "in6": 0}
     evaluations = []
-    n = 200
+    n = 300
     for seed in range(n):
         true, sigma, recorded = _search(seed, rng)
         order = np.argsort(-recorded, kind="stable")
         best = true.max()
-        fresh = _fresh(rng, true, sigma, order[:top], cap)
+        fresh = _fresh(rng, true, sigma, order[:RACE_TOP], RACE_SETS)
         race = run_race(
-            range(top), lambda r, b, f=fresh: float(f[r, b - 1]), budget=budget, max_blocks=cap
+            range(RACE_TOP),
+            lambda r, b, f=fresh: float(f[r, b - 1]),
+            budget=RACE_BUDGET,
+            max_blocks=RACE_SETS,
         )
         evaluations.append(race.evaluations)
-        three = _fresh(rng, true, sigma, order[:3], budget // 3)
+        three = _fresh(rng, true, sigma, order[:3], RACE_BUDGET // 3)
         picks = {
             "race": order[race.winner],
             "top3_same": order[int(np.argmax(three.mean(axis=1)))],
@@ -284,8 +291,10 @@ def test_racing_finds_the_true_best_more_often_than_the_best_three() -> None:
         }
         for key, pick in picks.items():
             hits[key] += true[pick] == best
+        hits["in3"] += best in true[order[:3]]
+        hits["in6"] += best in true[order[:RACE_TOP]]
     rate = {k: v / n for k, v in hits.items()}
-    assert max(evaluations) <= budget and np.mean(evaluations) <= budget
-    assert rate["race"] >= rate["top3_same"] + 0.04, rate
-    assert rate["race"] >= rate["top3x3"] + 0.04, rate
-    assert rate["race"] >= rate["recorded"] + 0.15, rate
+    assert max(evaluations) <= RACE_BUDGET
+    assert rate["race"] >= rate["top3_same"] + 0.05, rate
+    assert rate["race"] >= rate["top3x3"] + 0.10, rate
+    assert rate["race"] >= rate["recorded"] + 0.25, rate
