@@ -139,12 +139,26 @@ def test_robustness_races_stores_values_selects_the_winner_and_resumes(study) ->
     assert all(len(n.values) == 3 for n in read_noise(study).values())
 
 
-def test_run_uses_the_robustness_settings_of_this_run(smoke_study, tmp_path) -> None:
+def _copy_study(source_url: str, target: Path) -> str:
+    import sqlite3
+
+    source, copy = sqlite3.connect(source_url.removeprefix("sqlite:///")), sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
+    return f"sqlite:///{target}"
+
+
+def test_run_uses_the_robustness_settings_of_this_run(smoke_study_file, tmp_path) -> None:
     """`run` on an existing study with other robustness keys (they may change between runs):
     the race takes this run's values, not the ones stored with the study."""
     import yaml
 
     from optimize.cli import main
+
+    smoke_study = _copy_study(f"sqlite:///{smoke_study_file}", tmp_path / "run.db")
 
     raw = yaml.safe_load(SMOKE_CONFIG.read_text())
     raw["study"].update(robustness_top=2, robustness_budget=2, robustness_seed_sets=1)
@@ -290,19 +304,9 @@ def test_killed_robustness_leaves_no_evaluation_process(smoke_study, tmp_path) -
     assert not alive, f"orphaned evaluation processes: {[p.pid for p in alive]}"
 
 
-def _copy_study(source_url: str, target: Path) -> str:
-    import sqlite3
-
-    source, copy = sqlite3.connect(source_url.removeprefix("sqlite:///")), sqlite3.connect(target)
-    try:
-        source.backup(copy)
-    finally:
-        source.close()
-        copy.close()
-    return f"sqlite:///{target}"
-
-
-def test_killed_race_resumes_to_the_same_winner_without_recomputing(smoke_study, tmp_path) -> None:
+def test_killed_race_resumes_to_the_same_winner_without_recomputing(
+    smoke_study_file, tmp_path
+) -> None:
     """SIGKILL of `robustness` in its third round (rounds 1 and 2 run together and are recorded;
     the race cannot be over: two candidates need four shared seed sets before a Friedman test can
     reject), then a rerun: the rerun computes only the values not stored yet (the stored records
@@ -311,12 +315,14 @@ def test_killed_race_resumes_to_the_same_winner_without_recomputing(smoke_study,
     import signal
     import time
 
-    killed = _copy_study(smoke_study, tmp_path / "killed.db")
-    whole = _copy_study(smoke_study, tmp_path / "whole.db")
+    pristine = f"sqlite:///{smoke_study_file}"  # no fresh value stored yet
+    killed = _copy_study(pristine, tmp_path / "killed.db")
+    whole = _copy_study(pristine, tmp_path / "whole.db")
     args = ["--study-name", "smoke", "--top", "2", "--budget", "12", "--seeds", "6"]
     command = [sys.executable, "-m", "optimize", "robustness", "--storage", killed, *args]
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     study = optuna.load_study(study_name="smoke", storage=killed)
+    assert read_values(study) == [] and RaceRecord.stored(study) is None
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline, stored = time.monotonic() + 300, []
     while time.monotonic() < deadline and len(stored) < 5 and proc.poll() is None:
         time.sleep(0.05)
