@@ -120,7 +120,7 @@ class StudyConfig:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 2
-    robustness_top: int = 10
+    robustness_top: int = 6
     robustness_budget: int = 30
     robustness_seed_sets: int = 10
 
