@@ -29,6 +29,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from optimize.study.racing import Elimination, Race, RaceRules, Round
+from optimize.study.records import RecordError
 
 ATTR_PREFIX = "seed_noise:"
 RECORD_FORMAT = 1
@@ -224,14 +225,14 @@ class RaceRecord:
         """The study's race record, or None when no race has run.
 
         Raises:
-            ValueError: a record of another format or with missing fields (names the key).
+            RecordError: a record of another format or with missing fields (names the key).
         """
         raw = study.user_attrs.get(RACE_ATTR)
         if raw is None:
             return None
         if not isinstance(raw, dict) or raw.get("format") != RACE_FORMAT:
             got = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
-            raise ValueError(
+            raise RecordError(
                 f"study user attr {RACE_ATTR!r} is not a race record of format {RACE_FORMAT}, "
                 f"but got format={got!r}; rerun `python -m optimize robustness` with this version."
             )
@@ -239,7 +240,7 @@ class RaceRecord:
             return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
         except KeyError as exc:
             missing = exc.args[0]
-            raise ValueError(f"study user attr {RACE_ATTR!r} lacks field {missing!r}.") from None
+            raise RecordError(f"study user attr {RACE_ATTR!r} lacks field {missing!r}.") from None
 
     def write(self, study: optuna.Study) -> None:
         """Store this record as the study's race (replacing the previous one)."""

@@ -298,3 +298,30 @@ def test_racing_finds_the_true_best_more_often_than_the_best_three() -> None:
     assert rate["race"] >= rate["top3_same"] + 0.05, rate
     assert rate["race"] >= rate["top3x3"] + 0.10, rate
     assert rate["race"] >= rate["recorded"] + 0.25, rate
+
+
+def test_race_record_round_trip_and_refusals() -> None:
+    """The stored race describes itself (settings, rounds, reasons, values) and reads back as the
+    same race; a record of another format or with a missing field is refused by name."""
+    from optimize.study.records import RecordError
+    from optimize.study.seednoise import RACE_ATTR, RaceRecord
+
+    value = _table({1: 1.0, 2: -1.0, 3: 0.9}, 0.05, 20, 5)
+    race = run_race([2, 1, 3], value, budget=40, max_blocks=20)
+    assert race.eliminated
+    record = RaceRecord.of(race, updated_at="2026-12-04T00:00:00+00:00", version="test")
+    assert record.race() == race and record.winner == race.winner
+    reasons = [e["reason"] for r in record.rounds for e in r["eliminated"]]
+    assert reasons == [e.reason for e in race.eliminated] and reasons
+    study = optuna.create_study(direction="maximize")
+    assert RaceRecord.stored(study) is None
+    record.write(study)
+    assert RaceRecord.stored(study) == record
+    study.set_user_attr(RACE_ATTR, {**record.to_attr(), "format": 99})
+    with pytest.raises(RecordError, match="format=99"):
+        RaceRecord.stored(study)
+    broken = record.to_attr()
+    del broken["budget"]
+    study.set_user_attr(RACE_ATTR, broken)
+    with pytest.raises(RecordError, match="lacks field 'budget'"):
+        RaceRecord.stored(study)
