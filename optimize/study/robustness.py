@@ -257,7 +257,8 @@ def run_robustness(
     The race (:mod:`optimize.study.racing`) is replayed first from the values already stored, so
     a rerun resumes where the last one stopped and computes only what is missing; a finished race
     costs nothing. Each round's missing values are evaluated in parallel (``workers``
-    processes), each value stored as soon as it is known, the race record after every round.
+    processes; the candidates with the longest trials first, so the workers end a round together),
+    each value stored as soon as it is known, the race record after every round.
 
     Args:
         study: a single-objective study made by this project's runner.
@@ -302,13 +303,16 @@ def run_robustness(
         seed_sets,
         race.evaluations,
     )
-    params = {t.number: TrialRecord.of(t).params for t in trials}
+    records = {t.number: TrialRecord.of(t) for t in trials}
+    params = {n: r.params for n, r in records.items()}
+    # Longest first (an evaluation costs about its trial): the workers finish a round together.
+    cost = {n: r.duration_s if math.isfinite(r.duration_s) else 0.0 for n, r in records.items()}
     with Evaluator(config, min(workers, max(1, len(trials)))) as evaluator:
         while blocks := race.certain_blocks:
             # The first rounds (before any test can run) are certain: evaluated together.
-            jobs = [
-                (t, params[t], b) for b in blocks for t in race.survivors if (t, b) not in stored
-            ]
+            todo = [(t, b) for b in blocks for t in race.survivors if (t, b) not in stored]
+            todo.sort(key=lambda job: (-cost[job[0]], job[1], job[0]))
+            jobs = [(t, params[t], b) for t, b in todo]
             for result in evaluator.run(jobs):
                 record = _store(study, config.training.ensemble_size, result)
                 stored[(record.trial, record.seed_set)] = float(record.value)
