@@ -110,9 +110,12 @@ class StudyConfig:
         heartbeat_interval: seconds between worker heartbeats (dead workers are detected).
         grace_period: seconds without heartbeat after which a trial is failed and retried.
         max_retry: retries of a trial whose worker died.
-        robustness_top: after the trials, the best this many complete trials are re-evaluated on
-            fresh seed sets (0 turns the step off).
-        robustness_seed_sets: fresh seed sets per re-evaluated trial (>= 1 when the step is on).
+        robustness_top: after the trials, the best this many complete trials by recorded value
+            race on fresh seed sets (:mod:`optimize.study.racing`; 0 turns the step off).
+        robustness_budget: the most evaluations (trial x fresh seed set, each a full walk-forward
+            evaluation) the race may use; >= ``robustness_top`` when the step is on (one round).
+        robustness_seed_sets: the most fresh seed sets (rounds) any candidate gets in the race
+            (>= 1 when the step is on).
     """
 
     objective: str = "sharpe"
@@ -127,8 +130,9 @@ class StudyConfig:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 2
-    robustness_top: int = 5
-    robustness_seed_sets: int = 3
+    robustness_top: int = 6
+    robustness_budget: int = 30
+    robustness_seed_sets: int = 10
 
     def __post_init__(self) -> None:
         from optimize.search.objectives import get_objective
@@ -153,6 +157,7 @@ class StudyConfig:
             "grace_period",
             "max_retry",
             "robustness_top",
+            "robustness_budget",
             "robustness_seed_sets",
         ):
             check_int(name, getattr(self, name), 0)
@@ -165,6 +170,12 @@ class StudyConfig:
             raise ValueError(
                 "robustness_seed_sets must be >= 1 when robustness_top > 0, but got "
                 f"robustness_seed_sets={self.robustness_seed_sets!r}."
+            )
+        if self.robustness_top > 0 and self.robustness_budget < self.robustness_top:
+            raise ValueError(
+                "robustness_budget must be >= robustness_top (a round evaluates every candidate "
+                f"once), but got robustness_budget={self.robustness_budget!r} and "
+                f"robustness_top={self.robustness_top!r}."
             )
         if self.timeout is not None:
             check_number("timeout", self.timeout, 0.0, low_open=True)

@@ -35,6 +35,7 @@ from optimize.analysis.report import (
     ReportInputs,
     collect,
     noise_row,
+    race_summary,
 )
 from optimize.study.records import StudyRecord
 from optimize.study.scoring import FOLD_METRIC_KEYS, SIDE_KEYS
@@ -358,25 +359,28 @@ def _overfitting(inp: ReportInputs) -> str:
 
 
 def _seed_noise(inp: ReportInputs) -> str:
-
     out = f"<p>{esc(inp.noise_sentence)}</p>"
     if not inp.noise:
         return out + note(
             "The robustness step has not run for this study: "
-            "`python -m optimize robustness --study-name NAME` re-evaluates the best "
+            "`python -m optimize robustness --study-name NAME` races the best "
             "trials on fresh seed sets."
         )
+    if inp.race is not None:
+        out += _race(inp)
     rows = []
     for n in inp.noise:
-        r = noise_row(n, inp.value_iqr)
+        r = noise_row(n, inp.value_iqr, inp.race)
         mark = " (selected)" if n.trial == inp.trial.number else ""
         rows.append(
             [
                 f"#{n.trial}{mark}",
                 num(r["recorded"]),
                 f"{num(r['mean'])} ± {num(r['std'])}",
+                str(len(n.values)),
                 f"{num(r['min'])} .. {num(r['max'])}",
                 num(r["std_over_iqr"], ".2f"),
+                esc(r["race"]) or "–",
                 ", ".join(f"{v:.4f}" for v in n.values),
             ]
         )
@@ -385,17 +389,44 @@ def _seed_noise(inp: ReportInputs) -> str:
             "trial",
             "recorded value",
             "mean ± std over fresh seeds",
+            "seed sets",
             "min .. max",
             "seed std / IQR across trials",
+            "race",
             "values",
         ],
         rows,
     )
     return out + note(
-        "The best complete trials by recorded value, each re-evaluated with the same parameters "
-        "on fresh seed sets (other training seeds, same data). IQR of the values of the "
-        f"{len(inp.completed)} complete trials: {num(inp.value_iqr)}. The selected trial is the "
-        "best by the mean over fresh seeds, not by its recorded value."
+        "The best complete trials by recorded value, raced on fresh seed sets (other training "
+        "seeds, same data, the same seed sets for every candidate; docs/seeds.md). IQR of the "
+        f"values of the {len(inp.completed)} complete trials: {num(inp.value_iqr)}. The selected "
+        "trial is the race's winner: the best mean over fresh seeds, never its recorded value."
+    )
+
+
+def _race(inp: ReportInputs) -> str:
+    """The race: one sentence, then who was eliminated after which round and why."""
+    race = inp.race
+    assert race is not None
+    out = f"<p>{esc(race_summary(race))}</p>"
+    rows = [
+        [
+            str(r.number),
+            ", ".join(f"#{t}" for t in r.entrants),
+            "–" if r.friedman_p is None else f"{r.friedman_p:.3g}",
+            "; ".join(f"#{e.trial}: {esc(e.reason)}" for e in r.eliminated) or "–",
+        ]
+        for r in race.rounds
+    ]
+    if rows:
+        out += table(["round (seed set)", "evaluated", "Friedman p", "eliminated"], rows)
+    return out + note(
+        "After each round in which the survivors share at least "
+        f"{race.rules.first_test} seed sets: a Friedman test over the survivors on those seed "
+        "sets; when it rejects at level "
+        f"{race.rules.level}, every survivor whose one-sided paired t-test against the leader "
+        f"(the best current mean, never eliminated) has p < {race.rules.level} is eliminated."
     )
 
 

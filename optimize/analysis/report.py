@@ -39,6 +39,7 @@ from optimize.analysis import stats
 from optimize.analysis.pbo import probability_of_backtest_overfitting
 from optimize.search.space import TrialParams
 from optimize.study.holdout import evaluate_trial_holdout, stored_holdout
+from optimize.study.racing import Race
 from optimize.study.records import (
     HoldoutTouched,
     SideCounts,
@@ -47,10 +48,11 @@ from optimize.study.records import (
     study_config,
 )
 from optimize.study.seednoise import (
+    RaceRecord,
     SeedNoise,
     direction_sign,
     noise_sentence,
-    read_noise,
+    race_noise,
     value_iqr,
 )
 from optimize.study.selection import select_trial
@@ -246,6 +248,8 @@ class ReportInputs:
     value_iqr: float = math.nan
     """IQR of the values of the complete trials (the spread the seed std is compared with)."""
     noise_sentence: str = ""
+    race: Race | None = None
+    """The robustness step's race (None: none stored)."""
 
     @property
     def record(self) -> TrialRecord:
@@ -352,7 +356,8 @@ def collect(
             "buy_and_hold": float(record["baselines"]["buy_and_hold"]["profit_total"]),
         },
     )
-    noise_by_trial = read_noise(study)
+    noise_by_trial = race_noise(study)
+    raced = RaceRecord.stored(study)
     sign = direction_sign(study)
     noise = sorted(noise_by_trial.values(), key=lambda n: (-sign * n.recorded, n.trial))
     iqr = value_iqr(study) if len(study.directions) == 1 else math.nan
@@ -377,6 +382,7 @@ def collect(
         noise=noise,
         value_iqr=iqr,
         noise_sentence=sentence,
+        race=None if raced is None else raced.race(),
     )
 
 
@@ -396,7 +402,8 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
     ``folds`` one per fold and ``total``; None when the index was off), ``trading`` (trading mode,
     margin mode, leverage and direction of the selected trial), ``sides`` (its long and short
     trade counts and the funding paid, stake currency, > 0 paid: ``walkforward``, ``folds``,
-    ``holdout``; see :meth:`ReportInputs.sides`).
+    ``holdout``; see :meth:`ReportInputs.sides`), ``seed_noise`` (the table) and ``race``
+    (:func:`race_json`; None without a race).
     """
     n = inp.trial_noise
     return {
@@ -425,13 +432,82 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
         "seed_noise": {
             "value_iqr": _finite(inp.value_iqr),
             "sentence": inp.noise_sentence,
-            "trials": [noise_row(x, inp.value_iqr) for x in inp.noise],
+            "trials": [noise_row(x, inp.value_iqr, inp.race) for x in inp.noise],
         },
+        "race": None if inp.race is None else race_json(inp.race),
     }
 
 
-def noise_row(n: SeedNoise, iqr: float) -> dict[str, Any]:
-    """One row of the seed-noise table (report page, JSON and dashboard note)."""
+def race_json(race: Race) -> dict[str, Any]:
+    """The race as plain figures (``report --json``'s ``race``, the page, the dashboard note).
+
+    Keys: ``candidates`` (trial numbers, best recorded value first), ``rounds`` (rounds run),
+    ``eliminated`` (``trial``, ``round``, ``reason``, in round order), ``winner`` (None while the
+    race is unfinished), ``evaluations`` (values it used), ``budget``, ``max_seed_sets``,
+    ``stop`` (why it is over; None: unfinished), ``leader`` (best mean among the survivors),
+    ``survivors``, ``level``, ``first_test``, and ``winner_mean``, ``winner_std``,
+    ``winner_seed_sets`` (the winner's, else the leader's, figures over its fresh seed sets).
+    """
+    best = race.winner if race.winner is not None else race.leader
+    values = race.values.get(best, ()) if best is not None else ()
+    return {
+        "candidates": list(race.candidates),
+        "rounds": len(race.rounds),
+        "eliminated": [
+            {"trial": e.trial, "round": e.round, "reason": e.reason} for e in race.eliminated
+        ],
+        "winner": race.winner,
+        "evaluations": race.evaluations,
+        "budget": race.budget,
+        "max_seed_sets": race.max_blocks,
+        "stop": race.stop,
+        "leader": race.leader,
+        "survivors": list(race.survivors),
+        "level": race.rules.level,
+        "first_test": race.rules.first_test,
+        "winner_mean": _finite(float(np.mean(values))) if values else None,
+        "winner_std": _finite(float(np.std(values, ddof=1))) if len(values) > 1 else None,
+        "winner_seed_sets": len(values),
+    }
+
+
+def race_status(race: Race | None, trial: int) -> str:
+    """A trial's place in the race, in words (empty when it was not a candidate)."""
+    if race is None or trial not in race.candidates:
+        return ""
+    gone = next((e for e in race.eliminated if e.trial == trial), None)
+    if gone is not None:
+        return f"eliminated after round {gone.round}"
+    if trial == race.winner:
+        return "winner"
+    if race.winner is None and trial == race.leader:
+        return "leading (race unfinished)"
+    return "survivor"
+
+
+def race_summary(race: Race) -> str:
+    """One sentence: candidates, rounds, evaluations, how it ended and the winner's figures."""
+    fig = race_json(race)
+    head = (
+        f"Race among the best {len(race.candidates)} complete trials by recorded value: "
+        f"{fig['rounds']} rounds, {fig['evaluations']} evaluations of a budget of "
+        f"{fig['budget']}, {len(fig['eliminated'])} eliminated"
+    )
+    best = fig["winner"] if fig["winner"] is not None else fig["leader"]
+    if best is None:
+        return head + "; no round has run yet."
+    who = "winner" if fig["winner"] is not None else "leader so far (the race is unfinished)"
+    spread = f" ± {fig['winner_std']:.4f}" if fig["winner_std"] is not None else ""
+    ended = f" ({fig['stop']})" if fig["stop"] else ""
+    return (
+        f"{head}{ended}; {who} #{best}: {fig['winner_mean']:.4f}{spread} over "
+        f"{fig['winner_seed_sets']} fresh seed sets."
+    )
+
+
+def noise_row(n: SeedNoise, iqr: float, race: Race | None = None) -> dict[str, Any]:
+    """One row of the seed-noise table (report page, JSON and dashboard note); ``race`` is the
+    trial's place in the race (:func:`race_status`)."""
     ratio = n.std / iqr if math.isfinite(iqr) and iqr > 0 and math.isfinite(n.std) else math.nan
     return {
         "trial": n.trial,
@@ -442,6 +518,7 @@ def noise_row(n: SeedNoise, iqr: float) -> dict[str, Any]:
         "min": _finite(n.min),
         "max": _finite(n.max),
         "std_over_iqr": _finite(ratio),
+        "race": race_status(race, n.trial),
     }
 
 
@@ -461,16 +538,21 @@ def dashboard_note(inp: ReportInputs) -> str:
         inp.noise_sentence,
         "",
     ]
-    rows = [noise_row(n, inp.value_iqr) for n in inp.noise]
+    if inp.race is not None:
+        lines += [race_summary(inp.race), ""]
+        lines += [f"* #{e.trial}, round {e.round}: {e.reason}" for e in inp.race.eliminated]
+        lines += [""] if inp.race.eliminated else []
+    rows = [noise_row(n, inp.value_iqr, inp.race) for n in inp.noise]
     if rows:
         lines += [
-            "| trial | recorded | mean ± std over seeds | min .. max | std / IQR |",
-            "|---:|---:|---:|---:|---:|",
+            "| trial | recorded | mean ± std over seeds | seed sets | min .. max | std / IQR "
+            "| race |",
+            "|---:|---:|---:|---:|---:|---:|---|",
         ]
         lines += [
             f"| #{r['trial']}{' (selected)' if r['trial'] == inp.trial.number else ''} | "
-            f"{num(r['recorded'])} | {num(r['mean'])} ± {num(r['std'])} | "
-            f"{num(r['min'])} .. {num(r['max'])} | {num(r['std_over_iqr'])} |"
+            f"{num(r['recorded'])} | {num(r['mean'])} ± {num(r['std'])} | {len(r['values'])} | "
+            f"{num(r['min'])} .. {num(r['max'])} | {num(r['std_over_iqr'])} | {r['race']} |"
             for r in rows
         ]
     return "\n".join(lines) + "\n"

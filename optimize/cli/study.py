@@ -3,7 +3,7 @@
 ``run`` starts ``--workers`` worker processes on one storage (or, with ``--cluster``, as many
 worker tasks on a Dask cluster: :mod:`optimize.study.cluster`) and shows a progress bar; ``worker``
 is the same worker on its own, to join a study from any machine (point ``--storage`` at a shared
-PostgreSQL server); ``robustness`` re-evaluates the best trials on fresh seed sets.
+PostgreSQL server); ``robustness`` races the best trials on fresh seed sets.
 """
 
 from __future__ import annotations
@@ -167,10 +167,16 @@ def _run(args: argparse.Namespace, config, space, cluster) -> int:
     failures = [line for k, p in enumerate(procs) if (line := _exit_line(k, p))]
     for line in failures:
         print(line, file=sys.stderr)
-    if config.study.robustness_top and _has_complete(study):
-        executor = cluster and cluster.executor()
+    settings = config.study  # this run's settings: robustness keys may differ from the stored ones
+    if settings.robustness_top and _has_complete(study):
         _robustness(
-            study, top=None, seed_sets=None, workers=workers, watch=watch, executor=executor
+            study,
+            top=settings.robustness_top,
+            budget=settings.robustness_budget,
+            seed_sets=settings.robustness_seed_sets,
+            workers=workers,
+            watch=watch,
+            executor=cluster and cluster.executor(),
         )
     _summary(study)
     return 1 if failures else 0
@@ -336,15 +342,23 @@ class RobustnessInterrupted(ProjectError, ValueError):
 
 
 def _robustness(
-    study, *, top: int | None, seed_sets: int | None, workers: int, watch, executor=None
+    study,
+    *,
+    top: int | None,
+    budget: int | None,
+    seed_sets: int | None,
+    workers: int,
+    watch,
+    executor=None,
 ) -> None:
-    """Run (or resume) the robustness step with a progress bar sized by the step's own plan;
+    """Run (or resume) the race with a progress bar over its budget and a line per elimination;
     on ``executor`` (a cluster's) when given, else in ``workers`` local processes; raise when the
     study file vanished (:class:`~optimize.study.storage.StorageWatch`)."""
     from concurrent.futures import BrokenExecutor
 
     from tqdm import tqdm
 
+    from optimize.study.racing import Race
     from optimize.study.robustness import RobustnessPlan, run_robustness
 
     with contextlib.ExitStack() as stack:
@@ -352,24 +366,41 @@ def _robustness(
 
         def start(plan: RobustnessPlan) -> None:
             print(
-                f"robustness: top {plan.top} complete trials x {plan.seed_sets} fresh seed sets, "
-                f"{plan.evaluations} evaluation(s) to run",
+                f"robustness: race of the best {len(plan.candidates)} complete trials "
+                f"{list(plan.candidates)} on fresh seed sets, budget {plan.budget} evaluations, "
+                f"at most {plan.seed_sets} seed sets each; {plan.rounds} round(s), "
+                f"{plan.evaluations} evaluation(s) replayed from stored values",
                 flush=True,
             )
-            todo = plan.evaluations
             bar = tqdm(
-                total=todo, desc="seed sets", unit="eval", dynamic_ncols=True, disable=not todo
+                total=plan.budget,
+                initial=plan.evaluations,
+                desc="race",
+                unit="eval",
+                dynamic_ncols=True,
+                disable=not plan.candidates,
             )
             bars.append(stack.enter_context(bar))
 
+        def round_done(race: Race) -> None:
+            bars[0].update(race.evaluations - bars[0].n)  # values stored earlier count too
+            last = race.rounds[-1]
+            gone = ", ".join(f"#{e.trial} ({e.reason})" for e in last.eliminated) or "nobody"
+            tqdm.write(
+                f"round {last.number}: {len(last.entrants)} evaluated, eliminated {gone}; "
+                f"{len(race.survivors)} left"
+            )
+
         try:
-            run_robustness(
+            race = run_robustness(
                 study,
                 top=top,
+                budget=budget,
                 seed_sets=seed_sets,
                 workers=workers,
                 on_plan=start,
                 on_value=lambda _: (watch.check(), bars[0].update(1)),
+                on_round=round_done,
                 executor=executor,
             )
         except BrokenExecutor as exc:
@@ -379,6 +410,13 @@ def _robustness(
                 f"{study.study_name}` to resume."
             ) from None
     watch.check()
+    if race.candidates:
+        print(
+            f"race over ({race.stop}): {len(race.rounds)} round(s), {race.evaluations} "
+            f"evaluation(s), {len(race.eliminated)} eliminated; winner "
+            + (f"#{race.winner}" if race.winner is not None else "none"),
+            flush=True,
+        )
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
@@ -388,23 +426,15 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     if not _has_complete(study):
         raise StudyError(f"study {args.study_name!r} has no COMPLETE trial to re-evaluate yet.")
     watch = StorageWatch(args.storage)
+    race = dict(top=args.top, budget=args.budget, seed_sets=args.seeds, watch=watch)
     if not args.cluster:
-        _robustness(
-            study, top=args.top, seed_sets=args.seeds, workers=max(1, args.workers), watch=watch
-        )
+        _robustness(study, workers=max(1, args.workers), **race)
     else:
         from optimize.study.cluster import connect
 
         with connect(args.cluster, workers=max(1, args.workers), storage=args.storage) as cluster:
             print(cluster.describe(), flush=True)
-            _robustness(
-                study,
-                top=args.top,
-                seed_sets=args.seeds,
-                workers=1,
-                watch=watch,
-                executor=cluster.executor(),
-            )
+            _robustness(study, workers=1, executor=cluster.executor(), **race)
     _summary(study)
     return 0
 
@@ -463,12 +493,12 @@ def _summary(study) -> None:
 
 def _print_selected(study) -> None:
     """The trial report, holdout and export use by default, with its seed mean ± std."""
-    from optimize.study.seednoise import best_by_seed_mean, read_noise
+    from optimize.study.seednoise import best_by_seed_mean, race_noise
 
     selected = best_by_seed_mean(study)
     if selected is None:
         return
-    noise = read_noise(study)[selected.number]
+    noise = race_noise(study)[selected.number]
     print(
         f"selected trial #{selected.number} (best mean over {len(noise.values)} fresh seed sets): "
         f"{noise.mean:.4f} ± {noise.std:.4f} (min {noise.min:.4f}, max {noise.max:.4f}; "
@@ -511,7 +541,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     worker.set_defaults(func=cmd_worker, on_interrupt=RESUME_TRIALS, interrupt_as=Interrupted)
 
     robust = sub.add_parser(
-        "robustness", help="re-evaluate the best complete trials on fresh seed sets (resumes)"
+        "robustness", help="race the best complete trials on fresh seed sets (resumes)"
     )
     storage_option(robust)
     study_name_option(robust, "the study", required=True)
@@ -519,19 +549,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--top",
         type=int,
         default=None,
-        help="trials to re-evaluate (default: the config's study.robustness_top)",
+        help="candidates: the best N complete trials by recorded value (default: the study "
+        "config's study.robustness_top)",
+    )
+    robust.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="the most evaluations (trial x fresh seed set) the race may use (default: "
+        "study.robustness_budget)",
     )
     robust.add_argument(
         "--seeds",
         type=int,
         default=None,
-        help="fresh seed sets per trial (default: study.robustness_seed_sets)",
+        help="the most fresh seed sets (rounds) per candidate (default: "
+        "study.robustness_seed_sets)",
     )
     robust.add_argument(
         "--workers",
         type=int,
         default=1,
-        help="processes (default 1; with --cluster local: its size)",
+        help="evaluation processes (default 1; as many as cores; with --cluster local: its size)",
     )
     cluster_option(robust, "run the evaluations as tasks on it")
     robust.set_defaults(

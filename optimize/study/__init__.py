@@ -15,8 +15,9 @@
 * :mod:`~optimize.study.scoring` — a span's signals backtested and scored next to the baselines,
   with its daily equity and trade records;
 * :mod:`~optimize.study.records` — the typed, versioned records a trial and a study store;
-* :mod:`~optimize.study.robustness` / :mod:`~optimize.study.seednoise` — fresh seed sets for the
-  best trials and what they say about seed noise;
+* :mod:`~optimize.study.robustness` / :mod:`~optimize.study.seednoise` — the race of the best
+  trials on fresh seed sets and what it says about seed noise; :mod:`~optimize.study.racing` — the
+  race's pure logic (ranking, tests, elimination);
 * :mod:`~optimize.study.selection` — the trial report, holdout and export use by default;
 * :mod:`~optimize.study.holdout` — the never-optimised holdout score of one trial.
 """
@@ -46,6 +47,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "study_config": "optimize.study.records",
         "run_robustness": "optimize.study.robustness",
         "read_noise": "optimize.study.seednoise",
+        "RaceRecord": "optimize.study.seednoise",
+        "Race": "optimize.study.racing",
+        "run_race": "optimize.study.racing",
         "SeedNoise": "optimize.study.seednoise",
         "select_trial": "optimize.study.selection",
         "evaluate_holdout": "optimize.study.holdout",

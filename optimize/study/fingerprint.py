@@ -26,6 +26,7 @@ RESUMABLE_KEYS = frozenset(
         "study.grace_period",
         "study.max_retry",
         "study.robustness_top",
+        "study.robustness_budget",
         "study.robustness_seed_sets",
         "training.accelerator",
         "training.threads_per_worker",

@@ -1,13 +1,18 @@
-"""The robustness step: re-evaluate the best complete trials on fresh seed sets.
+"""The robustness step: race the best complete trials on fresh seed sets.
 
-``python -m optimize robustness --study-name NAME [--top N] [--seeds M]`` (and ``run`` at its end)
-takes the ``N`` best complete trials by their recorded value, evaluates each again with the same
-parameters on seed sets ``1..M`` (:func:`optimize.study.evaluate.evaluate` with ``seed_set``), and
-stores every value as soon as it is known (:mod:`optimize.study.seednoise`). A rerun only computes
-what is missing, so an interrupted step resumes and a finished one costs nothing. With ``workers >
-1`` the evaluations run in that many processes (each loads the study's data once); given an
-``executor`` (e.g. the Dask cluster's, :meth:`optimize.study.cluster.Cluster.executor`) they run
-there instead, each worker process loading the data once.
+``python -m optimize robustness --study-name NAME [--top N] [--budget B] [--seeds M]`` (and
+``run`` at its end) takes the ``N`` best complete trials by their recorded value and races them
+(:mod:`optimize.study.racing`): round ``r`` evaluates every candidate still in the race with its
+parameters on fresh seed set ``r`` (:func:`optimize.study.evaluate.evaluate` with ``seed_set``),
+then a paired test drops the candidates shown worse than the leader. The race stops when one
+candidate is left, when the next round would pass ``B`` evaluations, or after ``M`` rounds; the
+winner is the best mean over fresh seed sets. Every value is stored as soon as it is known and the
+race after every round (:mod:`optimize.study.seednoise`). A rerun replays the race from the stored
+values and computes only what is missing, so an interrupted step resumes and a finished one costs
+nothing. With ``workers > 1`` each round's evaluations run in that many processes, started once
+for the whole race (each loads the study's data once); given an ``executor`` (e.g. the Dask
+cluster's, :meth:`optimize.study.cluster.Cluster.executor`) they run there instead, each worker
+process loading the data once.
 """
 
 from __future__ import annotations
@@ -37,14 +42,14 @@ from optimize.search.space import TrialParams
 from optimize.study.evaluate import evaluate
 from optimize.study.inputs import StudyData
 from optimize.study.pool import evaluation_pool
+from optimize.study.racing import Race, run_race
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.runner import die_with_parent
 from optimize.study.seednoise import (
-    SeedNoise,
+    RaceRecord,
     SeedValue,
     attr_key,
     direction_sign,
-    read_noise,
     read_values,
 )
 
@@ -52,21 +57,27 @@ logger = logging.getLogger(__name__)
 
 Job = tuple[int, dict[str, Any], int]
 """(trial number, resolved params, seed set)."""
+Result = tuple[int, int, float, float]
+"""(trial number, seed set, value, seconds)."""
 
 
 @dataclass(frozen=True)
 class RobustnessPlan:
-    """What one run of the step does, once its defaults are resolved (for progress displays).
+    """What one run of the step starts from, once its settings are resolved (progress displays).
 
     Attributes:
-        top: trials re-evaluated (the best complete ones by recorded value).
-        seed_sets: fresh seed sets per trial.
-        evaluations: (trial, seed set) pairs still without a stored value, to run now.
+        candidates: the trials in the race (the best complete ones by recorded value).
+        budget: the most evaluations the race may use.
+        seed_sets: the most fresh seed sets (rounds) per candidate.
+        evaluations: evaluations the race has already used (values stored earlier and replayed).
+        rounds: rounds already run (replayed).
     """
 
-    top: int
+    candidates: tuple[int, ...]
+    budget: int
     seed_sets: int
     evaluations: int
+    rounds: int
 
 
 def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
@@ -83,17 +94,6 @@ def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
         if t.values and math.isfinite(t.values[0])
     ]
     return sorted(done, key=lambda t: (-sign * t.values[0], t.number))[:n]
-
-
-def missing_jobs(study: optuna.Study, top: int, seed_sets: int) -> list[Job]:
-    """What the step still has to evaluate: (trial, params, set) without a stored value."""
-    stored = {(v.trial, v.seed_set) for v in read_values(study)}
-    return [
-        (t.number, TrialRecord.of(t).params, m)
-        for t in top_trials(study, top)
-        for m in range(1, seed_sets + 1)
-        if (t.number, m) not in stored
-    ]
 
 
 _WORKER_DATA: dict[str, Any] = {}
@@ -128,9 +128,7 @@ def _init_worker(config_dict: dict[str, Any], source: str, parent: int) -> None:
     _WORKER_DATA["data"] = StudyData.load(config)
 
 
-def evaluate_shipped(
-    job: Job, config_dict: dict[str, Any], source: str
-) -> tuple[int, int, float, float]:
+def evaluate_shipped(job: Job, config_dict: dict[str, Any], source: str) -> Result:
     """One evaluation in any process, the run config shipped with it (an executor's task).
 
     The study's data is loaded on the first call in a process and kept for later calls with the
@@ -144,7 +142,7 @@ def evaluate_shipped(
     return _evaluate_job(job, _WORKER_DATA["data"])
 
 
-def _evaluate_job(job: Job, data: StudyData | None = None) -> tuple[int, int, float, float]:
+def _evaluate_job(job: Job, data: StudyData | None = None) -> Result:
     number, params, seed_set = job
     data = data if data is not None else _WORKER_DATA["data"]
     started = time.perf_counter()
@@ -153,85 +151,216 @@ def _evaluate_job(job: Job, data: StudyData | None = None) -> tuple[int, int, fl
     return number, seed_set, float(outcome.values[0]), time.perf_counter() - started
 
 
+def _store(study: optuna.Study, ensemble_size: int, result: Result) -> SeedValue:
+    """Write one evaluation's value as its seed-noise record."""
+    number, seed_set, value, duration = result
+    record = SeedValue(
+        number,
+        seed_set,
+        value,
+        ensemble_size,
+        duration,
+        datetime.now(UTC).isoformat(timespec="seconds"),
+        __version__,
+    )
+    study.set_user_attr(attr_key(number, seed_set), record.to_attr())
+    logger.info("trial %d, seed set %d: %.4f (%.1f s)", number, seed_set, value, duration)
+    return record
+
+
+class Evaluator(contextlib.AbstractContextManager):
+    """Evaluates jobs on an ``executor`` (a cluster's: each job ships the run config, each of its
+    processes loads the study's data once), in this process (``workers == 1``), or in a pool of
+    ``workers`` spawned processes (:func:`optimize.study.pool.evaluation_pool`), started at the
+    first job and kept until the evaluator is closed (each process loads the study's data once),
+    so a race pays the start-up once, not once per round.
+
+    Use as a context manager; :meth:`run` yields each job's :data:`Result` as it completes. An
+    exception that ends the block kills the pool's processes at once.
+    """
+
+    def __init__(self, config: Any, workers: int = 1, executor: Executor | None = None) -> None:
+        self.config, self.workers = config, check_int("workers", workers, 1)
+        self.executor = executor
+        self._stack = contextlib.ExitStack()
+        self._data: StudyData | None = None
+        self._pool: Executor | None = None
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._stack.__exit__(*exc)
+
+    def run(self, jobs: list[Job]) -> Iterator[Result]:
+        """Each job's result, in completion order."""
+        if not jobs:
+            return
+        if self.executor is not None:
+            shipped = (self.config.to_dict(), self.config.source)
+            futures = [self.executor.submit(evaluate_shipped, job, *shipped) for job in jobs]
+            for future in as_completed(futures):
+                yield future.result()
+            return
+        if self.workers == 1:
+            if self._data is None:
+                self._data = StudyData.load(self.config)
+            for job in jobs:
+                yield _evaluate_job(job, self._data)
+            return
+        if self._pool is None:
+            # Spawned processes read the thread variables when they start, and a pool may start
+            # one at any submit: the variables stay set until the evaluator is closed.
+            self._stack.enter_context(_one_thread_per_process())
+            self._pool = self._stack.enter_context(
+                evaluation_pool(
+                    self.workers,
+                    initializer=_init_worker,
+                    initargs=(self.config.to_dict(), self.config.source, os.getpid()),
+                )
+            )
+        for future in as_completed([self._pool.submit(_evaluate_job, job) for job in jobs]):
+            yield future.result()
+
+
+def _replay(
+    study: optuna.Study, candidates: list[int], budget: int, seed_sets: int
+) -> tuple[Race, dict[tuple[int, int], float]]:
+    """The race as far as the stored values take it, and those values by (trial, seed set)."""
+    stored = {(v.trial, v.seed_set): float(v.value) for v in read_values(study)}
+    race = run_race(
+        candidates,
+        lambda t, b: stored.get((t, b)),
+        budget=budget,
+        max_blocks=seed_sets,
+        maximize=direction_sign(study) > 0,
+    )
+    previous = RaceRecord.stored(study)
+    if previous is None:
+        logger.info("race of study %s: new", study.study_name)
+    elif previous.race().candidates == race.candidates:
+        logger.info(
+            "race of study %s: resumed at round %d of the stored race (%d rounds, %s); "
+            "%d rounds replayed from stored values",
+            study.study_name,
+            len(race.rounds) + 1,
+            len(previous.rounds),
+            previous.stop or "unfinished",
+            len(race.rounds),
+        )
+    else:
+        logger.info(
+            "race of study %s: candidates changed (stored %s, now %s): a new race, reusing the "
+            "stored values of its seed sets",
+            study.study_name,
+            previous.candidates,
+            list(race.candidates),
+        )
+    return race, stored
+
+
+def _write_race(study: optuna.Study, race: Race) -> None:
+    record = RaceRecord.of(
+        race, updated_at=datetime.now(UTC).isoformat(timespec="seconds"), version=__version__
+    )
+    previous = RaceRecord.stored(study)
+    if previous is None or {**previous.to_attr(), "updated_at": ""} != {
+        **record.to_attr(),
+        "updated_at": "",
+    }:
+        record.write(study)
+
+
 def run_robustness(
     study: optuna.Study,
     *,
     top: int | None = None,
+    budget: int | None = None,
     seed_sets: int | None = None,
     workers: int = 1,
     on_plan: Callable[[RobustnessPlan], None] | None = None,
     on_value: Callable[[SeedValue], None] | None = None,
+    on_round: Callable[[Race], None] | None = None,
     executor: Executor | None = None,
-) -> dict[int, SeedNoise]:
-    """Evaluate the missing (trial, seed set) pairs and store them; return the study's noise.
+) -> Race:
+    """Race the best complete trials on fresh seed sets, store every value and the race.
+
+    The race (:mod:`optimize.study.racing`) is replayed first from the values already stored, so
+    a rerun resumes where the last one stopped and computes only what is missing; a finished race
+    costs nothing. Each round's missing values are evaluated in parallel (``workers``
+    processes; the candidates with the longest trials first, so the workers end a round together),
+    each value stored as soon as it is known, the race record after every round.
 
     Args:
-        study: a study made by this project's runner (its run config is read from it).
-        top: trials to re-evaluate (default: the config's ``study.robustness_top``; 0: none).
-        seed_sets: fresh seed sets per trial (default ``study.robustness_seed_sets``).
+        study: a single-objective study made by this project's runner.
+        top: candidates: the best this many complete trials by recorded value (default: the
+            stored config's ``study.robustness_top``; 0: no race).
+        budget: the most evaluations (default ``study.robustness_budget``).
+        seed_sets: the most fresh seed sets (rounds) per candidate (default
+            ``study.robustness_seed_sets``).
         workers: processes to evaluate in (1: this process); ignored with ``executor``.
-        on_plan: called once with the resolved plan, before the first evaluation (progress
-            display).
-        on_value: called with each value once stored (progress display).
+        on_plan: called once with the resolved plan, before the first evaluation.
+        on_value: called with each value computed and stored now.
+        on_round: called with the race after each round run now.
         executor: run each evaluation as :func:`evaluate_shipped` on it (a cluster's workers)
             instead of in local processes; values are stored here, in completion order.
 
     Returns:
-        :func:`optimize.study.seednoise.read_noise` of the study after the step.
+        The race, as far as it got (:attr:`~optimize.study.racing.Race.winner` once it is over).
 
     Raises:
         ValueError: a multi-objective study, negative counts, or a study without a stored config.
     """
     config = study_config(study)
-    top = config.study.robustness_top if top is None else top
-    seed_sets = config.study.robustness_seed_sets if seed_sets is None else seed_sets
-    check_int("top", top, 0)
-    check_int("seed_sets", seed_sets, 0)
-    check_int("workers", workers, 1)
-    jobs = missing_jobs(study, top, seed_sets) if top and seed_sets else []
-    if on_plan is not None:
-        on_plan(RobustnessPlan(top, seed_sets, len(jobs)))
-    logger.info(
-        "robustness of study %s: top %d trials x %d seed sets, %d evaluations to run",
-        study.study_name,
-        top,
-        seed_sets,
-        len(jobs),
+    settings = config.study
+    top = settings.robustness_top if top is None else check_int("top", top, 0)
+    budget = settings.robustness_budget if budget is None else check_int("budget", budget, 0)
+    seed_sets = (
+        settings.robustness_seed_sets if seed_sets is None else check_int("seed_sets", seed_sets, 0)
     )
-
-    def store(result: tuple[int, int, float, float]) -> None:
-        number, seed_set, value, duration = result
-        record = SeedValue(
-            number,
-            seed_set,
-            value,
-            config.training.ensemble_size,
-            duration,
-            datetime.now(UTC).isoformat(timespec="seconds"),
-            __version__,
-        )
-        study.set_user_attr(attr_key(number, seed_set), record.to_attr())
-        logger.info("trial %d, seed set %d: %.4f (%.1f s)", number, seed_set, value, duration)
-        if on_value is not None:
-            on_value(record)
-
-    if jobs and executor is not None:
-        shipped = (config.to_dict(), config.source)
-        for future in as_completed([executor.submit(evaluate_shipped, j, *shipped) for j in jobs]):
-            store(future.result())
-    elif jobs and workers == 1:
-        data = StudyData.load(config)
-        for job in jobs:
-            store(_evaluate_job(job, data))
-    elif jobs:
-        with (
-            _one_thread_per_process(),
-            evaluation_pool(
-                min(workers, len(jobs)),
-                initializer=_init_worker,
-                initargs=(config.to_dict(), config.source, os.getpid()),
-            ) as pool,
-        ):
-            for future in as_completed([pool.submit(_evaluate_job, job) for job in jobs]):
-                store(future.result())
-    return read_noise(study)
+    check_int("workers", workers, 1)
+    trials = top_trials(study, top) if top else []
+    race, stored = _replay(study, [t.number for t in trials], budget, seed_sets)
+    if race.rounds or RaceRecord.stored(study) is not None:
+        _write_race(study, race)
+    plan = RobustnessPlan(race.candidates, budget, seed_sets, race.evaluations, len(race.rounds))
+    if on_plan is not None:
+        on_plan(plan)
+    logger.info(
+        "robustness of study %s: race of %d candidates %s, budget %d evaluations, at most %d "
+        "seed sets each; %d evaluations replayed from stored values",
+        study.study_name,
+        len(race.candidates),
+        list(race.candidates),
+        budget,
+        seed_sets,
+        race.evaluations,
+    )
+    records = {t.number: TrialRecord.of(t) for t in trials}
+    params = {n: r.params for n, r in records.items()}
+    # Longest first (an evaluation costs about its trial): the workers finish a round together.
+    cost = {n: r.duration_s if math.isfinite(r.duration_s) else 0.0 for n, r in records.items()}
+    with Evaluator(config, min(workers, max(1, len(trials))), executor) as evaluator:
+        while blocks := race.certain_blocks:
+            # The first rounds (before any test can run) are certain: evaluated together.
+            todo = [(t, b) for b in blocks for t in race.survivors if (t, b) not in stored]
+            todo.sort(key=lambda job: (-cost[job[0]], job[1], job[0]))
+            jobs = [(t, params[t], b) for t, b in todo]
+            for result in evaluator.run(jobs):
+                record = _store(study, config.training.ensemble_size, result)
+                stored[(record.trial, record.seed_set)] = float(record.value)
+                if on_value is not None:
+                    on_value(record)
+            for block in blocks:
+                race = race.advance({t: stored[(t, block)] for t in race.survivors})
+                _write_race(study, race)
+                for e in race.rounds[-1].eliminated:
+                    logger.info("round %d: trial %d eliminated: %s", block, e.trial, e.reason)
+                if on_round is not None:
+                    on_round(race)
+    logger.info(
+        "race of study %s over (%s) after %d rounds and %d evaluations: trial %s",
+        study.study_name,
+        race.stop,
+        len(race.rounds),
+        race.evaluations,
+        race.winner,
+    )
+    return race

@@ -1,8 +1,8 @@
 """Which trial report, holdout, export and verify use when the user names none.
 
-Single objective: the best mean over the fresh seed sets of the robustness step when it has run,
-else Optuna's best trial; multi-objective: the Pareto-optimal trial with the best first
-objective. An explicit trial number always wins.
+Single objective: the winner of the robustness step's race (the best mean over fresh seed sets)
+when it has run, else Optuna's best trial; multi-objective: the Pareto-optimal trial with the
+best first objective. An explicit trial number always wins.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from optimize.study.seednoise import best_by_seed_mean, direction_sign
 def select_trial(study: optuna.Study, trial_number: int | None = None) -> FrozenTrial:
     """The trial to evaluate: ``trial_number``, or the best one when None.
 
-    Single objective: the best trial by the mean over its fresh seed sets when the robustness
-    step has run (:func:`optimize.study.seednoise.best_by_seed_mean`), else ``study.best_trial``.
+    Single objective: the robustness step's race winner, the best trial by the mean over its
+    fresh seed sets, when the step has run (:func:`optimize.study.seednoise.best_by_seed_mean`),
+    else ``study.best_trial``.
     Multi-objective: the Pareto-optimal trial with the best first objective (ties: lowest number).
     An explicit ``trial_number`` always wins.
 

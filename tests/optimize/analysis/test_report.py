@@ -298,10 +298,11 @@ def test_report_json_seed_noise_and_dashboard_note(reports, capsys):
     from optuna_dashboard._note import get_note_from_system_attrs
 
     from optimize.study.robustness import run_robustness
-    from optimize.study.seednoise import best_by_seed_mean, read_noise
+    from optimize.study.seednoise import best_by_seed_mean, race_noise
 
     study = optuna.load_study(study_name=STUDY, storage=reports["storage"])
-    run_robustness(study, top=2, seed_sets=2)
+    race = run_robustness(study, top=2, budget=4, seed_sets=2)
+    read_noise = race_noise
     out = reports["root"] / "json" / "r.html"
     assert (
         main(
@@ -340,9 +341,61 @@ def test_report_json_seed_noise_and_dashboard_note(reports, capsys):
     assert [r["trial"] for r in doc["seed_noise"]["trials"]] == sorted(
         read_noise(study), key=lambda n: (-study.trials[n].value, n)
     )
+    assert doc["race"] == {
+        "candidates": list(race.candidates),
+        "rounds": 2,
+        "eliminated": [],
+        "winner": race.winner,
+        "evaluations": 4,
+        "budget": 4,
+        "max_seed_sets": 2,
+        "stop": race.stop,
+        "leader": race.winner,
+        "survivors": list(race.candidates),
+        "level": 0.05,
+        "first_test": 2,
+        "winner_mean": pytest.approx(noise.mean),
+        "winner_std": pytest.approx(noise.std),
+        "winner_seed_sets": 2,
+    }
+    assert race.winner == selected
+    assert {r["trial"]: r["race"] for r in doc["seed_noise"]["trials"]} == {
+        t: "winner" if t == selected else "survivor" for t in race.candidates
+    }
     page = out.read_text()
     assert '<section id="seed_noise">' in page and "mean ± std over fresh seeds" in page
-    assert "(selected)" in page
+    assert "(selected)" in page and "Race among the best 2 complete trials" in page
+    assert "Friedman p" in page
     system_attrs = study._storage.get_study_system_attrs(study._study_id)
     note = get_note_from_system_attrs(system_attrs, None)["body"]
     assert doc["verdict"] in note and "### Seed noise" in note and f"#{selected} (selected)" in note
+    assert "Race among the best 2 complete trials" in note and f"winner #{selected}" in note
+
+
+def test_race_figures_say_who_was_eliminated_when_and_why():
+    """The race's figures for the page, the JSON and the note, on a race with eliminations
+    (synthetic values: three clearly separated candidates and one close to the best)."""
+    from types import SimpleNamespace
+
+    from optimize.analysis.html import _race
+    from optimize.analysis.report import race_json, race_status, race_summary
+    from optimize.study.racing import run_race
+
+    rng = np.random.default_rng(0)
+    means = {5: 1.0, 2: -2.0, 9: 0.98, 4: -1.0}
+    table = {(t, b): m + 0.1 * rng.normal() for t, m in means.items() for b in range(1, 9)}
+    race = run_race([5, 2, 9, 4], lambda t, b: table[t, b], budget=20, max_blocks=8)
+    doc = race_json(race)
+    assert doc["candidates"] == [5, 2, 9, 4] and doc["rounds"] == len(race.rounds)
+    gone = {e["trial"]: e for e in doc["eliminated"]}
+    assert set(gone) >= {2, 4} and 5 not in gone
+    for e in doc["eliminated"]:
+        assert isinstance(e["round"], int) and e["round"] >= 2
+        assert e["reason"].startswith("worse than #") and "paired t-test p = " in e["reason"]
+    assert doc["evaluations"] == race.evaluations <= 20 and doc["winner"] == race.winner
+    assert doc["winner_seed_sets"] == len(race.rounds)
+    assert race_status(race, 2) == f"eliminated after round {gone[2]['round']}"
+    assert race_status(race, race.winner) == "winner" and race_status(race, 77) == ""
+    assert f"winner #{race.winner}" in race_summary(race)
+    page = _race(SimpleNamespace(race=race))
+    assert "Friedman p" in page and "#2: worse than #" in page

@@ -430,9 +430,15 @@ def test_export_onto_a_file_is_one_line(tmp_path, smoke_study):
 
 @pytest.mark.slow
 def test_sigterm_while_run_is_in_its_robustness_step(tmp_path, slow):
-    """The trials are done, `run` itself evaluates the best trial on fresh seeds (about 40 s)."""
+    """The trials are done, `run` itself races the best two on fresh seeds (about 60 s)."""
     config = write_config(
-        tmp_path, study={"n_trials": 1, "robustness_top": 1, "robustness_seed_sets": 3}
+        tmp_path,
+        study={
+            "n_trials": 2,
+            "robustness_top": 2,
+            "robustness_budget": 4,
+            "robustness_seed_sets": 2,
+        },
     )
     storage = f"sqlite:///{tmp_path / 'r.db'}"
     fit_log = tmp_path / "fits.log"
@@ -447,5 +453,5 @@ def test_sigterm_while_run_is_in_its_robustness_step(tmp_path, slow):
     code, _, err = finish(proc, timeout=120)
     _assert_one_line(code, err, 143, r"^interrupted by SIGTERM; rerun the same command to resume$")
     study = optuna.load_study(study_name="r", storage=storage)
-    assert [t.state.name for t in study.trials] == ["COMPLETE"]
-    assert read_values(study) == []  # its first evaluation was stopped: nothing half-stored
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert read_values(study) == []  # its first evaluations were stopped: nothing half-stored

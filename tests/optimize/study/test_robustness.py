@@ -1,4 +1,4 @@
-"""Seeds that belong to the parameters, the robustness step and the selection by seed mean.
+"""Seeds that belong to the parameters, the robustness step's race and the selection by seed mean.
 
 Real studies on the embedded candles (the session's smoke study: 2 pairs, 3 folds, 2 trials).
 """
@@ -21,13 +21,17 @@ from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
 from optimize.study.evaluate import evaluate
 from optimize.study.inputs import StudyData
+from optimize.study.racing import BUDGET_SPENT
 from optimize.study.records import study_config
-from optimize.study.robustness import RobustnessPlan, missing_jobs, run_robustness, top_trials
+from optimize.study.robustness import RobustnessPlan, run_robustness, top_trials
 from optimize.study.seednoise import (
+    RaceRecord,
     attr_key,
     best_by_seed_mean,
     noise_sentence,
+    race_noise,
     read_noise,
+    read_values,
     value_iqr,
 )
 from optimize.study.selection import select_trial
@@ -76,48 +80,106 @@ def test_reported_values_are_the_objective_of_the_folds_so_far(study, data) -> N
         )
 
 
-def test_robustness_stores_values_selects_by_mean_and_resumes(study) -> None:
+def test_robustness_races_stores_values_selects_the_winner_and_resumes(study) -> None:
     numbers = [t.number for t in top_trials(study, 2)]
     assert len(numbers) == 2
     before = best_by_seed_mean(study)
     assert before is None and select_trial(study).number == study.best_trial.number
+    assert RaceRecord.stored(study) is None
     calls: list = []
     plans: list = []
-    noise = run_robustness(study, top=2, seed_sets=2, on_plan=plans.append, on_value=calls.append)
-    assert len(calls) == 4 and sorted(noise) == sorted(numbers)
-    assert plans == [RobustnessPlan(top=2, seed_sets=2, evaluations=4)]
+    rounds: list = []
+    race = run_robustness(
+        study,
+        top=2,
+        budget=4,
+        seed_sets=3,
+        on_plan=plans.append,
+        on_value=calls.append,
+        on_round=rounds.append,
+    )
+    assert plans == [RobustnessPlan(tuple(numbers), budget=4, seed_sets=3, evaluations=0, rounds=0)]
+    # two candidates cannot be told apart on two seed sets (a Friedman test of 2 x 2 has p >= 0.16)
+    assert race.stop == BUDGET_SPENT and len(race.rounds) == 2 and race.evaluations == 4
+    assert len(calls) == 4 and [r.rounds for r in rounds] == [race.rounds[:1], race.rounds]
+    noise = read_noise(study)
+    assert sorted(noise) == sorted(numbers)
     for number, n in noise.items():
-        assert n.seed_sets == (1, 2) and len(n.values) == 2 and np.isfinite(n.values).all()
-        assert n.mean == pytest.approx(np.mean(n.values)) and n.std == pytest.approx(
-            np.std(n.values, ddof=1)
-        )
+        assert n.seed_sets == (1, 2) and np.isfinite(n.values).all()
+        assert race.values[number] == n.values
         assert n.recorded == study.trials[number].value
         for m in (1, 2):
             assert study.user_attrs[attr_key(number, m)]["value"] == n.values[m - 1]
+    assert race_noise(study) == noise
     # fresh seed sets are other models: at least one value differs from the recorded one
     assert any(v != n.recorded for n in noise.values() for v in n.values)
     best = max(noise.values(), key=lambda n: (n.mean, -n.trial))
+    assert race.winner == best.trial
+    stored = RaceRecord.stored(study)
+    assert stored is not None and stored.race() == race and stored.winner == race.winner
     assert best_by_seed_mean(study).number == best.trial
-    assert select_trial(study).number == best.trial  # the default selection follows the mean
+    assert select_trial(study).number == best.trial  # the default selection follows the race
     other = next(n for n in numbers if n != best.trial)
     assert select_trial(study, other).number == other  # an explicit --trial still wins
-    # a rerun evaluates nothing: every value is stored
-    assert missing_jobs(study, 2, 2) == []
+    # a rerun evaluates nothing: every value is stored, the race replays
     again: list = []
-    assert run_robustness(study, on_plan=plans.append, on_value=again.append) == noise
-    assert again == [] and plans[-1] == RobustnessPlan(top=2, seed_sets=2, evaluations=0)
-    # more seed sets later: only the new ones are computed
-    assert [(n, m) for n, _, m in missing_jobs(study, 2, 3)] == [(numbers[0], 3), (numbers[1], 3)]
+    assert run_robustness(study, top=2, budget=4, seed_sets=3, on_value=again.append) == race
+    assert again == []
+    # a bigger budget later: only the next round's values are computed
+    more = run_robustness(study, top=2, budget=6, seed_sets=3, on_value=again.append)
+    assert sorted((v.trial, v.seed_set) for v in again) == sorted((n, 3) for n in numbers)
+    assert more.rounds[:2] == race.rounds and len(more.rounds) == 3
+    assert RaceRecord.stored(study).race() == more
     iqr = value_iqr(study)
     assert iqr >= 0
-    assert "IQR" in noise_sentence(noise[best.trial], iqr) or iqr == 0
+    assert "IQR" in noise_sentence(race_noise(study)[more.winner], iqr) or iqr == 0
+    # a smaller race later (fewer seed sets allowed): the stored values outside it stay, unused
+    short = run_robustness(study, top=2, budget=6, seed_sets=1)
+    assert len(short.rounds) == 1 and all(len(n.values) == 1 for n in race_noise(study).values())
+    assert all(len(n.values) == 3 for n in read_noise(study).values())
+
+
+def _copy_study(source_url: str, target: Path) -> str:
+    import sqlite3
+
+    source, copy = sqlite3.connect(source_url.removeprefix("sqlite:///")), sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
+    return f"sqlite:///{target}"
+
+
+def test_run_uses_the_robustness_settings_of_this_run(smoke_study_file, tmp_path) -> None:
+    """`run` on an existing study with other robustness keys (they may change between runs):
+    the race takes this run's values, not the ones stored with the study."""
+    import yaml
+
+    from optimize.cli import main
+
+    smoke_study = _copy_study(f"sqlite:///{smoke_study_file}", tmp_path / "run.db")
+
+    raw = yaml.safe_load(SMOKE_CONFIG.read_text())
+    raw["study"].update(robustness_top=2, robustness_budget=2, robustness_seed_sets=1)
+    raw["training"]["cache_dir"] = str(tmp_path / "cache")
+    config = tmp_path / "changed.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    args = ["--config", str(config), "--space", str(SMOKE_SPACE), "--storage", smoke_study]
+    assert main(["run", *args, "--study-name", "smoke", "--n-trials", "2"]) == 0
+    study = optuna.load_study(study_name="smoke", storage=smoke_study)
+    stored = study_config(study).study
+    assert (stored.robustness_budget, stored.robustness_seed_sets) == (6, 3)  # smoke.yaml's
+    record = RaceRecord.stored(study)
+    assert record is not None and (record.budget, record.max_blocks) == (2, 1)
+    assert len(record.rounds) == 1 and record.evaluations == 2
 
 
 def test_fresh_values_match_an_independent_evaluation(study, data) -> None:
     """A stored fresh value is evaluate(..., seed_set=m) of the trial's parameters."""
     noise = read_noise(study)
     if not noise:
-        run_robustness(study, top=1, seed_sets=1)
+        run_robustness(study, top=2, budget=2, seed_sets=1)
         noise = read_noise(study)
     number, n = next(iter(noise.items()))
     value = evaluate(
@@ -214,6 +276,8 @@ def test_killed_robustness_leaves_no_evaluation_process(smoke_study, tmp_path) -
             "smoke",
             "--top",
             "2",
+            "--budget",
+            "6",
             "--seeds",
             "3",
             "--workers",
@@ -238,3 +302,51 @@ def test_killed_robustness_leaves_no_evaluation_process(smoke_study, tmp_path) -
     proc.wait(timeout=30)
     _gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"orphaned evaluation processes: {[p.pid for p in alive]}"
+
+
+def test_killed_race_resumes_to_the_same_winner_without_recomputing(
+    smoke_study_file, tmp_path
+) -> None:
+    """SIGKILL of `robustness` in its third round (rounds 1 and 2 run together and are recorded;
+    the race cannot be over: two candidates need four shared seed sets before a Friedman test can
+    reject), then a rerun: the rerun computes only the values not stored yet (the stored records
+    are untouched) and ends with the race, winner and values of an uninterrupted race on another
+    copy of the study."""
+    import signal
+    import time
+
+    pristine = f"sqlite:///{smoke_study_file}"  # no fresh value stored yet
+    killed = _copy_study(pristine, tmp_path / "killed.db")
+    whole = _copy_study(pristine, tmp_path / "whole.db")
+    args = ["--study-name", "smoke", "--top", "2", "--budget", "12", "--seeds", "6"]
+    command = [sys.executable, "-m", "optimize", "robustness", "--storage", killed, *args]
+    study = optuna.load_study(study_name="smoke", storage=killed)
+    assert read_values(study) == [] and RaceRecord.stored(study) is None
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline, stored = time.monotonic() + 300, []
+    while time.monotonic() < deadline and len(stored) < 5 and proc.poll() is None:
+        time.sleep(0.05)
+        stored = read_values(optuna.load_study(study_name="smoke", storage=killed))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    before = {attr_key(v.trial, v.seed_set): v for v in read_values(study)}
+    assert 5 <= len(before) < 8, before
+    record = RaceRecord.stored(optuna.load_study(study_name="smoke", storage=killed))
+    assert record is not None and len(record.rounds) == 2 and record.stop is None  # mid-race
+
+    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "race over" in rerun.stdout
+    after_study = optuna.load_study(study_name="smoke", storage=killed)
+    after = {attr_key(v.trial, v.seed_set): v for v in read_values(after_study)}
+    for key, value in before.items():
+        assert after[key] == value  # never recomputed: same value, time and duration
+    resumed = RaceRecord.stored(after_study).race()
+    assert len(after) == resumed.evaluations > len(before)  # the rest computed once each
+
+    reference = run_robustness(
+        optuna.load_study(study_name="smoke", storage=whole), top=2, budget=12, seed_sets=6
+    )
+    assert resumed == reference and resumed.winner == reference.winner is not None
+    assert select_trial(after_study).number == reference.winner
