@@ -20,8 +20,11 @@ fresh seed set ``r``, the same seeds for every candidate), so the survivors alwa
 
 The race stops when one survivor is left, when the next round would take the race past its
 ``budget`` of evaluations (a round is never run in part: blocks stay shared), or when
-``max_blocks`` rounds are done. The winner is the survivor with the best mean over the race's
-blocks (ties: the lower trial number); a candidate's recorded search value never enters a mean.
+``max_blocks`` rounds are done. A race of a single candidate is a measurement: it runs on
+``max_blocks`` blocks (within the budget), so the selected trial's value on fresh seed sets is
+known whatever the number of candidates. The winner is the survivor with the best mean over the
+race's blocks (ties: the lower trial number); a candidate's recorded search value never enters a
+mean.
 """
 
 from __future__ import annotations
@@ -253,7 +256,7 @@ class Race:
         alive = len(self.survivors)
         if alive == 0:
             return NO_CANDIDATE
-        if alive == 1:
+        if alive == 1 and len(self.candidates) > 1:
             return ONE_LEFT
         if len(self.rounds) >= self.max_blocks:
             return BLOCKS_SPENT
@@ -270,7 +273,8 @@ class Race:
     def certain_blocks(self) -> tuple[int, ...]:
         """Blocks every current survivor will be evaluated on, whatever the values: the next
         one, and the ones after it while no test can run in between (fewer than
-        ``rules.first_test`` shared blocks) and the budget and ``max_blocks`` allow. Their
+        ``rules.first_test`` shared blocks, or a single candidate, which is never tested) and the
+        budget and ``max_blocks`` allow. Their
         evaluations can all run at once (no barrier between the first rounds)."""
         out: list[int] = []
         done, alive, used = len(self.rounds), len(self.survivors), self.evaluations
@@ -280,7 +284,7 @@ class Race:
                 break
             out.append(block)
             done, used = block, used + alive
-            if done >= self.rules.first_test:  # a test runs after this round
+            if done >= self.rules.first_test and alive > 1:  # a test runs after this round
                 break
         return tuple(out)
 

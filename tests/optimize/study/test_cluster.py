@@ -266,7 +266,7 @@ def test_run_on_a_dask_cluster_uses_every_worker_and_runs_robustness_there(tmp_p
     }
     assert sorted(v.seed_set for v in read_values(study) if v.trial == best) == [1, 2]
     assert any(loaded.values()), f"no Dask worker evaluated the robustness step: {loaded}"
-    assert "robustness: top 1 complete trials x 2 fresh seed sets" in out
+    assert f"robustness: race of the best 1 complete trials [{best}] on fresh seed sets" in out
 
 
 @pytest.mark.slow  # 1.5 to 2 minutes on 2 loaded cores

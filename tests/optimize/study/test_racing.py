@@ -148,8 +148,12 @@ def test_race_rounds_budget_and_stops() -> None:
     capped = run_race([3, 12], _table({3: 0.0, 12: 0.0}, 1.0, 9, 1), budget=100, max_blocks=3)
     assert capped.stop == BLOCKS_SPENT and len(capped.rounds) == 3
     assert run_race([], value, budget=10, max_blocks=5).stop == NO_CANDIDATE
+    # a single candidate is measured: every seed set allowed, within the budget
     alone = run_race([9], value, budget=10, max_blocks=5)
-    assert alone.stop == ONE_LEFT and alone.winner == 9 and alone.evaluations == 0
+    assert alone.stop == BLOCKS_SPENT and alone.winner == 9 and alone.evaluations == 5
+    assert len(alone.values[9]) == 5 and not alone.eliminated
+    short_alone = run_race([9], value, budget=3, max_blocks=5)
+    assert short_alone.stop == BUDGET_SPENT and short_alone.evaluations == 3
     none = run_race([7, 3, 12], value, budget=2, max_blocks=5)
     assert none.stop == BUDGET_SPENT and none.winner is None and none.evaluations == 0
 
@@ -161,7 +165,8 @@ def test_certain_blocks_are_the_rounds_before_the_next_test() -> None:
     assert Race((1, 2, 3), 30, 10, RaceRules(first_test=4)).certain_blocks == (1, 2, 3, 4)
     assert Race((1, 2, 3), 5, 10).certain_blocks == (1,)  # a second round would pass 5
     assert Race((1, 2, 3), 30, 1).certain_blocks == (1,)
-    assert Race((1,), 30, 5).certain_blocks == () and Race((1, 2), 1, 5).certain_blocks == ()
+    assert Race((1,), 30, 5).certain_blocks == (1, 2, 3, 4, 5)  # a lone candidate: no test
+    assert Race((1,), 3, 5).certain_blocks == (1, 2, 3) and Race((1, 2), 1, 5).certain_blocks == ()
     race = Race((1, 2, 3), 30, 10).advance({1: 0.0, 2: 1.0, 3: 2.0})
     assert race.certain_blocks == (2,)
     race = race.advance({1: 0.0, 2: 1.1, 3: 2.0})
