@@ -17,8 +17,7 @@ import sys
 
 import pandas as pd
 
-from benchmarks import Row, row
-from optimize.data import REPO_ROOT
+from benchmarks import REPO_ROOT, Row, row
 
 MIB = 1024 * 1024
 RESULT = "BENCH_MEMORY_RESULT "

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from lstm.checks import check_int
+from base.checks import check_int
 from lstm.data import RobustScaler, valid_window_ends, window_view
 from lstm.module import LSTMLightningModule
 from lstm.prepare import check_rows

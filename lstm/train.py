@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from lstm.checks import check_int
+from base.checks import check_int
 from lstm.data import RobustScaler, WindowedBatches
 from lstm.inference import FIT_THREADS, fit_threads, predict, predict_scaled
 from lstm.module import LSTMLightningModule

@@ -13,7 +13,7 @@ The public API, one concept per sub-package (each name is imported when first re
 * :mod:`optimize.cli` — ``python -m optimize``.
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 from optimize._version import __version__
 
 __getattr__, __dir__, __all__ = lazy_exports(

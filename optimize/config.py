@@ -1,9 +1,10 @@
 """The run config (``configs/*.yaml``): data, features, folds, backtest, objective, study, training.
 
 Every section maps to a frozen dataclass validated on load; an unknown key or a bad value raises
-:class:`ConfigError` naming the file, the key and the value. Relative paths in the file are resolved
-against the current directory first, then against the project root (so the configs shipped in
-``configs/`` work from anywhere).
+:class:`ConfigError` naming the file, the key and the value. Relative paths (the file itself, and
+the folders and files it names) are resolved by :func:`base.paths.resolve_path`: the current
+directory first, then the shipped copies (so the configs of ``configs/`` work from anywhere), then
+a source checkout.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from base.checks import WrongTypeError, check_choice, check_int, check_number, fail, located
 from base.errors import ConfigError
-from lstm.checks import WrongTypeError, check_choice, check_int, check_number, fail, located
+from base.paths import resolve_path
+from base.yamlfile import read_yaml
 from optimize.backtest.settings import BacktestSettings
-from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT, to_utc
+from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, to_utc
 from optimize.walkforward import WalkForwardSettings
 from strategy.features import FeatureConfig
 from strategy.timeframes import timeframe_to_seconds
@@ -269,14 +270,6 @@ SECTIONS = {
 }
 
 
-def resolve_path(value: str | Path) -> Path:
-    """A relative path: the current directory if it exists there, else the project root."""
-    path = Path(value)
-    if path.is_absolute() or path.exists():
-        return path
-    return REPO_ROOT / path
-
-
 def _section(source: str, name: str, cls: type, body: Any) -> Any:
     if not isinstance(body, Mapping):
         raise ConfigError(located(source, name, f"expected a mapping, but got {body!r}."))
@@ -375,79 +368,6 @@ def _check_pair_kind(source: str, config: RunConfig) -> None:
                     f"but got {list(wrong)}.",
                 )
             )
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML's safe loader for configs and spaces, with two changes.
-
-    No implicit timestamps: an unquoted ``2025-06-01`` stays text, so an impossible date such as
-    ``2025-13-45`` is reported by the key that holds it, not by the parser. No duplicate keys: a
-    key given twice in one mapping is an error naming the key and both lines (YAML's loader would
-    silently keep the last, e.g. a second ``data:`` block dropping the first one's keys).
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.get(key)
-            except TypeError:  # an unhashable key: the base loader reports it
-                continue
-            if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r}: first on line {first.start_mark.line + 1}, again on "
-                    f"line {key_node.start_mark.line + 1}; expected each key once per mapping",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def read_yaml(path: Path | str, *, what: str, error: type[ConfigError]) -> tuple[Any, Path]:
-    """Resolve (see :func:`resolve_path`) and parse a YAML file: the one reader of run configs and
-    search spaces.
-
-    Raises:
-        error: no such file, a folder, a file that cannot be read or is not UTF-8 text, not valid
-            YAML, or a key given twice in one mapping; the message names the file (``what``
-            names the kind of file) and, for YAML errors, the line.
-    """
-    path = resolve_path(path)
-    if path.is_dir():
-        raise error(f"{what} {path} is a folder; expected a YAML file.")
-    if not path.is_file():
-        raise error(f"{what} {path} does not exist.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise error(
-            f"{path}: line {line}: byte 0x{exc.object[exc.start]:02x} is not UTF-8 text; expected "
-            f"a UTF-8 YAML {what}."
-        ) from None
-    except OSError as exc:
-        raise error(f"{path}: cannot be read ({exc.strerror or exc}).") from None
-    try:
-        return yaml.load(text, Loader=_Loader), path
-    except yaml.YAMLError as exc:
-        raise error(f"{path}: not valid YAML ({_one_line(exc)}).") from None
-
-
-def _one_line(exc: yaml.YAMLError) -> str:
-    """A YAML error's problem and position on one line."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return where + " ".join(str(problem).split())
 
 
 def load_config(path: Path | str) -> RunConfig:

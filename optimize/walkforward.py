@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from base.checks import check_int, check_number
 from base.errors import DataError
-from lstm.checks import check_int, check_number
 from optimize.data import to_utc
 from strategy.timeframes import timeframe_to_timedelta
 

@@ -40,7 +40,7 @@ import pandas as pd
 import talib
 from technical import qtpylib
 
-from lstm.checks import check_int, fail
+from base.checks import check_int, fail
 from strategy.pipeline import PIPELINE_KEYS, DataPipeline
 from strategy.timeframes import timeframe_to_seconds, timeframe_to_timedelta
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lstm.checks import WrongTypeError, check_int, check_number, fail
+from base.checks import WrongTypeError, check_int, check_number, fail
 from lstm.pipeline import FitPipeline
 
 if TYPE_CHECKING:  # torch and Lightning load with the first fit, not with the run config

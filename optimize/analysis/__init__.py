@@ -10,7 +10,7 @@
 * :mod:`~optimize.analysis.markup` — the page's HTML building blocks (metric cells, tables, style).
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,

@@ -34,7 +34,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from lstm.checks import check_int
+from base.checks import check_int
 from optimize.analysis import stats
 from optimize.analysis.pbo import probability_of_backtest_overfitting
 from optimize.search.space import TrialParams

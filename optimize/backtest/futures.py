@@ -10,7 +10,7 @@ events. :class:`FuturesPair` bundles the three for one pair and is what
 .. code-block:: python
 
     from optimize.backtest import BacktestSettings, backtest, load_futures_pair
-    from optimize.freqtrade.offline import perpetual_markets
+    from optimize.markets import perpetual_markets
 
     markets = perpetual_markets(["BTC/USDT:USDT"])  # the embedded futures markets + tiers
     futures = {p: load_futures_pair(p, markets[p]) for p in markets}
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm.checks import check_number, fail
+from base.checks import check_number, fail
 from optimize.backtest.settings import power_of_ten_decimals
 from optimize.data import (
     DEFAULT_DATADIR,

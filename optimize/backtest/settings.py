@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm.checks import WrongTypeError, check_choice, check_number, fail
+from base.checks import WrongTypeError, check_choice, check_number, fail
 from strategy.timeframes import timeframe_to_timedelta
 
 __all__ = ["MARGIN_MODES", "TRADING_MODES", "BacktestSettings", "power_of_ten_decimals"]

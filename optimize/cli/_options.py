@@ -78,7 +78,7 @@ STUDY_NAME_MAX = 512
 
 def check_study_name(name: str) -> str:
     """A study name the storage can hold: not empty, at most :data:`STUDY_NAME_MAX` characters."""
-    from lstm.checks import fail
+    from base.checks import fail
 
     if not name.strip():
         fail("--study-name", name, "a non-empty name")
@@ -92,8 +92,8 @@ def check_study_name(name: str) -> str:
 
 def check_study_args(args: argparse.Namespace) -> None:
     """``--study-name``, ``--n-trials``, ``--timeout`` (seconds) and ``--workers`` must make sense
-    before anything starts (the project's value checks, :mod:`lstm.checks`)."""
-    from lstm.checks import check_int, check_number
+    before anything starts (the project's value checks, :mod:`base.checks`)."""
+    from base.checks import check_int, check_number
 
     check_study_name(args.study_name)
     if args.n_trials is not None:

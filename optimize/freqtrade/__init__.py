@@ -10,14 +10,13 @@
 * :mod:`~optimize.freqtrade.verify` — freqtrade's backtest of an export, trade for trade against the
   study's;
 * :mod:`~optimize.freqtrade.lookahead` — freqtrade's lookahead analysis of an export;
-* :mod:`~optimize.freqtrade.markets` — markets files: which one a study reads, its pairs checked,
-  and ``python -m optimize markets`` (freqtrade's exchange class saves the markets of any pair);
+* :mod:`~optimize.freqtrade.markets` — ``python -m optimize markets``: freqtrade's exchange class
+  fetches the markets of any pair (reading and writing markets files is :mod:`optimize.markets`);
 * :mod:`~optimize.freqtrade.offline` — freqtrade's ``Backtesting`` in this process, offline
-  (static markets, local data; spot or futures with freqtrade's shipped leverage tiers), and the
-  engine's futures markets (``perpetual_markets``).
+  (static markets, local data; spot or futures with freqtrade's shipped leverage tiers).
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
@@ -32,11 +31,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "LookaheadSummary": "optimize.freqtrade.lookahead",
         "run_freqtrade_backtest": "optimize.freqtrade.offline",
         "freqtrade_config": "optimize.freqtrade.offline",
-        "perpetual_markets": "optimize.freqtrade.offline",
-        "load_leverage_tiers": "optimize.freqtrade.offline",
         "fetch_markets": "optimize.freqtrade.markets",
-        "save_markets": "optimize.freqtrade.markets",
-        "read_markets": "optimize.freqtrade.markets",
-        "MarketsError": "optimize.freqtrade.markets",
     },
 )

@@ -58,7 +58,6 @@ import optuna
 from base.errors import OutputError
 from optimize._version import __version__
 from optimize.config import RunConfig
-from optimize.freqtrade.markets import markets_file_of
 from optimize.freqtrade.timerange import (
     span_timerange,
     startup_candles,
@@ -66,6 +65,7 @@ from optimize.freqtrade.timerange import (
     study_warmup_start,
 )
 from optimize.freqtrade.trial_config import build_freqtrade_config, build_parameter_file
+from optimize.markets import markets_file_of
 from optimize.search.space import TrialParams
 from optimize.study.holdout import (
     evaluate_trial_holdout,

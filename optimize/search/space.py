@@ -57,8 +57,9 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from base.checks import WrongTypeError, check_int, check_number, fail, located
 from base.errors import ConfigError
-from lstm.checks import WrongTypeError, check_int, check_number, fail, located
+from base.yamlfile import read_yaml
 from lstm.params import LSTMParams
 from optimize.backtest.settings import BacktestSettings
 from strategy.freqtrade.rules import (
@@ -445,7 +446,5 @@ def _check_against_types(space: SearchSpace) -> None:
 
 def load_space(path: Path | str) -> SearchSpace:
     """Read and validate a search-space YAML file."""
-    from optimize.config import read_yaml
-
     raw, path = read_yaml(path, what="search space", error=SearchSpaceError)
     return parse_space(raw, str(path))

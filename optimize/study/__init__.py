@@ -22,7 +22,7 @@
 * :mod:`~optimize.study.holdout` — the never-optimised holdout score of one trial.
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,

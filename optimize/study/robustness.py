@@ -33,8 +33,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from base.checks import check_int
 from base.errors import StudyError
-from lstm.checks import check_int
 from optimize._version import __version__
 from optimize.config import parse_config
 from optimize.search.objectives import get_objective

@@ -25,15 +25,17 @@ from optimize.backtest.futures import load_futures_pair
 from optimize.cli import main
 from optimize.config import load_config
 from optimize.data import load_candles
-from optimize.freqtrade.markets import fetch_markets, read_markets, save_markets
-from optimize.freqtrade.offline import (
+from optimize.freqtrade.markets import fetch_markets
+from optimize.freqtrade.offline import offline_markets
+from optimize.freqtrade.run_setup import read_export
+from optimize.markets import (
     FUTURES_MARKETS_FILE,
     MARKETS_FILE,
     load_markets,
-    offline_markets,
     perpetual_markets,
+    read_markets,
+    save_markets,
 )
-from optimize.freqtrade.run_setup import read_export
 from optimize.search.space import TrialParams, load_space
 from optimize.study.inputs import StudyData
 from optimize.study.records import TrialRecord, study_config
