@@ -70,7 +70,6 @@ def _child(train_days: int, window: int) -> dict[str, int | bool]:
     from lstm.params import LSTMParams
     from lstm.train import fit_predict
     from optimize.config import parse_config
-    from optimize.search.objectives import get_objective
     from optimize.search.space import TrialParams
     from optimize.study.evaluate import StudyData, evaluate
     from strategy.signals import SignalParams
@@ -112,7 +111,7 @@ def _child(train_days: int, window: int) -> dict[str, int | bool]:
         reset = True
     except OSError:
         reset = False
-    evaluate(data, params, get_objective(config.study.objective))
+    evaluate(data, params, config.study.resolved_objective)
     return {
         "rss_imports": rss_imports,
         "rss_data": rss_data,

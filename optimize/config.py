@@ -22,6 +22,7 @@ from base.paths import resolve_path
 from base.yamlfile import read_yaml
 from optimize.backtest.settings import BacktestSettings
 from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, to_utc
+from optimize.search.objectives import Objective, get_objective
 from optimize.walkforward import WalkForwardSettings
 from strategy.features import FeatureConfig
 from strategy.timeframes import timeframe_to_seconds
@@ -94,6 +95,11 @@ class DataConfig:
 class StudyConfig:
     """Optuna settings.
 
+    The objective is resolved once, when the config is made (:attr:`resolved_objective`): there
+    is no registry of objectives to fill first, and a copy of the config in another process
+    (pickled to a cluster, parsed from a study's stored config) resolves it again from the same
+    name and folder.
+
     Attributes:
         objective: name of an objective: a built-in of :mod:`optimize.search.objectives` or a file
             ``<objectives_path>/<objective>.py``.
@@ -136,8 +142,6 @@ class StudyConfig:
     robustness_seed_sets: int = 10
 
     def __post_init__(self) -> None:
-        from optimize.search.objectives import get_objective
-
         folder = None
         if self.objectives_path is not None:
             folder = resolve_path(str(self.objectives_path))
@@ -147,6 +151,7 @@ class StudyConfig:
                     f"objectives_path={self.objectives_path!r} (no folder {folder})."
                 )
         objective = get_objective(self.objective, folder)
+        object.__setattr__(self, "_objective", objective)
         check_choice("sampler", self.sampler, SAMPLERS)
         check_choice("pruner", self.pruner, PRUNERS)
         for name in (
@@ -185,6 +190,16 @@ class StudyConfig:
                 f"multi-objective objective {self.objective!r} cannot prune; set pruner: none "
                 f"(got pruner={self.pruner!r})."
             )
+
+    @property
+    def resolved_objective(self) -> Objective:
+        """The objective :attr:`objective` names, resolved when the config was made."""
+        return self._objective  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its fields: the copy resolves its objective again (a user objective's module
+        exists only in the process that loaded its file)."""
+        return type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self))
 
 
 @dataclass(frozen=True)

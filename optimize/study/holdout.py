@@ -46,7 +46,6 @@ from optuna.trial import FrozenTrial
 from optimize._version import __version__
 from optimize.config import RunConfig
 from optimize.data import load_candles
-from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
 from optimize.study.evaluate import check_purge, fit_fold, fold_blocked
 from optimize.study.inputs import StudyData
@@ -210,7 +209,7 @@ def evaluate_trial_holdout(study: optuna.Study, trial: FrozenTrial) -> dict[str,
                 **({} if blocked is None else {"di_blocked": blocked}),
             }
         )
-    objective = get_objective(config.study.objective)
+    objective = config.study.resolved_objective
     span = score_span(data, objective, span_rows, holdout.start, holdout.end, signals, settings)
     first = windows[0]
     record = {

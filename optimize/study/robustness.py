@@ -37,7 +37,6 @@ from base.checks import check_int
 from base.errors import StudyError
 from optimize._version import __version__
 from optimize.config import parse_config
-from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
 from optimize.study.evaluate import evaluate
 from optimize.study.inputs import StudyData
@@ -146,7 +145,7 @@ def _evaluate_job(job: Job, data: StudyData | None = None) -> Result:
     number, params, seed_set = job
     data = data if data is not None else _WORKER_DATA["data"]
     started = time.perf_counter()
-    objective = get_objective(data.config.study.objective)
+    objective = data.config.study.resolved_objective
     outcome = evaluate(data, TrialParams.from_dict(params), objective, seed_set=seed_set)
     return number, seed_set, float(outcome.values[0]), time.perf_counter() - started
 

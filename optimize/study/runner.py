@@ -33,7 +33,6 @@ from optuna.trial import FrozenTrial, TrialState
 from base.errors import InputError, Interrupted, OutputError, StudyError
 from optimize._version import __version__
 from optimize.config import RunConfig, StudyConfig
-from optimize.search.objectives import get_objective
 from optimize.search.space import SearchSpace
 from optimize.study.evaluate import evaluate
 from optimize.study.fingerprint import fingerprint_differences, study_fingerprint
@@ -114,7 +113,7 @@ def open_study(
             message names every differing key with both values).
         StorageError: see :func:`make_storage`.
     """
-    objective = get_objective(config.study.objective)
+    objective = config.study.resolved_objective
     if isinstance(storage, str):
         storage = make_storage(storage, config.study)
     study = optuna.create_study(
@@ -362,7 +361,7 @@ class TrialRunner:
         gc.freeze()
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        objective = get_objective(self.data.config.study.objective)
+        objective = self.data.config.study.resolved_objective
         self.n_started += 1
         params = self.space.sample(trial)
         host = socket.gethostname()
