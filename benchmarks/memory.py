@@ -70,8 +70,9 @@ def _child(train_days: int, window: int) -> dict[str, int | bool]:
     from lstm.params import LSTMParams
     from lstm.train import fit_predict
     from optimize.config import parse_config
+    from optimize.evaluation.inputs import StudyData
+    from optimize.evaluation.trial import evaluate
     from optimize.search.space import TrialParams
-    from optimize.study.evaluate import StudyData, evaluate
     from strategy.signals import SignalParams
     from strategy.target import make_labels
 

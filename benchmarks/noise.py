@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from optimize.config import RunConfig, parse_config
+from optimize.evaluation.inputs import StudyData
+from optimize.evaluation.trial import evaluate
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import StudyData, evaluate
 
 
 def _one(config_dict: dict[str, Any], source: str, params: dict[str, Any], seed_set: int) -> float:

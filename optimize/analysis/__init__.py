@@ -24,7 +24,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "report_json": "optimize.analysis.report",
         "verdict": "optimize.analysis.report",
         "write_report": "optimize.analysis.html",
-        "render_report": "optimize.analysis.html",
         "equity_figure": "optimize.analysis.figures",
     },
 )

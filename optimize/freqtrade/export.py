@@ -58,6 +58,7 @@ import optuna
 from base.errors import OutputError
 from optimize._version import __version__
 from optimize.config import RunConfig
+from optimize.evaluation.holdout import holdout_warmup_start
 from optimize.freqtrade.timerange import (
     span_timerange,
     startup_candles,
@@ -67,10 +68,7 @@ from optimize.freqtrade.timerange import (
 from optimize.freqtrade.trial_config import build_freqtrade_config, build_parameter_file
 from optimize.markets import markets_file_of
 from optimize.search.space import TrialParams
-from optimize.study.holdout import (
-    evaluate_trial_holdout,
-    holdout_warmup_start,
-)
+from optimize.study.holdout import evaluate_trial_holdout
 from optimize.study.records import StudyRecord, TrialRecord, study_config
 from optimize.study.selection import select_trial
 from optimize.study.storage import DEFAULT_STORAGE, load_existing_study, redact
@@ -225,7 +223,7 @@ def export_study_trial(
         spans["walkforward"] = {"trades": record.trades, "metrics": record.oos_metrics}
     if config.walkforward.holdout_days > 0:
         holdout = evaluate_trial_holdout(study, trial)  # stored in the study; reused when present
-        spans["holdout"] = {"trades": holdout["trades"], "metrics": holdout["metrics"]}
+        spans["holdout"] = {"trades": holdout.trades, "metrics": holdout.metrics}
     return write_export(
         out_dir,
         config,

@@ -3,7 +3,7 @@
 ``python -m optimize robustness --study-name NAME [--top N] [--budget B] [--seeds M]`` (and
 ``run`` at its end) takes the ``N`` best complete trials by their recorded value and races them
 (:mod:`optimize.study.racing`): round ``r`` evaluates every candidate still in the race with its
-parameters on fresh seed set ``r`` (:func:`optimize.study.evaluate.evaluate` with ``seed_set``),
+parameters on fresh seed set ``r`` (:func:`optimize.evaluation.trial.evaluate` with ``seed_set``),
 then a paired test drops the candidates shown worse than the leader. The race stops when one
 candidate is left, when the next round would pass ``B`` evaluations, or after ``M`` rounds; the
 winner is the best mean over fresh seed sets. Every value is stored as soon as it is known and the
@@ -37,9 +37,9 @@ from base.checks import check_int
 from base.errors import StudyError
 from optimize._version import __version__
 from optimize.config import parse_config
+from optimize.evaluation.inputs import StudyData
+from optimize.evaluation.trial import evaluate
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import evaluate
-from optimize.study.inputs import StudyData
 from optimize.study.pool import evaluation_pool
 from optimize.study.racing import Race, run_race
 from optimize.study.records import TrialRecord, study_config

@@ -33,10 +33,10 @@ from optuna.trial import FrozenTrial, TrialState
 from base.errors import InputError, Interrupted, OutputError, StudyError
 from optimize._version import __version__
 from optimize.config import RunConfig, StudyConfig
+from optimize.evaluation.inputs import StudyData
+from optimize.evaluation.trial import evaluate
 from optimize.search.space import SearchSpace
-from optimize.study.evaluate import evaluate
 from optimize.study.fingerprint import fingerprint_differences, study_fingerprint
-from optimize.study.inputs import StudyData
 from optimize.study.records import HoldoutTouched, StudyRecord, TrialRecord, write_trial
 from optimize.study.sampling import FirstTrialSeeded
 from optimize.study.storage import (
@@ -385,7 +385,7 @@ class TrialRunner:
             trial,
             TrialRecord(
                 params=params.to_dict(),
-                folds=outcome.folds,
+                folds=[fold.to_dict() for fold in outcome.folds],
                 oos_metrics=outcome.oos_metrics,
                 baselines=outcome.baselines,
                 daily_returns=outcome.daily_returns,

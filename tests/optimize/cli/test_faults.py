@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ import yaml
 from optimize.cli import build_parser
 from optimize.study.seednoise import read_values
 from tests.conftest import REPO_ROOT, SMOKE_SPACE, SMOKE_STUDY
-from tests.optimize.study.helpers import load, write_config
+from tests.optimize.study.helpers import copy_study, load, write_config
 
 PROBE = Path(__file__).resolve().parent / "probe"
 PROGRESS = re.compile(r"\d+%\|.*\|")
@@ -87,17 +86,6 @@ def wait_for_a_fit(proc: subprocess.Popen, fit_log: Path, timeout: float = 240) 
         time.sleep(0.05)
     proc.kill()
     raise AssertionError(f"no fit started in {timeout} s: {finish(proc)}")
-
-
-def copy_study(source: Path, target: Path) -> str:
-    """A consistent copy of a SQLite study file (its WAL included); its storage URL."""
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return f"sqlite:///{target}"
 
 
 def slow_space(folder: Path, epochs: int = 200) -> Path:

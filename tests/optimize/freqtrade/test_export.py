@@ -218,7 +218,7 @@ def test_cli_export_then_verify_a_timerange_next_to_the_study_s_trades(
     out = tmp_path / "exp"
     assert main(["export", "--study-name", STUDY, "--storage", storage, "--out", str(out)]) == 0
     stored = json.loads((out / "study_trades.json").read_text())["spans"]
-    assert stored["holdout"]["trades"] == record["trades"]
+    assert stored["holdout"]["trades"] == record.trades
     assert stored["walkforward"]["trades"] == study.best_trial.user_attrs["trades"]
     capsys.readouterr()
     assert main(["verify", "--export", str(out), "--timerange", "20250805-20250808"]) == 0

@@ -25,6 +25,7 @@ from optimize.backtest.futures import load_futures_pair
 from optimize.cli import main
 from optimize.config import load_config
 from optimize.data import load_candles
+from optimize.evaluation.inputs import StudyData
 from optimize.freqtrade.markets import fetch_markets
 from optimize.freqtrade.offline import offline_markets
 from optimize.freqtrade.run_setup import read_export
@@ -37,7 +38,7 @@ from optimize.markets import (
     save_markets,
 )
 from optimize.search.space import TrialParams, load_space
-from optimize.study.inputs import StudyData
+from optimize.study.holdout import stored_holdout
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.runner import run_worker
 from strategy.freqtrade import STRATEGY_NAME
@@ -202,8 +203,8 @@ def test_buy_and_hold_is_a_long_at_the_trial_s_leverage_with_funding(study, expo
     config = study_config(study)
     params = TrialParams.from_dict(TrialRecord.of(study.best_trial).params)
     leverage = params.backtest["leverage"]
-    record = study.user_attrs["holdout"][str(study.best_trial.number)]
-    start, end = pd.Timestamp(record["holdout"]["start"]), pd.Timestamp(record["holdout"]["end"])
+    record = stored_holdout(study, study.best_trial.number)
+    start, end = pd.Timestamp(record.holdout["start"]), pd.Timestamp(record.holdout["end"])
     markets = perpetual_markets(PAIRS)
     wallet, fee = config.backtest.dry_run_wallet, config.backtest.fee
     for pair in PAIRS:

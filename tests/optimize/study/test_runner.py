@@ -88,9 +88,10 @@ def test_zero_trade_trial_is_scored_not_crashed(tmp_path):
     config, space = load(write_config(tmp_path)), load_space(SMOKE_SPACE)
     study = open_study(f"sqlite:///{tmp_path / 'z.db'}", "z", config, space, seed=0)
     # absolute threshold far above any T: never enters
+    from optimize.evaluation.inputs import StudyData
+    from optimize.evaluation.trial import evaluate
     from optimize.search.objectives import get_objective
     from optimize.search.space import TrialParams
-    from optimize.study.evaluate import StudyData, evaluate
 
     params = space.sample(
         optuna.trial.FixedTrial(
@@ -108,7 +109,7 @@ def test_zero_trade_trial_is_scored_not_crashed(tmp_path):
     out = evaluate(StudyData.load(config), params, get_objective("sharpe"))
     assert out.oos_metrics["total_trades"] == 0
     assert out.values == (0.0,)
-    assert all(f["metrics"]["total_trades"] == 0 for f in out.folds)
+    assert all(f.metrics["total_trades"] == 0 for f in out.folds)
     assert study.study_name == "z" and study.trials == []  # evaluate() alone stores nothing
 
 

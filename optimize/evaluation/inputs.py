@@ -3,8 +3,8 @@
 :class:`StudyData` holds everything that does not depend on the trial's parameters (candles,
 target basis, LSTM features, the walk-forward plan, the markets and in futures mode each
 perpetual's funding rates and mark candles); it is built once per worker process (features come
-from the shared on-disk cache) and every trial (:func:`optimize.study.evaluate.evaluate`) and the
-holdout (:mod:`optimize.study.holdout`) read it.
+from the shared on-disk cache) and every trial (:func:`optimize.evaluation.trial.evaluate`) and the
+holdout (:mod:`optimize.evaluation.holdout`) read it.
 
 In futures mode (``backtest.trading_mode: futures``) the pairs are perpetuals (``BTC/USDT:USDT``):
 their candles, and so their features and T, are the futures candles of ``<datadir>/<exchange>/
@@ -182,7 +182,7 @@ class StudyData:
             config: the run config.
             warmup_from: compute features and T from this candle on (rows of the span before it
                 hold NaN); None: :func:`strategy.features.warmup_start` of the span, the default
-                every trial uses. The holdout uses its own (see :mod:`optimize.study.holdout`).
+                every trial uses. The holdout uses its own (see :mod:`optimize.evaluation.holdout`).
             corr_pairs: correlated pairs to load besides the run config's
                 ``features.include_corr_pairlist`` (a search space's choices).
 
