@@ -10,7 +10,10 @@ race on fresh seed sets and the selected trial. A parameter set's evaluation its
   (``run --cluster``), stopped like worker processes, and the robustness step's executor there;
 * :mod:`~optimize.study.sampling` — each worker's sampler, seeded by the number of its first
   trial;
-* :mod:`~optimize.study.pool` — evaluation processes that stop with their parent;
+* :mod:`~optimize.study.supervisor` — a study run on this machine: worker processes (or cluster
+  tasks) started, watched, stopped on a signal, each given its threads and GPU, a progress bar,
+  then the robustness step;
+* :mod:`~optimize.study.pool` — processes that stop with their parent;
 * :mod:`~optimize.study.fingerprint` — what a study is bound to and what a resume may change;
 * :mod:`~optimize.study.records` — the typed, versioned records a trial and a study store (the
   holdout records one key per trial);
@@ -36,6 +39,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "evaluation_pool": "optimize.study.pool",
         "open_study": "optimize.study.runner",
         "run_worker": "optimize.study.runner",
+        "RunRequest": "optimize.study.supervisor",
+        "run_study": "optimize.study.supervisor",
+        "visible_gpus": "optimize.study.supervisor",
         "prepare_study_data": "optimize.study.runner",
         "TrialRecord": "optimize.study.records",
         "StudyRecord": "optimize.study.records",

@@ -40,10 +40,9 @@ from optimize.config import parse_config
 from optimize.evaluation.inputs import StudyData
 from optimize.evaluation.trial import evaluate
 from optimize.search.space import TrialParams
-from optimize.study.pool import evaluation_pool
+from optimize.study.pool import die_with_parent, evaluation_pool
 from optimize.study.racing import Race, run_race
 from optimize.study.records import TrialRecord, study_config
-from optimize.study.runner import die_with_parent
 from optimize.study.seednoise import (
     RaceRecord,
     SeedValue,

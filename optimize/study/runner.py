@@ -19,7 +19,6 @@ import gc
 import logging
 import math
 import os
-import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -52,21 +51,6 @@ from optimize.study.storage import (
 from optimize.walkforward import WalkForwardPlan
 
 logger = logging.getLogger(__name__)
-
-
-def die_with_parent(signum: int = signal.SIGTERM) -> None:
-    """In a child process (Linux): get ``signum`` when the parent dies, even by SIGKILL, so no
-    worker or evaluation process is left orphaned. A no-op where ``prctl`` is unavailable.
-
-    Workers take SIGTERM (they mark their running trial FAILED); processes with nothing to record
-    take SIGKILL (Lightning handles SIGTERM inside a fit and would finish the step first).
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signum))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def make_sampler(study: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:

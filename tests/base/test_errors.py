@@ -66,7 +66,7 @@ def test_every_project_error_is_a_project_error():
         ("optimize.study.records.RecordError", (ValueError, StudyError)),
         ("optimize.study.runner.StudyInputError", (ValueError, InputError)),
         ("base.checks.WrongTypeError", (TypeError, ValueError, InputError)),
-        ("optimize.cli.study.RobustnessInterrupted", (ValueError,)),
+        ("optimize.study.supervisor.RobustnessInterrupted", (ValueError,)),
     ],
 )
 def test_existing_errors_keep_the_bases_their_callers_catch(path, bases):

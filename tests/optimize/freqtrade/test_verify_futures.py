@@ -217,7 +217,7 @@ def test_buy_and_hold_is_a_long_at_the_trial_s_leverage_with_funding(study, expo
         inside = (dates >= opened) & (dates <= closed)
         funding = -amount * fee_per_unit[inside].sum()  # a long pays a positive rate
         profit = amount * (close - entry) - fee * amount * (entry + close) + funding
-        stored = record["baselines"]["buy_and_hold"]["per_pair"][pair]
+        stored = record.baselines["buy_and_hold"]["per_pair"][pair]
         assert stored * wallet == pytest.approx(profit, abs=1e-6 * wallet), pair
         assert inside.any() and funding != 0.0
 
