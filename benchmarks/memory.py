@@ -68,7 +68,7 @@ def _child(train_days: int, window: int) -> dict[str, int | bool]:
     """The measured worker: BTC/USDT 1h, one fold, a 1x16 LSTM trained one epoch; load the data,
     warm up, run one trial; return sizes and RSS readings (bytes)."""
     from lstm.params import LSTMParams
-    from lstm.train import fit_predict
+    from lstm.train import FitSpec, fit_predict
     from optimize.config import parse_config
     from optimize.evaluation.inputs import StudyData
     from optimize.evaluation.trial import evaluate
@@ -103,8 +103,8 @@ def _child(train_days: int, window: int) -> dict[str, int | bool]:
     pair = next(iter(data.pairs.values()))
     labels = make_labels(pair.basis.score(params.weights), params.label_horizon)
     warm = min(600, pair.features.shape[0] // 2)  # pays Lightning's lazy imports
-    rows = {"train": slice(0, warm), "predict": slice(warm, warm + 50)}
-    fit_predict(pair.features, labels, **rows, params=lstm, seed=0, accelerator="cpu")
+    spec = FitSpec(slice(0, warm), slice(warm, warm + 50), lstm, accelerator="cpu")
+    fit_predict(pair.features, labels, spec, 0)
     rss_before = _rss()
     try:
         with open("/proc/self/clear_refs", "w") as f:

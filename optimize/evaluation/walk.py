@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from base.errors import InputError
+from lstm.fitspec import FitSpec
 from lstm.seeds import member_range, model_seed
 from optimize.evaluation.inputs import PairData, StudyData
 from optimize.evaluation.records import WindowRecord
@@ -100,18 +101,16 @@ def fit_pair_fold(
     # The model sees its train window and what follows it, nothing before (as in FreqAI, whose
     # training frame starts there): no training window reaches back before the fold's train start.
     base = fold.train.start
-    fit = fit_window(
-        matrix[base:],
-        labels[base:],
+    spec = FitSpec(
         train=slice(0, fold.train.stop - base),
         predict=slice(fold.test.start - base, fold.test.stop - base),
         params=params.lstm,
-        seeds=seeds,
-        pipeline=pipeline,
-        accelerator=accelerator,
-        feature_names=names,
         label_horizon=params.label_horizon,
+        feature_names=names,
+        accelerator=accelerator,
+        pipeline=pipeline.fit,
     )
+    fit = fit_window(matrix[base:], labels[base:], spec, seeds, DI_threshold=pipeline.DI_threshold)
     result = fit.ensemble
     thr = resolve_thresholds(
         params.signal, train_predictions=result.train_predictions, train_labels=labels[fold.train]
