@@ -1,7 +1,7 @@
 """What drives freqtrade (what freqtrade itself imports lives in :mod:`strategy.freqtrade`).
 
 * :mod:`~optimize.freqtrade.export` — a trial as an export folder (config, strategy parameter
-  file, study trades, README);
+  file, study trades, README): :func:`build_export` builds it, :meth:`ExportBundle.write` writes it;
 * :mod:`~optimize.freqtrade.trial_config` — the freqtrade config (FreqAI section included) and
   the strategy parameter file of a trial;
 * :mod:`~optimize.freqtrade.timerange` — the study's spans in freqtrade's terms (timeranges,
@@ -23,6 +23,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         "export_trial": "optimize.freqtrade.export",
         "ExportResult": "optimize.freqtrade.export",
+        "ExportBundle": "optimize.freqtrade.export",
+        "build_export": "optimize.freqtrade.export",
         "build_freqtrade_config": "optimize.freqtrade.trial_config",
         "span_timerange": "optimize.freqtrade.timerange",
         "verify_export": "optimize.freqtrade.verify",
