@@ -28,12 +28,13 @@ from optimize.study.holdout import evaluate_holdout, stored_holdout
 from optimize.study.records import (
     HOLDOUT_ATTR,
     HoldoutTouched,
+    store_holdout,
     stored_holdouts,
     study_config,
 )
 from optimize.study.selection import select_trial
 from optimize.walkforward import WalkForwardSettings, holdout_windows, make_folds
-from tests.optimize.study.helpers import copy_study
+from tests.optimize.study.helpers import copy_study, fresh_pg_database, pg_unreachable
 
 SMOKE_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "smoke.yaml"
 STUDY = "smoke"  # the study of conftest's smoke_study, this module's copy
@@ -284,3 +285,56 @@ def test_records_of_the_older_single_attr_are_read_without_retraining(
     assert fits == []
     touched = HoldoutTouched.of(_load(pristine))
     assert touched == HoldoutTouched(record.computed_at, record.computed_at, (record.trial,))
+
+
+# --------------------------------------------------------------------------- concurrent writers
+
+WRITERS, RECORDS_EACH = 2, 20
+
+
+def _store_holdouts(url: str, study_name: str, numbers: list[int], start) -> None:
+    """One writer process: open the study, wait for the others, store a record per trial."""
+    study = optuna.load_study(study_name=study_name, storage=url)
+    start.wait()
+    for number in numbers:
+        record = {"format": HOLDOUT_FORMAT, "trial": number, "computed_at": f"t{number:03d}"}
+        store_holdout(study, number, record)
+
+
+def _stored_by_concurrent_writers(url: str) -> optuna.Study:
+    """``WRITERS`` real processes store holdout records of different trials at the same time."""
+    import multiprocessing
+
+    optuna.create_study(study_name="holdouts", storage=url)
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Barrier(WRITERS)
+    numbers = [list(range(k, WRITERS * RECORDS_EACH, WRITERS)) for k in range(WRITERS)]
+    procs = [
+        spawn.Process(target=_store_holdouts, args=(url, "holdouts", numbers[k], start))
+        for k in range(WRITERS)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=120)
+        assert proc.exitcode == 0
+    return optuna.load_study(study_name="holdouts", storage=url)
+
+
+def _assert_none_lost(study: optuna.Study) -> None:
+    stored = stored_holdouts(study)
+    assert sorted(stored) == list(range(WRITERS * RECORDS_EACH))
+    assert all(record["trial"] == n for n, record in stored.items())
+    assert HoldoutTouched.of(study).trials == tuple(range(WRITERS * RECORDS_EACH))
+
+
+def test_writers_storing_holdouts_at_once_lose_none_on_sqlite(tmp_path):
+    _assert_none_lost(_stored_by_concurrent_writers(f"sqlite:///{tmp_path / 'h.db'}"))
+
+
+@pytest.mark.postgres
+def test_writers_storing_holdouts_at_once_lose_none_on_postgres():
+    if reason := pg_unreachable():
+        pytest.skip(reason)
+    with fresh_pg_database("lstm_optuna_holdouts") as url:
+        _assert_none_lost(_stored_by_concurrent_writers(url))
