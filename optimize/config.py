@@ -250,6 +250,14 @@ class RunConfig:
         mode (``<datadir>/<exchange>/futures/<PAIR>-<tf>-futures.feather``), else ``"spot"``."""
         return "futures" if self.backtest.futures else "spot"
 
+    def with_datadir(self, datadir: str | Path) -> RunConfig:
+        """This config reading its candles from ``datadir`` (``data.datadir``, checked again)."""
+        try:
+            data = dataclasses.replace(self.data, datadir=str(datadir))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(located(self.source, "data", exc)) from exc
+        return dataclasses.replace(self, data=data)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able dict of every section (stored in the study's user attrs)."""
         out = {}

@@ -95,6 +95,7 @@ def _run(args: argparse.Namespace, config, space, cluster) -> int:
         n_trials=args.n_trials,
         timeout=args.timeout,
         log_file=log_file,
+        data_dir=args.data_dir,
     )
     outcome = run_study(request, config, space, cluster=cluster, say=_say, warn=_warn)
     if outcome.interrupted:

@@ -91,6 +91,8 @@ class RunRequest:
         n_trials: finished trials the study should hold (None: the config's ``study.n_trials``).
         timeout: seconds after which workers start no new trial (None: the config's).
         log_file: the workers' log file (checked writable by the caller).
+        data_dir: the candle folder given instead of the config's ``data.datadir`` (None: the
+            config's).
     """
 
     config: str
@@ -101,6 +103,7 @@ class RunRequest:
     n_trials: int | None
     timeout: float | None
     log_file: Path
+    data_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ def worker_command(request: RunRequest, index: int, threads: int) -> list[str]:
         cmd += ["--n-trials", str(request.n_trials)]
     if request.timeout is not None:
         cmd += ["--timeout", str(request.timeout)]
+    if request.data_dir is not None:
+        cmd += ["--data-dir", request.data_dir]
     return cmd
 
 
