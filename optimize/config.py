@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from base.checks import WrongTypeError, check_choice, check_int, check_number, fail, located
-from base.errors import ConfigError
+from base.errors import ConfigError, InputError
 from base.paths import resolve_path
 from base.yamlfile import read_yaml
 from optimize.backtest.settings import BacktestSettings
@@ -66,7 +66,7 @@ class DataConfig:
         if not self.pairs or any(not isinstance(p, str) or "/" not in p for p in self.pairs):
             fail("pairs", list(self.pairs), "a non-empty list like ['BTC/USDT']")
         if len(set(self.pairs)) != len(self.pairs):
-            raise ValueError(f"pairs has duplicates: {list(self.pairs)}.")
+            raise InputError(f"pairs has duplicates: {list(self.pairs)}.")
         if self.markets is not None and (not isinstance(self.markets, str) or not self.markets):
             fail("markets", self.markets, "the path of a markets JSON file, or null")
         timeframe_to_seconds(self.timeframe)
@@ -77,7 +77,7 @@ class DataConfig:
                 object.__setattr__(self, name, str(value))
                 stamps[name] = to_utc(str(value), name)  # an error names the key and the value
         if len(stamps) == 2 and stamps["start"] >= stamps["end"]:
-            raise ValueError(
+            raise InputError(
                 f"start must be before end, but got start={self.start!r} and end={self.end!r}."
             )
 
@@ -146,7 +146,7 @@ class StudyConfig:
         if self.objectives_path is not None:
             folder = resolve_path(str(self.objectives_path))
             if not folder.is_dir():
-                raise ValueError(
+                raise InputError(
                     "objectives_path must be a folder of objective files, but got "
                     f"objectives_path={self.objectives_path!r} (no folder {folder})."
                 )
@@ -168,17 +168,17 @@ class StudyConfig:
         ):
             check_int(name, getattr(self, name), 0)
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
-            raise ValueError(
+            raise InputError(
                 "need heartbeat_interval >= 1 and grace_period > heartbeat_interval, but got "
                 f"heartbeat_interval={self.heartbeat_interval}, grace_period={self.grace_period}."
             )
         if self.robustness_top > 0 and self.robustness_seed_sets < 1:
-            raise ValueError(
+            raise InputError(
                 "robustness_seed_sets must be >= 1 when robustness_top > 0, but got "
                 f"robustness_seed_sets={self.robustness_seed_sets!r}."
             )
         if self.robustness_top > 0 and self.robustness_budget < self.robustness_top:
-            raise ValueError(
+            raise InputError(
                 "robustness_budget must be >= robustness_top (a round evaluates every candidate "
                 f"once), but got robustness_budget={self.robustness_budget!r} and "
                 f"robustness_top={self.robustness_top!r}."
@@ -186,7 +186,7 @@ class StudyConfig:
         if self.timeout is not None:
             check_number("timeout", self.timeout, 0.0, low_open=True)
         if objective.n_objectives > 1 and self.pruner != "none":
-            raise ValueError(
+            raise InputError(
                 f"multi-objective objective {self.objective!r} cannot prune; set pruner: none "
                 f"(got pruner={self.pruner!r})."
             )

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from base.checks import fail
-from base.errors import DataError
+from base.errors import DataError, InputError
 from base.paths import source_root
 
 # The timeframe helpers live with the strategy (the lower layer); re-exported here for callers.
@@ -82,7 +82,7 @@ class GapReport:
 def pair_to_filename(pair: str) -> str:
     """``BTC/USDT`` -> ``BTC_USDT`` (freqtrade's file naming for spot pairs)."""
     if not isinstance(pair, str) or "/" not in pair:
-        raise ValueError(f"pair must look like 'BTC/USDT', but got {pair=!r}.")
+        raise InputError(f"pair must look like 'BTC/USDT', but got {pair=!r}.")
     return pair.replace("/", "_").replace(":", "_")
 
 

@@ -25,7 +25,7 @@ import optuna
 import psutil
 import pytest
 import yaml
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from optimize.search.space import load_space
@@ -309,7 +309,9 @@ def test_sigkilled_dask_worker_trial_is_failed_retried_and_its_task_rerun(tmp_pa
     killed = trials[victim.number]
     assert killed.state == TrialState.FAIL
     (retry,) = [
-        t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == killed.number
+        t
+        for t in trials
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number
     ]
     assert retry.params == killed.params and retry.state in FINISHED
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
@@ -354,7 +356,7 @@ def test_sigkill_of_run_stops_the_loops_on_the_cluster(tmp_path):
             (retry,) = [
                 t
                 for t in trials
-                if RetryFailedTrialCallback.retried_trial_number(t) == trial.number
+                if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == trial.number
             ]
             assert retry.state == TrialState.WAITING and retry.params == trial.params
 
@@ -567,7 +569,9 @@ def test_ctrl_c_stops_the_cluster_tasks_and_queues_their_trials(tmp_path):
     assert trials[trial.number].state == TrialState.FAIL
     for failed in (t for t in trials if t.state == TrialState.FAIL):
         (retry,) = [
-            t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == failed.number
+            t
+            for t in trials
+            if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == failed.number
         ]
         assert retry.state == TrialState.WAITING and retry.params == failed.params
     deadline = time.monotonic() + 30

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from optimize.search.space import load_space
@@ -197,7 +197,9 @@ def test_sigkilled_worker_trial_is_failed_and_retried(tmp_path):
     study = optuna.load_study(study_name="kill", storage=storage)
     trials = study.get_trials(deepcopy=False)
     assert trials[number].state == TrialState.FAIL
-    retries = [t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == number]
+    retries = [
+        t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == number
+    ]
     assert len(retries) == 1
     retry = retries[0]
     assert retry.params == trials[number].params
@@ -237,7 +239,9 @@ def test_ctrl_c_leaves_storage_consistent_and_resumable(tmp_path):
     assert study.trials[number].state == TrialState.FAIL
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     (retry,) = [
-        t for t in study.trials if RetryFailedTrialCallback.retried_trial_number(t) == number
+        t
+        for t in study.trials
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == number
     ]
     assert retry.state == TrialState.WAITING and retry.params == study.trials[number].params
     again = cli(*args)
