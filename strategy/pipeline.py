@@ -53,7 +53,6 @@ __all__ = [
     "SEARCHABLE_KEYS",
     "DataPipeline",
     "WindowFit",
-    "corr_pairs_of",
     "fit_window",
     "pair_list",
 ]
@@ -130,12 +129,6 @@ class DataPipeline:
             if isinstance(values.get(name), bool):  # FreqAI's RL model writes DI_threshold: false
                 values[name] = float(values[name])
         return cls(**values)
-
-
-def corr_pairs_of(pipeline: DataPipeline, pair: str) -> tuple[str, ...]:
-    """The correlated pairs whose features ``pair``'s model sees (never the pair itself, as in
-    FreqAI)."""
-    return tuple(p for p in pipeline.include_corr_pairlist if p != pair)
 
 
 @dataclass(frozen=True, eq=False)
