@@ -57,7 +57,7 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str:
     return proc.stdout
 
 
-@pytest.mark.slow  # about 2 min (machine loaded, warm pip cache): a fresh virtualenv, a 1-trial study
+@pytest.mark.slow  # about 2 min (machine loaded, warm pip cache): fresh virtualenv, 1-trial study
 def test_a_non_editable_install_runs_a_smoke_study_outside_the_source_tree(tmp_path):
     """``pip install .`` (not editable) into a fresh virtualenv; from another directory, with
     the shipped config and space named as in the source tree and the candles given with
