@@ -289,6 +289,23 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     return loaded
 
 
+def checked_study(
+    config: RunConfig, space: SearchSpace, storage: str, study_name: str, *, seed: int
+) -> tuple[optuna.Study, StudyData]:
+    """The inputs checked (:func:`prepare_study_data`), then the study created or resumed
+    (:func:`open_study`): bad input never creates or fingerprints a study. A server is reached
+    before the data are checked (an unreachable one is named first); a new SQLite file is only
+    created after.
+
+    Returns:
+        The study and its inputs.
+    """
+    early = None if missing_sqlite_file(storage) else make_storage(storage, config.study)
+    data = prepare_study_data(config, space)
+    rdb = early or make_storage(storage, config.study)
+    return open_study(rdb, study_name, config, space, seed=seed), data
+
+
 def _done(study: optuna.Study, target: int) -> bool:
     """The study holds ``target`` finished trials and no queued (WAITING) one."""
     trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.WAITING))
@@ -426,11 +443,7 @@ def run_worker(
     seed = config.study.seed + worker_index
     target = config.study.n_trials if n_trials is None else n_trials
     timeout = config.study.timeout if timeout is None else timeout
-    # A server is reached before the data are checked; a new SQLite file is only created after.
-    early = None if missing_sqlite_file(storage) else make_storage(storage, config.study)
-    data = prepare_study_data(config, space)  # bad input never creates or fingerprints a study
-    rdb = early or make_storage(storage, config.study)
-    study = open_study(rdb, study_name, config, space, seed=seed)
+    study, data = checked_study(config, space, storage, study_name, seed=seed)
     watch = StorageWatch(storage)
     recovered = recover_stale_trials(study)
     if recovered:

@@ -42,13 +42,11 @@ from optimize.study.pool import die_with_parent
 from optimize.study.racing import Race
 from optimize.study.records import TrialRecord
 from optimize.study.robustness import RobustnessPlan, run_robustness
-from optimize.study.runner import open_study, prepare_study_data
+from optimize.study.runner import checked_study
 from optimize.study.seednoise import best_by_seed_mean, race_noise
 from optimize.study.storage import (
     StorageWatch,
     finished_trials,
-    make_storage,
-    missing_sqlite_file,
     recover_stale_trials,
     redact,
 )
@@ -208,12 +206,9 @@ def run_study(
     """
     target = request.n_trials if request.n_trials is not None else config.study.n_trials
     workers = request.workers
-    # A server is reached before the data are checked; a new SQLite file is only created after.
-    url = request.storage
-    early = None if missing_sqlite_file(url) else make_storage(url, config.study)
-    prepare_study_data(config, space)  # data, folds and space checked before the study exists
-    storage = early or make_storage(url, config.study)
-    study = open_study(storage, request.study_name, config, space, seed=config.study.seed)
+    study, _ = checked_study(
+        config, space, request.storage, request.study_name, seed=config.study.seed
+    )
     watch = StorageWatch(request.storage)
     recovered = recover_stale_trials(study)
     threads = config.training.threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
