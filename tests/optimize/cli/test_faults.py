@@ -123,6 +123,21 @@ def slow(tmp_path_factory) -> dict[str, Path]:
 SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
 
 
+def _second_candidate(url: str, name: str) -> None:
+    """A copy of the study's only trial as a second complete trial, so that its race evaluates
+    (a race of one candidate is over before it evaluates anything)."""
+    study = optuna.load_study(study_name=name, storage=url)
+    (trial,) = study.get_trials(deepcopy=False)
+    study.add_trial(
+        optuna.trial.create_trial(
+            value=trial.value,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=trial.user_attrs,
+        )
+    )
+
+
 def _unwritable_case(command: str, tmp_path: Path, unwritable, smoke_study: str):
     """argv and the expected line of ``command`` given an output it cannot write."""
     config = write_config(tmp_path)
@@ -142,7 +157,8 @@ def _unwritable_case(command: str, tmp_path: Path, unwritable, smoke_study: str)
         db = Path(smoke_study.removeprefix("sqlite:///"))
         url = copy_study(db, tmp_path / "ro.db")
         unwritable(tmp_path / "ro.db")
-        argv = ["robustness", "--storage", url, "--study-name", SMOKE_STUDY, "--top", "1"]
+        # both trials race (a race of one candidate is over before it evaluates anything)
+        argv = ["robustness", "--storage", url, "--study-name", SMOKE_STUDY, "--top", "2"]
         argv += ["--seeds", "3"]
         return argv, (
             rf"^error: the study storage {re.escape(url)} failed while the command ran: attempt "
@@ -193,8 +209,9 @@ def _signal_case(command: str, tmp_path: Path, slow: dict[str, Path]):
         )
     url = copy_study(slow["db"], tmp_path / "study.db")  # holdout and seed values not stored
     if command == "robustness":
+        _second_candidate(url, "slow")
         argv = ["robustness", "--storage", url, "--study-name", "slow"]
-        argv += ["--top", "1", "--seeds", "3"]
+        argv += ["--top", "2", "--seeds", "3"]
         return argv, (
             r"^interrupted by SIG(INT|TERM); the values computed so far are stored; rerun the "
             r"same command to resume$"
