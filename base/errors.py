@@ -41,7 +41,7 @@ class ProjectError(Exception):
 
 
 class InputError(ProjectError, ValueError):
-    """A bad value: a command-line argument, a setting, a parameter (:mod:`lstm.checks`)."""
+    """A bad value: a command-line argument, a setting, a parameter (:mod:`base.checks`)."""
 
 
 class ConfigError(InputError):

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from optimize.data import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""The source checkout the benchmarks run from."""
 
 
 class Skipped(Exception):

@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks import Skipped
-from optimize.data import REPO_ROOT
+from benchmarks import REPO_ROOT, Skipped
 
 log = logging.getLogger("benchmarks")
 NO_CUDA = "no CUDA device: the GPU sections (G1-G5) were skipped"

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import Row, median_seconds, row
+from optimize import markets as markets_mod
 from optimize.backtest import _kernel as kernel
 from optimize.backtest.engine import backtest, kernel_rules, roi_table
 from optimize.backtest.settings import BacktestSettings
@@ -39,8 +40,8 @@ def bench_backtest(*, repeats: int = 30, rounds: int = 3) -> list[Row]:
     raw = load_candles(PAIR, "1h", start="2024-01-01", end="2025-01-02")
     rng = np.random.default_rng(2024)
     raw_enter, raw_exit = rng.random(len(raw)) < 0.05, rng.random(len(raw)) < 0.03
-    markets = ftoffline.load_markets()
-    precision = ftoffline.amount_precisions(markets, [PAIR])
+    markets = markets_mod.load_markets()
+    precision = markets_mod.amount_precisions(markets, [PAIR])
     settings = BacktestSettings(**{**SETTINGS.__dict__, "amount_precision": precision})
     times: dict[str, list[float]] = {"ft": [], "engine": [], "kernel": []}
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:

@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmarks import Row, alternate, row
 from benchmarks.training import BENCH_PARAMS, bench_features
-from lstm.train import fit_ensemble, fit_predict
+from lstm.train import FitSpec, fit_ensemble, fit_predict
 
 ENSEMBLE_PARAMS = BENCH_PARAMS.replace(hidden_dim=32, window_size=12, learning_rate=3e-3)
 """The default space's middle-sized model (configs/default.yaml's folds train ~2,000 rows)."""
@@ -26,21 +26,16 @@ def bench_ensemble(
     on ``rows`` candles (75 % train); ``device`` "cpu" or "cuda"."""
     features, labels = bench_features(rows)
     n_train, seeds = int(rows * 0.75), tuple(range(1, k + 1))
-    kw = {
-        "train": slice(0, n_train),
-        "predict": slice(n_train, rows),
-        "params": ENSEMBLE_PARAMS,
-        "accelerator": device,
-    }
-    together = fit_ensemble(features, labels, seeds=seeds, **kw).members  # also the warm-up
+    spec = FitSpec(slice(0, n_train), slice(n_train, rows), ENSEMBLE_PARAMS, accelerator=device)
+    together = fit_ensemble(features, labels, spec, seeds).members  # also the warm-up
     for member, seed in zip(together, seeds, strict=True):
-        alone = fit_predict(features, labels, seed=seed, **kw).predictions
+        alone = fit_predict(features, labels, spec, seed).predictions
         if not np.array_equal(member.predictions, alone, equal_nan=True):
             raise RuntimeError(f"fit_ensemble's member {seed} differs from fit_predict.")
     rate, ref_rate = alternate(
         [
-            lambda: fit_ensemble(features, labels, seeds=seeds, **kw) and 1.0,
-            lambda: [fit_predict(features, labels, seed=s, **kw) for s in seeds] and 1.0,
+            lambda: fit_ensemble(features, labels, spec, seeds) and 1.0,
+            lambda: [fit_predict(features, labels, spec, s) for s in seeds] and 1.0,
         ],
         rounds=rounds,
         cuda=device != "cpu",

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import Row, median_seconds, row
+from optimize import markets as markets_mod
 from optimize.backtest import _kernel as kernel
 from optimize.backtest import engine
 from optimize.backtest.futures import load_futures_pair
@@ -47,7 +48,7 @@ def bench_futures(*, repeats: int = 30, rounds: int = 3) -> list[Row]:
     raw = load_candles(PAIR, "1h", candle_type="futures", start="2024-01-01", end="2025-01-02")
     rng = np.random.default_rng(2024)
     raw_signals = {name: rng.random(len(raw)) < rate for name, rate in SIGNALS}
-    futures = {PAIR: load_futures_pair(PAIR, ftoffline.perpetual_markets([PAIR])[PAIR])}
+    futures = {PAIR: load_futures_pair(PAIR, markets_mod.perpetual_markets([PAIR])[PAIR])}
     times: dict[str, list[float]] = {"ft": [], "engine": [], "kernel": []}
     with tempfile.TemporaryDirectory(prefix="bench-futures-") as tmp:
         signal_file = Path(tmp) / "signals.feather"

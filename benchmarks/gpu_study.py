@@ -13,10 +13,9 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from benchmarks import Row, row
+from benchmarks import REPO_ROOT, Row, row
 from benchmarks.workers import gpu_utilisation, run_cli_study
 from optimize.config import load_config
-from optimize.data import REPO_ROOT
 from optimize.walkforward import make_folds
 from strategy.timeframes import timeframe_to_timedelta
 

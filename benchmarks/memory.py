@@ -17,8 +17,7 @@ import sys
 
 import pandas as pd
 
-from benchmarks import Row, row
-from optimize.data import REPO_ROOT
+from benchmarks import REPO_ROOT, Row, row
 
 MIB = 1024 * 1024
 RESULT = "BENCH_MEMORY_RESULT "
@@ -69,11 +68,11 @@ def _child(train_days: int, window: int) -> dict[str, int | bool]:
     """The measured worker: BTC/USDT 1h, one fold, a 1x16 LSTM trained one epoch; load the data,
     warm up, run one trial; return sizes and RSS readings (bytes)."""
     from lstm.params import LSTMParams
-    from lstm.train import fit_predict
+    from lstm.train import FitSpec, fit_predict
     from optimize.config import parse_config
-    from optimize.search.objectives import get_objective
+    from optimize.evaluation.inputs import StudyData
+    from optimize.evaluation.trial import evaluate
     from optimize.search.space import TrialParams
-    from optimize.study.evaluate import StudyData, evaluate
     from strategy.signals import SignalParams
     from strategy.target import make_labels
 
@@ -104,8 +103,8 @@ def _child(train_days: int, window: int) -> dict[str, int | bool]:
     pair = next(iter(data.pairs.values()))
     labels = make_labels(pair.basis.score(params.weights), params.label_horizon)
     warm = min(600, pair.features.shape[0] // 2)  # pays Lightning's lazy imports
-    rows = {"train": slice(0, warm), "predict": slice(warm, warm + 50)}
-    fit_predict(pair.features, labels, **rows, params=lstm, seed=0, accelerator="cpu")
+    spec = FitSpec(slice(0, warm), slice(warm, warm + 50), lstm, accelerator="cpu")
+    fit_predict(pair.features, labels, spec, 0)
     rss_before = _rss()
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -113,7 +112,7 @@ def _child(train_days: int, window: int) -> dict[str, int | bool]:
         reset = True
     except OSError:
         reset = False
-    evaluate(data, params, get_objective(config.study.objective))
+    evaluate(data, params, config.study.resolved_objective)
     return {
         "rss_imports": rss_imports,
         "rss_data": rss_data,

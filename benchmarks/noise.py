@@ -22,15 +22,15 @@ from typing import Any
 import numpy as np
 
 from optimize.config import RunConfig, parse_config
-from optimize.search.objectives import get_objective
+from optimize.evaluation.inputs import StudyData
+from optimize.evaluation.trial import evaluate
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import StudyData, evaluate
 
 
 def _one(config_dict: dict[str, Any], source: str, params: dict[str, Any], seed_set: int) -> float:
     """The objective's first value of ``params`` on seed set ``seed_set``."""
     config = parse_config(config_dict, source)
-    objective = get_objective(config.study.objective)
+    objective = config.study.resolved_objective
     trial = TrialParams.from_dict(params)
     return float(evaluate(StudyData.load(config), trial, objective, seed_set=seed_set).values[0])
 

@@ -21,8 +21,8 @@ import optuna
 from benchmarks import FIXED_LSTM, Row, row, study_files
 from lstm.train import record_fit_timings
 from optimize.config import load_config
+from optimize.evaluation.inputs import StudyData
 from optimize.search.space import load_space
-from optimize.study.evaluate import StudyData
 from optimize.study.runner import TrialRunner, open_study
 
 # The middle size of search_spaces/default.yaml's LSTM.

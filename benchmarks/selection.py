@@ -31,9 +31,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from benchmarks import Row, row, study_files
+from benchmarks import REPO_ROOT, Row, row, study_files
 from optimize.config import StudyConfig, load_config
-from optimize.data import REPO_ROOT
 from optimize.search.space import load_space
 from optimize.study.racing import Race, run_race
 from optimize.study.records import TrialRecord

@@ -20,7 +20,7 @@ from benchmarks import Row, alternate, row
 from lstm.data import RobustScaler, WindowedBatches, window_view
 from lstm.model import LSTMRegressor
 from lstm.params import LSTMParams
-from lstm.train import FIT_THREADS, fit_predict, fit_threads
+from lstm.train import FIT_THREADS, FitSpec, fit_predict, fit_threads
 from optimize.data import load_candles
 
 log = logging.getLogger(__name__)
@@ -118,8 +118,8 @@ def _reference_round(
 def fit_samples(features: np.ndarray, labels: np.ndarray, params: LSTMParams, device: str) -> int:
     """One ``fit_predict`` on the first 75 % of the rows; returns the training samples seen."""
     n = int(features.shape[0] * 0.75)
-    split = {"train": slice(0, n), "predict": slice(n, features.shape[0])}
-    result = fit_predict(features, labels, **split, params=params, seed=0, accelerator=device)
+    spec = FitSpec(slice(0, n), slice(n, features.shape[0]), params, accelerator=device)
+    result = fit_predict(features, labels, spec, 0)
     return result.n_fit_samples * len(result.history)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from base.errors import InputError
 from lstm.data import RobustScaler
 from lstm.module import LSTMLightningModule
 from lstm.params import LSTMParams
@@ -152,12 +153,12 @@ def load_checkpoint(
     payload = torch.load(target, map_location=map_location, weights_only=True)
     if not isinstance(payload, dict) or any(k not in payload for k in _KEYS):
         found = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(
+        raise InputError(
             f"{str(target)!r} is not an LSTM checkpoint: expected keys {list(_KEYS)}, but got "
             f"{found}."
         )
     if payload["format"] != FORMAT:
-        raise ValueError(
+        raise InputError(
             f"{str(target)!r} has checkpoint format {payload['format']!r}; expected {FORMAT!r}."
         )
     hp = dict(payload["hyperparameters"])

@@ -1,7 +1,7 @@
 """Predict rows of a feature matrix with a fitted module, in fixed-size inference batches.
 
-The thread count of every fit and prediction (:data:`FIT_THREADS`) lives here too: a prediction
-is bitwise reproducible only at the thread count it was made with.
+A prediction is bitwise reproducible only at the thread count it was made with: a fit's own
+predictions run at :data:`lstm.fitspec.FIT_THREADS`, the count of every fit.
 """
 
 from __future__ import annotations
@@ -12,23 +12,15 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from lstm.checks import check_int
+from base.checks import check_int
 from lstm.data import RobustScaler, valid_window_ends, window_view
+from lstm.fitspec import FIT_THREADS
 from lstm.module import LSTMLightningModule
 from lstm.prepare import check_rows
 
-__all__ = ["FIT_THREADS", "PREDICT_BATCH", "fit_threads", "predict", "predict_scaled"]
+__all__ = ["PREDICT_BATCH", "fit_threads", "predict", "predict_scaled"]
 
 PREDICT_BATCH = 1024  # windows per inference batch: bounds the gathered copy (W x F floats each)
-
-FIT_THREADS = 1
-"""torch intra-op threads of every fit and its predictions.
-
-CPU kernels reduce in a different order with another thread count (measured: predictions move by
-~5e-8 between 1 and 2 threads), and a quantile threshold can turn that into another trade. A fixed
-count makes a model's weights the same in any worker process, whatever the number of workers, and
-inside freqtrade; one thread per fit was also the faster setting for these small LSTMs on CPU.
-"""
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lstm.checks import check_int, check_number
+from base.checks import check_int, check_number
 
 HEAD_DIM = 36
 HEAD_DROPOUT = 0.5

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from base.checks import check_choice, check_int, check_number
 from base.errors import InputError
-from lstm.checks import check_choice, check_int, check_number
 
 PRECISIONS = ("32", "bf16")
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstm.checks import check_int, check_number
+from base.checks import check_int, check_number
 from lstm.seeds import noise_generator
 
 __all__ = ["FitPipeline", "RangeScaler", "freqai_rows", "recency_weights", "training_noise"]

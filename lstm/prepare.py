@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from lstm.data import RobustScaler, split_train_val, valid_window_ends
+from lstm.fitspec import FitSpec
 from lstm.params import LSTMParams
 from lstm.pipeline import FitPipeline, RangeScaler, recency_weights
 
@@ -90,16 +91,7 @@ def _feature_names(feature_names: Sequence[str] | None, n: int) -> tuple[str, ..
     return names
 
 
-def prepare(
-    features: np.ndarray,
-    labels: np.ndarray,
-    train: slice,
-    predict: slice,
-    params: LSTMParams,
-    feature_names: Sequence[str] | None,
-    label_horizon: int,
-    pipeline: FitPipeline | None = None,
-) -> Prepared:
+def prepare(features: np.ndarray, labels: np.ndarray, spec: FitSpec) -> Prepared:
     """Check the inputs, fit the scaler on the training rows, pick the fit/validation samples,
     compute FreqAI's sample weights and noise scale (:mod:`lstm.pipeline`) when asked.
 
@@ -108,6 +100,7 @@ def prepare(
     Raises:
         TypeError / ValueError: bad shapes, slices, params or names.
     """
+    params, pipeline = spec.params, spec.pipeline
     if not isinstance(params, LSTMParams):
         raise TypeError(f"params must be LSTMParams, but got {type(params)=}.")
     x = np.asarray(features)
@@ -118,10 +111,10 @@ def prepare(
         raise ValueError(
             f"labels must be 1-D with one value per feature row ({x.shape[0]}), but got {y.shape=}."
         )
-    names = _feature_names(feature_names, x.shape[1])
+    names = _feature_names(spec.feature_names, x.shape[1])
     n, w = x.shape[0], params.window_size
-    tr = check_rows(train, n, "train")
-    pr = check_rows(predict, n, "predict")
+    tr = check_rows(spec.train, n, "train")
+    pr = check_rows(spec.predict, n, "predict")
     scaler = RobustScaler.fit(x[tr.start : tr.stop], y[tr.start : tr.stop])
     lo = max(0, min(tr.start, pr.start) - w + 1)
     hi = max(tr.stop, pr.stop)
@@ -130,7 +123,7 @@ def prepare(
     y_scaled = scaler.transform_labels(y[lo:hi])
     tr_local = np.arange(tr.start - lo, tr.stop - lo)
     usable = tr_local[valid[tr_local] & np.isfinite(y_scaled[tr_local])]
-    fit_rows, val_rows = split_train_val(usable, params.val_fraction, gap=label_horizon)
+    fit_rows, val_rows = split_train_val(usable, params.val_fraction, gap=spec.label_horizon)
     log.debug(
         "fit: %d usable of %d train rows (%d fit, %d val), %d predict rows",
         usable.size,
@@ -139,7 +132,6 @@ def prepare(
         val_rows.size,
         len(pr),
     )
-    pipeline = FitPipeline() if pipeline is None else pipeline
     weights = amplitude = None
     if pipeline.weighted or pipeline.noisy:
         # FreqAI's training rows: every feature and the label finite (its filter_features)

@@ -18,9 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SEED_RULE_VERSION = 1
-"""Bumped whenever :func:`model_seed` changes (stored with studies and exports)."""
-
 
 def model_seed(study_seed: int, pair: str, train_end: Any, member: int = 0) -> int:
     """Seed of one model, in ``[0, 2**32)``.

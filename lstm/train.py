@@ -21,17 +21,16 @@ from dataclasses import dataclass
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
 
-from lstm.checks import check_int
+from base.checks import check_int
 from lstm.data import RobustScaler, WindowedBatches
-from lstm.inference import FIT_THREADS, fit_threads, predict, predict_scaled
+from lstm.fitspec import FIT_THREADS, FitOptions, FitSpec
+from lstm.inference import fit_threads, predict, predict_scaled
 from lstm.module import LSTMLightningModule
 from lstm.params import LSTMParams
 from lstm.pipeline import FitPipeline, training_noise
 from lstm.prepare import DeviceData, check_seed, prepare
 from lstm.trainer import (
-    LoggerSpec,
     make_trainer,
     quiet_lightning,
     resolve_accelerator,
@@ -44,6 +43,7 @@ __all__ = [
     "FitOptions",
     "FitPipeline",
     "FitResult",
+    "FitSpec",
     "FitTiming",
     "ensemble_mean",
     "fit_ensemble",
@@ -54,25 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """How a fit runs, apart from its data, hyperparameters, seeds and device.
-
-    The defaults are what the study and the FreqAI model use.
-
-    Attributes:
-        callbacks: Extra Lightning callbacks (e.g. a pruning callback).
-        logger: False (none), True (Lightning's default), a Lightning ``Logger``, or a directory
-            for a TensorBoard logger.
-        threads: torch intra-op threads during the fit and its predictions
-            (:data:`FIT_THREADS`; results are bitwise reproducible only at the same count).
-    """
-
-    callbacks: Sequence[Callback] = ()
-    logger: LoggerSpec = False
-    threads: int = FIT_THREADS
 
 
 @dataclass(frozen=True)
@@ -235,31 +216,22 @@ def _fit_member(
 
 
 def _fit_members(
-    features: np.ndarray,
-    labels: np.ndarray,
-    rows: tuple[slice, slice],
-    params: LSTMParams,
-    seeds: tuple[int, ...],
-    accelerator: str,
-    feature_names: Sequence[str] | None,
-    label_horizon: int,
-    options: FitOptions,
-    pipeline: FitPipeline | None,
+    features: np.ndarray, labels: np.ndarray, spec: FitSpec, seeds: tuple[int, ...]
 ) -> tuple[FitResult, ...]:
     """Prepare once, train one member per seed in order, record the call's :class:`FitTiming`."""
     start = time.perf_counter()
-    threads = check_int("threads", options.threads, 1)
-    pipeline = FitPipeline() if pipeline is None else pipeline
-    if not isinstance(pipeline, FitPipeline):
-        raise TypeError(f"pipeline must be a FitPipeline, but got {type(pipeline)=}.")
-    train, predict_rows = rows
-    prep = prepare(
-        features, labels, train, predict_rows, params, feature_names, label_horizon, pipeline
-    )
-    resolved = resolve_accelerator(accelerator)
+    if not isinstance(spec, FitSpec):
+        raise TypeError(f"spec must be a FitSpec, but got {type(spec)=}.")
+    threads = check_int("threads", spec.options.threads, 1)
+    if not isinstance(spec.pipeline, FitPipeline):
+        raise TypeError(f"pipeline must be a FitPipeline, but got {type(spec.pipeline)=}.")
+    prep = prepare(features, labels, spec)
+    resolved = resolve_accelerator(spec.accelerator)
     data = DeviceData(prep)
     with fit_threads(threads):
-        members = tuple(_fit_member(data, params, seed, resolved, options) for seed in seeds)
+        members = tuple(
+            _fit_member(data, spec.params, seed, resolved, spec.options) for seed in seeds
+        )
     if _TIMING_SINKS:
         timing = FitTiming(
             start, time.perf_counter(), sum(m.trainer_seconds for m in members), len(members)
@@ -308,18 +280,7 @@ class EnsembleFit:
 
 
 def fit_ensemble(
-    features: np.ndarray,
-    labels: np.ndarray,
-    *,
-    train: slice,
-    predict: slice,
-    params: LSTMParams,
-    seeds: Sequence[int],
-    accelerator: str = "auto",
-    feature_names: Sequence[str] | None = None,
-    label_horizon: int = 0,
-    options: FitOptions = FitOptions(),
-    pipeline: FitPipeline | None = None,
+    features: np.ndarray, labels: np.ndarray, spec: FitSpec, seeds: Sequence[int]
 ) -> EnsembleFit:
     """Train one member per seed on the same rows; predict with their mean.
 
@@ -330,8 +291,8 @@ def fit_ensemble(
     than a batched hand-written LSTM over the members).
 
     Args:
+        features, labels, spec: as for :func:`fit_predict`.
         seeds: one seed per member (see :func:`lstm.seeds.model_seed`), each in ``[0, 2**32)``.
-        Other arguments: as for :func:`fit_predict`.
 
     Returns:
         :class:`EnsembleFit`.
@@ -342,18 +303,7 @@ def fit_ensemble(
     checked = tuple(check_seed(s) for s in seeds)
     if not checked:
         raise ValueError(f"seeds must hold one seed per ensemble member, but got {seeds=!r}.")
-    members = _fit_members(
-        features,
-        labels,
-        (train, predict),
-        params,
-        checked,
-        accelerator,
-        feature_names,
-        label_horizon,
-        options,
-        pipeline,
-    )
+    members = _fit_members(features, labels, spec, checked)
     return EnsembleFit(
         predictions=ensemble_mean([m.predictions for m in members]),
         train_predictions=ensemble_mean([m.train_predictions for m in members]),
@@ -376,41 +326,17 @@ def predict_ensemble(
         return ensemble_mean([predict(m, scaler, features, rows, window) for m in modules])
 
 
-def fit_predict(
-    features: np.ndarray,
-    labels: np.ndarray,
-    *,
-    train: slice,
-    predict: slice,
-    params: LSTMParams,
-    seed: int,
-    accelerator: str = "auto",
-    feature_names: Sequence[str] | None = None,
-    label_horizon: int = 0,
-    options: FitOptions = FitOptions(),
-    pipeline: FitPipeline | None = None,
-) -> FitResult:
-    """Train on ``train`` rows, predict ``predict`` rows (and the training rows in-sample).
+def fit_predict(features: np.ndarray, labels: np.ndarray, spec: FitSpec, seed: int) -> FitResult:
+    """Train on ``spec.train`` rows, predict ``spec.predict`` rows (and the training rows
+    in-sample).
 
     Args:
         features: (n, F) features of one pair, one row per candle, time ascending.
         labels: (n,) labels; ``labels[i]`` is the target for the window ending at row ``i``.
-        train: Contiguous training rows. Rows whose window or label is non-finite are dropped.
-            The last ``params.val_fraction`` of the usable training samples (time order) is the
-            early-stopping validation set; only the part before it is shuffled.
-        predict: Contiguous rows to predict (e.g. the fold's test window). Windows may reach
-            rows before ``predict.start`` (past data).
-        params: Hyperparameters.
-        seed: Seed of weights, dropout and batch order; CPU fits are bitwise reproducible.
-        accelerator: "auto" (cuda, then mps, then cpu), "gpu" (cuda, then mps), or another
-            Lightning accelerator name ("cpu", "cuda", "mps").
-        feature_names: Optional names of the F feature columns (kept for checkpoints).
-        label_horizon: h when ``labels[i] = T[i + h]``: the last h fit samples before the
-            validation part are dropped so no fit label overlaps the validation period.
-        options: Callbacks, logger and thread count (:class:`FitOptions`).
-        pipeline: FreqAI's recency weights and training noise (:class:`FitPipeline`; None or
-            the default is off: the fit is then exactly the unweighted, noise-free one). Noise
-            is drawn from ``seed``.
+        spec: the rows, hyperparameters, label horizon, names, device, FreqAI pipeline and run
+            options of the fit (:class:`~lstm.fitspec.FitSpec`).
+        seed: seed of weights, dropout, batch order and training noise; CPU fits are bitwise
+            reproducible.
 
     Returns:
         :class:`FitResult` (one member of :func:`fit_ensemble`).
@@ -419,16 +345,5 @@ def fit_predict(
         TypeError / ValueError: Bad shapes, slices, params or names; too few usable training
         samples (the message names the counts).
     """
-    (member,) = _fit_members(
-        features,
-        labels,
-        (train, predict),
-        params,
-        (check_seed(seed),),
-        accelerator,
-        feature_names,
-        label_horizon,
-        options,
-        pipeline,
-    )
+    (member,) = _fit_members(features, labels, spec, (check_seed(seed),))
     return member

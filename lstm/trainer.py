@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
+from base.errors import InputError
 from lstm.module import MONITOR
 from lstm.params import LSTMParams
 
@@ -76,7 +77,7 @@ def resolve_accelerator(accelerator: str) -> str:
     if torch.backends.mps.is_available():
         return "mps"
     if accelerator == "gpu":
-        raise ValueError(f"No GPU (CUDA or MPS) is available, but got {accelerator=!r}.")
+        raise InputError(f"No GPU (CUDA or MPS) is available, but got {accelerator=!r}.")
     return "cpu"
 
 

@@ -6,14 +6,18 @@ The public API, one concept per sub-package (each name is imported when first re
 * :mod:`optimize.config`, :mod:`optimize.data`, :mod:`optimize.walkforward` — the run config, the
   candles and the walk-forward plan;
 * :mod:`optimize.search` — the search space and the objectives;
-* :mod:`optimize.backtest` — the freqtrade-exact backtest engine;
-* :mod:`optimize.study` — storage, workers, a trial's evaluation and records, robustness, holdout;
+* :mod:`optimize.backtest` — the freqtrade-exact backtest engine; :mod:`optimize.markets` — the
+  exchange's rules of each pair (markets files);
+* :mod:`optimize.evaluation` — one parameter set scored by the walk-forward backtest, and on the
+  holdout;
+* :mod:`optimize.study` — the Optuna side: storage, workers, records, robustness, the selected
+  trial and its stored holdout;
 * :mod:`optimize.analysis` — deflated Sharpe, PBO and the report;
 * :mod:`optimize.freqtrade` — export to freqtrade and verification;
 * :mod:`optimize.cli` — ``python -m optimize``.
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 from optimize._version import __version__
 
 __getattr__, __dir__, __all__ = lazy_exports(
@@ -35,7 +39,11 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "load_existing_study": "optimize.study.storage",
         "open_study": "optimize.study.runner",
         "run_worker": "optimize.study.runner",
-        "StudyData": "optimize.study.inputs",
+        "read_markets": "optimize.markets",
+        "MarketsError": "optimize.markets",
+        "StudyData": "optimize.evaluation.inputs",
+        "evaluate": "optimize.evaluation.trial",
+        "score_holdout": "optimize.evaluation.holdout",
         "TrialRecord": "optimize.study.records",
         "StudyRecord": "optimize.study.records",
         "run_robustness": "optimize.study.robustness",

@@ -1,9 +1,10 @@
 """The run config (``configs/*.yaml``): data, features, folds, backtest, objective, study, training.
 
 Every section maps to a frozen dataclass validated on load; an unknown key or a bad value raises
-:class:`ConfigError` naming the file, the key and the value. Relative paths in the file are resolved
-against the current directory first, then against the project root (so the configs shipped in
-``configs/`` work from anywhere).
+:class:`ConfigError` naming the file, the key and the value. Relative paths (the file itself, and
+the folders and files it names) are resolved by :func:`base.paths.resolve_path`: the current
+directory first, then the shipped copies (so the configs of ``configs/`` work from anywhere), then
+a source checkout.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from base.errors import ConfigError
-from lstm.checks import WrongTypeError, check_choice, check_int, check_number, fail, located
+from base.checks import WrongTypeError, check_choice, check_int, check_number, fail, located
+from base.errors import ConfigError, InputError
+from base.paths import resolve_path
+from base.yamlfile import read_yaml
 from optimize.backtest.settings import BacktestSettings
-from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, REPO_ROOT, to_utc
+from optimize.data import DEFAULT_DATADIR, DEFAULT_MAX_GAP_CANDLES, to_utc
+from optimize.search.objectives import Objective, get_objective
 from optimize.walkforward import WalkForwardSettings
 from strategy.features import FeatureConfig
 from strategy.timeframes import timeframe_to_seconds
@@ -64,7 +66,7 @@ class DataConfig:
         if not self.pairs or any(not isinstance(p, str) or "/" not in p for p in self.pairs):
             fail("pairs", list(self.pairs), "a non-empty list like ['BTC/USDT']")
         if len(set(self.pairs)) != len(self.pairs):
-            raise ValueError(f"pairs has duplicates: {list(self.pairs)}.")
+            raise InputError(f"pairs has duplicates: {list(self.pairs)}.")
         if self.markets is not None and (not isinstance(self.markets, str) or not self.markets):
             fail("markets", self.markets, "the path of a markets JSON file, or null")
         timeframe_to_seconds(self.timeframe)
@@ -75,7 +77,7 @@ class DataConfig:
                 object.__setattr__(self, name, str(value))
                 stamps[name] = to_utc(str(value), name)  # an error names the key and the value
         if len(stamps) == 2 and stamps["start"] >= stamps["end"]:
-            raise ValueError(
+            raise InputError(
                 f"start must be before end, but got start={self.start!r} and end={self.end!r}."
             )
 
@@ -92,6 +94,11 @@ class DataConfig:
 @dataclass(frozen=True)
 class StudyConfig:
     """Optuna settings.
+
+    The objective is resolved once, when the config is made (:attr:`resolved_objective`): there
+    is no registry of objectives to fill first, and a copy of the config in another process
+    (pickled to a cluster, parsed from a study's stored config) resolves it again from the same
+    name and folder.
 
     Attributes:
         objective: name of an objective: a built-in of :mod:`optimize.search.objectives` or a file
@@ -135,17 +142,16 @@ class StudyConfig:
     robustness_seed_sets: int = 10
 
     def __post_init__(self) -> None:
-        from optimize.search.objectives import get_objective
-
         folder = None
         if self.objectives_path is not None:
             folder = resolve_path(str(self.objectives_path))
             if not folder.is_dir():
-                raise ValueError(
+                raise InputError(
                     "objectives_path must be a folder of objective files, but got "
                     f"objectives_path={self.objectives_path!r} (no folder {folder})."
                 )
         objective = get_objective(self.objective, folder)
+        object.__setattr__(self, "_objective", objective)
         check_choice("sampler", self.sampler, SAMPLERS)
         check_choice("pruner", self.pruner, PRUNERS)
         for name in (
@@ -162,17 +168,17 @@ class StudyConfig:
         ):
             check_int(name, getattr(self, name), 0)
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
-            raise ValueError(
+            raise InputError(
                 "need heartbeat_interval >= 1 and grace_period > heartbeat_interval, but got "
                 f"heartbeat_interval={self.heartbeat_interval}, grace_period={self.grace_period}."
             )
         if self.robustness_top > 0 and self.robustness_seed_sets < 1:
-            raise ValueError(
+            raise InputError(
                 "robustness_seed_sets must be >= 1 when robustness_top > 0, but got "
                 f"robustness_seed_sets={self.robustness_seed_sets!r}."
             )
         if self.robustness_top > 0 and self.robustness_budget < self.robustness_top:
-            raise ValueError(
+            raise InputError(
                 "robustness_budget must be >= robustness_top (a round evaluates every candidate "
                 f"once), but got robustness_budget={self.robustness_budget!r} and "
                 f"robustness_top={self.robustness_top!r}."
@@ -180,10 +186,20 @@ class StudyConfig:
         if self.timeout is not None:
             check_number("timeout", self.timeout, 0.0, low_open=True)
         if objective.n_objectives > 1 and self.pruner != "none":
-            raise ValueError(
+            raise InputError(
                 f"multi-objective objective {self.objective!r} cannot prune; set pruner: none "
                 f"(got pruner={self.pruner!r})."
             )
+
+    @property
+    def resolved_objective(self) -> Objective:
+        """The objective :attr:`objective` names, resolved when the config was made."""
+        return self._objective  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its fields: the copy resolves its objective again (a user objective's module
+        exists only in the process that loaded its file)."""
+        return type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self))
 
 
 @dataclass(frozen=True)
@@ -234,6 +250,14 @@ class RunConfig:
         mode (``<datadir>/<exchange>/futures/<PAIR>-<tf>-futures.feather``), else ``"spot"``."""
         return "futures" if self.backtest.futures else "spot"
 
+    def with_datadir(self, datadir: str | Path) -> RunConfig:
+        """This config reading its candles from ``datadir`` (``data.datadir``, checked again)."""
+        try:
+            data = dataclasses.replace(self.data, datadir=str(datadir))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(located(self.source, "data", exc)) from exc
+        return dataclasses.replace(self, data=data)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able dict of every section (stored in the study's user attrs)."""
         out = {}
@@ -267,14 +291,6 @@ SECTIONS = {
     "study": StudyConfig,
     "training": TrainingConfig,
 }
-
-
-def resolve_path(value: str | Path) -> Path:
-    """A relative path: the current directory if it exists there, else the project root."""
-    path = Path(value)
-    if path.is_absolute() or path.exists():
-        return path
-    return REPO_ROOT / path
 
 
 def _section(source: str, name: str, cls: type, body: Any) -> Any:
@@ -375,79 +391,6 @@ def _check_pair_kind(source: str, config: RunConfig) -> None:
                     f"but got {list(wrong)}.",
                 )
             )
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML's safe loader for configs and spaces, with two changes.
-
-    No implicit timestamps: an unquoted ``2025-06-01`` stays text, so an impossible date such as
-    ``2025-13-45`` is reported by the key that holds it, not by the parser. No duplicate keys: a
-    key given twice in one mapping is an error naming the key and both lines (YAML's loader would
-    silently keep the last, e.g. a second ``data:`` block dropping the first one's keys).
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.get(key)
-            except TypeError:  # an unhashable key: the base loader reports it
-                continue
-            if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r}: first on line {first.start_mark.line + 1}, again on "
-                    f"line {key_node.start_mark.line + 1}; expected each key once per mapping",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def read_yaml(path: Path | str, *, what: str, error: type[ConfigError]) -> tuple[Any, Path]:
-    """Resolve (see :func:`resolve_path`) and parse a YAML file: the one reader of run configs and
-    search spaces.
-
-    Raises:
-        error: no such file, a folder, a file that cannot be read or is not UTF-8 text, not valid
-            YAML, or a key given twice in one mapping; the message names the file (``what``
-            names the kind of file) and, for YAML errors, the line.
-    """
-    path = resolve_path(path)
-    if path.is_dir():
-        raise error(f"{what} {path} is a folder; expected a YAML file.")
-    if not path.is_file():
-        raise error(f"{what} {path} does not exist.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise error(
-            f"{path}: line {line}: byte 0x{exc.object[exc.start]:02x} is not UTF-8 text; expected "
-            f"a UTF-8 YAML {what}."
-        ) from None
-    except OSError as exc:
-        raise error(f"{path}: cannot be read ({exc.strerror or exc}).") from None
-    try:
-        return yaml.load(text, Loader=_Loader), path
-    except yaml.YAMLError as exc:
-        raise error(f"{path}: not valid YAML ({_one_line(exc)}).") from None
-
-
-def _one_line(exc: yaml.YAMLError) -> str:
-    """A YAML error's problem and position on one line."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return where + " ".join(str(problem).split())
 
 
 def load_config(path: Path | str) -> RunConfig:

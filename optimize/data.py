@@ -24,17 +24,19 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
-from base.errors import DataError
-from lstm.checks import fail
+from base.checks import fail
+from base.errors import DataError, InputError
+from base.paths import source_root
 
 # The timeframe helpers live with the strategy (the lower layer); re-exported here for callers.
 from strategy.timeframes import timeframe_to_seconds, timeframe_to_timedelta  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATADIR = REPO_ROOT / "data"
-"""The embedded dataset shipped with the project (real Binance spot candles)."""
+DEFAULT_DATADIR = (source_root() or Path()) / "data"
+"""The embedded dataset of a source checkout (real Binance candles, ``data/``); an installed
+package ships no candles, so there it is ``data`` in the current directory (give a run config's
+``data.datadir``, or ``--data-dir``)."""
 
 COLUMNS = ("date", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -80,7 +82,7 @@ class GapReport:
 def pair_to_filename(pair: str) -> str:
     """``BTC/USDT`` -> ``BTC_USDT`` (freqtrade's file naming for spot pairs)."""
     if not isinstance(pair, str) or "/" not in pair:
-        raise ValueError(f"pair must look like 'BTC/USDT', but got {pair=!r}.")
+        raise InputError(f"pair must look like 'BTC/USDT', but got {pair=!r}.")
     return pair.replace("/", "_").replace(":", "_")
 
 

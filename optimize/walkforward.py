@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from base.errors import DataError
-from lstm.checks import check_int, check_number
+from base.checks import check_int, check_number
+from base.errors import DataError, InputError
 from optimize.data import to_utc
 from strategy.timeframes import timeframe_to_timedelta
 
@@ -81,7 +81,7 @@ class WalkForwardSettings:
         if self.step_days is not None and (
             check_number("step_days", self.step_days, 0.0, low_open=True) < self.test_days
         ):
-            raise ValueError(
+            raise InputError(
                 "step_days must be >= test_days so test windows do not overlap, but got "
                 f"step_days={self.step_days!r} with test_days={self.test_days!r}."
             )
@@ -90,7 +90,7 @@ class WalkForwardSettings:
         start = None if self.start is None else to_utc(self.start, "start")
         end = None if self.end is None else to_utc(self.end, "end")
         if start is not None and end is not None and start >= end:
-            raise ValueError(f"start must be before end, but got start={start} and end={end}.")
+            raise InputError(f"start must be before end, but got start={start} and end={end}.")
         object.__setattr__(self, "purge_candles", purge)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
@@ -230,15 +230,15 @@ def _dates_index(dates: pd.DatetimeIndex | pd.Series) -> pd.DatetimeIndex:
     else:
         index = index.tz_convert("UTC")
     if len(index) == 0:
-        raise ValueError("dates is empty: walk-forward folds need candles.")
+        raise DataError("dates is empty: walk-forward folds need candles.")
     if index.hasnans:
-        raise ValueError(
+        raise DataError(
             f"dates must not contain NaT, but got NaT at position {int(np.argmax(index.isna()))}."
         )
     steps = np.diff(index.asi8)
     if np.any(steps <= 0):
         bad = int(np.flatnonzero(steps <= 0)[0]) + 1
-        raise ValueError(
+        raise DataError(
             "dates must be strictly increasing, but got "
             f"dates[{bad - 1}]={index[bad - 1]} followed by dates[{bad}]={index[bad]}."
         )
@@ -323,7 +323,7 @@ def make_folds(
             )
             fit_start, fit_end = max(train_start, first), min(train_end, end)
             if hi <= lo:
-                raise ValueError(_buffer_message(f"fold {k}", buffer_candles, first, end))
+                raise DataError(_buffer_message(f"fold {k}", buffer_candles, first, end))
         if hi <= lo or test_hi <= test_lo:
             raise DataError(
                 f"fold {k} has no candles in its {'train' if hi <= lo else 'test'} window "
@@ -397,7 +397,7 @@ def holdout_windows(plan: WalkForwardPlan, dates: pd.DatetimeIndex | pd.Series) 
                 index, lo, hi, test_start, plan.settings, plan.timeframe, plan.buffer_candles
             )
             if hi <= lo:
-                raise ValueError(
+                raise DataError(
                     _buffer_message(
                         f"holdout window {len(windows)}", plan.buffer_candles, first, end
                     )

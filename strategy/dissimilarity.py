@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from lstm.checks import check_number
+from base.checks import check_number
 from lstm.pipeline import RangeScaler, freqai_rows
 
 __all__ = ["DissimilarityIndex", "mean_distance"]

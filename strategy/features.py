@@ -40,7 +40,8 @@ import pandas as pd
 import talib
 from technical import qtpylib
 
-from lstm.checks import check_int, fail
+from base.checks import check_int, fail
+from base.errors import InputError
 from strategy.pipeline import PIPELINE_KEYS, DataPipeline
 from strategy.timeframes import timeframe_to_seconds, timeframe_to_timedelta
 
@@ -80,7 +81,7 @@ def feature_subset(features: Iterable[str], name: str = "features") -> tuple[str
     wanted = tuple(features)
     unknown = [f for f in wanted if f not in ALL_FEATURES]
     if unknown or not wanted:
-        raise ValueError(
+        raise InputError(
             f"{name} must be a non-empty subset of {list(ALL_FEATURES)}, but got unknown "
             f"{unknown} in {name}={list(wanted)}."
         )
@@ -121,20 +122,20 @@ class FeatureConfig:
         object.__setattr__(self, "indicator_periods_candles", tuple(self.indicator_periods_candles))
         object.__setattr__(self, "features", tuple(self.features))
         if not self.include_timeframes:
-            raise ValueError(
+            raise InputError(
                 "include_timeframes must name at least the base timeframe, but got ()."
             )
         seconds = [timeframe_to_seconds(tf) for tf in self.include_timeframes]
         base = seconds[0]
         for tf, sec in zip(self.include_timeframes[1:], seconds[1:], strict=True):
             if sec <= base or sec % base:
-                raise ValueError(
+                raise InputError(
                     "each informative timeframe must be a multiple of the base timeframe "
                     f"{self.include_timeframes[0]!r}, but got {tf!r} in include_timeframes="
                     f"{self.include_timeframes}."
                 )
         if len(set(self.include_timeframes)) != len(self.include_timeframes):
-            raise ValueError(f"include_timeframes has duplicates: {self.include_timeframes}.")
+            raise InputError(f"include_timeframes has duplicates: {self.include_timeframes}.")
         bad = [p for p in self.indicator_periods_candles if not isinstance(p, int) or p < 2]
         if bad or not self.indicator_periods_candles:
             fail("indicator_periods_candles", self.indicator_periods_candles, "integers >= 2")

@@ -27,7 +27,8 @@ under FreqAI's own names, with FreqAI's meaning (freqtrade ``freqai/data_kitchen
     ``fit_rows``). 0: off.
 
 All five default to off, which is exactly the pipeline-free fit. :func:`fit_window` is the one fit
-of a window the study (folds and holdout) and the FreqAI model share.
+of a window the study (folds and holdout) and the FreqAI model share: each builds the window's
+:class:`lstm.fitspec.FitSpec` with the pipeline's weights and noise (:attr:`DataPipeline.fit`).
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lstm.checks import WrongTypeError, check_int, check_number, fail
+from base.checks import WrongTypeError, check_int, check_number, fail
 from lstm.pipeline import FitPipeline
 
 if TYPE_CHECKING:  # torch and Lightning load with the first fit, not with the run config
-    from lstm.params import LSTMParams
-    from lstm.train import EnsembleFit, FitOptions
+    from lstm.fitspec import FitSpec
+    from lstm.train import EnsembleFit
     from strategy.dissimilarity import DissimilarityIndex
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
     "SEARCHABLE_KEYS",
     "DataPipeline",
     "WindowFit",
-    "corr_pairs_of",
     "fit_window",
     "pair_list",
 ]
@@ -131,12 +131,6 @@ class DataPipeline:
         return cls(**values)
 
 
-def corr_pairs_of(pipeline: DataPipeline, pair: str) -> tuple[str, ...]:
-    """The correlated pairs whose features ``pair``'s model sees (never the pair itself, as in
-    FreqAI)."""
-    return tuple(p for p in pipeline.include_corr_pairlist if p != pair)
-
-
 @dataclass(frozen=True, eq=False)
 class WindowFit:
     """One window's fit: the ensemble and, with ``DI_threshold``, its dissimilarity index.
@@ -159,48 +153,31 @@ class WindowFit:
 def fit_window(
     features: np.ndarray,
     labels: np.ndarray,
-    *,
-    train: slice,
-    predict: slice,
-    params: LSTMParams,
+    spec: FitSpec,
     seeds: Sequence[int],
-    pipeline: DataPipeline,
-    accelerator: str = "auto",
-    feature_names: Sequence[str] | None = None,
-    label_horizon: int = 0,
-    options: FitOptions | None = None,
+    *,
+    DI_threshold: float = 0.0,
 ) -> WindowFit:
-    """Fit one window: the ensemble on ``train`` with the pipeline's weights and noise, the
+    """Fit one window: the ensemble on ``spec.train`` (with ``spec.pipeline``: the window
+    pipeline's weights and noise, :attr:`DataPipeline.fit`), and with ``DI_threshold > 0`` the
     dissimilarity index on the same training rows.
 
-    Arguments: as for :func:`lstm.train.fit_ensemble`, plus the window's ``pipeline``.
-    ``train`` must be a contiguous slice (step 1); the index sees ``features[train]`` only.
+    Arguments: as for :func:`lstm.train.fit_ensemble`, plus the pipeline's ``DI_threshold``.
+    ``spec.train`` must be a contiguous slice (step 1); the index sees ``features[train]`` only.
 
     Raises:
         TypeError / ValueError: as :func:`lstm.train.fit_ensemble`; too few rows for the index.
     """
-    from lstm.train import FitOptions, fit_ensemble
+    from lstm.train import fit_ensemble
     from strategy.dissimilarity import DissimilarityIndex
 
-    ensemble = fit_ensemble(
-        features,
-        labels,
-        train=train,
-        predict=predict,
-        params=params,
-        seeds=seeds,
-        accelerator=accelerator,
-        feature_names=feature_names,
-        label_horizon=label_horizon,
-        options=FitOptions() if options is None else options,
-        pipeline=pipeline.fit,
-    )
+    ensemble = fit_ensemble(features, labels, spec, seeds)
     index = None
-    if pipeline.DI_threshold > 0:
-        rows = range(*train.indices(np.asarray(features).shape[0]))
+    if DI_threshold > 0:
+        rows = range(*spec.train.indices(np.asarray(features).shape[0]))
         index = DissimilarityIndex.fit(
             np.asarray(features)[rows.start : rows.stop],
             np.asarray(labels)[rows.start : rows.stop],
-            pipeline.DI_threshold,
+            DI_threshold,
         )
     return WindowFit(ensemble, index)

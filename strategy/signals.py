@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstm.checks import check_choice, check_number
+from base.checks import check_choice, check_number
 
 THRESHOLD_MODES = ("quantile", "zscore", "absolute")
 DIRECTIONS = ("long", "short", "both")

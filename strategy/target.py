@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from base.errors import InputError
 from strategy.indicators import seed_indicators
 
 N_WEIGHTS = 9
@@ -56,11 +57,11 @@ def check_weights(weights: Sequence[float]) -> np.ndarray:
     """
     w = np.asarray(weights, dtype=np.float64).reshape(-1)
     if w.shape != (N_WEIGHTS,):
-        raise ValueError(
+        raise InputError(
             f"weights must be the 9 values w0..w8, but got {len(w)} values: {list(w)}."
         )
     if not np.all(np.isfinite(w)):
-        raise ValueError(f"weights must be finite, but got weights={list(w)}.")
+        raise InputError(f"weights must be finite, but got weights={list(w)}.")
     return w
 
 

@@ -7,6 +7,8 @@ import re
 
 import pandas as pd
 
+from base.errors import InputError
+
 __all__ = ["timeframe_to_seconds", "timeframe_to_timedelta"]
 
 _TIMEFRAME_RE = re.compile(r"^(\d+)([mhdw])$")
@@ -21,7 +23,7 @@ def timeframe_to_seconds(timeframe: str) -> int:
     """
     match = _TIMEFRAME_RE.match(str(timeframe))
     if match is None or int(match.group(1)) <= 0:
-        raise ValueError(
+        raise InputError(
             f"timeframe must look like '5m', '1h', '4h', '1d' or '1w', but got {timeframe=!r}."
         )
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]

@@ -10,7 +10,7 @@
 * :mod:`~optimize.analysis.markup` — the page's HTML building blocks (metric cells, tables, style).
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
@@ -24,7 +24,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "report_json": "optimize.analysis.report",
         "verdict": "optimize.analysis.report",
         "write_report": "optimize.analysis.html",
-        "render_report": "optimize.analysis.html",
         "equity_figure": "optimize.analysis.figures",
     },
 )

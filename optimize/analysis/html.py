@@ -37,8 +37,8 @@ from optimize.analysis.report import (
     noise_row,
     race_summary,
 )
+from optimize.evaluation.scoring import FOLD_METRIC_KEYS, SIDE_KEYS
 from optimize.study.records import StudyRecord
-from optimize.study.scoring import FOLD_METRIC_KEYS, SIDE_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -290,20 +290,20 @@ def _holdout(inp: ReportInputs) -> str:
     out += table(
         None,
         [
-            ["holdout", window(rec["holdout"])],
-            ["retrained on", window(rec["train"])],
+            ["holdout", window(rec.holdout)],
+            ["retrained on", window(rec.train)],
             [
                 "objective on the holdout",
                 esc(
-                    f"{rec['objective']} = {values(rec['values'])} "
-                    f"(walk-forward: {values(rec['trial_values'])})"
+                    f"{rec.objective} = {values(rec.values)} "
+                    f"(walk-forward: {values(rec.trial_values)})"
                 ),
             ],
             [
                 "computed",
                 esc(
-                    f"{rec['computed_at']} (lstm-optuna {rec['version']}, study seed "
-                    f"{rec['study_seed']}, {rec['ensemble_size']} member(s) per pair)"
+                    f"{rec.computed_at} (lstm-optuna {rec.version}, study seed "
+                    f"{rec.study_seed}, {rec.ensemble_size} member(s) per pair)"
                 ),
             ],
         ],
@@ -311,15 +311,15 @@ def _holdout(inp: ReportInputs) -> str:
     out += table(
         ["metric", "model", "no-model", "buy-and-hold"],
         _metrics_rows(
-            rec["metrics"],
-            rec["baselines"]["no_model"],
-            rec["baselines"]["buy_and_hold"],
+            rec.metrics,
+            rec.baselines["no_model"],
+            rec.baselines["buy_and_hold"],
             sides=inp.futures,
         ),
     )
-    if rec.get("daily_equity", {}).get("model"):
+    if rec.daily_equity.get("model"):
         out += figure_div(
-            equity_figure(rec["daily_equity"], f"trial #{rec['trial']}, holdout"), "holdout"
+            equity_figure(rec.daily_equity, f"trial #{rec.trial}, holdout"), "holdout"
         )
     return out
 
@@ -465,18 +465,6 @@ def render(inp: ReportInputs) -> str:
     )
 
 
-def render_report(
-    study: optuna.Study, *, trial_number: int | None = None, holdout: bool = True
-) -> str:
-    """The report as one HTML string (plotly.js inline)."""
-    return render_inputs(collect(study, trial_number=trial_number, holdout=holdout))
-
-
-def render_inputs(inp: ReportInputs) -> str:
-    """The page of already collected inputs."""
-    return render(inp)
-
-
 def default_report_path(study_name: str) -> Path:
     """``reports/<study>.html`` (characters unsafe in file names replaced by ``_``)."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name) or "study"
@@ -499,7 +487,7 @@ def write_inputs(inp: ReportInputs, out: Path | str | None = None) -> Path:
     """Write the page of collected inputs to ``out`` (default ``reports/<study>.html``)."""
     study = inp.study
     path = Path(out) if out is not None else default_report_path(study.study_name)
-    page = render_inputs(inp)
+    page = render(inp)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     logger.info(

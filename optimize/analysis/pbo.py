@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstm.checks import check_int
+from base.checks import check_int
 from optimize.analysis.stats import _safe_ratio, sharpe
 
 __all__ = ["Metric", "PBOResult", "probability_of_backtest_overfitting"]

@@ -34,9 +34,10 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from lstm.checks import check_int
+from base.checks import check_int
 from optimize.analysis import stats
 from optimize.analysis.pbo import probability_of_backtest_overfitting
+from optimize.evaluation.records import HoldoutRecord
 from optimize.search.space import TrialParams
 from optimize.study.holdout import evaluate_trial_holdout, stored_holdout
 from optimize.study.racing import Race
@@ -239,7 +240,7 @@ class ReportInputs:
     completed: list[FrozenTrial]
     states: dict[str, int]
     stats: OverfittingStats
-    holdout: dict[str, Any] | None
+    holdout: HoldoutRecord | None
     holdout_note: str | None
     holdout_trials: list[int]
     verdict: str
@@ -299,7 +300,7 @@ class ReportInputs:
             "folds": [x.to_dict() for x in record.sides],
             "holdout": None
             if self.holdout is None
-            else SideCounts.of(self.holdout.get("metrics", {})).to_dict(),
+            else SideCounts.of(self.holdout.metrics).to_dict(),
         }
 
     @property
@@ -316,12 +317,12 @@ def collect(
     Args:
         study: a study made by this project's runner.
         trial_number: the trial to report on; None: the best trial (see
-            :func:`optimize.study.holdout.select_trial`).
+            :func:`optimize.study.selection.select_trial`).
         holdout: run :func:`~optimize.study.holdout.evaluate_holdout` when no stored record exists;
             False only shows a stored one.
 
     Raises:
-        ValueError: see :func:`optimize.study.holdout.select_trial`.
+        ValueError: see :func:`optimize.study.selection.select_trial`.
     """
     trial = select_trial(study, trial_number)
     trials = study.get_trials(deepcopy=False)
@@ -352,8 +353,8 @@ def collect(
         holdout=None
         if record is None
         else {
-            "profit": float(record["metrics"].get("profit_total", float("nan"))),
-            "buy_and_hold": float(record["baselines"]["buy_and_hold"]["profit_total"]),
+            "profit": float(record.metrics.get("profit_total", float("nan"))),
+            "buy_and_hold": float(record.baselines["buy_and_hold"]["profit_total"]),
         },
     )
     noise_by_trial = race_noise(study)
@@ -418,7 +419,7 @@ def report_json(inp: ReportInputs) -> dict[str, Any]:
         "dsr_reason": inp.stats.dsr_reason,
         "pbo": _finite(inp.stats.pbo),
         "pbo_reason": inp.stats.pbo_reason,
-        "holdout": None if inp.holdout is None else inp.holdout.get("metrics"),
+        "holdout": None if inp.holdout is None else inp.holdout.metrics,
         "verdict": inp.verdict,
         "pipeline": inp.pipeline,
         "trading": inp.trading,

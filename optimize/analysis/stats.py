@@ -19,7 +19,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from lstm.checks import check_int, check_number
+from base.checks import check_int, check_number
 
 __all__ = [
     "EULER_GAMMA",

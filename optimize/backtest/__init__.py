@@ -13,7 +13,7 @@
 * :mod:`~optimize.backtest.metrics` — freqtrade's summary metrics and the buy-and-hold baseline.
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,

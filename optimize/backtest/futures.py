@@ -10,7 +10,7 @@ events. :class:`FuturesPair` bundles the three for one pair and is what
 .. code-block:: python
 
     from optimize.backtest import BacktestSettings, backtest, load_futures_pair
-    from optimize.freqtrade.offline import perpetual_markets
+    from optimize.markets import perpetual_markets
 
     markets = perpetual_markets(["BTC/USDT:USDT"])  # the embedded futures markets + tiers
     futures = {p: load_futures_pair(p, markets[p]) for p in markets}
@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm.checks import check_number, fail
+from base.checks import check_number, fail
+from base.errors import DataError
 from optimize.backtest.settings import power_of_ten_decimals
 from optimize.data import (
     DEFAULT_DATADIR,
@@ -183,12 +184,12 @@ def _tier(symbol: str, index: int, tier: Mapping[str, Any]) -> LeverageTier:
             maintenance_amount=float(cum),
         )
     except (KeyError, TypeError) as exc:
-        raise ValueError(
+        raise DataError(
             f"{where} must be a ccxt leverage tier with minNotional, maxNotional, "
             f"maintenanceMarginRate, maxLeverage and info.cum, but lacks {exc}."
         ) from None
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise DataError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,12 +218,12 @@ class FuturesPair:
                 fail(name, type(frame).__name__, "a DataFrame")
             missing = [c for c in columns if c not in frame.columns]
             if missing:
-                raise ValueError(
+                raise DataError(
                     f"FuturesPair.{name} lacks columns {missing}; expected {list(columns)}."
                 )
             dates = pd.DatetimeIndex(frame["date"])
             if dates.tz is None:
-                raise ValueError(
+                raise DataError(
                     f"FuturesPair.{name}['date'] must be timezone-aware UTC, but got naive dates."
                 )
         if self.market is not None and not isinstance(self.market, PerpetualMarket):
@@ -257,7 +258,7 @@ class FuturesPair:
         joined = mark.merge(fund, on="date", how="inner")
         dates = joined["date"].astype("int64").to_numpy()
         if dates.size > 1 and (np.diff(dates) <= 0).any():
-            raise ValueError("FuturesPair: mark and funding dates must be sorted and unique.")
+            raise DataError("FuturesPair: mark and funding dates must be sorted and unique.")
         fee = (joined["open_fund"] * joined["open_mark"]).to_numpy(np.float64)
         return dates, fee
 

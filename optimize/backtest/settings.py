@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from lstm.checks import WrongTypeError, check_choice, check_number, fail
+from base.checks import WrongTypeError, check_choice, check_number, fail
+from base.errors import InputError
 from strategy.timeframes import timeframe_to_timedelta
 
 __all__ = ["MARGIN_MODES", "TRADING_MODES", "BacktestSettings", "power_of_ten_decimals"]
@@ -37,7 +38,7 @@ def power_of_ten_decimals(name: str, value: object) -> int:
         rounded = round(decimals)
         if abs(decimals - rounded) < 1e-9 and 0 <= rounded <= 15:
             return int(rounded)
-    raise ValueError(
+    raise InputError(
         f"{name} must be a power of ten such as 0.01 or 1e-05, but got {name}={value!r}."
     )
 
@@ -146,7 +147,7 @@ class BacktestSettings:
         ):
             fail("max_open_trades", mot, "an integer >= 1 or -1")
         if mot == -1 and self.stake_amount == "unlimited":
-            raise ValueError(
+            raise InputError(
                 "max_open_trades=-1 (no limit) needs a fixed stake_amount: with "
                 f"stake_amount='unlimited' freqtrade would stake 0, but got {mot=}."
             )
@@ -190,7 +191,7 @@ class BacktestSettings:
         if margin in (None, ""):
             object.__setattr__(self, "margin_mode", "isolated")
         elif margin == "cross":
-            raise ValueError(
+            raise InputError(
                 "margin_mode='cross' is not supported: futures are backtested with isolated margin "
                 "only (each trade's liquidation price from its own stake); expected "
                 "margin_mode='isolated'."
@@ -217,11 +218,11 @@ def _roi_table(table: Mapping[Any, float]) -> dict[int, float]:
             ):
                 raise ValueError
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InputError(
                 "minimal_roi keys must be whole minutes (int or str like '60'), but got key "
                 f"{key!r}."
             ) from None
         if minutes < 0:
-            raise ValueError(f"minimal_roi keys must be >= 0 minutes, but got key {key!r}.")
+            raise InputError(f"minimal_roi keys must be >= 0 minutes, but got key {key!r}.")
         out[minutes] = check_number(f"minimal_roi[{key!r}]", value, -1.0)
     return out

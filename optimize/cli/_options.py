@@ -47,6 +47,12 @@ def study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--space", default=DEFAULT_SPACE, help=f"search space YAML (default {DEFAULT_SPACE})"
     )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="candle folder with <exchange>/<PAIR>-<timeframe>.feather, instead of the run "
+        "config's data.datadir (an installed package ships no candles)",
+    )
     storage_option(p)
     study_name_option(p, "study to create or resume")
     p.add_argument(
@@ -66,10 +72,14 @@ def study_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_inputs(args: argparse.Namespace):
+    """The run config (with ``--data-dir`` as its ``data.datadir`` when given) and the space."""
     from optimize.config import load_config
     from optimize.search.space import load_space
 
-    return load_config(args.config), load_space(args.space)
+    config = load_config(args.config)
+    if getattr(args, "data_dir", None) is not None:
+        config = config.with_datadir(args.data_dir)
+    return config, load_space(args.space)
 
 
 STUDY_NAME_MAX = 512
@@ -78,7 +88,7 @@ STUDY_NAME_MAX = 512
 
 def check_study_name(name: str) -> str:
     """A study name the storage can hold: not empty, at most :data:`STUDY_NAME_MAX` characters."""
-    from lstm.checks import fail
+    from base.checks import fail
 
     if not name.strip():
         fail("--study-name", name, "a non-empty name")
@@ -92,8 +102,8 @@ def check_study_name(name: str) -> str:
 
 def check_study_args(args: argparse.Namespace) -> None:
     """``--study-name``, ``--n-trials``, ``--timeout`` (seconds) and ``--workers`` must make sense
-    before anything starts (the project's value checks, :mod:`lstm.checks`)."""
-    from lstm.checks import check_int, check_number
+    before anything starts (the project's value checks, :mod:`base.checks`)."""
+    from base.checks import check_int, check_number
 
     check_study_name(args.study_name)
     if args.n_trials is not None:

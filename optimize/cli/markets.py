@@ -8,7 +8,8 @@ import argparse
 
 def cmd_markets(args: argparse.Namespace) -> int:
     from optimize.cli._options import check_output
-    from optimize.freqtrade.markets import fetch_markets, save_markets
+    from optimize.freqtrade.markets import fetch_markets
+    from optimize.markets import save_markets
 
     check_output(args.out, "--out")  # before the exchange is asked: nothing fetched in vain
     markets = fetch_markets(args.pairs, args.trading_mode, args.exchange)

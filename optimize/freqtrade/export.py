@@ -35,6 +35,8 @@
   and leverage (``futures`` space: ``trade_direction``, ``trade_leverage``).
 * ``study_trades.json``: the trial's walk-forward trades (stored with the trial) and its holdout
   trades (the holdout record, computed and stored in the study when missing).
+* :func:`build_export` builds every file's content in memory (an :class:`ExportBundle`);
+  :meth:`ExportBundle.write` puts them on disk.
 * Every artefact carries the lstm-optuna version, the study name, the trial number and the
   trial's parameters (``lstm_optuna`` block of the config and of the parameter file; README).
 * No secrets: exchange key/secret are empty, a storage password is masked.
@@ -58,7 +60,7 @@ import optuna
 from base.errors import OutputError
 from optimize._version import __version__
 from optimize.config import RunConfig
-from optimize.freqtrade.markets import markets_file_of
+from optimize.evaluation.holdout import holdout_warmup_start
 from optimize.freqtrade.timerange import (
     span_timerange,
     startup_candles,
@@ -66,11 +68,9 @@ from optimize.freqtrade.timerange import (
     study_warmup_start,
 )
 from optimize.freqtrade.trial_config import build_freqtrade_config, build_parameter_file
+from optimize.markets import markets_file_of
 from optimize.search.space import TrialParams
-from optimize.study.holdout import (
-    evaluate_trial_holdout,
-    holdout_warmup_start,
-)
+from optimize.study.holdout import evaluate_trial_holdout
 from optimize.study.records import StudyRecord, TrialRecord, study_config
 from optimize.study.selection import select_trial
 from optimize.study.storage import DEFAULT_STORAGE, load_existing_study, redact
@@ -225,8 +225,8 @@ def export_study_trial(
         spans["walkforward"] = {"trades": record.trades, "metrics": record.oos_metrics}
     if config.walkforward.holdout_days > 0:
         holdout = evaluate_trial_holdout(study, trial)  # stored in the study; reused when present
-        spans["holdout"] = {"trades": holdout["trades"], "metrics": holdout["metrics"]}
-    return write_export(
+        spans["holdout"] = {"trades": holdout.trades, "metrics": holdout.metrics}
+    return build_export(
         out_dir,
         config,
         params,
@@ -240,10 +240,94 @@ def export_study_trial(
             "oos_metrics": record.oos_metrics,
         },
         study_trades=spans,
-    )
+    ).write()
 
 
-def write_export(
+@dataclass(frozen=True)
+class ExportBundle:
+    """An export built and not yet written: the content of every file and where it goes
+    (:func:`build_export`); :meth:`write` puts it on disk.
+
+    Attributes:
+        out_dir: the export folder (absolute).
+        config: the freqtrade config (:data:`CONFIG_FILE`).
+        parameter_file: the strategy's parameter file (``strategy/<strategy>.json``).
+        study_trades: the :data:`TRADES_FILE` document, or None (no file; a stale one is removed).
+        readme: the README's text.
+        study_name, trial_number: the trial exported.
+        identifier: the FreqAI identifier of this export.
+        timerange: the holdout's freqtrade timerange (None: no holdout).
+        command: the freqtrade command that backtests the export.
+    """
+
+    out_dir: Path
+    config: dict[str, Any]
+    parameter_file: dict[str, Any]
+    study_trades: dict[str, Any] | None
+    readme: str
+    study_name: str
+    trial_number: int
+    identifier: str
+    timerange: str | None
+    command: str
+
+    @property
+    def config_path(self) -> Path:
+        return self.out_dir / CONFIG_FILE
+
+    @property
+    def strategy_dir(self) -> Path:
+        return self.out_dir / STRATEGY_DIR
+
+    @property
+    def params_path(self) -> Path:
+        return self.strategy_dir / f"{STRATEGY_NAME}.json"
+
+    def write(self) -> ExportResult:
+        """Write the files (folders created, existing export files overwritten; the strategy is
+        linked, not copied).
+
+        Raises:
+            OutputError: a file or folder of the export cannot be written (named).
+        """
+        out = self.out_dir
+        readme_path = out / README_FILE
+        with _writing(out):
+            self.strategy_dir.mkdir(parents=True, exist_ok=True)
+            (out / USER_DATA).mkdir(exist_ok=True)
+            self.config_path.write_text(json.dumps(self.config, indent=2) + "\n", encoding="utf-8")
+            trades = out / TRADES_FILE
+            if self.study_trades is not None:
+                trades.write_text(json.dumps(self.study_trades, indent=1) + "\n", encoding="utf-8")
+            elif trades.exists():
+                trades.unlink()
+            self.params_path.write_text(
+                json.dumps(self.parameter_file, indent=2) + "\n", encoding="utf-8"
+            )
+            link = _link_strategy(self.strategy_dir)
+            readme_path.write_text(self.readme, encoding="utf-8")
+        logger.info(
+            "exported trial %d of study %s to %s (identifier %s)",
+            self.trial_number,
+            self.study_name,
+            out,
+            self.identifier,
+        )
+        return ExportResult(
+            out,
+            self.config_path,
+            self.params_path,
+            link,
+            readme_path,
+            self.study_name,
+            self.trial_number,
+            self.identifier,
+            self.timerange,
+            self.command,
+        )
+
+
+def build_export(
     out_dir: Path | str,
     config: RunConfig,
     params: TrialParams,
@@ -254,28 +338,28 @@ def write_export(
     storage: str | None = None,
     extra: dict[str, Any] | None = None,
     study_trades: dict[str, Any] | None = None,
-) -> ExportResult:
-    """Write the export files of ``params`` under ``config`` (the part that needs no study).
+) -> ExportBundle:
+    """The export files of ``params`` under ``config`` (the part that needs no study), built in
+    memory; nothing is written (:meth:`ExportBundle.write` does).
 
     Args:
-        out_dir: output folder (created; existing export files are overwritten).
+        out_dir: the export folder the files will be written to (their paths are in the config,
+            the README and the command).
         config: the study's run config (pairs, features, walk-forward and backtest settings).
         params: the trial's parameters.
         study_name, trial_number, trial_values: recorded in every artefact.
         storage: the study's storage URL to record (a password is masked).
         extra: further entries of the config's ``lstm_optuna`` block.
         study_trades: the study's trades and metrics per span (``walkforward``, ``holdout``),
-            written to :data:`TRADES_FILE` with each span's dates (none: no file).
+            for :data:`TRADES_FILE` with each span's dates (none: no file).
 
     Raises:
-        ValueError: see :func:`build_freqtrade_config`; the data cannot make the study's plan.
+        ConfigError: see :func:`build_freqtrade_config`.
+        DataError: the data cannot make the study's plan.
     """
     plan = study_plan(config)
     out = Path(out_dir).resolve()
     strategy_dir = out / STRATEGY_DIR
-    with _writing(out):
-        strategy_dir.mkdir(parents=True, exist_ok=True)
-        (out / USER_DATA).mkdir(exist_ok=True)
     identifier = new_identifier(study_name, trial_number)
     exported_at = datetime.now(UTC).isoformat(timespec="seconds")
     holdout = plan.holdout
@@ -313,36 +397,29 @@ def write_export(
         default_span["warmup_start"],
         config.data.timeframe,
     )
-    config_path = out / CONFIG_FILE
-    params_path = strategy_dir / f"{STRATEGY_NAME}.json"
     param_file = build_parameter_file(params, config, metadata=metadata, export_time=exported_at)
     datadir = Path(settings["datadir"]) / config.data.exchange
-    command = _command(config_path, strategy_dir, datadir, out / USER_DATA, timerange)
-    readme_path = out / README_FILE
-    with _writing(out):
-        config_path.write_text(json.dumps(ft, indent=2) + "\n", encoding="utf-8")
-        _write_study_trades(out / TRADES_FILE, metadata, spans, study_trades)
-        params_path.write_text(json.dumps(param_file, indent=2) + "\n", encoding="utf-8")
-        link = _link_strategy(strategy_dir)
-        readme_path.write_text(_readme(settings, command, out), encoding="utf-8")
-    logger.info(
-        "exported trial %d of study %s to %s (identifier %s)",
-        trial_number,
-        study_name,
-        out,
-        identifier,
-    )
-    return ExportResult(
-        out,
-        config_path,
-        params_path,
-        link,
-        readme_path,
-        study_name,
-        trial_number,
-        identifier,
-        timerange,
-        command,
+    command = _command(out / CONFIG_FILE, strategy_dir, datadir, out / USER_DATA, timerange)
+    trades = None
+    if study_trades:
+        trades = {
+            "format": TRADES_FORMAT,
+            "version": __version__,
+            "study_name": study_name,
+            "trial_number": trial_number,
+            "spans": {name: {**spans[name], **value} for name, value in study_trades.items()},
+        }
+    return ExportBundle(
+        out_dir=out,
+        config=ft,
+        parameter_file=param_file,
+        study_trades=trades,
+        readme=_readme(settings, command, out),
+        study_name=study_name,
+        trial_number=trial_number,
+        identifier=identifier,
+        timerange=timerange,
+        command=command,
     )
 
 
@@ -412,27 +489,6 @@ def _run_settings(
     }
 
 
-def _write_study_trades(
-    path: Path,
-    metadata: dict[str, Any],
-    spans: dict[str, dict[str, Any]],
-    study_trades: dict[str, Any] | None,
-) -> None:
-    """Write :data:`TRADES_FILE`: the study's trades per span next to the span's dates; remove a
-    stale file when there are none."""
-    if study_trades:
-        doc = {
-            "format": TRADES_FORMAT,
-            "version": __version__,
-            "study_name": metadata["study_name"],
-            "trial_number": metadata["trial_number"],
-            "spans": {name: {**spans[name], **value} for name, value in study_trades.items()},
-        }
-        path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    elif path.exists():
-        path.unlink()
-
-
 def _link_strategy(strategy_dir: Path) -> Path:
     """(Re)create the symlink ``strategy_dir/<strategy>.py`` to the repository's strategy file."""
     link = strategy_dir / f"{STRATEGY_NAME}.py"
@@ -460,11 +516,12 @@ def export_trial(
 
 
 __all__ = [
+    "ExportBundle",
     "ExportResult",
     "absolute_storage",
+    "build_export",
     "export_spans",
     "export_study_trial",
     "export_trial",
     "new_identifier",
-    "write_export",
 ]

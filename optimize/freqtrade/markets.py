@@ -1,121 +1,24 @@
-"""Markets files: the exchange's markets of a study's pairs, which file a study reads, and how to
-get one for any pair.
+"""Fetching an exchange's markets with freqtrade: ``python -m optimize markets``.
 
-A markets file holds ccxt's markets of one exchange and trading mode, ``{"markets": {symbol:
-market}}`` (ccxt's own market dicts: precision, limits, contract size, ...), plus keys describing
-where it came from. The study reads it for the order amount steps (spot and futures) and the
-perpetuals' stake limits (futures; :func:`optimize.freqtrade.offline.perpetual_markets`), and
-``verify`` serves the same file to freqtrade, which cannot backtest a pair without its market.
-
-* :func:`markets_file_of`: the file of a run config: ``data.markets``, or the embedded Binance file
-  of the trading mode (``configs/markets/binance_spot.json`` / ``binance_futures.json``, which
-  cover the embedded pairs with the exchange's real filters);
-* :func:`read_markets`: the file read and checked for the pairs, one clear error naming the pair,
-  the file and the command that saves a file for it;
-* :func:`fetch_markets` / :func:`save_markets`: what ``python -m optimize markets --pairs ...
-  --trading-mode ... --out FILE`` does: freqtrade's own exchange class loads the markets (ccxt
-  ``load_markets`` with freqtrade's options for the trading mode), the pairs' markets are saved.
-  Without network access it fails with one line saying so.
+:func:`fetch_markets` is what ``python -m optimize markets --pairs ... --trading-mode ... --out
+FILE`` does: freqtrade's own exchange class loads the markets (ccxt ``load_markets`` with
+freqtrade's options for the trading mode) and the pairs' markets are returned, to be saved with
+:func:`optimize.markets.save_markets`. Without network access it fails with one line saying so.
+Reading a markets file, and which one a study reads, is :mod:`optimize.markets` (the data floor).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from base.errors import DataError
-from lstm.checks import check_choice
-from optimize._version import __version__
+from base.checks import check_choice
 from optimize.backtest.settings import TRADING_MODES
-from optimize.freqtrade.offline import load_markets, markets_file
+from optimize.markets import MarketsError
 
 logger = logging.getLogger(__name__)
-
-MARKETS_FORMAT = 1
-"""Version of the file :func:`save_markets` writes (key ``format``)."""
-EMBEDDED_EXCHANGE = "binance"
-"""The exchange of the embedded markets files."""
-
-
-class MarketsError(DataError):
-    """A markets file that is missing, malformed or lacks a pair; or markets that could not be
-    fetched. The message is one line naming the file or the exchange and what to do."""
-
-
-def fetch_command(pairs: Sequence[str], trading_mode: str, exchange: str = "binance") -> str:
-    """The command that saves a markets file for ``pairs``."""
-    return (
-        f"python -m optimize markets --exchange {exchange} --pairs {' '.join(pairs)} "
-        f"--trading-mode {trading_mode} --out FILE"
-    )
-
-
-def markets_file_of(config: Any) -> Path:
-    """The markets file a run config (:class:`optimize.config.RunConfig`) names: ``data.markets``,
-    or the embedded Binance file of its trading mode.
-
-    Raises:
-        MarketsError: no ``data.markets`` for an exchange other than Binance (the embedded files
-            are Binance's markets).
-    """
-    named = config.data.markets_path
-    if named is not None:
-        return named
-    mode = config.backtest.trading_mode
-    if config.data.exchange != EMBEDDED_EXCHANGE:
-        raise MarketsError(
-            "data.markets: the embedded markets are Binance's, but "
-            f"data.exchange={config.data.exchange!r}; save that exchange's markets with `"
-            f"{fetch_command(config.data.pairs, mode, config.data.exchange)}` and name FILE as "
-            "data.markets."
-        )
-    return markets_file(mode)
-
-
-def read_markets(
-    path: Path | str,
-    pairs: Sequence[str] = (),
-    *,
-    trading_mode: str = "spot",
-    exchange: str = "binance",
-) -> dict[str, dict[str, Any]]:
-    """A markets file's markets, checked for ``pairs``.
-
-    Args:
-        path: the file (``{"markets": {symbol: market}}``).
-        pairs: pairs that must have a market.
-        trading_mode, exchange: for the command the error names.
-
-    Raises:
-        MarketsError: the file is missing, not a markets file, or lacks a pair (one line naming
-            the pairs, the file, the pairs it has and the command that saves a file for them).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MarketsError(
-            f"markets file {path} does not exist; save one with "
-            f"`{fetch_command(pairs or ['PAIR'], trading_mode, exchange)}`."
-        )
-    try:
-        markets = load_markets(path)
-    except json.JSONDecodeError as exc:
-        raise MarketsError(f"{path}: not valid JSON ({exc}); expected a markets file.") from None
-    except ValueError as exc:
-        raise MarketsError(str(exc)) from None
-    missing = [p for p in pairs if p not in markets]
-    if missing:
-        shown = ", ".join(sorted(markets)[:10]) + (" ..." if len(markets) > 10 else "")
-        raise MarketsError(
-            f"no market for {', '.join(missing)} in the markets file {path} (it has {shown}); "
-            f"save the exchange's markets with `{fetch_command(missing, trading_mode, exchange)}` "
-            "and name FILE as data.markets in the run config."
-        )
-    return markets
 
 
 def _exchange_config(pairs: Sequence[str], trading_mode: str, exchange: str) -> dict[str, Any]:
@@ -220,48 +123,4 @@ def fetch_markets(
     return {p: markets[p] for p in pairs}
 
 
-def save_markets(
-    path: Path | str,
-    markets: Mapping[str, Mapping[str, Any]],
-    *,
-    exchange: str,
-    trading_mode: str,
-) -> Path:
-    """Write ``markets`` as a markets file (what :func:`read_markets` and freqtrade's offline
-    runs read), with where they came from.
-
-    Returns:
-        The path written (parent folders are created).
-    """
-    check_choice("trading_mode", trading_mode, TRADING_MODES)
-    doc = {
-        "_comment": (
-            f"{exchange} {trading_mode} markets as ccxt's load_markets returns them through "
-            f"freqtrade's exchange class, saved by `python -m optimize markets`."
-        ),
-        "format": MARKETS_FORMAT,
-        "exchange": exchange,
-        "trading_mode": trading_mode,
-        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "version": __version__,
-        "markets": {str(k): dict(v) for k, v in markets.items()},
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")  # never a half-written markets file
-    partial.write_text(
-        json.dumps(doc, indent=1, sort_keys=False, default=str) + "\n", encoding="utf-8"
-    )
-    partial.replace(path)
-    return path
-
-
-__all__ = [
-    "MARKETS_FORMAT",
-    "MarketsError",
-    "fetch_command",
-    "fetch_markets",
-    "markets_file_of",
-    "read_markets",
-    "save_markets",
-]
+__all__ = ["fetch_markets"]

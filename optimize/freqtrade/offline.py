@@ -3,8 +3,9 @@
 freqtrade's ``Backtesting`` cannot start without the network: the exchange object loads the ccxt
 markets from the exchange on start-up. Here ``Exchange._api_reload_markets`` (the coroutine that
 calls ccxt's ``load_markets``) is replaced, for the duration of one run, by a coroutine that calls
-``self._api_async.set_markets(...)`` with a static ccxt-format dict read from
-``configs/markets/binance_spot.json`` (spot) or ``configs/markets/binance_futures.json`` (futures).
+``self._api_async.set_markets(...)`` with a static ccxt-format dict read from a markets file
+(:mod:`optimize.markets`; the embedded ``configs/markets/binance_spot.json`` or
+``binance_futures.json`` by default).
 Everything else is freqtrade's unmodified code: config validation, data loading (feather files in
 freqtrade's layout, gaps filled; in futures mode also the mark candles and funding rates of
 ``<datadir>/<exchange>/futures/``), the leverage tiers (in dry-run, which backtesting is,
@@ -36,11 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from base.checks import check_int
 from base.errors import DataError
-from lstm.checks import check_choice, check_int
-from optimize.backtest.futures import PerpetualMarket
-from optimize.backtest.settings import TRADING_MODES, BacktestSettings
-from optimize.data import REPO_ROOT
+from optimize.backtest.settings import BacktestSettings
+from optimize.markets import load_markets, markets_file
 from strategy.freqtrade import (
     LEVERAGE_KEY,
     REPLAY_STRATEGY,
@@ -50,95 +50,6 @@ from strategy.freqtrade import (
 )
 
 logger = logging.getLogger(__name__)
-
-MARKETS_FILE = REPO_ROOT / "configs" / "markets" / "binance_spot.json"
-FUTURES_MARKETS_FILE = REPO_ROOT / "configs" / "markets" / "binance_futures.json"
-"""The embedded markets of the Binance USDT-M perpetuals of ``data/binance/futures/``."""
-
-
-def markets_file(trading_mode: str = "spot") -> Path:
-    """The embedded markets file of a trading mode (:data:`MARKETS_FILE` or
-    :data:`FUTURES_MARKETS_FILE`)."""
-    check_choice("trading_mode", trading_mode, TRADING_MODES)
-    return FUTURES_MARKETS_FILE if trading_mode == "futures" else MARKETS_FILE
-
-
-def load_markets(path: Path | str = MARKETS_FILE) -> dict[str, dict[str, Any]]:
-    """Read a static ccxt markets file (``{"markets": {symbol: market}}``).
-
-    Raises:
-        ValueError: the file lacks a non-empty ``markets`` mapping.
-    """
-    with open(path, encoding="utf-8") as fh:
-        doc = json.load(fh)
-    markets = doc.get("markets") if isinstance(doc, dict) else None
-    if not isinstance(markets, dict) or not markets:
-        raise ValueError(f"{path}: expected a JSON object with a non-empty 'markets' mapping.")
-    return markets
-
-
-def amount_precisions(
-    markets: Mapping[str, Mapping[str, Any]], pairs: list[str]
-) -> dict[str, float]:
-    """Amount steps of ``pairs`` from ccxt markets, for ``BacktestSettings.amount_precision``.
-
-    Raises:
-        ValueError: a pair has no market in ``markets``.
-    """
-    missing = [p for p in pairs if p not in markets]
-    if missing:
-        raise ValueError(f"no market for {missing} in the markets file; it has {sorted(markets)}.")
-    return {p: float(markets[p]["precision"]["amount"]) for p in pairs}
-
-
-def leverage_tiers_file(exchange: str = "binance") -> Path:
-    """The leverage tiers freqtrade ships for ``exchange`` (it reads them itself in dry-run and
-    backtesting; only Binance has such a file)."""
-    import freqtrade.exchange
-
-    path = Path(freqtrade.exchange.__file__).parent / f"{exchange.lower()}_leverage_tiers.json"
-    if not path.is_file():
-        raise ValueError(
-            f"freqtrade ships no leverage tiers for exchange {exchange!r} ({path} is missing); "
-            "futures backtests need them."
-        )
-    return path
-
-
-def load_leverage_tiers(exchange: str = "binance") -> dict[str, list[dict[str, Any]]]:
-    """freqtrade's shipped leverage tiers, ``{symbol: [ccxt tier, ...]}``."""
-    with open(leverage_tiers_file(exchange), encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def perpetual_markets(
-    pairs: list[str],
-    markets: Mapping[str, Mapping[str, Any]] | None = None,
-    tiers: Mapping[str, list[Mapping[str, Any]]] | None = None,
-) -> dict[str, PerpetualMarket]:
-    """The engine's :class:`~optimize.backtest.futures.PerpetualMarket` of each pair.
-
-    Args:
-        pairs: perpetuals, e.g. ``["BTC/USDT:USDT"]``.
-        markets: ccxt markets (default: the embedded :data:`FUTURES_MARKETS_FILE`).
-        tiers: ccxt leverage tiers (default: freqtrade's shipped Binance tiers).
-
-    Raises:
-        ValueError: a pair has no market or no leverage tiers (freqtrade refuses to backtest such
-            a pair), or a market is not a linear perpetual.
-    """
-    markets = load_markets(FUTURES_MARKETS_FILE) if markets is None else markets
-    tiers = load_leverage_tiers() if tiers is None else tiers
-    missing = [p for p in pairs if p not in markets]
-    if missing:
-        raise ValueError(f"no market for {missing} in the markets file; it has {sorted(markets)}.")
-    untiered = [p for p in pairs if p not in tiers]
-    if untiered:
-        raise ValueError(
-            f"no leverage tiers for {untiered}: freqtrade cannot backtest a perpetual without "
-            "them (expected them in freqtrade's binance_leverage_tiers.json)."
-        )
-    return {p: PerpetualMarket.from_ccxt(p, markets[p], tiers[p]) for p in pairs}
 
 
 @contextlib.contextmanager

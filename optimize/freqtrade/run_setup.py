@@ -20,9 +20,8 @@ from freqtrade.configuration import TimeRange
 
 from base.errors import ExportError, InputError
 from optimize.freqtrade.export import CONFIG_FILE, STRATEGY_DIR, new_identifier
-from optimize.freqtrade.markets import read_markets
-from optimize.freqtrade.offline import markets_file
 from optimize.freqtrade.timerange import startup_candles
+from optimize.markets import markets_file, read_markets
 from strategy.features import WARMUP_CANDLES
 from strategy.freqtrade import STRATEGY_NAME
 from strategy.freqtrade.rules import SETTINGS_KEY

@@ -15,7 +15,7 @@ import pandas as pd
 
 from base.errors import InputError
 from optimize.config import RunConfig
-from optimize.study.holdout import first_pair_candles
+from optimize.evaluation.holdout import first_pair_candles
 from optimize.walkforward import WalkForwardPlan, make_folds
 from strategy.features import warmup_start
 from strategy.timeframes import timeframe_to_timedelta

@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from base.errors import ConfigError
+from base.paths import shipped
 from optimize.config import RunConfig
-from optimize.data import REPO_ROOT
 from optimize.freqtrade.offline import freqtrade_config
 from optimize.search.space import TrialParams
 from optimize.walkforward import freqai_train_period_days
 from strategy.freqtrade import LEVERAGE_KEY, MODEL_NAME, PACKAGE_DIR, STRATEGY_NAME
 from strategy.freqtrade.rules import EXTRA_RETURNS, SETTINGS_KEY, strategy_params
 
-TEMPLATE_FILE = REPO_ROOT / "configs" / "freqtrade" / "freqai_template.json"
+TEMPLATE_FILE = shipped("configs/freqtrade/freqai_template.json")
 STRATEGY_PARAM_KEYS = (
     "stoploss",
     "minimal_roi",

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from base.errors import ExportError
+from optimize.evaluation.scoring import FOLD_METRIC_KEYS, SIDE_KEYS, records_of_trades, side_metrics
 from optimize.freqtrade.export import STRATEGY_DIR, TRADES_FILE
 from optimize.freqtrade.offline import run_freqtrade_backtest
 from optimize.freqtrade.run_setup import (
@@ -38,7 +39,6 @@ from optimize.freqtrade.run_setup import (
     run_span,
     warm_up,
 )
-from optimize.study.scoring import FOLD_METRIC_KEYS, SIDE_KEYS, records_of_trades, side_metrics
 from strategy.freqtrade import STRATEGY_NAME
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ class VerifyResult:
         span: ``"holdout"``, ``"walkforward"`` or ``"timerange"`` (a ``--timerange`` given).
         start, end: the backtested span (UTC, end exclusive).
         timerange: the freqtrade timerange.
-        freqtrade: freqtrade's metrics (keys of :data:`optimize.study.scoring.FOLD_METRIC_KEYS` it
-        has).
+        freqtrade: freqtrade's metrics (keys of
+            :data:`optimize.evaluation.scoring.FOLD_METRIC_KEYS` it has).
         study: the study's metrics for the span (its stored ones for a whole span; computed from
             its trades for a ``--timerange``), None when the export holds no study trades.
         matched, study_only, freqtrade_only: trades (dicts of :data:`MATCH_KEYS` + profits);

@@ -6,7 +6,7 @@
   run config's ``study.objectives_path`` (:func:`get_objective`).
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,

@@ -57,8 +57,9 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from base.errors import ConfigError
-from lstm.checks import WrongTypeError, check_int, check_number, fail, located
+from base.checks import WrongTypeError, check_int, check_number, fail, located
+from base.errors import ConfigError, InputError
+from base.yamlfile import read_yaml
 from lstm.params import LSTMParams
 from optimize.backtest.settings import BacktestSettings
 from strategy.freqtrade.rules import (
@@ -156,7 +157,7 @@ class TrialParams:
                 message names the key and says that it needs ``trading_mode: futures``).
         """
         if self.signal.shorts and not base.futures:
-            raise ValueError(
+            raise InputError(
                 f"signal.direction={self.signal.direction!r} shorts, which needs "
                 "backtest.trading_mode='futures' (freqtrade shorts only futures), but the run "
                 f"config trades {base.trading_mode!r}."
@@ -311,7 +312,7 @@ def _parse_entry(spec: Any) -> tuple[BaseDistribution | None, dict[str, Any]]:
         return None, _entry("constant", value=spec)
     unknown = sorted(set(spec) - DIST_KEYS)
     if unknown:
-        raise ValueError(f"unknown keys {unknown}; a distribution takes {sorted(DIST_KEYS)}.")
+        raise InputError(f"unknown keys {unknown}; a distribution takes {sorted(DIST_KEYS)}.")
     kind = spec.get("type")
     if kind == "categorical":
         choices = spec.get("choices")
@@ -322,7 +323,7 @@ def _parse_entry(spec: Any) -> tuple[BaseDistribution | None, dict[str, Any]]:
         fail("type", kind, "'int', 'float' or 'categorical'")
     for name in ("low", "high"):
         if name not in spec:
-            raise ValueError(f"{kind} distribution needs '{name}'.")
+            raise InputError(f"{kind} distribution needs '{name}'.")
     number = check_int if kind == "int" else check_number
     low, high = number("low", spec["low"]), number("high", spec["high"])
     step = None if spec.get("step") is None else number("step", spec["step"])
@@ -445,7 +446,5 @@ def _check_against_types(space: SearchSpace) -> None:
 
 def load_space(path: Path | str) -> SearchSpace:
     """Read and validate a search-space YAML file."""
-    from optimize.config import read_yaml
-
     raw, path = read_yaml(path, what="search space", error=SearchSpaceError)
     return parse_space(raw, str(path))

@@ -1,4 +1,6 @@
-"""The Optuna study: storage, workers, the trial's evaluation and what a trial stores.
+"""The Optuna side of a study: storage, workers, sampling, what a trial and a study store, the
+race on fresh seed sets and the selected trial. A parameter set's evaluation itself is
+:mod:`optimize.evaluation`.
 
 * :mod:`~optimize.study.storage` — storages, one-line storage errors, recovery of dead workers'
   trials, the watch on a SQLite study file;
@@ -8,21 +10,21 @@
   (``run --cluster``), stopped like worker processes, and the robustness step's executor there;
 * :mod:`~optimize.study.sampling` — each worker's sampler, seeded by the number of its first
   trial;
-* :mod:`~optimize.study.pool` — evaluation processes that stop with their parent;
-* :mod:`~optimize.study.inputs` — the trial-independent inputs of a study (:class:`StudyData`);
-* :mod:`~optimize.study.evaluate` — one trial's walk-forward evaluation (:func:`evaluate`): the
-  models fitted fold by fold;
-* :mod:`~optimize.study.scoring` — a span's signals backtested and scored next to the baselines,
-  with its daily equity and trade records;
-* :mod:`~optimize.study.records` — the typed, versioned records a trial and a study store;
+* :mod:`~optimize.study.supervisor` — a study run on this machine: worker processes (or cluster
+  tasks) started, watched, stopped on a signal, each given its threads and GPU, a progress bar,
+  then the robustness step;
+* :mod:`~optimize.study.pool` — processes that stop with their parent;
+* :mod:`~optimize.study.fingerprint` — what a study is bound to and what a resume may change;
+* :mod:`~optimize.study.records` — the typed, versioned records a trial and a study store (the
+  holdout records one key per trial);
 * :mod:`~optimize.study.robustness` / :mod:`~optimize.study.seednoise` — the race of the best
   trials on fresh seed sets and what it says about seed noise; :mod:`~optimize.study.racing` — the
   race's pure logic (ranking, tests, elimination);
 * :mod:`~optimize.study.selection` — the trial report, holdout and export use by default;
-* :mod:`~optimize.study.holdout` — the never-optimised holdout score of one trial.
+* :mod:`~optimize.study.holdout` — a trial's holdout, scored once and stored in the study.
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
@@ -37,11 +39,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "evaluation_pool": "optimize.study.pool",
         "open_study": "optimize.study.runner",
         "run_worker": "optimize.study.runner",
+        "RunRequest": "optimize.study.supervisor",
+        "run_study": "optimize.study.supervisor",
+        "visible_gpus": "optimize.study.supervisor",
         "prepare_study_data": "optimize.study.runner",
-        "StudyData": "optimize.study.inputs",
-        "TrialOutcome": "optimize.study.evaluate",
-        "SpanScore": "optimize.study.scoring",
-        "score_span": "optimize.study.scoring",
         "TrialRecord": "optimize.study.records",
         "StudyRecord": "optimize.study.records",
         "study_config": "optimize.study.records",
@@ -53,5 +54,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "SeedNoise": "optimize.study.seednoise",
         "select_trial": "optimize.study.selection",
         "evaluate_holdout": "optimize.study.holdout",
+        "stored_holdout": "optimize.study.holdout",
     },
 )

@@ -1,11 +1,12 @@
-"""Evaluation processes that stop with their parent: a process pool for work the parent records.
+"""Processes that stop with their parent: :func:`die_with_parent` (worker and evaluation
+processes), and a process pool for work the parent records.
 
 :func:`evaluation_pool` is a :class:`~concurrent.futures.ProcessPoolExecutor` (spawned processes)
 whose processes ignore SIGINT (a terminal's Ctrl-C reaches the whole process group: the parent
-alone handles it, and the children print no traceback of their own) and die with the parent
-(:func:`optimize.study.runner.die_with_parent`). When the block ends by an exception (an
-interruption, a failed evaluation), the processes are killed at once instead of finishing their
-current evaluation first: they hold nothing the parent has not stored.
+alone handles it, and the children print no traceback of their own). When the block ends by an
+exception (an interruption, a failed evaluation), the processes are killed at once instead of
+finishing their current evaluation first: they hold nothing the parent has not stored. The
+robustness step's processes also die with the parent (:func:`die_with_parent`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,21 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """In a child process (Linux): get ``signum`` when the parent dies, even by SIGKILL, so no
+    worker or evaluation process is left orphaned. A no-op where ``prctl`` is unavailable.
+
+    Workers take SIGTERM (they mark their running trial FAILED); processes with nothing to record
+    take SIGKILL (Lightning handles SIGTERM inside a fit and would finish the step first).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signum))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _start(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import stats
 
-from lstm.checks import check_int, check_number
+from base.checks import check_int, check_number
 
 LEVEL = 0.05
 """Significance level of the Friedman test and of each paired t-test."""

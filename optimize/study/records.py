@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from base.errors import StudyError
+from optimize.config import RunConfig, parse_config
 
 TRIAL_SCHEMA = 4
 """Version of :class:`TrialRecord`'s layout (1: before ``schema`` was stored; 2: adds
@@ -283,11 +284,37 @@ class StudyRecord:
         )
 
 
+HOLDOUT_PREFIX = "holdout:"
+"""Study user attrs ``"holdout:<trial number>"``: one holdout record each
+(:class:`optimize.evaluation.records.HoldoutRecord`, stored by :func:`store_holdout`)."""
 HOLDOUT_ATTR = "holdout"
-"""Study user attr holding the holdout records: ``{str(trial_number): record}``
-(:mod:`optimize.study.holdout` writes and versions each record)."""
+"""The older layout, still read: one study user attr holding every holdout record,
+``{str(trial_number): record}`` (read, merged and rewritten by each writer, so two processes
+storing at once could lose one)."""
 TOUCHED_ATTR = "holdout_touched"
-"""Study user attr of :class:`HoldoutTouched`."""
+"""The older layout's record of :class:`HoldoutTouched`, still read."""
+
+
+def holdout_key(trial_number: int) -> str:
+    """The study user attr that holds trial ``trial_number``'s holdout record."""
+    return f"{HOLDOUT_PREFIX}{int(trial_number)}"
+
+
+def stored_holdouts(study: optuna.Study) -> dict[int, dict[str, Any]]:
+    """The study's stored holdout records (as stored: dicts of any format) by trial number; empty
+    when there are none. Both layouts are read; a record under its own key wins over one of the
+    older single attr."""
+    attrs = study.user_attrs
+    out = {int(k): dict(v) for k, v in (attrs.get(HOLDOUT_ATTR) or {}).items()}
+    for key, value in attrs.items():
+        if key.startswith(HOLDOUT_PREFIX):
+            out[int(key[len(HOLDOUT_PREFIX) :])] = dict(value)
+    return out
+
+
+def store_holdout(study: optuna.Study, trial_number: int, record: dict[str, Any]) -> None:
+    """Store one holdout record under its own key (one write; other trials' records untouched)."""
+    study.set_user_attr(holdout_key(trial_number), record)
 
 
 @dataclass(frozen=True)
@@ -295,7 +322,9 @@ class HoldoutTouched:
     """When the holdout was first and last looked at, and for which trials.
 
     Every trial whose holdout is evaluated weakens the holdout as untouched evidence: the report
-    names these trials and a worker joining the study afterwards warns.
+    names these trials and a worker joining the study afterwards warns. Read from the stored
+    records (each says when it was computed) and, for studies written before they had a key each,
+    from the older record (:data:`TOUCHED_ATTR`).
 
     Attributes:
         first_at, last_at: ISO timestamps (UTC) of the first and the latest evaluation.
@@ -309,31 +338,27 @@ class HoldoutTouched:
     @classmethod
     def of(cls, study: optuna.Study) -> HoldoutTouched | None:
         """The study's record, or None while the holdout is untouched."""
+        times: list[str] = []
+        trials: set[int] = set()
         raw = study.user_attrs.get(TOUCHED_ATTR)
-        if not raw:
+        if raw:
+            first = str(raw.get("first_at", ""))
+            times += [first, str(raw.get("last_at", first))]
+            trials.update(int(n) for n in raw.get("trials", []))
+        for number, record in stored_holdouts(study).items():
+            trials.add(number)
+            if record.get("computed_at"):
+                times.append(str(record["computed_at"]))
+        if not trials:
             return None
-        first = str(raw.get("first_at", ""))
-        return cls(first, str(raw.get("last_at", first)), tuple(sorted(raw.get("trials", []))))
-
-    def adding(self, trial_number: int, at: str) -> HoldoutTouched:
-        """This record with one more evaluation of ``trial_number`` at ``at``."""
-        return HoldoutTouched(self.first_at, at, tuple(sorted({*self.trials, trial_number})))
-
-    def to_user_attr(self) -> dict[str, Any]:
-        return {"first_at": self.first_at, "last_at": self.last_at, "trials": list(self.trials)}
+        times = sorted(t for t in times if t)
+        return cls(times[0] if times else "", times[-1] if times else "", tuple(sorted(trials)))
 
 
-def stored_holdouts(study: optuna.Study) -> dict[str, dict[str, Any]]:
-    """The study's holdout records by trial number (as a string); empty when there are none."""
-    return dict(study.user_attrs.get(HOLDOUT_ATTR) or {})
-
-
-def study_config(study: optuna.Study) -> Any:
+def study_config(study: optuna.Study) -> RunConfig:
     """The :class:`~optimize.config.RunConfig` a study was created with.
 
     Raises:
         RecordError: the study was not made by this project's runner (no fingerprint).
     """
-    from optimize.config import parse_config
-
     return parse_config(StudyRecord.of(study).fingerprint["config"], f"study {study.study_name!r}")

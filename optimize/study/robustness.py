@@ -3,7 +3,7 @@
 ``python -m optimize robustness --study-name NAME [--top N] [--budget B] [--seeds M]`` (and
 ``run`` at its end) takes the ``N`` best complete trials by their recorded value and races them
 (:mod:`optimize.study.racing`): round ``r`` evaluates every candidate still in the race with its
-parameters on fresh seed set ``r`` (:func:`optimize.study.evaluate.evaluate` with ``seed_set``),
+parameters on fresh seed set ``r`` (:func:`optimize.evaluation.trial.evaluate` with ``seed_set``),
 then a paired test drops the candidates shown worse than the leader. The race stops when one
 candidate is left, when the next round would pass ``B`` evaluations, or after ``M`` rounds; the
 winner is the best mean over fresh seed sets. Every value is stored as soon as it is known and the
@@ -33,18 +33,16 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from base.checks import check_int
 from base.errors import StudyError
-from lstm.checks import check_int
 from optimize._version import __version__
 from optimize.config import parse_config
-from optimize.search.objectives import get_objective
+from optimize.evaluation.inputs import StudyData
+from optimize.evaluation.trial import evaluate
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import evaluate
-from optimize.study.inputs import StudyData
-from optimize.study.pool import evaluation_pool
+from optimize.study.pool import die_with_parent, evaluation_pool
 from optimize.study.racing import Race, run_race
 from optimize.study.records import TrialRecord, study_config
-from optimize.study.runner import die_with_parent
 from optimize.study.seednoise import (
     RaceRecord,
     SeedValue,
@@ -146,7 +144,7 @@ def _evaluate_job(job: Job, data: StudyData | None = None) -> Result:
     number, params, seed_set = job
     data = data if data is not None else _WORKER_DATA["data"]
     started = time.perf_counter()
-    objective = get_objective(data.config.study.objective)
+    objective = data.config.study.resolved_objective
     outcome = evaluate(data, TrialParams.from_dict(params), objective, seed_set=seed_set)
     return number, seed_set, float(outcome.values[0]), time.perf_counter() - started
 

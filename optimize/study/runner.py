@@ -19,7 +19,6 @@ import gc
 import logging
 import math
 import os
-import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -33,11 +32,10 @@ from optuna.trial import FrozenTrial, TrialState
 from base.errors import InputError, Interrupted, OutputError, StudyError
 from optimize._version import __version__
 from optimize.config import RunConfig, StudyConfig
-from optimize.search.objectives import get_objective
+from optimize.evaluation.inputs import StudyData
+from optimize.evaluation.trial import evaluate
 from optimize.search.space import SearchSpace
-from optimize.study.evaluate import evaluate
 from optimize.study.fingerprint import fingerprint_differences, study_fingerprint
-from optimize.study.inputs import StudyData
 from optimize.study.records import HoldoutTouched, StudyRecord, TrialRecord, write_trial
 from optimize.study.sampling import FirstTrialSeeded
 from optimize.study.storage import (
@@ -53,21 +51,6 @@ from optimize.study.storage import (
 from optimize.walkforward import WalkForwardPlan
 
 logger = logging.getLogger(__name__)
-
-
-def die_with_parent(signum: int = signal.SIGTERM) -> None:
-    """In a child process (Linux): get ``signum`` when the parent dies, even by SIGKILL, so no
-    worker or evaluation process is left orphaned. A no-op where ``prctl`` is unavailable.
-
-    Workers take SIGTERM (they mark their running trial FAILED); processes with nothing to record
-    take SIGKILL (Lightning handles SIGTERM inside a fit and would finish the step first).
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signum))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def make_sampler(study: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -114,7 +97,7 @@ def open_study(
             message names every differing key with both values).
         StorageError: see :func:`make_storage`.
     """
-    objective = get_objective(config.study.objective)
+    objective = config.study.resolved_objective
     if isinstance(storage, str):
         storage = make_storage(storage, config.study)
     study = optuna.create_study(
@@ -306,6 +289,23 @@ def prepare_study_data(config: RunConfig, space: SearchSpace) -> StudyData:
     return loaded
 
 
+def checked_study(
+    config: RunConfig, space: SearchSpace, storage: str, study_name: str, *, seed: int
+) -> tuple[optuna.Study, StudyData]:
+    """The inputs checked (:func:`prepare_study_data`), then the study created or resumed
+    (:func:`open_study`): bad input never creates or fingerprints a study. A server is reached
+    before the data are checked (an unreachable one is named first); a new SQLite file is only
+    created after.
+
+    Returns:
+        The study and its inputs.
+    """
+    early = None if missing_sqlite_file(storage) else make_storage(storage, config.study)
+    data = prepare_study_data(config, space)
+    rdb = early or make_storage(storage, config.study)
+    return open_study(rdb, study_name, config, space, seed=seed), data
+
+
 def _done(study: optuna.Study, target: int) -> bool:
     """The study holds ``target`` finished trials and no queued (WAITING) one."""
     trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.WAITING))
@@ -362,7 +362,7 @@ class TrialRunner:
         gc.freeze()
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        objective = get_objective(self.data.config.study.objective)
+        objective = self.data.config.study.resolved_objective
         self.n_started += 1
         params = self.space.sample(trial)
         host = socket.gethostname()
@@ -386,7 +386,7 @@ class TrialRunner:
             trial,
             TrialRecord(
                 params=params.to_dict(),
-                folds=outcome.folds,
+                folds=[fold.to_dict() for fold in outcome.folds],
                 oos_metrics=outcome.oos_metrics,
                 baselines=outcome.baselines,
                 daily_returns=outcome.daily_returns,
@@ -443,11 +443,7 @@ def run_worker(
     seed = config.study.seed + worker_index
     target = config.study.n_trials if n_trials is None else n_trials
     timeout = config.study.timeout if timeout is None else timeout
-    # A server is reached before the data are checked; a new SQLite file is only created after.
-    early = None if missing_sqlite_file(storage) else make_storage(storage, config.study)
-    data = prepare_study_data(config, space)  # bad input never creates or fingerprints a study
-    rdb = early or make_storage(storage, config.study)
-    study = open_study(rdb, study_name, config, space, seed=seed)
+    study, data = checked_study(config, space, storage, study_name, seed=seed)
     watch = StorageWatch(storage)
     recovered = recover_stale_trials(study)
     if recovered:

@@ -2,7 +2,7 @@
 and the selection it drives.
 
 A trial's value comes from models trained with one seed set
-(:func:`optimize.study.evaluate.fold_seeds`, set 0). The robustness step
+(:func:`optimize.evaluation.walk.fold_seeds`, set 0). The robustness step
 (:mod:`optimize.study.robustness`) races the best complete trials on fresh seed sets 1, 2, ...
 (:mod:`optimize.study.racing`) and stores one :class:`SeedValue` per trial and set, and the race
 itself as one :class:`RaceRecord`. This module reads them back (:func:`read_noise`,

@@ -21,7 +21,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 STRATEGY_NAME = "LstmOptunaStrategy"
 MODEL_NAME = "LstmOptunaRegressor"
 STRATEGY_FILE = PACKAGE_DIR / "lstm_strategy.py"
-MODEL_FILE = PACKAGE_DIR / "lstm_regressor.py"
 REPLAY_STRATEGY = "SignalReplay"
 REPLAY_STRATEGY_DIR = PACKAGE_DIR / "replay"
 """Folder holding only the replay strategy (freqtrade imports every file of a strategy folder)."""
@@ -33,7 +32,6 @@ LEVERAGE_KEY = "replay_leverage"
 
 __all__ = [
     "LEVERAGE_KEY",
-    "MODEL_FILE",
     "MODEL_NAME",
     "PACKAGE_DIR",
     "REPLAY_STRATEGY",

@@ -73,6 +73,7 @@ from freqtrade.freqai.torch.PyTorchDataConvertor import (
 )
 
 from base.errors import ConfigError, DataError
+from lstm.fitspec import FitSpec
 from lstm.params import LSTMParams
 from lstm.seeds import member_range, model_seed
 from strategy.freqtrade.rules import LABEL, SETTINGS_KEY, extra_returns, label_horizon
@@ -224,18 +225,16 @@ class LstmOptunaRegressor(BasePyTorchRegressor):
             len(names),
             seeds[0],
         )
-        window = fit_window(
-            x,
-            y,
+        spec = FitSpec(
             train=slice(0, n),
             predict=slice(n - 1, n),
             params=self.lstm_params,
-            seeds=seeds,
-            pipeline=self.pipeline,
-            accelerator=self.accelerator,
-            feature_names=names,
             label_horizon=self.label_horizon,
+            feature_names=names,
+            accelerator=self.accelerator,
+            pipeline=self.pipeline.fit,
         )
+        window = fit_window(x, y, spec, seeds, DI_threshold=self.pipeline.DI_threshold)
         result = window.ensemble
         mean, std = label_stats(y)
         dk.data["labels_mean"] = {label: mean}

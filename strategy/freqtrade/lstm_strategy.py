@@ -235,7 +235,7 @@ class LstmOptunaStrategy(IStrategy):
     def _signals(self, dataframe: DataFrame) -> Signals:
         signal = self.signal_params()
         if signal.shorts and not self.can_short:
-            raise ValueError(
+            raise ConfigError(
                 f"trade_direction={signal.direction!r} shorts, which freqtrade does only with "
                 "trading_mode 'futures' in the config; a spot strategy trades 'long'."
             )

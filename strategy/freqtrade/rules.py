@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from base.errors import ConfigError
+from base.errors import ConfigError, InputError
 from strategy.pipeline import DataPipeline
 from strategy.signals import (
     THRESHOLD_MODES,
@@ -118,9 +118,9 @@ def strategy_params(
             (spot mode).
     """
     if len(weights) != len(WEIGHT_NAMES):
-        raise ValueError(f"weights must be the 9 values w0..w8, but got {len(weights)} values.")
+        raise InputError(f"weights must be the 9 values w0..w8, but got {len(weights)} values.")
     if leverage is None and signal.shorts:
-        raise ValueError(
+        raise InputError(
             f"direction={signal.direction!r} shorts, which needs futures mode (pass the trial's "
             "leverage); spot strategies trade long only."
         )

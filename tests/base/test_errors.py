@@ -65,8 +65,8 @@ def test_every_project_error_is_a_project_error():
         ("optimize.study.storage.StorageError", (ValueError, StorageError)),
         ("optimize.study.records.RecordError", (ValueError, StudyError)),
         ("optimize.study.runner.StudyInputError", (ValueError, InputError)),
-        ("lstm.checks.WrongTypeError", (TypeError, ValueError, InputError)),
-        ("optimize.cli.study.RobustnessInterrupted", (ValueError,)),
+        ("base.checks.WrongTypeError", (TypeError, ValueError, InputError)),
+        ("optimize.study.supervisor.RobustnessInterrupted", (ValueError,)),
     ],
 )
 def test_existing_errors_keep_the_bases_their_callers_catch(path, bases):
@@ -93,7 +93,7 @@ def test_kinds_and_exit_codes():
 
 
 def test_the_value_checks_raise_project_errors():
-    from lstm.checks import check_int, check_number
+    from base.checks import check_int, check_number
 
     with pytest.raises(InputError, match=r"n must be an integer >= 1, but got n=0\."):
         check_int("n", 0, 1)

@@ -9,7 +9,7 @@ import math
 import pytest
 
 import lstm.train
-import optimize.study.evaluate
+import optimize.evaluation.walk
 import strategy.pipeline
 from benchmarks import FIXED_LSTM, Row, alternate, row, study_files
 from benchmarks import __main__ as bench_main
@@ -89,7 +89,7 @@ def test_trial_overhead_reads_the_fit_timings_and_patches_nothing():
     fit_ensemble, fit_window = lstm.train.fit_ensemble, strategy.pipeline.fit_window
     rows = trial_overhead(1, warmup=0)
     assert lstm.train.fit_ensemble is fit_ensemble
-    assert optimize.study.evaluate.fit_window is strategy.pipeline.fit_window is fit_window
+    assert optimize.evaluation.walk.fit_window is strategy.pipeline.fit_window is fit_window
     assert lstm.train._TIMING_SINKS == []  # the recorder is closed again
     assert_rows(rows)
     outside, in_evaluate, rest, trainer = rows

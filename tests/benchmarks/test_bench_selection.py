@@ -54,8 +54,8 @@ def test_regrets_are_zero_for_a_perfect_pick_and_noise_figures_are_shares() -> N
 
 
 def test_designs_follow_the_config_defaults_and_default_yaml() -> None:
+    from benchmarks import REPO_ROOT
     from optimize.config import StudyConfig, load_config
-    from optimize.data import REPO_ROOT
 
     races = designs(trials=20)
     d, y = StudyConfig(), load_config(REPO_ROOT / "configs" / "default.yaml").study

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -110,8 +111,12 @@ def test_workers_run_one_single_thread_process_each():
 
 def test_the_image_copies_what_exists_and_installs_the_project_editable():
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
-    for source in re.findall(r"^COPY (\S+)", dockerfile, flags=re.M):
+    copied = re.findall(r"^COPY (\S+)", dockerfile, flags=re.M)
+    for source in copied:
         assert (REPO / source).exists(), source
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    tops = {p.split(".")[0] for p in packages["packages"]} | set(packages["package-dir"].values())
+    assert tops <= set(copied), tops - set(copied)  # every installed package and shipped folder
     assert 'pip install "torch==2.13.0"' in dockerfile and "pip install -e ." in dockerfile
 
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from lstm.checkpoint import FORMAT, load_checkpoint, package_version, save_checkpoint
+from lstm.fitspec import FitSpec
 from lstm.module import LSTMLightningModule
 from lstm.params import LSTMParams
 from lstm.train import FitResult, fit_predict, predict
@@ -23,16 +24,8 @@ NAMES = ["ret", "range", "body", "dvol"]
 def fitted(
     real_features: np.ndarray, learnable_labels: np.ndarray, tiny_params: LSTMParams
 ) -> FitResult:
-    return fit_predict(
-        real_features,
-        learnable_labels,
-        train=TRAIN,
-        predict=PREDICT,
-        params=tiny_params,
-        seed=3,
-        accelerator="cpu",
-        feature_names=NAMES,
-    )
+    spec = FitSpec(TRAIN, PREDICT, tiny_params, feature_names=NAMES, accelerator="cpu")
+    return fit_predict(real_features, learnable_labels, spec, 3)
 
 
 def test_save_load_gives_identical_predictions(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from lstm.fitspec import FitSpec
 from lstm.params import LSTMParams
 from lstm.train import (
     ensemble_mean,
@@ -21,33 +22,21 @@ SEEDS = (11, 12, 13)
 
 
 def _single(features: np.ndarray, labels: np.ndarray, params: LSTMParams, seed: int):
-    return fit_predict(
-        features, labels, train=TRAIN, predict=PREDICT, params=params, seed=seed, accelerator="cpu"
-    )
+    return fit_predict(features, labels, FitSpec(TRAIN, PREDICT, params, accelerator="cpu"), seed)
 
 
 @pytest.fixture(scope="module")
 def ensemble(real_features: np.ndarray, learnable_labels: np.ndarray, tiny_params: LSTMParams):
-    return fit_ensemble(
-        real_features,
-        learnable_labels,
-        train=TRAIN,
-        predict=PREDICT,
-        params=tiny_params,
-        seeds=SEEDS,
-        accelerator="cpu",
-    )
+    spec = FitSpec(TRAIN, PREDICT, tiny_params, accelerator="cpu")
+    return fit_ensemble(real_features, learnable_labels, spec, SEEDS)
 
 
 def test_one_member_is_the_single_model(real_features, learnable_labels, tiny_params) -> None:
     one = fit_ensemble(
         real_features,
         learnable_labels,
-        train=TRAIN,
-        predict=PREDICT,
-        params=tiny_params,
-        seeds=(SEEDS[0],),
-        accelerator="cpu",
+        FitSpec(TRAIN, PREDICT, tiny_params, accelerator="cpu"),
+        (SEEDS[0],),
     )
     alone = _single(real_features, learnable_labels, tiny_params, SEEDS[0])
     np.testing.assert_array_equal(one.predictions, alone.predictions)
@@ -110,12 +99,7 @@ def test_ensemble_mean_rules() -> None:
         ensemble_mean([])
     with pytest.raises(ValueError, match="one seed per ensemble member"):
         fit_ensemble(
-            np.zeros((10, 2)),
-            np.zeros(10),
-            train=slice(0, 5),
-            predict=slice(5, 10),
-            params=LSTMParams(),
-            seeds=(),
+            np.zeros((10, 2)), np.zeros(10), FitSpec(slice(0, 5), slice(5, 10), LSTMParams()), ()
         )
 
 
@@ -123,15 +107,8 @@ def test_fit_timings_are_recorded_only_while_a_recorder_is_open(
     ensemble, real_features, learnable_labels, tiny_params
 ) -> None:
     with record_fit_timings() as timings, record_fit_timings() as inner:
-        again = fit_ensemble(
-            real_features,
-            learnable_labels,
-            train=TRAIN,
-            predict=PREDICT,
-            params=tiny_params,
-            seeds=SEEDS[:2],
-            accelerator="cpu",
-        )
+        spec = FitSpec(TRAIN, PREDICT, tiny_params, accelerator="cpu")
+        again = fit_ensemble(real_features, learnable_labels, spec, SEEDS[:2])
         single = _single(real_features, learnable_labels, tiny_params, SEEDS[0])
     _single(real_features, learnable_labels, tiny_params, SEEDS[0])  # after: not recorded
     assert inner == timings and [t.members for t in timings] == [2, 1]

@@ -13,6 +13,7 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 from sklearn.preprocessing import MinMaxScaler
 
 from lstm.data import RobustScaler
+from lstm.fitspec import FitSpec
 from lstm.params import LSTMParams
 from lstm.pipeline import FitPipeline, RangeScaler, freqai_rows, recency_weights, training_noise
 from lstm.prepare import prepare
@@ -44,7 +45,8 @@ def test_sample_weights_are_freqai_s_over_its_training_rows(
     y = learnable_labels.copy()
     x[100:103, 1] = np.nan  # a hole FreqAI drops (and the windows across it are unusable)
     y[200] = np.nan
-    prep = prepare(x, y, TRAIN, PREDICT, tiny_params, None, 0, FitPipeline(weight_factor=0.65))
+    spec = FitSpec(TRAIN, PREDICT, tiny_params, pipeline=FitPipeline(weight_factor=0.65))
+    prep = prepare(x, y, spec)
     kept = freqai_rows(x[TRAIN], y[TRAIN])
     expected = np.full(TRAIN.stop, np.nan)
     expected[np.flatnonzero(kept)] = _freqai_weights(int(kept.sum()), 0.65)
@@ -73,10 +75,9 @@ def test_range_scaler_is_freqai_s_variance_threshold_and_min_max(real_features) 
 
 
 def _fit(x, y, params, seed=7, pipeline=None, **kw) -> FitResult:
-    return fit_predict(
-        x, y, train=TRAIN, predict=PREDICT, params=params, seed=seed, accelerator="cpu",
-        pipeline=pipeline, **kw,
-    )  # fmt: skip
+    pipeline = FitPipeline() if pipeline is None else pipeline
+    spec = FitSpec(TRAIN, PREDICT, params, accelerator="cpu", pipeline=pipeline, **kw)
+    return fit_predict(x, y, spec, seed)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import torch
 
 import lstm.inference
 from lstm.params import LSTMParams
-from lstm.train import FitOptions, FitResult, fit_predict, predict
+from lstm.train import FitOptions, FitResult, FitSpec, fit_predict, predict
 
 TRAIN, PREDICT = slice(0, 360), slice(360, 480)
 
@@ -16,16 +16,14 @@ TRAIN, PREDICT = slice(0, 360), slice(360, 480)
 def _fit(
     features: np.ndarray, labels: np.ndarray, params: LSTMParams, seed: int = 7, **kw
 ) -> FitResult:
-    return fit_predict(
-        features,
-        labels,
+    spec = FitSpec(
         train=kw.pop("train", TRAIN),
         predict=kw.pop("predict", PREDICT),
         params=params,
-        seed=seed,
         accelerator="cpu",
         **kw,
     )
+    return fit_predict(features, labels, spec, seed)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +208,8 @@ def test_bad_input_is_named(
         **kwargs,
     }
     with pytest.raises(error, match=match):
-        fit_predict(real_features, args.pop("labels"), **args)
+        labels, seed = args.pop("labels"), args.pop("seed")
+        fit_predict(real_features, labels, FitSpec(**args), seed)
 
 
 def test_bf16_is_ignored_off_gpu_and_callbacks_and_logger_are_used(

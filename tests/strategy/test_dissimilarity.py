@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from freqtrade.freqai.freqai_interface import IFreqaiModel
 
+from lstm.fitspec import FitSpec
 from lstm.params import LSTMParams
 from optimize.data import load_candles
 from strategy.dissimilarity import DissimilarityIndex, mean_distance
@@ -109,14 +110,17 @@ def test_fit_sees_nothing_after_the_training_window(window):
         fit_window(
             fx[TRAIN.start : stop],
             fy[TRAIN.start : stop],
-            train=slice(0, TRAIN.stop - TRAIN.start),
-            predict=slice(TRAIN.stop - TRAIN.start - 1, TRAIN.stop - TRAIN.start),
-            params=TINY,
-            seeds=(11,),
-            pipeline=pipeline,
-            accelerator="cpu",
-            feature_names=names,
-            label_horizon=2,
+            FitSpec(
+                train=slice(0, TRAIN.stop - TRAIN.start),
+                predict=slice(TRAIN.stop - TRAIN.start - 1, TRAIN.stop - TRAIN.start),
+                params=TINY,
+                label_horizon=2,
+                feature_names=names,
+                accelerator="cpu",
+                pipeline=pipeline.fit,
+            ),
+            (11,),
+            DI_threshold=pipeline.DI_threshold,
         )
         for fx, fy, stop in (
             (x, y, TEST.stop),

@@ -12,6 +12,7 @@ import torch
 from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from lstm.checkpoint import load_checkpoint
+from lstm.fitspec import FitSpec
 from lstm.params import LSTMParams
 from lstm.seeds import model_seed
 from lstm.train import ensemble_mean, fit_predict, predict, predict_ensemble
@@ -107,33 +108,21 @@ def test_training_is_the_projects_fit(frame, trained):
     x = _features(frame.iloc[:TRAIN_ROWS], names)
     y = frame[LABEL].to_numpy()[:TRAIN_ROWS]
     seed = model_seed(SEED, PAIR, frame["date"].iloc[TRAIN_ROWS - 1], 0)
-    reference = fit_predict(
-        x,
-        y,
+    spec = FitSpec(
         train=slice(0, TRAIN_ROWS),
         predict=slice(TRAIN_ROWS - 1, TRAIN_ROWS),
         params=LSTM,
-        seed=seed,
-        accelerator="cpu",
-        feature_names=names,
         label_horizon=HORIZON,
+        feature_names=names,
+        accelerator="cpu",
     )
+    reference = fit_predict(x, y, spec, seed)
     ours = result.module.state_dict()
     for key, value in reference.model.state_dict().items():
         assert torch.equal(ours[key], value), key
     # the dtype matters: the same values as float64 rows are scaled in float64 and round
     # differently, so the fit would not be the study's
-    wide = fit_predict(
-        x.astype(np.float64),
-        y,
-        train=slice(0, TRAIN_ROWS),
-        predict=slice(TRAIN_ROWS - 1, TRAIN_ROWS),
-        params=LSTM,
-        seed=seed,
-        accelerator="cpu",
-        feature_names=names,
-        label_horizon=HORIZON,
-    )
+    wide = fit_predict(x.astype(np.float64), y, spec, seed)
     assert not np.array_equal(wide.train_predictions, reference.train_predictions)
     thr = resolve_thresholds(SIGNAL, train_predictions=reference.train_predictions, train_labels=y)
     extras = dk.data["extra_returns_per_train"]

@@ -16,7 +16,7 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from lstm.params import LSTMParams
 from optimize.config import load_config
-from optimize.freqtrade.export import write_export
+from optimize.freqtrade.export import build_export
 from optimize.freqtrade.lookahead import lookahead_analysis
 from optimize.freqtrade.run_setup import read_export
 from optimize.freqtrade.verify import verify_export
@@ -59,7 +59,7 @@ def export_dir(tmp_path_factory) -> Path:
         label_horizon=1,
     )
     out = tmp_path_factory.mktemp("export")
-    write_export(out, run, params, study_name="handmade", trial_number=0)
+    build_export(out, run, params, study_name="handmade", trial_number=0).write()
     return out
 
 

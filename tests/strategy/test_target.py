@@ -8,7 +8,7 @@ import pytest
 import talib.abstract as ta
 
 from optimize.data import load_candles
-from optimize.study import evaluate
+from optimize.evaluation import walk
 from strategy.target import TargetBasis, make_labels, target_score
 
 
@@ -191,4 +191,4 @@ def test_labels_are_the_target_shifted_back_by_the_horizon():
     target = np.array([1.0, 2.0, 3.0, 4.0])
     np.testing.assert_array_equal(make_labels(target, 0), target)
     np.testing.assert_array_equal(make_labels(target, 2), [3.0, 4.0, np.nan, np.nan])
-    assert evaluate.make_labels is make_labels  # the study's name for it still works
+    assert walk.make_labels is make_labels  # the walk's name for it still works

@@ -7,22 +7,22 @@ result (the trial's value).
 
 The built-ins are the files of this package. A study adds its own from a folder named in the run
 config (``study.objectives_path``), like freqtrade's hyperopt losses: ``<folder>/<name>.py`` is
-loaded when ``study.objective: <name>`` asks for it. A user objective, once loaded, is found by
-name for the rest of the process (the run config loads it when it is validated, so code that only
-has the name, such as the study's objective, gets the same object).
+loaded when ``study.objective: <name>`` asks for it. There is no registry: :func:`get_objective`
+resolves a name from the built-ins and the folder it is given, every time, and the run config
+resolves its objective once, when it is validated (:attr:`optimize.config.StudyConfig.
+resolved_objective`); code that scores trials takes the objective from the config.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import pkgutil
 from pathlib import Path
 
+from base.checks import WrongTypeError
+from base.errors import ConfigError
 from optimize.search.objectives.base import Objective, finite
-
-logger = logging.getLogger(__name__)
 
 _NOT_OBJECTIVES = frozenset({"base"})
 """Modules of this package that are not objectives."""
@@ -43,13 +43,13 @@ def _checked(module: object, name: str, where: str) -> Objective:
     objective = getattr(module, "OBJECTIVE", None)
     if not isinstance(objective, Objective):
         got = "nothing" if objective is None else type(objective).__name__
-        raise TypeError(
+        raise WrongTypeError(
             f"objective file {where} must define OBJECTIVE, an "
             f"optimize.search.objectives.Objective named {name!r} (see "
             f"optimize/search/objectives/sharpe.py), but got OBJECTIVE={got}."
         )
     if objective.name != name:
-        raise ValueError(
+        raise ConfigError(
             f"objective file {where} must define an Objective named like the file, {name!r}, but "
             f"got OBJECTIVE.name={objective.name!r}."
         )
@@ -58,9 +58,6 @@ def _checked(module: object, name: str, where: str) -> Objective:
 
 OBJECTIVES: dict[str, Objective] = _builtins()
 """The built-in objectives by name."""
-
-_loaded: dict[str, tuple[Path, Objective]] = {}
-"""User objectives loaded in this process: name -> (file, objective)."""
 
 
 def user_objective_names(path: Path | str | None) -> list[str]:
@@ -71,47 +68,42 @@ def user_objective_names(path: Path | str | None) -> list[str]:
 
 
 def available_objectives(path: Path | str | None = None) -> list[str]:
-    """Every name :func:`get_objective` accepts: built-ins, files in ``path``, loaded ones."""
-    return sorted({*OBJECTIVES, *user_objective_names(path), *_loaded})
+    """Every name :func:`get_objective` accepts with ``path``: the built-ins and the files there."""
+    return sorted({*OBJECTIVES, *user_objective_names(path)})
 
 
 def load_objective_file(file: Path | str) -> Objective:
-    """Load one user objective file (``<name>.py`` defining ``OBJECTIVE``).
+    """Load one user objective file (``<name>.py`` defining ``OBJECTIVE``); each call executes the
+    file again.
 
     Raises:
-        TypeError: the file does not define ``OBJECTIVE`` as an :class:`Objective`.
-        ValueError: the objective is not named like the file, or the name is a built-in's.
+        WrongTypeError: the file does not define ``OBJECTIVE`` as an :class:`Objective`.
+        ConfigError: the objective is not named like the file, or the name is a built-in's.
     """
     file = Path(file).resolve()
     name = file.stem
     if name in OBJECTIVES:
-        raise ValueError(
+        raise ConfigError(
             f"objective file {file} has the name of the built-in objective {name!r}; rename it."
         )
     spec = importlib.util.spec_from_file_location(f"optimize_user_objectives.{name}", file)
     if spec is None or spec.loader is None:
-        raise ValueError(f"objective file {file} cannot be imported as a Python module.")
+        raise ConfigError(f"objective file {file} cannot be imported as a Python module.")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    objective = _checked(module, name, str(file))
-    previous = _loaded.get(name)
-    if previous is not None and previous[0] != file:
-        logger.info("objective %r now from %s (was %s)", name, file, previous[0])
-    _loaded[name] = (file, objective)
-    return objective
+    return _checked(module, name, str(file))
 
 
 def get_objective(name: str, path: Path | str | None = None) -> Objective:
-    """Look an objective up by name: a built-in, ``<path>/<name>.py``, or one loaded before.
+    """Resolve an objective by name: a built-in, or the file ``<path>/<name>.py``.
 
     Args:
         name: the objective's name (``study.objective``).
-        path: folder of user objective files (``study.objectives_path``); None: built-ins and
-            the user objectives already loaded in this process.
+        path: folder of user objective files (``study.objectives_path``); None: built-ins only.
 
     Raises:
-        ValueError: unknown name (the available ones are listed).
-        TypeError, ValueError: a user file that does not define the objective properly (see
+        ConfigError: unknown name (the available ones are listed).
+        WrongTypeError, ConfigError: a user file that does not define the objective properly (see
             :func:`load_objective_file`; the message names the file).
     """
     if name in OBJECTIVES:
@@ -120,9 +112,7 @@ def get_objective(name: str, path: Path | str | None = None) -> Objective:
         return OBJECTIVES[name]
     if path is not None and (Path(path) / f"{name}.py").is_file():
         return load_objective_file(Path(path) / f"{name}.py")
-    if name in _loaded:
-        return _loaded[name][1]
-    raise ValueError(
+    raise ConfigError(
         f"objective must be one of {available_objectives(path)}, but got objective={name!r}."
     )
 

@@ -34,7 +34,7 @@ other loops fail it after ``grace_period`` and run its retry, and Dask reruns th
 another worker (where it joins the study or finds it done).
 """
 
-from optimize._lazy import lazy_exports
+from base.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,

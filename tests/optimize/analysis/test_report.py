@@ -15,14 +15,14 @@ import optuna
 import pytest
 from plotly.offline import get_plotlyjs
 
-import optimize.study.evaluate as evaluate_mod
+import optimize.evaluation.walk as walk_mod
 from optimize.analysis import stats
 from optimize.analysis.html import SECTIONS, default_report_path, render, write_report
 from optimize.analysis.pbo import probability_of_backtest_overfitting
 from optimize.analysis.report import DSR_THRESHOLD, collect, overfitting_stats, pbo_splits, verdict
 from optimize.cli import main
 from optimize.config import load_config
-from optimize.study.records import HOLDOUT_ATTR
+from optimize.study.records import HOLDOUT_PREFIX, stored_holdouts
 from optimize.study.storage import load_existing_study
 from strategy.pipeline import DataPipeline
 
@@ -173,9 +173,9 @@ def reports(smoke_study, tmp_path_factory):
     storage = smoke_study
     study = optuna.load_study(study_name=STUDY, storage=storage)
     calls = []
-    real_fit = evaluate_mod.fit_pair_fold
+    real_fit = walk_mod.fit_pair_fold
     mp = pytest.MonkeyPatch()
-    mp.setattr(evaluate_mod, "fit_pair_fold", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    mp.setattr(walk_mod, "fit_pair_fold", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
     try:
         no_holdout = write_report(study, root / "no_holdout.html", holdout=False)
         attrs_after_no_holdout = dict(study.user_attrs)
@@ -200,10 +200,10 @@ def reports(smoke_study, tmp_path_factory):
 def test_holdout_runs_once_across_reports(reports):
     pairs = len(load_config(SMOKE_CONFIG).data.pairs)
     assert reports["fits"] == (pairs, 0)
-    assert HOLDOUT_ATTR not in reports["attrs_no_holdout"]
+    assert not any(k.startswith(HOLDOUT_PREFIX) for k in reports["attrs_no_holdout"])
     assert "not evaluated (--no-holdout)" in reports["no_holdout"].read_text()
     study = optuna.load_study(study_name=STUDY, storage=reports["storage"])
-    assert list(study.user_attrs[HOLDOUT_ATTR]) == [str(study.best_trial.number)]
+    assert list(stored_holdouts(study)) == [study.best_trial.number]
 
 
 def test_report_has_every_section_and_is_self_contained(reports):

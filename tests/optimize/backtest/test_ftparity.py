@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optimize import markets as markets_mod
 from optimize.backtest.engine import backtest
 from optimize.backtest.futures import load_futures_pair
 from optimize.backtest.settings import BacktestSettings
@@ -105,7 +106,7 @@ class Parity:
 
 @pytest.fixture(scope="module")
 def markets():
-    return ftoffline.load_markets()
+    return markets_mod.load_markets()
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -137,7 +138,7 @@ def parity(request, markets, datadir, tmp_path_factory) -> Parity:
         aligned(enter),
         aligned(exit_),
         settings=dataclasses.replace(
-            settings, amount_precision=ftoffline.amount_precisions(markets, list(pairs))
+            settings, amount_precision=markets_mod.amount_precisions(markets, list(pairs))
         ),
     )
     key = ["open_date", "pair"]
@@ -189,9 +190,9 @@ def test_offline_markets_patch_is_scoped(markets):
 
 def test_markets_file_and_harness_errors(markets, tmp_path, datadir):
     assert {"BTC/USDT", "ETH/USDT", "SOL/USDT"} <= set(markets)
-    assert ftoffline.amount_precisions(markets, ["BTC/USDT"]) == {"BTC/USDT": 1e-05}
+    assert markets_mod.amount_precisions(markets, ["BTC/USDT"]) == {"BTC/USDT": 1e-05}
     with pytest.raises(ValueError, match="no market for"):
-        ftoffline.amount_precisions(markets, ["DOGE/USDT"])
+        markets_mod.amount_precisions(markets, ["DOGE/USDT"])
     with pytest.raises(ValueError, match="signal names"):
         ftoffline.save_signals(tmp_path / "s.feather", {}, {"buy": {}})
     config = ftoffline.freqtrade_config(["BTC/USDT"])
@@ -202,7 +203,7 @@ def test_markets_file_and_harness_errors(markets, tmp_path, datadir):
     bad = tmp_path / "markets.json"
     bad.write_text('{"markets": {}}')
     with pytest.raises(ValueError, match="markets"):
-        ftoffline.load_markets(bad)
+        markets_mod.load_markets(bad)
 
 
 def test_replay_strategy_rereads_a_rewritten_signal_file(tmp_path):
@@ -377,7 +378,7 @@ FUTURES_CHECKS = {
 
 @pytest.fixture(scope="module")
 def futures_markets():
-    return ftoffline.perpetual_markets(list(PERPS))
+    return markets_mod.perpetual_markets(list(PERPS))
 
 
 @pytest.fixture(scope="module")
@@ -485,16 +486,16 @@ def test_futures_same_report_metrics(futures_parity):
 
 
 def test_futures_markets_file_and_tiers():
-    markets = ftoffline.load_markets(ftoffline.FUTURES_MARKETS_FILE)
+    markets = markets_mod.load_markets(markets_mod.FUTURES_MARKETS_FILE)
     assert set(PERPS) <= set(markets)
-    perps = ftoffline.perpetual_markets(list(PERPS), markets)
+    perps = markets_mod.perpetual_markets(list(PERPS), markets)
     assert [perps[p].amount_step for p in PERPS] == [0.001, 0.001, 0.01]
     assert all(m.contract_size == 1.0 and m.tiers for m in perps.values())
-    assert ftoffline.markets_file("futures") == ftoffline.FUTURES_MARKETS_FILE
-    assert ftoffline.markets_file("spot") == ftoffline.MARKETS_FILE
+    assert markets_mod.markets_file("futures") == markets_mod.FUTURES_MARKETS_FILE
+    assert markets_mod.markets_file("spot") == markets_mod.MARKETS_FILE
     with pytest.raises(ValueError, match=r"no market for \['DOGE/USDT:USDT'\]"):
-        ftoffline.perpetual_markets(["DOGE/USDT:USDT"], markets)
+        markets_mod.perpetual_markets(["DOGE/USDT:USDT"], markets)
     with pytest.raises(ValueError, match="no leverage tiers for"):
-        ftoffline.perpetual_markets(["BTC/USDT:USDT"], markets, tiers={})
+        markets_mod.perpetual_markets(["BTC/USDT:USDT"], markets, tiers={})
     with pytest.raises(ValueError, match="must be a linear perpetual swap"):
-        ftoffline.perpetual_markets(["BTC/USDT"], ftoffline.load_markets(), {"BTC/USDT": []})
+        markets_mod.perpetual_markets(["BTC/USDT"], markets_mod.load_markets(), {"BTC/USDT": []})

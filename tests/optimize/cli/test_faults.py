@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ import yaml
 from optimize.cli import build_parser
 from optimize.study.seednoise import read_values
 from tests.conftest import REPO_ROOT, SMOKE_SPACE, SMOKE_STUDY
-from tests.optimize.study.helpers import load, write_config
+from tests.optimize.study.helpers import copy_study, load, write_config
 
 PROBE = Path(__file__).resolve().parent / "probe"
 PROGRESS = re.compile(r"\d+%\|.*\|")
@@ -89,17 +88,6 @@ def wait_for_a_fit(proc: subprocess.Popen, fit_log: Path, timeout: float = 240) 
     raise AssertionError(f"no fit started in {timeout} s: {finish(proc)}")
 
 
-def copy_study(source: Path, target: Path) -> str:
-    """A consistent copy of a SQLite study file (its WAL included); its storage URL."""
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return f"sqlite:///{target}"
-
-
 def slow_space(folder: Path, epochs: int = 200) -> Path:
     """The smoke space with long fits (no early stop): a signal sent when a fit starts lands
     inside it."""
@@ -135,6 +123,21 @@ def slow(tmp_path_factory) -> dict[str, Path]:
 SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
 
 
+def _second_candidate(url: str, name: str) -> None:
+    """A copy of the study's only trial as a second complete trial, so that its race evaluates
+    (a race of one candidate is over before it evaluates anything)."""
+    study = optuna.load_study(study_name=name, storage=url)
+    (trial,) = study.get_trials(deepcopy=False)
+    study.add_trial(
+        optuna.trial.create_trial(
+            value=trial.value,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=trial.user_attrs,
+        )
+    )
+
+
 def _unwritable_case(command: str, tmp_path: Path, unwritable, smoke_study: str):
     """argv and the expected line of ``command`` given an output it cannot write."""
     config = write_config(tmp_path)
@@ -154,7 +157,8 @@ def _unwritable_case(command: str, tmp_path: Path, unwritable, smoke_study: str)
         db = Path(smoke_study.removeprefix("sqlite:///"))
         url = copy_study(db, tmp_path / "ro.db")
         unwritable(tmp_path / "ro.db")
-        argv = ["robustness", "--storage", url, "--study-name", SMOKE_STUDY, "--top", "1"]
+        # both trials race (a race of one candidate is over before it evaluates anything)
+        argv = ["robustness", "--storage", url, "--study-name", SMOKE_STUDY, "--top", "2"]
         argv += ["--seeds", "3"]
         return argv, (
             rf"^error: the study storage {re.escape(url)} failed while the command ran: attempt "
@@ -205,8 +209,9 @@ def _signal_case(command: str, tmp_path: Path, slow: dict[str, Path]):
         )
     url = copy_study(slow["db"], tmp_path / "study.db")  # holdout and seed values not stored
     if command == "robustness":
+        _second_candidate(url, "slow")
         argv = ["robustness", "--storage", url, "--study-name", "slow"]
-        argv += ["--top", "1", "--seeds", "3"]
+        argv += ["--top", "2", "--seeds", "3"]
         return argv, (
             r"^interrupted by SIG(INT|TERM); the values computed so far are stored; rerun the "
             r"same command to resume$"

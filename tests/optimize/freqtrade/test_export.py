@@ -218,7 +218,7 @@ def test_cli_export_then_verify_a_timerange_next_to_the_study_s_trades(
     out = tmp_path / "exp"
     assert main(["export", "--study-name", STUDY, "--storage", storage, "--out", str(out)]) == 0
     stored = json.loads((out / "study_trades.json").read_text())["spans"]
-    assert stored["holdout"]["trades"] == record["trades"]
+    assert stored["holdout"]["trades"] == record.trades
     assert stored["walkforward"]["trades"] == study.best_trial.user_attrs["trades"]
     capsys.readouterr()
     assert main(["verify", "--export", str(out), "--timerange", "20250805-20250808"]) == 0
@@ -226,6 +226,6 @@ def test_cli_export_then_verify_a_timerange_next_to_the_study_s_trades(
     assert f"trial {best}" in text and "20250805-20250808" in text
     assert re.search(r"trades: \d+ matched, \d+ study only, \d+ freqtrade only", text)
     row = next(line.split() for line in text.splitlines() if line.startswith("total_trades"))
-    inside = [t for t in record["trades"] if t["close_date"] < "2025-08-08"]
+    inside = [t for t in record.trades if t["close_date"] < "2025-08-08"]
     assert float(row[1]) == len(inside)  # the study's trades inside the timerange
     assert row[2] != "n/a"  # freqtrade's

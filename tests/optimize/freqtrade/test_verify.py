@@ -16,12 +16,13 @@ import pytest
 from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from optimize.cli import main
+from optimize.evaluation.holdout import holdout_warmup_start
+from optimize.evaluation.inputs import StudyData
 from optimize.freqtrade.export import TRADES_FILE
 from optimize.freqtrade.run_setup import read_export
 from optimize.freqtrade.verify import verify_export
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import StudyData
-from optimize.study.holdout import holdout_warmup_start
+from optimize.study.holdout import stored_holdout
 from optimize.study.records import study_config
 from optimize.walkforward import holdout_windows
 from strategy.freqtrade.rules import LABEL
@@ -76,13 +77,13 @@ def test_freqtrade_reproduces_every_study_trade(exported, study, span, capsys):
         assert doc["study"]["profit_total"] == trial.user_attrs["oos_metrics"]["profit_total"]
         assert n == len(trial.user_attrs["trades"])
     else:
-        record = study.user_attrs["holdout"][str(trial.number)]
+        record = stored_holdout(study, trial.number)
         assert (pd.Timestamp(doc["span"]["start"]), pd.Timestamp(doc["span"]["end"])) == (
             data.plan.holdout.start,
             data.plan.holdout.end,
         )
-        assert doc["study"]["profit_total"] == record["metrics"]["profit_total"]
-        assert n == len(record["trades"])
+        assert doc["study"]["profit_total"] == record.metrics["profit_total"]
+        assert n == len(record.trades)
 
 
 def test_strict_fails_on_a_mismatch_and_names_it(exported, tmp_path, capsys):

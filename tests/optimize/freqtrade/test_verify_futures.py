@@ -25,17 +25,20 @@ from optimize.backtest.futures import load_futures_pair
 from optimize.cli import main
 from optimize.config import load_config
 from optimize.data import load_candles
-from optimize.freqtrade.markets import fetch_markets, read_markets, save_markets
-from optimize.freqtrade.offline import (
+from optimize.evaluation.inputs import StudyData
+from optimize.freqtrade.markets import fetch_markets
+from optimize.freqtrade.offline import offline_markets
+from optimize.freqtrade.run_setup import read_export
+from optimize.markets import (
     FUTURES_MARKETS_FILE,
     MARKETS_FILE,
     load_markets,
-    offline_markets,
     perpetual_markets,
+    read_markets,
+    save_markets,
 )
-from optimize.freqtrade.run_setup import read_export
 from optimize.search.space import TrialParams, load_space
-from optimize.study.inputs import StudyData
+from optimize.study.holdout import stored_holdout
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.runner import run_worker
 from strategy.freqtrade import STRATEGY_NAME
@@ -200,8 +203,8 @@ def test_buy_and_hold_is_a_long_at_the_trial_s_leverage_with_funding(study, expo
     config = study_config(study)
     params = TrialParams.from_dict(TrialRecord.of(study.best_trial).params)
     leverage = params.backtest["leverage"]
-    record = study.user_attrs["holdout"][str(study.best_trial.number)]
-    start, end = pd.Timestamp(record["holdout"]["start"]), pd.Timestamp(record["holdout"]["end"])
+    record = stored_holdout(study, study.best_trial.number)
+    start, end = pd.Timestamp(record.holdout["start"]), pd.Timestamp(record.holdout["end"])
     markets = perpetual_markets(PAIRS)
     wallet, fee = config.backtest.dry_run_wallet, config.backtest.fee
     for pair in PAIRS:
@@ -214,7 +217,7 @@ def test_buy_and_hold_is_a_long_at_the_trial_s_leverage_with_funding(study, expo
         inside = (dates >= opened) & (dates <= closed)
         funding = -amount * fee_per_unit[inside].sum()  # a long pays a positive rate
         profit = amount * (close - entry) - fee * amount * (entry + close) + funding
-        stored = record["baselines"]["buy_and_hold"]["per_pair"][pair]
+        stored = record.baselines["buy_and_hold"]["per_pair"][pair]
         assert stored * wallet == pytest.approx(profit, abs=1e-6 * wallet), pair
         assert inside.any() and funding != 0.0
 

@@ -20,10 +20,11 @@ from freqtrade.freqai.data_kitchen import FreqaiDataKitchen
 
 from optimize.cli import main
 from optimize.config import load_config
+from optimize.evaluation.holdout import holdout_warmup_start
+from optimize.evaluation.inputs import StudyData
 from optimize.freqtrade.run_setup import read_export
 from optimize.search.space import TrialParams, load_space
-from optimize.study.holdout import holdout_warmup_start
-from optimize.study.inputs import StudyData
+from optimize.study.holdout import stored_holdout
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.runner import run_worker
 from tests.conftest import SMOKE_CONFIG, SMOKE_SPACE
@@ -151,8 +152,8 @@ def test_freqtrade_reproduces_every_trade_with_the_pipeline_on(
         windows = {pd.Timestamp(f["test_start"]): f for f in TrialRecord.of(trial).folds}
     else:
         data = StudyData.load(config, warmup_from=holdout_warmup_start(config))
-        record = study.user_attrs["holdout"][str(trial.number)]
-        windows = {pd.Timestamp(w["test_start"]): w for w in record["windows"]}
+        record = stored_holdout(study, trial.number)
+        windows = {pd.Timestamp(w.test_start): w.to_dict() for w in record.windows}
     blocked = {
         (pair, start): info["di_blocked_candles"]
         for start, w in windows.items()

@@ -65,8 +65,9 @@ def test_a_user_objective_is_found_by_name_and_scores_a_real_backtest(tmp_path, 
     metrics = backtest(candles, enter, exit_, settings=BacktestSettings()).metrics
     assert metrics["total_trades"] > 0
     assert objective(metrics) == (2 * metrics["profit_total"],)
-    # loaded once, it is found by name alone for the rest of the process
-    assert get_objective("twice_profit") is objective
+    # no process-wide registry: without its folder the name is unknown, however often it loaded
+    with pytest.raises(ConfigError, match="but got objective='twice_profit'"):
+        get_objective("twice_profit")
 
 
 def test_the_run_config_loads_a_user_objective_for_the_study(tmp_path):
@@ -91,7 +92,8 @@ def test_the_run_config_loads_a_user_objective_for_the_study(tmp_path):
     config = load_config(run)
     assert config.study.objectives_path == str(folder)
     assert parse_config(config.to_dict(), "roundtrip").to_dict() == config.to_dict()
-    # the study only knows the name: it gets the objective the config loaded
+    # the config holds the objective it resolved; the study takes it from there
+    assert config.study.resolved_objective.directions == ("maximize", "minimize")
     opened = open_study(
         f"sqlite:///{tmp_path / 'study.db'}",
         "user-objective",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -34,6 +35,19 @@ TINY = {
     },
     "training": {"accelerator": "cpu", "threads_per_worker": 1},
 }
+
+
+def copy_study(source: Path | str, target: Path) -> str:
+    """A consistent copy of a SQLite study file (a path or a ``sqlite:///`` URL; its WAL
+    included); the copy's storage URL."""
+    src = sqlite3.connect(str(source).removeprefix("sqlite:///"))
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return f"sqlite:///{target}"
 
 
 def write_config(tmp_path: Path, **overrides) -> Path:

@@ -25,7 +25,7 @@ import optuna
 import psutil
 import pytest
 import yaml
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from optimize.search.space import load_space
@@ -230,7 +230,7 @@ def test_run_on_a_dask_cluster_uses_every_worker_and_runs_robustness_there(tmp_p
     """`run --cluster tcp://...`: the trials are run by both Dask worker processes (recorded host
     and pid), the study reaches its target with nothing left RUNNING, and the robustness step's
     evaluations ran on the cluster's workers."""
-    config = write_config(tmp_path, study={"robustness_top": 1, "robustness_seed_sets": 2})
+    config = write_config(tmp_path, study={"robustness_top": 2, "robustness_seed_sets": 2})
     name = f"cl-{uuid.uuid4().hex[:8]}"
     with dask_cluster(tmp_path) as cluster:
         pids = cluster.worker_pids()
@@ -261,12 +261,14 @@ def test_run_on_a_dask_cluster_uses_every_worker_and_runs_robustness_there(tmp_p
     assert {pid for _, pid in ran_by} == pids, "every trial ran in a Dask worker, both of them"
     assert {host for host, _ in ran_by} == {socket.gethostname()}
     assert len({t.number for t in trials}) == len(trials)
-    (best,) = {t.number for t in finished if t.state == TrialState.COMPLETE} & {
-        v.trial for v in read_values(study)
+    raced = {v.trial for v in read_values(study)}
+    assert len(raced) == 2 and raced <= {
+        t.number for t in finished if t.state == TrialState.COMPLETE
     }
-    assert sorted(v.seed_set for v in read_values(study) if v.trial == best) == [1, 2]
+    for trial in raced:  # two rounds are certain before the race's first test
+        assert sorted(v.seed_set for v in read_values(study) if v.trial == trial) == [1, 2]
     assert any(loaded.values()), f"no Dask worker evaluated the robustness step: {loaded}"
-    assert f"robustness: race of the best 1 complete trials [{best}] on fresh seed sets" in out
+    assert "robustness: race of the best 2 complete trials" in out
 
 
 @pytest.mark.slow  # 1.5 to 2 minutes on 2 loaded cores
@@ -309,7 +311,9 @@ def test_sigkilled_dask_worker_trial_is_failed_retried_and_its_task_rerun(tmp_pa
     killed = trials[victim.number]
     assert killed.state == TrialState.FAIL
     (retry,) = [
-        t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == killed.number
+        t
+        for t in trials
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number
     ]
     assert retry.params == killed.params and retry.state in FINISHED
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
@@ -354,7 +358,7 @@ def test_sigkill_of_run_stops_the_loops_on_the_cluster(tmp_path):
             (retry,) = [
                 t
                 for t in trials
-                if RetryFailedTrialCallback.retried_trial_number(t) == trial.number
+                if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == trial.number
             ]
             assert retry.state == TrialState.WAITING and retry.params == trial.params
 
@@ -567,7 +571,9 @@ def test_ctrl_c_stops_the_cluster_tasks_and_queues_their_trials(tmp_path):
     assert trials[trial.number].state == TrialState.FAIL
     for failed in (t for t in trials if t.state == TrialState.FAIL):
         (retry,) = [
-            t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == failed.number
+            t
+            for t in trials
+            if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == failed.number
         ]
         assert retry.state == TrialState.WAITING and retry.params == failed.params
     deadline = time.monotonic() + 30

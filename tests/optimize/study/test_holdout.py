@@ -16,21 +16,25 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-import optimize.study.evaluate as evaluate_mod
-import optimize.study.holdout as holdout_mod
+import optimize.evaluation.holdout as holdout_mod
+import optimize.evaluation.walk as walk_mod
 from optimize.backtest.metrics import buy_and_hold
 from optimize.config import load_config
 from optimize.data import load_candles
-from optimize.study.evaluate import StudyData
-from optimize.study.holdout import (
+from optimize.evaluation.holdout import holdout_fold
+from optimize.evaluation.inputs import StudyData
+from optimize.evaluation.records import HOLDOUT_FORMAT
+from optimize.study.holdout import evaluate_holdout, stored_holdout
+from optimize.study.records import (
     HOLDOUT_ATTR,
-    TOUCHED_ATTR,
-    evaluate_holdout,
-    holdout_fold,
+    HoldoutTouched,
+    store_holdout,
+    stored_holdouts,
+    study_config,
 )
-from optimize.study.records import study_config
 from optimize.study.selection import select_trial
 from optimize.walkforward import WalkForwardSettings, holdout_windows, make_folds
+from tests.optimize.study.helpers import copy_study, fresh_pg_database, pg_unreachable
 
 SMOKE_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "smoke.yaml"
 STUDY = "smoke"  # the study of conftest's smoke_study, this module's copy
@@ -162,7 +166,7 @@ def test_purge_shorter_than_window_is_refused_before_training(smoke_study):
     assert window > 1 and config.walkforward.purge_candles >= window
     with pytest.raises(ValueError, match="purge_candles=1 is shorter"):
         evaluate_holdout(study)
-    assert HOLDOUT_ATTR not in study.user_attrs
+    assert stored_holdouts(study) == {}
 
 
 # --------------------------------------------------------------------------- evaluated once
@@ -173,7 +177,7 @@ def test_holdout_is_evaluated_once_then_reused(smoke_study, monkeypatch):
     before = {t.number: (t.values, copy.deepcopy(t.user_attrs)) for t in study.get_trials()}
     best_before = study.best_trial.number
     calls = {"fit": 0, "load": 0}
-    real_fit, real_load = evaluate_mod.fit_pair_fold, StudyData.load
+    real_fit, real_load = walk_mod.fit_pair_fold, StudyData.load
 
     def counting_fit(*args, **kwargs):
         calls["fit"] += 1
@@ -183,16 +187,16 @@ def test_holdout_is_evaluated_once_then_reused(smoke_study, monkeypatch):
         calls["load"] += 1
         return real_load(config, **kwargs)
 
-    monkeypatch.setattr(evaluate_mod, "fit_pair_fold", counting_fit)
+    monkeypatch.setattr(walk_mod, "fit_pair_fold", counting_fit)
     monkeypatch.setattr(holdout_mod.StudyData, "load", staticmethod(counting_load))
     record = evaluate_holdout(study)
     config = study_config(study)
     assert calls == {"fit": len(config.data.pairs), "load": 1}
-    assert record["trial"] == best_before
+    assert record.trial == best_before
 
     fresh = _load(smoke_study)  # another process would see it in the storage
-    assert fresh.user_attrs[HOLDOUT_ATTR][str(best_before)] == record
-    assert fresh.user_attrs[TOUCHED_ATTR]["trials"] == [best_before]
+    assert stored_holdout(fresh, best_before) == record
+    assert HoldoutTouched.of(fresh).trials == (best_before,)
     again = evaluate_holdout(fresh)
     explicit = evaluate_holdout(fresh, best_before)
     assert again == record and explicit == record
@@ -211,13 +215,13 @@ def test_holdout_record_matches_independent_figures(smoke_study):
     data_dates = _span_dates(config)
     plan = make_folds(data_dates, config.walkforward, config.data.timeframe)
     start, end = plan.holdout.start, plan.holdout.end
-    assert record["holdout"]["start"] == str(start) and record["holdout"]["end"] == str(end)
-    assert record["holdout"]["candles"] == int(((data_dates >= start) & (data_dates < end)).sum())
+    assert record.holdout["start"] == str(start) and record.holdout["end"] == str(end)
+    assert record.holdout["candles"] == int(((data_dates >= start) & (data_dates < end)).sum())
     purge = pd.Timedelta(hours=config.walkforward.purge_candles)
-    assert pd.Timestamp(record["train"]["end"]) == start - purge
-    assert pd.Timestamp(record["train"]["end"]) - pd.Timestamp(
-        record["train"]["start"]
-    ) == pd.Timedelta(days=config.walkforward.train_days)
+    assert pd.Timestamp(record.train["end"]) == start - purge
+    assert pd.Timestamp(record.train["end"]) - pd.Timestamp(record.train["start"]) == pd.Timedelta(
+        days=config.walkforward.train_days
+    )
     # buy-and-hold from the candles, computed here without the study code
     per_pair = [
         buy_and_hold(
@@ -225,34 +229,112 @@ def test_holdout_record_matches_independent_figures(smoke_study):
         )
         for p in config.data.pairs
     ]
-    bh = record["baselines"]["buy_and_hold"]["profit_total"]
+    bh = record.baselines["buy_and_hold"]["profit_total"]
     assert bh == pytest.approx(np.mean([m["profit_total"] for m in per_pair]), rel=1e-12)
-    eq = record["daily_equity"]
+    eq = record.daily_equity
     assert eq["start"] == str(start.date())
     assert len(eq["model"]) == (end - start).days
-    assert eq["model"][-1] == pytest.approx(1 + record["metrics"]["profit_total"], abs=2e-6)
+    assert eq["model"][-1] == pytest.approx(1 + record.metrics["profit_total"], abs=2e-6)
     assert eq["buy_and_hold"][-1] == pytest.approx(1 + bh, abs=2e-6)
     assert eq["no_model"][-1] == pytest.approx(
-        1 + record["baselines"]["no_model"]["profit_total"], abs=2e-6
+        1 + record.baselines["no_model"]["profit_total"], abs=2e-6
     )
-    assert set(record["pairs"]) == set(config.data.pairs)
+    assert set(record.pairs) == set(config.data.pairs)
     # the trades verify compares with freqtrade's
-    assert len(record["trades"]) == record["metrics"]["total_trades"]
+    assert len(record.trades) == record.metrics["total_trades"]
     assert sum(
-        t["profit_abs"] for t in record["trades"]
-    ) / config.backtest.dry_run_wallet == pytest.approx(record["metrics"]["profit_total"], abs=1e-9)
-    assert record["windows"][0]["test_start"] == str(start)
-    assert record["objective"] == config.study.objective and len(record["values"]) == 1
+        t["profit_abs"] for t in record.trades
+    ) / config.backtest.dry_run_wallet == pytest.approx(record.metrics["profit_total"], abs=1e-9)
+    assert record.windows[0].test_start == str(start)
+    assert record.objective == config.study.objective and len(record.values) == 1
 
 
-def test_a_record_of_an_older_format_is_recomputed_identically(smoke_study):
-    study = _load(smoke_study)
-    record = evaluate_holdout(study)  # stored by the tests above or computed now
-    old = {k: v for k, v in record.items() if k != "trades"}
+def test_a_record_of_an_older_format_is_recomputed_identically(
+    smoke_study_file, smoke_study, tmp_path
+):
+    record = evaluate_holdout(_load(smoke_study))  # stored by the tests above or computed now
+    # a study of the older layout (one attr for every record) whose record has an older format
+    pristine = copy_study(smoke_study_file, tmp_path / "old.db")
+    old = {k: v for k, v in record.to_dict().items() if k != "trades"}
     old["format"] = 1
-    study.set_user_attr(HOLDOUT_ATTR, {str(record["trial"]): old})
-    again = evaluate_holdout(_load(smoke_study))
-    assert again["format"] == holdout_mod.RECORD_FORMAT
+    _load(pristine).set_user_attr(HOLDOUT_ATTR, {str(record.trial): old})
+    assert stored_holdout(_load(pristine), record.trial) is None
+    again = evaluate_holdout(_load(pristine))
+    assert again.format == HOLDOUT_FORMAT
     # the same seeds on the same data: the same trades and figures (CPU)
-    assert again["trades"] == record["trades"] and again["metrics"] == record["metrics"]
-    assert _load(smoke_study).user_attrs[HOLDOUT_ATTR][str(record["trial"])] == again
+    assert again.trades == record.trades and again.metrics == record.metrics
+    assert stored_holdout(_load(pristine), record.trial) == again
+
+
+def test_records_of_the_older_single_attr_are_read_without_retraining(
+    smoke_study_file, smoke_study, tmp_path, monkeypatch
+):
+    """Studies made before each record had its own key keep every record in one attr: they are
+    read as they are (nothing recomputed), and a record stored now joins them."""
+    record = evaluate_holdout(_load(smoke_study))  # stored by the tests above or computed now
+    pristine = copy_study(smoke_study_file, tmp_path / "old.db")
+    study = _load(pristine)
+    study.set_user_attr(HOLDOUT_ATTR, {str(record.trial): record.to_dict()})
+    study.set_user_attr(
+        "holdout_touched",
+        {"first_at": record.computed_at, "last_at": record.computed_at, "trials": [record.trial]},
+    )
+    fits = []
+    monkeypatch.setattr(walk_mod, "fit_pair_fold", lambda *a, **k: fits.append(1))
+    assert evaluate_holdout(_load(pristine), record.trial) == record
+    assert fits == []
+    touched = HoldoutTouched.of(_load(pristine))
+    assert touched == HoldoutTouched(record.computed_at, record.computed_at, (record.trial,))
+
+
+# --------------------------------------------------------------------------- concurrent writers
+
+WRITERS, RECORDS_EACH = 2, 20
+
+
+def _store_holdouts(url: str, study_name: str, numbers: list[int], start) -> None:
+    """One writer process: open the study, wait for the others, store a record per trial."""
+    study = optuna.load_study(study_name=study_name, storage=url)
+    start.wait()
+    for number in numbers:
+        record = {"format": HOLDOUT_FORMAT, "trial": number, "computed_at": f"t{number:03d}"}
+        store_holdout(study, number, record)
+
+
+def _stored_by_concurrent_writers(url: str) -> optuna.Study:
+    """``WRITERS`` real processes store holdout records of different trials at the same time."""
+    import multiprocessing
+
+    optuna.create_study(study_name="holdouts", storage=url)
+    spawn = multiprocessing.get_context("spawn")
+    start = spawn.Barrier(WRITERS)
+    numbers = [list(range(k, WRITERS * RECORDS_EACH, WRITERS)) for k in range(WRITERS)]
+    procs = [
+        spawn.Process(target=_store_holdouts, args=(url, "holdouts", numbers[k], start))
+        for k in range(WRITERS)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=120)
+        assert proc.exitcode == 0
+    return optuna.load_study(study_name="holdouts", storage=url)
+
+
+def _assert_none_lost(study: optuna.Study) -> None:
+    stored = stored_holdouts(study)
+    assert sorted(stored) == list(range(WRITERS * RECORDS_EACH))
+    assert all(record["trial"] == n for n, record in stored.items())
+    assert HoldoutTouched.of(study).trials == tuple(range(WRITERS * RECORDS_EACH))
+
+
+def test_writers_storing_holdouts_at_once_lose_none_on_sqlite(tmp_path):
+    _assert_none_lost(_stored_by_concurrent_writers(f"sqlite:///{tmp_path / 'h.db'}"))
+
+
+@pytest.mark.postgres
+def test_writers_storing_holdouts_at_once_lose_none_on_postgres():
+    if reason := pg_unreachable():
+        pytest.skip(reason)
+    with fresh_pg_database("lstm_optuna_holdouts") as url:
+        _assert_none_lost(_stored_by_concurrent_writers(url))

@@ -13,6 +13,8 @@ from optimize.study.records import (
     SideCounts,
     StudyRecord,
     TrialRecord,
+    holdout_key,
+    store_holdout,
     study_config,
     write_trial,
 )
@@ -91,16 +93,23 @@ def test_study_record_and_config(smoke_study) -> None:
         StudyRecord.of(optuna.create_study(study_name="bare"))
 
 
-def test_holdout_touched_record_round_trip_and_absence() -> None:
+def test_holdout_touched_is_read_from_both_layouts_and_absent_while_untouched() -> None:
     study = optuna.create_study(study_name="touched")
     assert HoldoutTouched.of(study) is None
     assert StudyRecord.stored(study) is None
-    first = HoldoutTouched("2026-01-01T00:00:00", "2026-01-01T00:00:00", ())
-    study.set_user_attr(TOUCHED_ATTR, first.adding(7, "2026-01-02T00:00:00").to_user_attr())
+    # the older layout: one record of the trials evaluated
+    study.set_user_attr(
+        TOUCHED_ATTR,
+        {"first_at": "2026-01-01T00:00:00", "last_at": "2026-01-02T00:00:00", "trials": [7]},
+    )
     touched = HoldoutTouched.of(study)
     assert touched == HoldoutTouched("2026-01-01T00:00:00", "2026-01-02T00:00:00", (7,))
-    assert touched.adding(3, "2026-01-03T00:00:00").trials == (3, 7)
-    assert touched.adding(7, "2026-01-03T00:00:00").trials == (7,)
+    # a record stored now under its own key: its trial and time join them
+    store_holdout(study, 3, {"format": 2, "computed_at": "2026-01-03T00:00:00"})
+    assert HoldoutTouched.of(study) == HoldoutTouched(
+        "2026-01-01T00:00:00", "2026-01-03T00:00:00", (3, 7)
+    )
+    assert study.user_attrs[holdout_key(3)]["computed_at"] == "2026-01-03T00:00:00"
 
 
 def test_sides_per_fold_and_span_and_records_written_before_them() -> None:

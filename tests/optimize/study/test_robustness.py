@@ -17,10 +17,10 @@ import pytest
 from optuna.trial import TrialState
 
 from optimize.config import load_config
+from optimize.evaluation.inputs import StudyData
+from optimize.evaluation.trial import evaluate
 from optimize.search.objectives import get_objective
 from optimize.search.space import TrialParams
-from optimize.study.evaluate import evaluate
-from optimize.study.inputs import StudyData
 from optimize.study.racing import BUDGET_SPENT
 from optimize.study.records import study_config
 from optimize.study.robustness import RobustnessPlan, run_robustness, top_trials
@@ -35,6 +35,7 @@ from optimize.study.seednoise import (
     value_iqr,
 )
 from optimize.study.selection import select_trial
+from tests.optimize.study.helpers import copy_study
 
 REPO = Path(__file__).resolve().parents[3]
 SMOKE_CONFIG = REPO / "configs" / "smoke.yaml"
@@ -62,7 +63,7 @@ def test_seed_set_zero_reproduces_the_recorded_value(study, data) -> None:
     for trial in study.get_trials(states=(TrialState.COMPLETE,)):
         again = evaluate(data, _params(trial), objective)
         assert again.values[0] == trial.value
-        assert again.folds[-1]["value_so_far"] == trial.value
+        assert again.folds[-1].value_so_far == trial.value
 
 
 def test_reported_values_are_the_objective_of_the_folds_so_far(study, data) -> None:
@@ -139,18 +140,6 @@ def test_robustness_races_stores_values_selects_the_winner_and_resumes(study) ->
     assert all(len(n.values) == 3 for n in read_noise(study).values())
 
 
-def _copy_study(source_url: str, target: Path) -> str:
-    import sqlite3
-
-    source, copy = sqlite3.connect(source_url.removeprefix("sqlite:///")), sqlite3.connect(target)
-    try:
-        source.backup(copy)
-    finally:
-        source.close()
-        copy.close()
-    return f"sqlite:///{target}"
-
-
 def test_run_uses_the_robustness_settings_of_this_run(smoke_study_file, tmp_path) -> None:
     """`run` on an existing study with other robustness keys (they may change between runs):
     the race takes this run's values, not the ones stored with the study."""
@@ -158,7 +147,7 @@ def test_run_uses_the_robustness_settings_of_this_run(smoke_study_file, tmp_path
 
     from optimize.cli import main
 
-    smoke_study = _copy_study(f"sqlite:///{smoke_study_file}", tmp_path / "run.db")
+    smoke_study = copy_study(f"sqlite:///{smoke_study_file}", tmp_path / "run.db")
 
     raw = yaml.safe_load(SMOKE_CONFIG.read_text())
     raw["study"].update(robustness_top=2, robustness_budget=2, robustness_seed_sets=1)
@@ -316,8 +305,8 @@ def test_killed_race_resumes_to_the_same_winner_without_recomputing(
     import time
 
     pristine = f"sqlite:///{smoke_study_file}"  # no fresh value stored yet
-    killed = _copy_study(pristine, tmp_path / "killed.db")
-    whole = _copy_study(pristine, tmp_path / "whole.db")
+    killed = copy_study(pristine, tmp_path / "killed.db")
+    whole = copy_study(pristine, tmp_path / "whole.db")
     args = ["--study-name", "smoke", "--top", "2", "--budget", "12", "--seeds", "6"]
     command = [sys.executable, "-m", "optimize", "robustness", "--storage", killed, *args]
     study = optuna.load_study(study_name="smoke", storage=killed)

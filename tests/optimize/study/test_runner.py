@@ -15,7 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from optimize.search.space import load_space
@@ -88,9 +88,10 @@ def test_zero_trade_trial_is_scored_not_crashed(tmp_path):
     config, space = load(write_config(tmp_path)), load_space(SMOKE_SPACE)
     study = open_study(f"sqlite:///{tmp_path / 'z.db'}", "z", config, space, seed=0)
     # absolute threshold far above any T: never enters
+    from optimize.evaluation.inputs import StudyData
+    from optimize.evaluation.trial import evaluate
     from optimize.search.objectives import get_objective
     from optimize.search.space import TrialParams
-    from optimize.study.evaluate import StudyData, evaluate
 
     params = space.sample(
         optuna.trial.FixedTrial(
@@ -108,7 +109,7 @@ def test_zero_trade_trial_is_scored_not_crashed(tmp_path):
     out = evaluate(StudyData.load(config), params, get_objective("sharpe"))
     assert out.oos_metrics["total_trades"] == 0
     assert out.values == (0.0,)
-    assert all(f["metrics"]["total_trades"] == 0 for f in out.folds)
+    assert all(f.metrics["total_trades"] == 0 for f in out.folds)
     assert study.study_name == "z" and study.trials == []  # evaluate() alone stores nothing
 
 
@@ -196,7 +197,9 @@ def test_sigkilled_worker_trial_is_failed_and_retried(tmp_path):
     study = optuna.load_study(study_name="kill", storage=storage)
     trials = study.get_trials(deepcopy=False)
     assert trials[number].state == TrialState.FAIL
-    retries = [t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == number]
+    retries = [
+        t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == number
+    ]
     assert len(retries) == 1
     retry = retries[0]
     assert retry.params == trials[number].params
@@ -236,7 +239,9 @@ def test_ctrl_c_leaves_storage_consistent_and_resumable(tmp_path):
     assert study.trials[number].state == TrialState.FAIL
     assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     (retry,) = [
-        t for t in study.trials if RetryFailedTrialCallback.retried_trial_number(t) == number
+        t
+        for t in study.trials
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == number
     ]
     assert retry.state == TrialState.WAITING and retry.params == study.trials[number].params
     again = cli(*args)

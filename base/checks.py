@@ -5,8 +5,9 @@ what was expected and the value: ``"hidden_dim must be an integer >= 1, but got 
 A bad value raises :class:`base.errors.InputError` (a ``ValueError``); a value of the wrong type
 raises :class:`WrongTypeError`, an ``InputError`` that is a ``TypeError`` too (as numpy's
 ``AxisError`` is both), so callers catching either see every bad value. The
-loaders prefix the file and the section with :func:`located`. This module sits in the lowest
-layer so that ``lstm``, ``strategy`` and ``optimize`` all use it.
+loaders prefix the file and the section with :func:`located`. This module sits on the project's
+floor (it imports nothing of the project but :mod:`base.errors`) so that ``lstm``, ``strategy``
+and ``optimize`` all use it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lstm.checks import WrongTypeError, check_choice, check_int, check_number, located
+from base.checks import WrongTypeError, check_choice, check_int, check_number, located
 
 
 def test_checks_return_plain_types():

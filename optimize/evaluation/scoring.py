@@ -25,8 +25,8 @@ import pandas as pd
 from optimize.backtest.engine import BacktestResult, backtest
 from optimize.backtest.metrics import buy_and_hold, max_drawdown_equity
 from optimize.backtest.settings import BacktestSettings
+from optimize.evaluation.inputs import StudyData
 from optimize.search.objectives.base import Objective
-from optimize.study.inputs import StudyData
 from strategy.signals import Signals
 
 FOLD_METRIC_KEYS = (

@@ -3,8 +3,8 @@
 :class:`StudyData` holds everything that does not depend on the trial's parameters (candles,
 target basis, LSTM features, the walk-forward plan, the markets and in futures mode each
 perpetual's funding rates and mark candles); it is built once per worker process (features come
-from the shared on-disk cache) and every trial (:func:`optimize.study.evaluate.evaluate`) and the
-holdout (:mod:`optimize.study.holdout`) read it.
+from the shared on-disk cache) and every trial (:func:`optimize.evaluation.trial.evaluate`) and the
+holdout (:mod:`optimize.evaluation.holdout`) read it.
 
 In futures mode (``backtest.trading_mode: futures``) the pairs are perpetuals (``BTC/USDT:USDT``):
 their candles, and so their features and T, are the futures candles of ``<datadir>/<exchange>/
@@ -27,6 +27,13 @@ from base.errors import DataError
 from optimize.backtest.futures import FuturesPair, load_futures_pair
 from optimize.config import RunConfig
 from optimize.data import load_candles
+from optimize.markets import (
+    amount_precisions,
+    load_leverage_tiers,
+    markets_file_of,
+    perpetual_markets,
+    read_markets,
+)
 from optimize.walkforward import WalkForwardPlan, make_folds
 from strategy.features import cached_features, corr_pair_features, warmup_start
 from strategy.target import TargetBasis
@@ -145,8 +152,8 @@ class StudyData:
             mode (:func:`with_markets`).
         futures: futures mode: each pair's :class:`FuturesPair` (what every backtest passes);
             None in spot mode.
-        markets_file: the markets file the pairs' rules came from (:func:`optimize.freqtrade.
-            markets.markets_file_of`).
+        markets_file: the markets file the pairs' rules came from
+            (:func:`optimize.markets.markets_file_of`).
     """
 
     config: RunConfig
@@ -175,14 +182,14 @@ class StudyData:
             config: the run config.
             warmup_from: compute features and T from this candle on (rows of the span before it
                 hold NaN); None: :func:`strategy.features.warmup_start` of the span, the default
-                every trial uses. The holdout uses its own (see :mod:`optimize.study.holdout`).
+                every trial uses. The holdout uses its own (see :mod:`optimize.evaluation.holdout`).
             corr_pairs: correlated pairs to load besides the run config's
                 ``features.include_corr_pairlist`` (a search space's choices).
 
         Raises:
             ValueError: a pair does not cover the span, the folds cannot be made (the message
                 says how much data there is and how much is needed), or the markets file lacks a
-                pair (:class:`optimize.freqtrade.markets.MarketsError`).
+                pair (:class:`optimize.markets.MarketsError`).
         """
         data = config.data
         pairs: dict[str, PairData] = {}
@@ -311,7 +318,7 @@ def with_markets(
     freqtrade rounds every order amount to the market's amount step and, in futures mode, applies
     the market's stake limits and leverage tiers; the study's backtest does the same with the
     markets file freqtrade's offline runs of the export read (``data.markets``, default the
-    embedded Binance file of the trading mode; :func:`optimize.freqtrade.markets.markets_file_of`).
+    embedded Binance file of the trading mode; :func:`optimize.markets.markets_file_of`).
 
     Returns:
         ``(config, futures, file)``: spot mode: the config with ``backtest.amount_precision`` set
@@ -325,12 +332,6 @@ def with_markets(
         ValueError / PairNotFoundError / CandleValidationError: a perpetual without leverage tiers,
             funding rates or mark candles.
     """
-    from optimize.freqtrade.markets import markets_file_of, read_markets
-    from optimize.freqtrade.offline import (
-        amount_precisions,
-        load_leverage_tiers,
-        perpetual_markets,
-    )
 
     data, mode = config.data, config.backtest.trading_mode
     path = markets_file_of(config)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
+from optimize.evaluation.inputs import StudyData
+from optimize.evaluation.trial import evaluate
 from optimize.search.objectives import get_objective
 from optimize.search.space import load_space, parse_space
-from optimize.study.evaluate import evaluate
-from optimize.study.inputs import StudyData
 from optimize.study.runner import StudyInputError, prepare_study_data
 from tests.optimize.study.helpers import SMOKE_SPACE, load, write_config
 
@@ -83,4 +83,4 @@ def test_the_pipeline_off_is_the_study_without_it_bit_for_bit(tmp_path):
     plain, zero = evaluate(data, params, objective), evaluate(data, off, objective)
     assert plain.values == zero.values and plain.trades == zero.trades
     assert plain.folds == zero.folds and plain.daily_returns == zero.daily_returns
-    assert all("di_blocked" not in fold for fold in plain.folds)
+    assert all("di_blocked" not in fold.to_dict() for fold in plain.folds)
