@@ -77,6 +77,12 @@ class RobustnessPlan:
     evaluations: int
     rounds: int
 
+    @property
+    def most_evaluations(self) -> int:
+        """The most evaluations the race can use: its budget, or every candidate on every seed
+        set when that is fewer."""
+        return min(self.budget, len(self.candidates) * self.seed_sets)
+
 
 def top_trials(study: optuna.Study, n: int) -> list[FrozenTrial]:
     """The ``n`` best complete trials by recorded (first) value; ties: lower number first."""

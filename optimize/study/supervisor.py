@@ -405,11 +405,12 @@ def race(
             say(
                 f"robustness: race of the best {len(plan.candidates)} complete trials "
                 f"{list(plan.candidates)} on fresh seed sets, budget {plan.budget} evaluations, "
-                f"at most {plan.seed_sets} seed sets each; {plan.rounds} round(s), "
+                f"at most {plan.seed_sets} seed sets each (at most {plan.most_evaluations} "
+                f"evaluations); {plan.rounds} round(s), "
                 f"{plan.evaluations} evaluation(s) replayed from stored values"
             )
             bar = tqdm(
-                total=plan.budget,
+                total=plan.most_evaluations,
                 initial=plan.evaluations,
                 desc="race",
                 unit="eval",

@@ -100,6 +100,7 @@ def test_robustness_races_stores_values_selects_the_winner_and_resumes(study) ->
         on_round=rounds.append,
     )
     assert plans == [RobustnessPlan(tuple(numbers), budget=4, seed_sets=3, evaluations=0, rounds=0)]
+    assert plans[0].most_evaluations == 4  # the budget, below 2 candidates x 3 seed sets
     # two candidates cannot be told apart on two seed sets (a Friedman test of 2 x 2 has p >= 0.16)
     assert race.stop == BUDGET_SPENT and len(race.rounds) == 2 and race.evaluations == 4
     assert len(calls) == 4 and [r.rounds for r in rounds] == [race.rounds[:1], race.rounds]
@@ -339,3 +340,16 @@ def test_killed_race_resumes_to_the_same_winner_without_recomputing(
     )
     assert resumed == reference and resumed.winner == reference.winner is not None
     assert select_trial(after_study).number == reference.winner
+
+
+def test_plan_most_evaluations_is_the_budget_or_every_candidate_on_every_seed_set():
+    # what the progress bar counts to: a budget above candidates x seed sets is never reached
+    assert (
+        RobustnessPlan((1, 2, 3), budget=30, seed_sets=3, evaluations=0, rounds=0).most_evaluations
+        == 9
+    )
+    assert (
+        RobustnessPlan((1, 2, 3), budget=6, seed_sets=10, evaluations=0, rounds=0).most_evaluations
+        == 6
+    )
+    assert RobustnessPlan((), budget=6, seed_sets=10, evaluations=0, rounds=0).most_evaluations == 0
