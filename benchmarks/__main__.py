@@ -1,6 +1,7 @@
 """``python -m benchmarks`` (``make bench``): run the sections, print them, write the page.
 
-``--quick`` runs smaller sizes; the GPU sections (G1-G5) run only when torch sees a CUDA device.
+``--quick`` runs smaller sizes; the GPU sections (G1-G5) run only when torch sees a CUDA device;
+the sections of ``NAMED_ONLY`` (hours of training in full) only when ``--only`` names them.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ SECTIONS = {  # key: (module, quick arguments or None to skip the quick run, ful
     "gpu-ensemble": ("ensemble", {"device": "cuda", "rounds": 1}, {"device": "cuda"}),
 }
 """A section runs ``benchmarks.<module>.bench_<module>``; that module's docstring is its method."""
+NAMED_ONLY = ("selection",)
+"""Sections a run includes only when ``--only`` names them: the selection figure trains 4 studies
+of 20 trials and 16 fresh seed sets of every trial (1,360 evaluations) in its full size."""
 
 
 def fmt(x: float) -> str:
@@ -159,6 +163,12 @@ def run_section(key: str, quick: bool) -> dict:
     return res
 
 
+def chosen_sections(only: str | None) -> list[str]:
+    """The section keys a run measures: those ``only`` names (comma-separated), else every one
+    but :data:`NAMED_ONLY`."""
+    return [k for k in SECTIONS if k not in NAMED_ONLY] if only is None else only.split(",")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen sections; 1 if one failed."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
@@ -167,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated keys: " + ", ".join(SECTIONS))
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO)")
     args = parser.parse_args(argv)
-    keys = list(SECTIONS) if args.only is None else args.only.split(",")
+    keys = chosen_sections(args.only)
     if unknown := sorted(set(keys) - set(SECTIONS)):
         parser.error(f"--only must name sections among {list(SECTIONS)}, but got {unknown}.")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
@@ -176,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     cuda = torch.cuda.is_available()
     run = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), **machine()}
     notes = [] if cuda else [NO_CUDA]
+    if skipped := [k for k in NAMED_ONLY if k not in keys]:
+        notes.append(
+            f"run only when named (`--only {','.join(skipped)}`): "
+            + ", ".join(TITLES[k] for k in skipped)
+        )
     print(f"benchmarks on {run['machine']}; device: {run['device']}", *notes, sep="\n")
     t0, results = time.perf_counter(), []
     with warnings.catch_warnings():

@@ -183,6 +183,18 @@ def test_main_runs_selected_sections_and_writes_the_page(tmp_path, capsys):
     )
 
 
+def test_the_selection_section_runs_only_when_named(tmp_path):
+    assert "selection" in bench_main.NAMED_ONLY
+    assert "selection" not in bench_main.chosen_sections(None)
+    assert set(bench_main.chosen_sections(None)) | set(bench_main.NAMED_ONLY) == set(
+        bench_main.SECTIONS
+    )
+    assert bench_main.chosen_sections("selection,pbo") == ["selection", "pbo"]
+    out = tmp_path / "bench.md"
+    assert bench_main.main(["--quick", "--only", "pbo", "--out", str(out)]) == 0
+    assert "run only when named (`--only selection`)" in out.read_text()
+
+
 def test_main_rejects_unknown_sections(capsys):
     with pytest.raises(SystemExit) as exc:
         bench_main.main(["--only", "nonsense", "--out", ""])
