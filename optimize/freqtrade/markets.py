@@ -24,19 +24,12 @@ logger = logging.getLogger(__name__)
 def _exchange_config(pairs: Sequence[str], trading_mode: str, exchange: str) -> dict[str, Any]:
     from freqtrade.enums import RunMode
 
+    from optimize.freqtrade.offline import exchange_section
+
     futures = trading_mode == "futures"
     quotes = sorted({p.split("/")[1].split(":")[0] for p in pairs if "/" in p}) or ["USDT"]
     return {
-        "exchange": {
-            "name": exchange,
-            "key": "",
-            "secret": "",
-            "enable_ws": False,
-            "pair_whitelist": list(pairs),
-            "pair_blacklist": [],
-            "ccxt_config": {},
-            "ccxt_async_config": {},
-        },
+        "exchange": exchange_section(exchange, pairs),
         "trading_mode": trading_mode,
         "margin_mode": "isolated" if futures else "",
         "dry_run": True,

@@ -29,7 +29,7 @@ import logging
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,20 @@ def preserved_logging() -> Iterator[None]:
         ft_logger.setLevel(ft_level)
 
 
+def exchange_section(exchange: str, pairs: Sequence[str]) -> dict[str, Any]:
+    """A freqtrade config's ``exchange`` section: no keys, no websocket, ``pairs`` whitelisted."""
+    return {
+        "name": exchange,
+        "key": "",
+        "secret": "",
+        "enable_ws": False,
+        "pair_whitelist": list(pairs),
+        "pair_blacklist": [],
+        "ccxt_config": {},
+        "ccxt_async_config": {},
+    }
+
+
 def freqtrade_config(
     pairs: list[str],
     settings: BacktestSettings | None = None,
@@ -145,16 +159,7 @@ def freqtrade_config(
         "ignore_roi_if_entry_signal": s.ignore_roi_if_entry_signal,
         "entry_pricing": {"price_side": "same", "use_order_book": False, "price_last_balance": 0.0},
         "exit_pricing": {"price_side": "same", "use_order_book": False},
-        "exchange": {
-            "name": exchange,
-            "key": "",
-            "secret": "",
-            "enable_ws": False,
-            "pair_whitelist": list(pairs),
-            "pair_blacklist": [],
-            "ccxt_config": {},
-            "ccxt_async_config": {},
-        },
+        "exchange": exchange_section(exchange, pairs),
         "pairlists": [{"method": "StaticPairList"}],
         "dataformat_ohlcv": "feather",
         "dataformat_trades": "feather",
