@@ -402,12 +402,14 @@ def race(
         bars: list[tqdm] = []
 
         def start(plan: RobustnessPlan) -> None:
+            most = plan.most_evaluations
             say(
                 f"robustness: race of the best {len(plan.candidates)} complete trials "
                 f"{list(plan.candidates)} on fresh seed sets, budget {plan.budget} evaluations, "
-                f"at most {plan.seed_sets} seed sets each (at most {plan.most_evaluations} "
-                f"evaluations); {plan.rounds} round(s), "
-                f"{plan.evaluations} evaluation(s) replayed from stored values"
+                f"at most {plan.seed_sets} seed sets each"
+                + (f" (so at most {most} evaluations)" if most < plan.budget else "")
+                + f"; {plan.rounds} round(s), {plan.evaluations} evaluation(s) replayed from "
+                "stored values"
             )
             bar = tqdm(
                 total=plan.most_evaluations,
