@@ -47,7 +47,7 @@ def _open_rdb(url: str, **kwargs: Any) -> RDBStorage:
     traceback.
 
     Workers that open a new storage at the same moment race to create its tables: the losers'
-    ``IntegrityError`` (the winner's rows are there) is retried, a few times.
+    errors (:func:`_lost_creation_race`) are retried, a few times.
     """
     import sqlalchemy.exc
 
@@ -55,7 +55,7 @@ def _open_rdb(url: str, **kwargs: Any) -> RDBStorage:
         try:
             return RDBStorage(url, **kwargs)
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
-            if isinstance(exc, sqlalchemy.exc.IntegrityError) and attempt < _CREATE_RETRIES - 1:
+            if _lost_creation_race(exc) and attempt < _CREATE_RETRIES - 1:
                 time.sleep(0.2 * (attempt + 1))
                 continue
             if isinstance(exc, sqlalchemy.exc.NoSuchModuleError):
@@ -73,6 +73,17 @@ def _open_rdb(url: str, **kwargs: Any) -> RDBStorage:
                 "(a reachable server and an existing database)."
             ) from None
     raise AssertionError("unreachable")
+
+
+def _lost_creation_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is what a process gets that creates a storage's tables while another does:
+    the winner's rows are there (``IntegrityError``, PostgreSQL), or its tables are (SQLite:
+    ``OperationalError: table ... already exists``)."""
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        return True
+    return isinstance(exc, sqlalchemy.exc.OperationalError) and "already exists" in str(exc)
 
 
 def make_storage(url: str, study: StudyConfig) -> RDBStorage:

@@ -312,3 +312,26 @@ def test_sqlite_storage_uses_write_ahead_log(tmp_path):
         assert raw.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone() == (
             2,
         )
+
+
+def test_a_lost_race_to_create_the_tables_is_told_apart_from_other_storage_errors(tmp_path):
+    # what two workers opening a new storage at once get (then retried), from a real SQLite file
+    import sqlalchemy
+    import sqlalchemy.exc
+
+    from optimize.study.storage import _lost_creation_race
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'race.db'}")
+    with engine.begin() as db:
+        db.execute(sqlalchemy.text("CREATE TABLE studies (id INTEGER PRIMARY KEY)"))
+        db.execute(sqlalchemy.text("INSERT INTO studies VALUES (1)"))
+
+    def error(statement: str) -> sqlalchemy.exc.SQLAlchemyError:
+        with pytest.raises(sqlalchemy.exc.SQLAlchemyError) as info, engine.begin() as db:
+            db.execute(sqlalchemy.text(statement))
+        return info.value
+
+    assert _lost_creation_race(error("CREATE TABLE studies (id INTEGER PRIMARY KEY)"))
+    assert _lost_creation_race(error("INSERT INTO studies VALUES (1)"))  # IntegrityError
+    assert not _lost_creation_race(error("SELECT * FROM trials"))  # no such table
+    assert not _lost_creation_race(ValueError("table studies already exists"))
