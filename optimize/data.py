@@ -334,22 +334,7 @@ def validate_funding_rates(frame: pd.DataFrame, *, source: str = "<funding rates
             f"does not come after {date.iloc[i - 1]}; expected one event per date, in increasing "
             "order.",
         )
-    try:
-        rate = frame[rate_column].to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise CandleValidationError(
-            f"{source}: rule 'numeric': column {rate_column!r} is not numeric ({exc})."
-        ) from exc
-    bad = np.flatnonzero(~np.isfinite(rate))
-    if bad.size:
-        i = int(bad[0])
-        raise _fail(
-            source,
-            i,
-            date.iloc[i],
-            "finite",
-            f"{rate_column}={float(rate[i])!r}; expected a finite funding rate.",
-        )
+    rate = _finite_column(frame, rate_column, date, source, "a finite funding rate")
     return pd.DataFrame({"date": date.reset_index(drop=True), "funding_rate": rate})
 
 
@@ -463,27 +448,31 @@ def _check_dates(date: pd.Series, timeframe: str, source: str) -> None:
         )
 
 
+def _finite_column(
+    frame: pd.DataFrame, col: str, date: pd.Series, source: str, expected: str
+) -> np.ndarray:
+    """Rules 'numeric' and 'finite' for one column: its values as a float64 array."""
+    try:
+        values = frame[col].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CandleValidationError(
+            f"{source}: rule 'numeric': column {col!r} is not numeric ({exc})."
+        ) from exc
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        i = int(bad[0])
+        raise _fail(
+            source, i, date.iloc[i], "finite", f"{col}={float(values[i])!r}; expected {expected}."
+        )
+    return values
+
+
 def _finite_values(frame: pd.DataFrame, date: pd.Series, source: str) -> dict[str, np.ndarray]:
     """Rules 'numeric' and 'finite': the price and volume columns as float64 arrays."""
-    values = {}
-    for col in COLUMNS[1:]:
-        try:
-            values[col] = frame[col].to_numpy(dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise CandleValidationError(
-                f"{source}: rule 'numeric': column {col!r} is not numeric ({exc})."
-            ) from exc
-        bad = np.flatnonzero(~np.isfinite(values[col]))
-        if bad.size:
-            i = int(bad[0])
-            raise _fail(
-                source,
-                i,
-                date.iloc[i],
-                "finite",
-                f"{col}={float(values[col][i])!r}; expected a finite number (no NaN/inf).",
-            )
-    return values
+    return {
+        col: _finite_column(frame, col, date, source, "a finite number (no NaN/inf)")
+        for col in COLUMNS[1:]
+    }
 
 
 def _check_prices(values: dict[str, np.ndarray], date: pd.Series, source: str) -> None:
