@@ -43,7 +43,6 @@ def bench_backtest(*, repeats: int = 30, rounds: int = 3) -> list[Row]:
     markets = markets_mod.load_markets()
     precision = markets_mod.amount_precisions(markets, [PAIR])
     settings = BacktestSettings(**{**SETTINGS.__dict__, "amount_precision": precision})
-    times: dict[str, list[float]] = {"ft": [], "engine": [], "kernel": []}
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
         signal_file = Path(tmp) / "signals.feather"
         signals = {"enter_long": {PAIR: raw_enter}, "exit_long": {PAIR: raw_exit}}
@@ -68,25 +67,44 @@ def bench_backtest(*, repeats: int = 30, rounds: int = 3) -> list[Row]:
             atol=1e-6,
         ):
             raise RuntimeError(f"engine and freqtrade disagree: {len(mine)} vs {len(theirs)}")
-        bare()
-        for k in range(rounds):
-            if k:
-                ft = run_ft(timerange=TIMERANGE)
-            times["ft"].append(ft.seconds)
-            times["engine"].append(median_seconds(ours, repeats))
-            times["kernel"].append(median_seconds(bare, repeats))
-    rate = {side: len(candles) / statistics.median(t) for side, t in times.items()}
-    what = f"({PAIR} 1h, 2024)"
+        rate = alternate_rounds(ft, run_ft, ours, bare, len(candles), rounds, repeats, TIMERANGE)
+    return engine_rows(rate, f"({PAIR} 1h, 2024)")
+
+
+def alternate_rounds(
+    ft, run_ft, ours, bare, n_candles: int, rounds: int, repeats: int, timerange: str
+) -> dict:
+    """Candles/s of freqtrade (``ft``, then ``run_ft`` over ``timerange`` each further round),
+    ``ours`` and ``bare`` (the median of ``repeats`` calls per round; ``bare`` is warmed up
+    first): the median over ``rounds`` rounds that alternate the sides."""
+    times: dict[str, list[float]] = {"ft": [], "engine": [], "kernel": []}
+    bare()
+    for k in range(rounds):
+        if k:
+            ft = run_ft(timerange=timerange)
+        times["ft"].append(ft.seconds)
+        times["engine"].append(median_seconds(ours, repeats))
+        times["kernel"].append(median_seconds(bare, repeats))
+    return {side: n_candles / statistics.median(t) for side, t in times.items()}
+
+
+def engine_rows(rate: dict, what: str, mode: str = "") -> list[Row]:
+    """The engine's and the bare kernel's rows against freqtrade (``mode``: "" or "futures ")."""
     return [
         row(
-            f"backtest() vs freqtrade Backtesting.backtest {what}",
+            f"{mode}backtest() vs freqtrade {mode}Backtesting.backtest {what}",
             rate["engine"],
             rate["ft"],
             "candles/s",
             ">= 200x",
             at_least=200,
         ),
-        row(f"backtest kernel alone vs freqtrade {what}", rate["kernel"], rate["ft"], "candles/s"),
+        row(
+            f"{mode}backtest kernel alone vs freqtrade {what}",
+            rate["kernel"],
+            rate["ft"],
+            "candles/s",
+        ),
     ]
 
 

@@ -12,14 +12,14 @@ warm-up; rounds alternate. The run stops if the two disagree on the trades. Figu
 from __future__ import annotations
 
 import functools
-import statistics
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks import Row, median_seconds, row
+from benchmarks import Row
+from benchmarks.backtest import alternate_rounds, engine_rows
 from optimize import markets as markets_mod
 from optimize.backtest import _kernel as kernel
 from optimize.backtest import engine
@@ -49,7 +49,6 @@ def bench_futures(*, repeats: int = 30, rounds: int = 3) -> list[Row]:
     rng = np.random.default_rng(2024)
     raw_signals = {name: rng.random(len(raw)) < rate for name, rate in SIGNALS}
     futures = {PAIR: load_futures_pair(PAIR, markets_mod.perpetual_markets([PAIR])[PAIR])}
-    times: dict[str, list[float]] = {"ft": [], "engine": [], "kernel": []}
     with tempfile.TemporaryDirectory(prefix="bench-futures-") as tmp:
         signal_file = Path(tmp) / "signals.feather"
         signals = {name: {PAIR: values} for name, values in raw_signals.items()}
@@ -75,31 +74,8 @@ def bench_futures(*, repeats: int = 30, rounds: int = 3) -> list[Row]:
         mine, theirs = ours().trades, ft.trades  # also the warm-up (loads the kernel)
         _same_trades(mine, theirs)
         bare = _bare_kernel(candles, ours_signals, futures)
-        bare()
-        for k in range(rounds):
-            if k:
-                ft = run_ft(timerange=TIMERANGE)
-            times["ft"].append(ft.seconds)
-            times["engine"].append(median_seconds(ours, repeats))
-            times["kernel"].append(median_seconds(bare, repeats))
-    rate = {side: len(candles) / statistics.median(t) for side, t in times.items()}
-    what = f"({PAIR} 1h, 2024, 3x, longs and shorts, funding)"
-    return [
-        row(
-            f"futures backtest() vs freqtrade futures Backtesting.backtest {what}",
-            rate["engine"],
-            rate["ft"],
-            "candles/s",
-            ">= 200x",
-            at_least=200,
-        ),
-        row(
-            f"futures backtest kernel alone vs freqtrade {what}",
-            rate["kernel"],
-            rate["ft"],
-            "candles/s",
-        ),
-    ]
+        rate = alternate_rounds(ft, run_ft, ours, bare, len(candles), rounds, repeats, TIMERANGE)
+    return engine_rows(rate, f"({PAIR} 1h, 2024, 3x, longs and shorts, funding)", "futures ")
 
 
 def _same_trades(mine: pd.DataFrame, theirs: pd.DataFrame) -> None:
