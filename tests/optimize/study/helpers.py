@@ -86,6 +86,24 @@ def cli(*args: str, **kw) -> subprocess.Popen:
     )
 
 
+def run_args(
+    config: Path, storage: str, name: str, *extra: str, space: Path = SMOKE_SPACE
+) -> list[str]:
+    """``python -m optimize run`` arguments for a study of ``config`` and ``space``."""
+    return [
+        "run",
+        "--config",
+        str(config),
+        "--space",
+        str(space),
+        "--storage",
+        storage,
+        "--study-name",
+        name,
+        *extra,
+    ]
+
+
 def worker_args(
     config: Path, storage: str, name: str, n_trials: int, index: int = 0, space: Path = SMOKE_SPACE
 ) -> list[str]:

@@ -51,6 +51,7 @@ from tests.optimize.study.helpers import (
     cli,
     load,
     pg_unreachable,
+    run_args,
     slow_space,
     write_config,
 )
@@ -64,21 +65,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def run_args(config: Path, storage: str, name: str, *extra: str, space: Path = SMOKE_SPACE):
-    return [
-        "run",
-        "--config",
-        str(config),
-        "--space",
-        str(space),
-        "--storage",
-        storage,
-        "--study-name",
-        name,
-        *extra,
-    ]
 
 
 def lines(out: str) -> list[str]:

@@ -30,6 +30,7 @@ from tests.optimize.study.helpers import (
     fresh_pg_database,
     load,
     pg_unreachable,
+    run_args,
     slow_space,
     states,
     worker_args,
@@ -42,23 +43,6 @@ def run_cli(capsys, *argv: str) -> tuple[int, list[str]]:
     code = main(list(argv))
     err = capsys.readouterr().err
     return code, [line for line in err.splitlines() if line.strip()]
-
-
-def run_args(
-    config: Path, storage: str, name: str, *extra: str, space: Path = SMOKE_SPACE
-) -> list[str]:
-    return [
-        "run",
-        "--config",
-        str(config),
-        "--space",
-        str(space),
-        "--storage",
-        storage,
-        "--study-name",
-        name,
-        *extra,
-    ]
 
 
 def study_names(storage: str) -> list[str]:
