@@ -11,31 +11,15 @@ freqtrade on real candles is in ``test_ftparity.py``; invariants on real candles
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from optimize.backtest.engine import backtest
 from optimize.backtest.settings import BacktestSettings
+from tests.optimize.backtest.helpers import candles, sig
 
 FEE = 0.001
 WALLET = 1000.0
 STAKE = WALLET * 0.99  # unlimited stake, one slot, tradable_balance_ratio 0.99
-
-
-def candles(
-    rows: list[tuple[float, float, float, float]], start: str = "2024-01-01"
-) -> pd.DataFrame:
-    """Hourly candles from (open, high, low, close) tuples."""
-    frame = pd.DataFrame(rows, columns=["open", "high", "low", "close"])
-    frame.insert(0, "date", pd.date_range(start, periods=len(rows), freq="1h", tz="UTC"))
-    frame["volume"] = 1.0
-    return frame
-
-
-def sig(n: int, *idx: int) -> np.ndarray:
-    out = np.zeros(n, dtype=bool)
-    out[list(idx)] = True
-    return out
 
 
 def settings(**kw) -> BacktestSettings:

@@ -9,31 +9,18 @@ received by shorts for a positive rate), Binance's isolated liquidation price.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from optimize.backtest.engine import backtest
 from optimize.backtest.futures import FuturesPair, LeverageTier, PerpetualMarket
 from optimize.backtest.settings import BacktestSettings
+from tests.optimize.backtest.helpers import candles, sig
 
 FEE = 0.001
 STAKE = 1000.0 * 0.99
 PAIR = "BTC/USDT:USDT"
 FLAT = (100.0, 101.0, 99.0, 100.0)
-
-
-def candles(rows, start: str = "2024-01-01") -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["open", "high", "low", "close"])
-    frame.insert(0, "date", pd.date_range(start, periods=len(rows), freq="1h", tz="UTC"))
-    frame["volume"] = 1.0
-    return frame
-
-
-def sig(n: int, *idx: int) -> np.ndarray:
-    out = np.zeros(n, dtype=bool)
-    out[list(idx)] = True
-    return out
 
 
 def settings(**kw) -> BacktestSettings:
