@@ -27,7 +27,9 @@ from optimize.study.cluster.address import (
     worker_problems,
 )
 from optimize.study.cluster.task import (
+    MALLOC_TRIM_VARIABLE,
     IgnoreTerminalSignals,
+    MallocThresholds,
     WorkerResult,
     WorkerSpec,
     run_worker_task,
@@ -336,11 +338,22 @@ the loop's thread every 10 ms, for a dashboard nobody looks at). The deployment 
 same through ``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``."""
 
 
+def local_worker_config() -> dict[str, Any]:
+    """:data:`WORKER_CONFIG`, and the nannies' environment for new worker processes without
+    ``MALLOC_TRIM_THRESHOLD_`` (:func:`~optimize.study.cluster.task.lift_malloc_trim` says why):
+    ``--cluster local`` workers allocate memory as ``run``'s own worker processes do."""
+    import dask
+
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    environ = {k: v for k, v in environ.items() if k != MALLOC_TRIM_VARIABLE}
+    return {**WORKER_CONFIG, "distributed.nanny.pre-spawn-environ": environ}
+
+
 def _start_local(workers: int) -> tuple[Any, Any]:
     import dask
     from distributed import Client, LocalCluster
 
-    with dask.config.set(WORKER_CONFIG):  # the nannies pass it on to their worker processes
+    with dask.config.set(local_worker_config()):  # the nannies pass it on to their workers
         local = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -397,6 +410,7 @@ def connect(given: str, *, workers: int, storage: str) -> Iterator[Cluster]:
     cluster = Cluster(address, client, local_cluster)
     try:
         _check_workers(cluster, storage)
+        client.register_plugin(MallocThresholds())  # workers now and those that join later
         yield cluster
     finally:
         cluster.close()

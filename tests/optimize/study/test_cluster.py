@@ -216,7 +216,8 @@ def _robustness_data_loaded(cluster: DaskCluster) -> dict[str, bool]:
 def test_run_on_a_dask_cluster_uses_every_worker_and_runs_robustness_there(tmp_path, pg_database):
     """`run --cluster tcp://...`: the trials are run by both Dask worker processes (recorded host
     and pid), the study reaches its target with nothing left RUNNING, and the robustness step's
-    evaluations ran on the cluster's workers."""
+    evaluations ran on the cluster's workers; their processes no longer unmap every freed large
+    array (:func:`~optimize.study.cluster.task.lift_malloc_trim`)."""
     config = write_config(tmp_path, study={"robustness_top": 2, "robustness_seed_sets": 2})
     name = f"cl-{uuid.uuid4().hex[:8]}"
     with dask_cluster(tmp_path) as cluster:
@@ -239,6 +240,10 @@ def test_run_on_a_dask_cluster_uses_every_worker_and_runs_robustness_there(tmp_p
         assert proc.returncode == 0, out
         assert f"Dask scheduler {cluster.address}: 2 worker process(es)" in out
         loaded = _robustness_data_loaded(cluster)
+        with cluster.client() as client:  # `dask worker`'s nannies set MALLOC_TRIM_THRESHOLD_
+            client.run(_page_faults_per_allocation, 20)
+            faults = client.run(_page_faults_per_allocation)
+    assert all(f < 10 for f in faults.values()), f"run lifted the malloc trim: {faults}"
     study = optuna.load_study(study_name=name, storage=pg_database)
     trials = study.get_trials(deepcopy=False)
     finished = [t for t in trials if t.state in FINISHED]
@@ -615,3 +620,77 @@ def test_dask_gc_diagnosis_is_off_while_a_loop_runs_and_back_after():
     with no_gc_diagnosis():  # not on before: left off after
         assert not diagnosing()
     assert not diagnosing()
+
+
+def _page_faults_per_allocation(n: int = 200, size: int = 1 << 20) -> float:
+    """Minor page faults per allocation of a ``size``-byte numpy array, written and freed ``n``
+    times in this process (run on a Dask worker by ``client.run``)."""
+    import resource
+
+    import numpy as np
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        block = np.empty(size, dtype=np.uint8)
+        block.fill(1)
+        del block
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / n
+
+
+_FAULTS_SCRIPT = """
+import sys
+from tests.optimize.study.test_cluster import _page_faults_per_allocation
+from optimize.study.cluster.task import lift_malloc_trim
+lifted = lift_malloc_trim() if sys.argv[1] == "lift" else None
+_page_faults_per_allocation(20)  # the heap has grown to its working size
+print(lifted, _page_faults_per_allocation())
+"""
+
+
+def _faults_in_subprocess(mode: str, env: dict[str, str]) -> tuple[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS_SCRIPT, mode],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    return out[0], float(out[1])
+
+
+def test_lifting_dasks_malloc_trim_stops_a_page_fault_per_page_of_every_large_array():
+    """With Dask's MALLOC_TRIM_THRESHOLD_ a freed 1 MiB array is unmapped and the next one faults
+    in all its 256 pages again; after lift_malloc_trim the heap keeps them (a worker process of
+    `run` never has the variable). Without the variable there is nothing to lift."""
+    dask_env = {"MALLOC_TRIM_THRESHOLD_": "65536"}
+    lifted, with_lift = _faults_in_subprocess("lift", dask_env)
+    _, without_lift = _faults_in_subprocess("keep", dask_env)
+    assert lifted == "True"
+    assert without_lift >= 200, f"{without_lift=} faults per 1 MiB array (256 pages)"
+    assert with_lift < 0.05 * without_lift, f"{with_lift=} vs {without_lift=}"
+    environ = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS_SCRIPT, "lift"],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    assert out[0] == "False"
+
+
+def test_local_cluster_workers_allocate_as_worker_processes(tmp_path):
+    """`--cluster local`'s worker processes start without Dask's MALLOC_TRIM_THRESHOLD_ and keep
+    freed large arrays in the heap, as `run`'s own worker processes do."""
+    from optimize.study.cluster import connect
+
+    with connect("local", workers=1, storage=f"sqlite:///{tmp_path / 'x.db'}") as cluster:
+        env = cluster.client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        cluster.client.run(_page_faults_per_allocation, 20)
+        faults = cluster.client.run(_page_faults_per_allocation)
+    assert list(env.values()) == [None]
+    assert all(f < 10 for f in faults.values()), faults
