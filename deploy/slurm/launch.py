@@ -26,8 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 WORKER_ENV = [
     "export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1",
     "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False",
+    "export DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1s",
+    "export DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL=2s",
+    "export DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL=1s",
 ]
-"""Lines every worker job runs first: one BLAS thread, no Dask profiler sampling the loop."""
+"""Lines every worker job runs first: one BLAS thread, no Dask profiler sampling the loop, the
+event loop's periodic chores at 1 to 2 s (what ``--cluster local`` sets, docs/scaling.md)."""
 
 
 def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:

@@ -106,7 +106,26 @@ def test_workers_run_one_single_thread_process_each():
     assert command[command.index("--nthreads") + 1] == "1"
     assert command[command.index("--nworkers") + 1] == "1"
     env = {e["name"]: e["value"] for e in worker["env"]}
-    assert env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] == "False"
+    assert env.items() >= _local_dask_settings().items()
+
+
+def _local_dask_settings() -> dict[str, str]:
+    """The Dask settings `--cluster local` gives its processes, as DASK_... variables."""
+    from optimize.study.cluster.session import WORKER_CONFIG
+
+    return {
+        "DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+        for key, value in WORKER_CONFIG.items()
+    }
+
+
+def test_every_recipe_gives_its_workers_the_settings_of_cluster_local():
+    settings = _local_dask_settings()
+    assert "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL" in settings
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    for name, value in settings.items():
+        assert re.search(rf"^\s+{name}={re.escape(value)}\b", dockerfile, flags=re.M), name
+        assert f"export {name}={value}" in _launcher().WORKER_ENV
 
 
 def test_the_image_copies_what_exists_and_installs_the_project_editable():
@@ -145,7 +164,9 @@ def test_slurm_launcher_builds_its_job_script_without_submitting():
         cluster.close()
     for line in ("#SBATCH -p cpu", "#SBATCH -A lab", "#SBATCH --gres=gpu:1", "--nthreads 1"):
         assert line in script, script
-    assert f"cd {REPO}" in script and "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in script
+    assert f"cd {REPO}" in script
+    for name, value in _local_dask_settings().items():
+        assert f"{name}={value}" in script, name
     assert re.search(r"#SBATCH --mem=6G", script), script
     assert cluster.scheduler_address.split(":")[-1] in script  # workers dial this scheduler
 

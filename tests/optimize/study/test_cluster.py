@@ -685,12 +685,22 @@ def test_lifting_dasks_malloc_trim_stops_a_page_fault_per_page_of_every_large_ar
 
 def test_local_cluster_workers_allocate_as_worker_processes(tmp_path):
     """`--cluster local`'s worker processes start without Dask's MALLOC_TRIM_THRESHOLD_ and keep
-    freed large arrays in the heap, as `run`'s own worker processes do."""
+    freed large arrays in the heap, as `run`'s own worker processes do; their event loops run
+    with the slower ticks of WORKER_CONFIG."""
     from optimize.study.cluster import connect
+    from optimize.study.cluster.session import WORKER_CONFIG
 
     with connect("local", workers=1, storage=f"sqlite:///{tmp_path / 'x.db'}") as cluster:
         env = cluster.client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
         cluster.client.run(_page_faults_per_allocation, 20)
         faults = cluster.client.run(_page_faults_per_allocation)
+        tick = cluster.client.run(_dask_setting, "distributed.admin.tick.interval")
     assert list(env.values()) == [None]
     assert all(f < 10 for f in faults.values()), faults
+    assert list(tick.values()) == [WORKER_CONFIG["distributed.admin.tick.interval"]]
+
+
+def _dask_setting(key: str) -> object:
+    import dask
+
+    return dask.config.get(key)
