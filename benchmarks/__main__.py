@@ -56,7 +56,7 @@ SECTIONS = {  # key: (module, quick arguments or None to skip the quick run, ful
     "pbo": ("pbo", {"n_splits": 12, "repeat": 1}, {}),
     "ensemble": ("ensemble", {"rounds": 1}, {}),
     "futures": ("futures", {"repeats": 10, "rounds": 1}, {}),
-    "cluster": ("cluster", {"trials_per_worker": 3}, {}),
+    "cluster": ("cluster", {"trials_per_worker": 3, "rounds": 1}, {}),
     "selection": ("selection", {"studies": 2, "trials": 10, "seed_sets": 8, "splits": 50}, {}),
     "gpu-training": ("training", {"device": "cuda", "seconds": 2}, {"device": "cuda"}),
     "gpu-precision": ("precision", {"seconds": 3}, {}),

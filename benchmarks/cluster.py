@@ -1,6 +1,8 @@
 """The real command line ``python -m optimize run --cluster local --workers 2`` against ``run
 --workers 2`` on the same tiny study (configs/smoke.yaml, LSTM fixed, pruner off, a fresh SQLite
-file each), run one after the other. Trials/hour of each are computed from the trials'
+file each), in ``rounds`` rounds that alternate the two (``--workers`` first), each side's figure
+the median over its rounds (one pair of runs varies by about ±5 % on a 2-core machine, as much as
+the goal's margin). Trials/hour of each are computed from the trials'
 start/completion times in the storage over the window where both workers were busy, as in the
 workers figure (the LocalCluster's start-up, data loading and the tail excluded), per worker as
 recorded by each trial's host and pid. Scheduler overhead: the median, over 20 tasks submitted one
@@ -74,17 +76,31 @@ def _run(root: Path, per_worker: int, *extra: str) -> tuple[float, float, float,
     return rate, mean_s, len(done) / len(loops), logged
 
 
-def bench_cluster(*, trials_per_worker: int | None = None) -> list[Row]:
-    """Trials/hour of ``run --cluster local`` vs ``run --workers`` (goal: ratio >= 0.95), and the
-    scheduler's submit-to-start time per task and per trial against a trial's duration."""
+def bench_cluster(*, trials_per_worker: int | None = None, rounds: int = 3) -> list[Row]:
+    """Trials/hour of ``run --cluster local`` vs ``run --workers`` (goal: ratio >= 0.95; medians
+    over ``rounds`` alternating rounds), and the scheduler's submit-to-start time per task and per
+    trial against a trial's duration."""
     from optimize.study.cluster import connect
 
     per_worker = trials_per_worker or 8
-    size = f"tiny study (smoke, fixed LSTM), {WORKERS} workers, {per_worker} trials each, CPU"
+    size = (
+        f"tiny study (smoke, fixed LSTM), {WORKERS} workers, {per_worker} trials each, CPU, "
+        f"median of {rounds} alternating rounds"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         root = Path(tmp)
-        processes, _, _, _ = _run(root, per_worker)
-        cluster, trial_s, per_loop, logged = _run(root, per_worker, "--cluster", "local")
+        rates: dict[str, list[float]] = {"processes": [], "cluster": []}
+        trial_means, loops, logged = [], [], []
+        for _ in range(rounds):
+            rates["processes"].append(_run(root, per_worker)[0])
+            rate, trial_s, per_loop, started = _run(root, per_worker, "--cluster", "local")
+            rates["cluster"].append(rate)
+            trial_means.append(trial_s)
+            loops.append(per_loop)
+            logged += started
+        log.info("trials/h per round: %s", rates)
+        processes, cluster = (statistics.median(rates[k]) for k in ("processes", "cluster"))
+        trial_s, per_loop = statistics.median(trial_means), statistics.median(loops)
         with connect("local", workers=WORKERS, storage=f"sqlite:///{root / 'probe.db'}") as c:
             task_ms = statistics.median(submit_to_start_ms(c.client))
     rows = [

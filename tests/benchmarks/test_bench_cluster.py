@@ -19,7 +19,7 @@ def test_submit_to_start_is_timed_on_the_workers(tmp_path):
 
 @pytest.mark.slow  # 1 to 2.5 minutes on 2 loaded cores (two CLI runs and a LocalCluster)
 def test_bench_cluster_rows():
-    rows = bench_cluster(trials_per_worker=3)
+    rows = bench_cluster(trials_per_worker=3, rounds=1)
     assert_rows(rows)
     assert [r.unit for r in rows[:3]] == ["trials/h", "ms", "ms"]
     assert rows[0].goal == "ratio >= 0.95" and rows[0].met is not None
