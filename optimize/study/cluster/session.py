@@ -180,8 +180,14 @@ class Cluster:
         return self.client.scheduler.address
 
     def workers(self) -> dict[str, dict[str, Any]]:
-        """The scheduler's view of the connected Dask workers, by address."""
-        return dict(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        """The scheduler's view of the connected Dask workers, by address, asked now.
+
+        Not ``Client.scheduler_info()``: it returns the client's cached copy, which the client's
+        own periodic refresh (every 2 s, without per-worker entries) can overwrite between the
+        fetch and the read, so it sometimes shows no worker at all.
+        """
+        info = self.client.sync(self.client.scheduler.identity, n_workers=-1)
+        return dict(info.get("workers", {}))
 
     def describe(self) -> str:
         """One line: the scheduler, its workers and their hosts."""
@@ -201,7 +207,9 @@ class Cluster:
         lost task reruns on any worker).
         """
         addresses = sorted(self.workers())
-        where = {"workers": [addresses[index % len(addresses)]]} if addresses else {}
+        where: dict[str, Any] = {}
+        if addresses:  # Dask accepts allow_other_workers only with a worker list
+            where = {"workers": [addresses[index % len(addresses)]], "allow_other_workers": True}
         submitted = time.time()
         future = self.client.submit(
             run_worker_task,
@@ -211,7 +219,6 @@ class Cluster:
             submitted,
             key=f"optimize-worker-{index}-{self.run_id}",
             pure=False,
-            allow_other_workers=True,
             **where,
         )
         task = WorkerTask(self, index, future, submitted)

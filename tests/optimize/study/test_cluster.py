@@ -704,3 +704,30 @@ def _dask_setting(key: str) -> object:
     import dask
 
     return dask.config.get(key)
+
+
+def test_the_connected_workers_are_read_from_the_scheduler_not_a_cache_a_refresh_overwrites(
+    tmp_path,
+):
+    """`Cluster.workers()` lists the connected workers every time, while the client's own
+    refresh of its cached scheduler info (no per-worker entries) runs beside it: a read of that
+    cache once showed no worker, and `run` then failed to submit its loops."""
+    import threading
+
+    from optimize.study.cluster import connect
+
+    with connect("local", workers=1, storage=f"sqlite:///{tmp_path / 'x.db'}") as cluster:
+        client, stop = cluster.client, threading.Event()
+
+        def refresh() -> None:  # what the client's periodic callback does every 2 s
+            while not stop.is_set():
+                client.sync(client._update_scheduler_info, n_workers=0)
+
+        refresher = threading.Thread(target=refresh, daemon=True)
+        refresher.start()
+        try:
+            seen = [len(cluster.workers()) for _ in range(300)]
+        finally:
+            stop.set()
+            refresher.join(timeout=10)
+    assert set(seen) == {1}, f"{seen.count(0)} of {len(seen)} reads showed no worker"
