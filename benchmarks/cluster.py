@@ -82,7 +82,7 @@ def bench_cluster(*, trials_per_worker: int | None = None, rounds: int = 3) -> l
     trial against a trial's duration."""
     from optimize.study.cluster import connect
 
-    per_worker = trials_per_worker or 8
+    per_worker = trials_per_worker or 30
     size = (
         f"tiny study (smoke, fixed LSTM), {WORKERS} workers, {per_worker} trials each, CPU, "
         f"median of {rounds} alternating rounds"

@@ -16,8 +16,9 @@ error over studies). The truth half is finite: its noise inflates every method's
 Goal: the race's regret at most half of the best-3 x 3 regret at no more evaluations. The
 *floor* row shows how far any rule can get: every complete trial judged by its mean over all the
 selection half's sets (trials x M/2 evaluations); a rule with 9 evaluations cannot be expected to
-beat it, so a goal below the floor cannot be met on these studies. Also shown: the median seed std over that IQR and the share of a value's variance that the seed set
-shares across trials (from the fresh values).
+beat it, so a goal below the floor cannot be met on these studies. Also shown: the median seed
+std over that IQR and the share of a value's variance that the seed set shares across trials
+(from the fresh values).
 """
 
 from __future__ import annotations

@@ -357,8 +357,9 @@ def lift_malloc_trim() -> bool:
     Setting that variable also freezes glibc's mmap threshold at 128 KiB, so every allocation of
     128 KiB or more (a numpy array of 16k floats, a torch buffer) is mapped and unmapped again,
     and its pages are faulted in anew each time. Measured in a Dask worker on the tiny study: 250k
-    minor page faults in 40 trials instead of 5.6k, about 10 % more CPU time per trial
-    (docs/scaling.md). Worker processes that ``run`` starts itself never have the variable.
+    minor page faults in 40 trials instead of 5.6k, about 9 % more CPU time per trial
+    (docs/scaling.md). Worker processes that ``run`` starts itself do not get the variable (unless
+    the user's own environment sets it).
 
     Returns:
         True when the thresholds were changed; False when the variable is not set or this is not
