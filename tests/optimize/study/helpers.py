@@ -86,6 +86,21 @@ def cli(*args: str, **kw) -> subprocess.Popen:
     )
 
 
+def run_python(
+    args: list[str], env: dict[str, str], timeout: float = 600, check: bool = False
+) -> subprocess.CompletedProcess:
+    """``python ARGS`` in the repository with environment ``env``, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
 def run_args(
     config: Path, storage: str, name: str, *extra: str, space: Path = SMOKE_SPACE
 ) -> list[str]:

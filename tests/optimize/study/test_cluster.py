@@ -52,6 +52,7 @@ from tests.optimize.study.helpers import (
     load,
     pg_unreachable,
     run_args,
+    run_python,
     slow_space,
     write_config,
 )
@@ -648,39 +649,24 @@ print(lifted, _page_faults_per_allocation())
 
 
 def _faults_in_subprocess(mode: str, env: dict[str, str]) -> tuple[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", _FAULTS_SCRIPT, mode],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.split()
+    """(what lift_malloc_trim returned or "None", page faults per 1 MiB array) in a fresh Python
+    process with environment ``env``; ``mode`` "lift" lifts the trim first, "keep" does not."""
+    out = run_python(["-c", _FAULTS_SCRIPT, mode], env, timeout=120, check=True).stdout.split()
     return out[0], float(out[1])
 
 
 def test_lifting_dasks_malloc_trim_stops_a_page_fault_per_page_of_every_large_array():
     """With Dask's MALLOC_TRIM_THRESHOLD_ a freed 1 MiB array is unmapped and the next one faults
     in all its 256 pages again; after lift_malloc_trim the heap keeps them (a worker process of
-    `run` never has the variable). Without the variable there is nothing to lift."""
-    dask_env = {"MALLOC_TRIM_THRESHOLD_": "65536"}
+    `run` does not get the variable). Without the variable there is nothing to lift."""
+    plain = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    dask_env = {**plain, "MALLOC_TRIM_THRESHOLD_": "65536"}
     lifted, with_lift = _faults_in_subprocess("lift", dask_env)
     _, without_lift = _faults_in_subprocess("keep", dask_env)
     assert lifted == "True"
     assert without_lift >= 200, f"{without_lift=} faults per 1 MiB array (256 pages)"
     assert with_lift < 0.05 * without_lift, f"{with_lift=} vs {without_lift=}"
-    environ = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
-    out = subprocess.run(
-        [sys.executable, "-c", _FAULTS_SCRIPT, "lift"],
-        cwd=REPO,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.split()
-    assert out[0] == "False"
+    assert _faults_in_subprocess("lift", plain)[0] == "False"
 
 
 def test_local_cluster_workers_allocate_as_worker_processes(tmp_path):

@@ -35,7 +35,7 @@ from optimize.study.seednoise import (
     value_iqr,
 )
 from optimize.study.selection import select_trial
-from tests.optimize.study.helpers import copy_study
+from tests.optimize.study.helpers import copy_study, run_python
 
 REPO = Path(__file__).resolve().parents[3]
 SMOKE_CONFIG = REPO / "configs" / "smoke.yaml"
@@ -205,36 +205,11 @@ def test_identical_parameters_in_two_workers_score_identically(tmp_path) -> None
             2
         ):  # a worker runs every queued trial: queue each worker's two before it starts
             study.enqueue_trial(fixed)
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "optimize",
-                "worker",
-                "--config",
-                str(SMOKE_CONFIG),
-                "--space",
-                str(SMOKE_SPACE),
-                "--storage",
-                storage,
-                "--study-name",
-                "same",
-                "--n-trials",
-                str(2 * (k + 1)),
-                "--worker-index",
-                str(k),
-                "--threads",
-                str(k + 1),
-                "--log-file",
-                str(tmp_path / "same.log"),
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        args = ["-m", "optimize", "worker", "--config", str(SMOKE_CONFIG), "--space",
+                str(SMOKE_SPACE), "--storage", storage, "--study-name", "same", "--n-trials",
+                str(2 * (k + 1)), "--worker-index", str(k), "--threads", str(k + 1),
+                "--log-file", str(tmp_path / "same.log")]  # fmt: skip
+        out = run_python(args, env)
         assert out.returncode == 0, out.stdout + out.stderr
     trials = optuna.load_study(study_name="same", storage=storage).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
