@@ -1,18 +1,18 @@
 """The real command line ``python -m optimize run --cluster local --workers 2`` against ``run
 --workers 2`` on the same tiny study (configs/smoke.yaml, LSTM fixed, pruner off, a fresh SQLite
-file each), in ``rounds`` rounds that alternate the two (``--workers`` first), each side's figure
-the median over its rounds (one pair of runs varies by about ±5 % on a 2-core machine, as much as
-the goal's margin). Trials/hour of each are computed from the trials'
-start/completion times in the storage over the window where both workers were busy, as in the
-workers figure (the LocalCluster's start-up, data loading and the tail excluded), per worker as
+file each), 30 trials per worker, in ``rounds`` rounds that alternate the two (``--workers`` first),
+each side's figure the median over its rounds (on a 2-core machine single rounds of 8 trials per
+worker varied by ±10 %, more than the goal's margin). Trials/hour of each are computed from the
+trials' start/completion times in the storage over the window where both workers were busy, as in
+the workers figure (the LocalCluster's start-up, data loading and the tail excluded), per worker as
 recorded by each trial's host and pid. Scheduler overhead: the median, over 20 tasks submitted one
 at a time to an idle LocalCluster of 2 single-thread workers (the one ``run --cluster local``
 starts, through :func:`optimize.study.cluster.connect`), of the time from ``Client.submit`` to the
-task's first instruction on its worker (both clocks are this machine's). A trial is not a task:
-each worker loop is one task that runs many trials, so the overhead per trial is that per-task
-time divided by the trials each loop ran; it is compared with the mean duration of a trial of the
-same run. The loops' own submit-to-start times in the run (read from the log line each loop
-writes when it starts) are shown too: they also include unpickling the run config on the worker.
+task's first instruction on its worker (both clocks are this machine's). A trial is not a task: each
+worker loop is one task that runs many trials, so the overhead per trial is that per-task time
+divided by the trials each loop ran; it is compared with the mean duration of a trial of the same
+run. The loops' own submit-to-start times in the run (read from the log line each loop writes when
+it starts) are shown too: they also include unpickling the run config on the worker.
 """
 
 from __future__ import annotations
