@@ -5,7 +5,8 @@ processes), and a process pool for work the parent records.
 whose processes ignore SIGINT (a terminal's Ctrl-C reaches the whole process group: the parent
 alone handles it, and the children print no traceback of their own). When the block ends by an
 exception (an interruption, a failed evaluation), the processes are killed at once instead of
-finishing their current evaluation first: they hold nothing the parent has not stored. The
+finishing their current evaluation first (:func:`kill`): they hold nothing the parent has not
+stored. The
 robustness step's processes also die with the parent (:func:`die_with_parent`).
 """
 
@@ -62,12 +63,19 @@ def evaluation_pool(
     try:
         yield pool
     except BaseException:
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.kill()
-        for process in processes:
-            process.join(timeout=10)
+        kill(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def kill(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now: pending work cancelled, its processes killed mid-evaluation and
+    joined. For work nobody will read (the block failed, or only unwanted evaluations are
+    left); a pool's processes hold nothing the parent has not stored."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for process in processes:
+        process.join(timeout=10)

@@ -25,7 +25,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, as_completed
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +40,7 @@ from optimize.config import parse_config
 from optimize.evaluation.inputs import StudyData
 from optimize.evaluation.trial import evaluate
 from optimize.search.space import TrialParams
-from optimize.study.pool import die_with_parent, evaluation_pool
+from optimize.study.pool import die_with_parent, evaluation_pool, kill
 from optimize.study.racing import Race, run_race
 from optimize.study.records import TrialRecord, study_config
 from optimize.study.seednoise import (
@@ -155,7 +155,7 @@ def _evaluate_job(job: Job, data: StudyData | None = None) -> Result:
     return number, seed_set, float(outcome.values[0]), time.perf_counter() - started
 
 
-def _store(study: optuna.Study, ensemble_size: int, result: Result) -> SeedValue:
+def store_value(study: optuna.Study, ensemble_size: int, result: Result) -> SeedValue:
     """Write one evaluation's value as its seed-noise record."""
     number, seed_set, value, duration = result
     record = SeedValue(
@@ -179,8 +179,10 @@ class Evaluator(contextlib.AbstractContextManager):
     first job and kept until the evaluator is closed (each process loads the study's data once),
     so a race pays the start-up once, not once per round.
 
-    Use as a context manager; :meth:`run` yields each job's :data:`Result` as it completes. An
-    exception that ends the block kills the pool's processes at once.
+    Use as a context manager; :meth:`run` yields each job's :data:`Result` as it completes,
+    :meth:`submit` starts one job without waiting. An exception that ends the block kills the
+    pool's processes at once; so does a normal end with submitted jobs still running (nobody will
+    read them).
     """
 
     def __init__(self, config: Any, workers: int = 1, executor: Executor | None = None) -> None:
@@ -188,27 +190,57 @@ class Evaluator(contextlib.AbstractContextManager):
         self.executor = executor
         self._stack = contextlib.ExitStack()
         self._data: StudyData | None = None
-        self._pool: Executor | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._submitted: list[Future] = []
 
     def __exit__(self, *exc: Any) -> bool | None:
+        unread = [f for f in self._submitted if not f.done()]
+        if exc[0] is None and unread:
+            logger.info("%d evaluation(s) nobody needs any more: stopped", len(unread))
+            for future in unread:
+                future.cancel()
+            if self._pool is not None:
+                kill(self._pool)
         return self._stack.__exit__(*exc)
 
-    def run(self, jobs: list[Job]) -> Iterator[Result]:
-        """Each job's result, in completion order."""
-        if not jobs:
-            return
+    def submit(self, job: Job) -> Future:
+        """Start ``job`` without waiting: on the executor, else in the pool (started now if it
+        is not running yet, even with ``workers == 1``). The future's result is a
+        :data:`Result`."""
         if self.executor is not None:
             shipped = (self.config.to_dict(), self.config.source)
-            futures = [self.executor.submit(evaluate_shipped, job, *shipped) for job in jobs]
-            for future in as_completed(futures):
-                yield future.result()
+            future = self.executor.submit(evaluate_shipped, job, *shipped)
+        else:
+            future = self._processes().submit(_evaluate_job, job)
+        self._submitted = [f for f in self._submitted if not f.done()] + [future]
+        return future
+
+    def run(
+        self, jobs: list[Job], pending: dict[tuple[int, int], Future] | None = None
+    ) -> Iterator[Result]:
+        """Each job's result, in completion order.
+
+        Args:
+            jobs: what to evaluate.
+            pending: jobs already started (:meth:`submit`), by (trial number, seed set): a job
+                found there is not started again; its future is taken out of ``pending`` and
+                read here.
+        """
+        if not jobs:
             return
-        if self.workers == 1:
+        pending = {} if pending is None else pending
+        inline = self.executor is None and self.workers == 1 and self._pool is None
+        if inline and not any((n, m) in pending for n, _, m in jobs):
             if self._data is None:
                 self._data = StudyData.load(self.config)
             for job in jobs:
                 yield _evaluate_job(job, self._data)
             return
+        futures = [pending.pop((job[0], job[2]), None) or self.submit(job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+
+    def _processes(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # Spawned processes read the thread variables when they start, and a pool may start
             # one at any submit: the variables stay set until the evaluator is closed.
@@ -220,8 +252,7 @@ class Evaluator(contextlib.AbstractContextManager):
                     initargs=(self.config.to_dict(), self.config.source, os.getpid()),
                 )
             )
-        for future in as_completed([self._pool.submit(_evaluate_job, job) for job in jobs]):
-            yield future.result()
+        return self._pool
 
 
 def _replay(
@@ -236,6 +267,10 @@ def _replay(
         max_blocks=seed_sets,
         maximize=direction_sign(study) > 0,
     )
+    return race, stored
+
+
+def _log_replay(study: optuna.Study, race: Race) -> None:
     previous = RaceRecord.stored(study)
     if previous is None:
         logger.info("race of study %s: new", study.study_name)
@@ -257,7 +292,31 @@ def _replay(
             previous.candidates,
             list(race.candidates),
         )
-    return race, stored
+
+
+def _round_jobs(
+    race: Race,
+    blocks: tuple[int, ...],
+    stored: dict[tuple[int, int], float],
+    records: dict[int, TrialRecord],
+) -> list[Job]:
+    """The survivors' missing values on ``blocks``, the candidates with the longest trials first
+    (an evaluation costs about its trial), so the workers end a round together."""
+    cost = {n: r.duration_s if math.isfinite(r.duration_s) else 0.0 for n, r in records.items()}
+    todo = [(t, b) for b in blocks for t in race.survivors if (t, b) not in stored]
+    todo.sort(key=lambda job: (-cost[job[0]], job[1], job[0]))
+    return [(t, records[t].params, b) for t, b in todo]
+
+
+def next_jobs(study: optuna.Study, top: int, budget: int, seed_sets: int) -> list[Job]:
+    """The evaluations the race of the best ``top`` complete trials would start first, as things
+    stand: the race replayed from the stored values, then its next certain rounds' missing values
+    in :func:`run_robustness`'s order. Empty: no complete trial, no race, or nothing certain left.
+    """
+    trials = top_trials(study, top) if top else []
+    race, stored = _replay(study, [t.number for t in trials], budget, seed_sets)
+    records = {t.number: TrialRecord.of(t) for t in trials}
+    return _round_jobs(race, race.certain_blocks, stored, records)
 
 
 def _write_race(study: optuna.Study, race: Race) -> None:
@@ -283,6 +342,8 @@ def run_robustness(
     on_value: Callable[[SeedValue], None] | None = None,
     on_round: Callable[[Race], None] | None = None,
     executor: Executor | None = None,
+    evaluator: Evaluator | None = None,
+    pending: dict[tuple[int, int], Future] | None = None,
 ) -> Race:
     """Race the best complete trials on fresh seed sets, store every value and the race.
 
@@ -305,6 +366,12 @@ def run_robustness(
         on_round: called with the race after each round run now.
         executor: run each evaluation as :func:`evaluate_shipped` on it (a cluster's workers)
             instead of in local processes; values are stored here, in completion order.
+        evaluator: evaluate with this open :class:`Evaluator` (the caller's, kept open) instead
+            of one of this call's (``workers`` and ``executor`` are then unused).
+        pending: evaluations already running on ``evaluator`` (:meth:`Evaluator.submit`), by
+            (trial number, seed set), e.g. started in the search's last trials
+            (:mod:`optimize.study.tail`): the race reads those it needs instead of starting them
+            again, and takes them out of the mapping.
 
     Returns:
         The race, as far as it got (:attr:`~optimize.study.racing.Race.winner` once it is over).
@@ -322,6 +389,7 @@ def run_robustness(
     check_int("workers", workers, 1)
     trials = top_trials(study, top) if top else []
     race, stored = _replay(study, [t.number for t in trials], budget, seed_sets)
+    _log_replay(study, race)
     if race.rounds or RaceRecord.stored(study) is not None:
         _write_race(study, race)
     plan = RobustnessPlan(race.candidates, budget, seed_sets, race.evaluations, len(race.rounds))
@@ -338,17 +406,15 @@ def run_robustness(
         race.evaluations,
     )
     records = {t.number: TrialRecord.of(t) for t in trials}
-    params = {n: r.params for n, r in records.items()}
-    # Longest first (an evaluation costs about its trial): the workers finish a round together.
-    cost = {n: r.duration_s if math.isfinite(r.duration_s) else 0.0 for n, r in records.items()}
-    with Evaluator(config, min(workers, max(1, len(trials))), executor) as evaluator:
+    with contextlib.ExitStack() as stack:
+        if evaluator is None:
+            size = min(workers, max(1, len(trials)))
+            evaluator = stack.enter_context(Evaluator(config, size, executor))
         while blocks := race.certain_blocks:
             # The first rounds (before any test can run) are certain: evaluated together.
-            todo = [(t, b) for b in blocks for t in race.survivors if (t, b) not in stored]
-            todo.sort(key=lambda job: (-cost[job[0]], job[1], job[0]))
-            jobs = [(t, params[t], b) for t, b in todo]
-            for result in evaluator.run(jobs):
-                record = _store(study, config.training.ensemble_size, result)
+            jobs = _round_jobs(race, blocks, stored, records)
+            for result in evaluator.run(jobs, pending):
+                record = store_value(study, config.training.ensemble_size, result)
                 stored[(record.trial, record.seed_set)] = float(record.value)
                 if on_value is not None:
                     on_value(record)

@@ -50,6 +50,7 @@ from optimize.study.storage import (
     recover_stale_trials,
     redact,
 )
+from optimize.study.tail import TailStart
 
 logger = logging.getLogger(__name__)
 
@@ -225,25 +226,42 @@ def run_study(
         + f"; log {request.log_file}"
     )
     start = _launcher(request, config, space, cluster, threads, gpus, say)
-    procs, interrupted = _supervise(request.study_name, study, target, workers, start, watch, warn)
-    if interrupted:
-        return RunOutcome(study, interrupted, [])
-    watch.check()
-    failures = [line for k, p in enumerate(procs) if (line := exit_line(k, p))]
-    for line in failures:
-        warn(line)
     settings = config.study
-    if settings.robustness_top and has_complete(study):
-        race(
-            study,
-            top=settings.robustness_top,
-            budget=settings.robustness_budget,
-            seed_sets=settings.robustness_seed_sets,
-            workers=workers,
-            watch=watch,
-            executor=cluster and cluster.executor(),
-            say=say,
+    executor = cluster and cluster.executor()
+    tail = TailStart(
+        study,
+        config,
+        top=settings.robustness_top,
+        budget=settings.robustness_budget,
+        seed_sets=settings.robustness_seed_sets,
+        workers=workers,
+        target=target,
+        executor=executor,
+    )
+    # The tail's evaluations that nobody reads (an interrupted run, a candidate that lost its
+    # place to a last trial) are stopped when this block ends.
+    with tail:
+        procs, interrupted = _supervise(
+            request.study_name, study, target, workers, start, watch, warn, tail.poll
         )
+        if interrupted:
+            return RunOutcome(study, interrupted, [])
+        watch.check()
+        failures = [line for k, p in enumerate(procs) if (line := exit_line(k, p))]
+        for line in failures:
+            warn(line)
+        if settings.robustness_top and has_complete(study):
+            race(
+                study,
+                top=settings.robustness_top,
+                budget=settings.robustness_budget,
+                seed_sets=settings.robustness_seed_sets,
+                workers=workers,
+                watch=watch,
+                executor=executor,
+                say=say,
+                tail=tail,
+            )
     return RunOutcome(study, None, failures)
 
 
@@ -307,9 +325,10 @@ def _supervise(
     start: Callable[[int], Any],
     watch: StorageWatch,
     warn: Say,
+    on_tick: Callable[[], None] | None = None,
 ) -> tuple[list[Any], int | None]:
     """Start the workers (``start(k)`` starts worker ``k``), show the progress bar until they
-    end; forward SIGINT/SIGTERM once.
+    end (calling ``on_tick`` at every look at the study); forward SIGINT/SIGTERM once.
 
     Returns:
         The worker processes (ended) and the signal that stopped them (None: none).
@@ -341,7 +360,7 @@ def _supervise(
             if interrupted:
                 procs[-1].send_signal(interrupted[0])
         try:
-            _progress(name, study, target, procs, watch)
+            _progress(name, study, target, procs, watch, on_tick)
         except StorageError:  # the study file vanished: nothing the workers do is kept
             _stop(procs)
             raise
@@ -363,7 +382,12 @@ def _stop(procs: list[Any]) -> None:
 
 
 def _progress(
-    name: str, study: optuna.Study, target: int, procs: list[Any], watch: StorageWatch
+    name: str,
+    study: optuna.Study,
+    target: int,
+    procs: list[Any],
+    watch: StorageWatch,
+    on_tick: Callable[[], None] | None = None,
 ) -> None:
     """The progress bar while the workers run; raises when the study file vanished."""
     multi = len(study.directions) > 1
@@ -372,6 +396,8 @@ def _progress(
         while any(p.poll() is None for p in procs):
             time.sleep(PROGRESS_POLL_S)
             watch.check()
+            if on_tick is not None:
+                on_tick()
             done = min(finished_trials(study), target)
             bar.update(done - bar.n)
             if not multi:
@@ -390,9 +416,11 @@ def race(
     watch: StorageWatch,
     executor: Executor | None = None,
     say: Say = logger.info,
+    tail: TailStart | None = None,
 ) -> Race:
     """Run (or resume) the robustness step's race with a progress bar over its budget and a line
-    per round; on ``executor`` (a cluster's) when given, else in ``workers`` local processes.
+    per round; on ``executor`` (a cluster's) when given, else in ``workers`` local processes, or
+    on ``tail``'s, taking over the evaluations it started in the search's last trials.
 
     Raises:
         RobustnessInterrupted: an evaluation process died (the values computed so far are stored).
@@ -431,6 +459,12 @@ def race(
                     f"{len(race.survivors)} left"
                 )
 
+        early = tail is not None and not tail.failed and (tail.stored or tail.pending)
+        if early:
+            say(
+                f"robustness: started in the search's last trials on idle cores: {tail.stored} "
+                f"evaluation(s) done, {len(tail.pending)} running"
+            )
         try:
             result = run_robustness(
                 study,
@@ -442,6 +476,8 @@ def race(
                 on_value=lambda _: (watch.check(), bars[0].update(1)),
                 on_round=round_done,
                 executor=executor,
+                evaluator=tail.evaluator if early else None,
+                pending=tail.pending if early else None,
             )
         except BrokenExecutor as exc:
             raise RobustnessInterrupted(

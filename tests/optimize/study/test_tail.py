@@ -1,0 +1,171 @@
+"""The race's head start in the search's tail (optimize.study.tail).
+
+Real studies (copies of the session's smoke study: 2 complete trials), a real evaluation pool;
+the search's last running trials are real RUNNING trials (``study.ask()``).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from optimize.study.records import study_config
+from optimize.study.robustness import next_jobs, run_robustness
+from optimize.study.seednoise import read_values
+from optimize.study.tail import TailStart
+from tests.optimize.study.helpers import copy_study
+
+RACE = {"top": 2, "budget": 4, "seed_sets": 2}
+"""Both rounds are certain (no test before 2 shared seed sets): 4 evaluations to start early."""
+
+
+def _study(source: Path, target: Path) -> optuna.Study:
+    return optuna.load_study(study_name="smoke", storage=copy_study(source, target))
+
+
+def _tail(study: optuna.Study, *, workers: int = 2, extra: int = 1) -> TailStart:
+    """A tail for ``study`` whose target is its finished trials + ``extra`` still to finish."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    config = study_config(study)
+    return TailStart(study, config, workers=workers, target=len(done) + extra, **RACE)
+
+
+def _wait(tail: TailStart, stored: int, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while tail.stored < stored and time.monotonic() < deadline:
+        time.sleep(0.2)
+        tail.poll()
+    assert tail.stored >= stored, f"only {tail.stored} value(s) after {timeout} s"
+
+
+def _evaluators() -> list[psutil.Process]:
+    """This process's evaluation processes (spawned pool workers; not the resource tracker)."""
+    return [
+        c
+        for c in psutil.Process().children(recursive=True)
+        if "spawn_main" in " ".join(c.cmdline())
+    ]
+
+
+def _values(study: optuna.Study) -> dict[tuple[int, int], float]:
+    return {(v.trial, v.seed_set): v.value for v in read_values(study)}
+
+
+@pytest.fixture(scope="module")
+def reference(smoke_study_file, tmp_path_factory):
+    """The race of the smoke study run from scratch, with no head start."""
+    study = _study(smoke_study_file, tmp_path_factory.mktemp("tail-ref") / "ref.db")
+    return run_robustness(study, **RACE), _values(study)
+
+
+def test_nothing_starts_while_every_worker_runs_a_trial_or_trials_are_still_to_start(
+    smoke_study_file, tmp_path
+) -> None:
+    study = _study(smoke_study_file, tmp_path / "busy.db")
+    with _tail(study, extra=2) as tail:
+        study.ask()  # one worker runs a trial, a trial is still to start: no idle core yet
+        tail.poll()
+        assert not tail.pending
+        study.ask()  # both workers run the last two trials
+        tail.poll()
+        assert not tail.pending and tail.evaluator._pool is None
+    assert _values(study) == {}
+
+
+def test_head_start_values_are_the_race_s_and_are_not_recomputed(
+    smoke_study_file, tmp_path, reference
+) -> None:
+    """One worker idle while the other runs the last trial: the tail evaluates the race's first
+    jobs one at a time, in the race's order; the race then reads the running one and computes
+    only the rest; values, rounds and winner equal a race run without a head start."""
+    expected_race, expected_values = reference
+    study = _study(smoke_study_file, tmp_path / "tail.db")
+    order = [(n, m) for n, _, m in next_jobs(study, **RACE)]
+    assert len(order) == 4
+    computed: list = []
+    with _tail(study) as tail:
+        last = study.ask()  # the search's last trial, still running
+        tail.poll()
+        assert list(tail.pending) == order[:1]  # one idle core: one evaluation at a time
+        _wait(tail, 1)
+        tail.poll()
+        assert list(tail.pending) == order[1:2]
+        assert _values(study) == {order[0]: expected_values[order[0]]}
+        study.tell(last, state=TrialState.FAIL)  # ends without entering the race
+        race = run_robustness(
+            study,
+            **RACE,
+            evaluator=tail.evaluator,
+            pending=tail.pending,
+            on_value=computed.append,
+        )
+        assert not tail.pending  # the race took over the running evaluation
+    assert race == expected_race
+    assert _values(study) == expected_values
+    assert sorted((v.trial, v.seed_set) for v in computed) == sorted(order[1:])
+
+
+def test_candidates_that_lose_their_place_change_nothing_but_wasted_work(
+    smoke_study_file, tmp_path
+) -> None:
+    """Two last trials complete with the best values: both trials the tail started on drop out of
+    the race. The race then equals one run without a head start on the same trials; the tail's
+    values stay stored, and no evaluation process is left when the block ends."""
+    study = _study(smoke_study_file, tmp_path / "moved.db")
+    plain = _study(smoke_study_file, tmp_path / "plain.db")
+    with _tail(study) as tail:
+        last = study.ask()
+        tail.poll()
+        _wait(tail, 1)
+        tail.poll()
+        early = {*_values(study), *tail.pending}
+        children = _evaluators()
+        assert children, "no evaluation process started"
+        study.tell(last, state=TrialState.FAIL)
+        plain.tell(plain.ask(), state=TrialState.FAIL)  # the same trial numbers in both
+        # Copies of a recorded trial, recorded best: the race's candidates are now these two.
+        model = study.get_trials(states=(TrialState.COMPLETE,))[0]
+        best = max(t.value for t in study.get_trials(states=(TrialState.COMPLETE,)))
+        for target in (study, plain):
+            for gain in (1.0, 2.0):
+                target.add_trial(
+                    create_trial(
+                        params=model.params,
+                        distributions=model.distributions,
+                        value=best + gain,
+                        user_attrs=model.user_attrs,
+                    )
+                )
+        race = run_robustness(study, **RACE, evaluator=tail.evaluator, pending=tail.pending)
+        assert not {n for n, _ in early} & set(race.candidates)
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"evaluation processes left: {[p.pid for p in alive]}"
+    assert race == run_robustness(plain, **RACE)
+    assert _values(plain).items() <= _values(study).items()
+
+
+def test_leaving_the_block_stops_running_evaluations_at_once(smoke_study_file, tmp_path) -> None:
+    """An interrupted run leaves the block with an evaluation running: its process is killed
+    (not waited for) and nothing half-done is stored."""
+    study = _study(smoke_study_file, tmp_path / "stop.db")
+    with _tail(study) as tail:
+        study.ask()
+        tail.poll()
+        assert len(tail.pending) == 1
+        deadline = time.monotonic() + 120
+        children: list = []
+        while not children and time.monotonic() < deadline:
+            time.sleep(0.2)
+            children = _evaluators()
+        assert children, "no evaluation process started"
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"evaluation processes left: {[p.pid for p in alive]}"
+    # killed mid-evaluation, not waited for: the evaluation never finished
+    assert [type(f.exception()) for f in tail.pending.values()] == [BrokenProcessPool]
+    assert _values(study) == {}
