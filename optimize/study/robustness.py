@@ -308,15 +308,27 @@ def _round_jobs(
     return [(t, records[t].params, b) for t, b in todo]
 
 
-def next_jobs(study: optuna.Study, top: int, budget: int, seed_sets: int) -> list[Job]:
+def next_jobs(
+    study: optuna.Study, top: int, budget: int, seed_sets: int, *, sure: int | None = None
+) -> list[Job]:
     """The evaluations the race of the best ``top`` complete trials would start first, as things
     stand: the race replayed from the stored values, then its next certain rounds' missing values
     in :func:`run_robustness`'s order. Empty: no complete trial, no race, or nothing certain left.
+
+    Args:
+        sure: keep only the jobs of the best ``sure`` candidates, and none unless the study has
+            ``top`` complete trials: while ``k`` trials still run, only the best ``top - k`` are
+            sure to stay in the race whatever those trials record (and with fewer than ``top``
+            candidates the race's first rounds may differ).
     """
     trials = top_trials(study, top) if top else []
+    if sure is not None and (sure <= 0 or len(trials) < top):
+        return []
     race, stored = _replay(study, [t.number for t in trials], budget, seed_sets)
     records = {t.number: TrialRecord.of(t) for t in trials}
-    return _round_jobs(race, race.certain_blocks, stored, records)
+    jobs = _round_jobs(race, race.certain_blocks, stored, records)
+    keep = {t.number for t in trials[:sure]} if sure is not None else set(records)
+    return [job for job in jobs if job[0] in keep]
 
 
 def _write_race(study: optuna.Study, race: Race) -> None:

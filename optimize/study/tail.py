@@ -5,17 +5,17 @@ A search of ``workers`` processes ends with a tail: once every trial the study n
 the workers that finish first wait while the others still run a trial each (on average half a
 trial, at worst a whole one). :class:`TailStart` is polled by ``run`` while it watches its
 workers: whenever the study runs fewer trials than ``workers`` and none is left to start, it starts
-the evaluations the race would start first as things stand
-(:func:`optimize.study.robustness.next_jobs`: the best ``top`` complete trials so far, the race's
+the evaluations the race will start first (:func:`optimize.study.robustness.next_jobs`: the race's
 certain first rounds, longest trials first), one per idle core, and stores each value as the race
 stores it. The race that follows (:func:`optimize.study.robustness.run_robustness`) takes over the
 same evaluation processes and the evaluations still running.
 
-Nothing is guessed that could change the result: a value is a function of the trial's parameters
-and the seed set alone, so a value computed in the tail is the value the race would compute, and
-the race replays stored values whatever computed them. When a last trial enters the best ``top``,
-the race's candidates change and at most one evaluation per idle core was spent on a trial that is
-no longer a candidate (stored all the same; one still running is stopped when the race ends).
+Nothing is guessed: it evaluates only candidates that stay in the race whatever the running
+trials record (while ``k`` trials run, the best ``top - k`` complete trials by recorded value;
+each running trial can push at most one candidate out), and a value is a function of the trial's
+parameters and the seed set alone, so a value computed in the tail is the value the race would
+compute. The race replays stored values whatever computed them: its candidates, rounds and winner
+are those of a race started after the search.
 """
 
 from __future__ import annotations
@@ -107,10 +107,11 @@ class TailStart(contextlib.AbstractContextManager):
         idle = self.workers - running - len(self.pending)
         if idle <= 0:
             return
-        seen = (states.count(TrialState.COMPLETE), self.stored)
-        if seen != self._seen:  # a trial completed or a value came in: the race may differ
+        seen = (states.count(TrialState.COMPLETE), running, self.stored)
+        if seen != self._seen:  # a trial ended or a value came in: the race may differ
             self._seen = seen
-            self._jobs = next_jobs(self.study, self.top, self.budget, self.seed_sets)
+            sure = self.top - running  # no running trial can push these out of the race
+            self._jobs = next_jobs(self.study, self.top, self.budget, self.seed_sets, sure=sure)
         for job in [j for j in self._jobs if (j[0], j[2]) not in self.pending][:idle]:
             logger.info("tail: trial %d, seed set %d started on an idle core", job[0], job[2])
             self.pending[(job[0], job[2])] = self.evaluator.submit(job)

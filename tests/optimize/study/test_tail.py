@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from optimize.study.records import study_config
-from optimize.study.robustness import next_jobs, run_robustness
+from optimize.study.robustness import next_jobs, run_robustness, top_trials
 from optimize.study.seednoise import read_values
 from optimize.study.tail import TailStart
 from tests.optimize.study.helpers import copy_study
@@ -78,25 +78,43 @@ def test_nothing_starts_while_every_worker_runs_a_trial_or_trials_are_still_to_s
     assert _values(study) == {}
 
 
+def test_only_candidates_no_running_trial_can_push_out_are_evaluated(
+    smoke_study_file, tmp_path
+) -> None:
+    """3 workers, one idle, two running the last trials: each could push one of the race's 2
+    candidates out, so none is sure and nothing starts."""
+    study = _study(smoke_study_file, tmp_path / "unsure.db")
+    with _tail(study, workers=3, extra=2) as tail:
+        study.ask(), study.ask()
+        tail.poll()
+        assert not tail.pending and tail.evaluator._pool is None
+    assert next_jobs(study, **RACE, sure=0) == []
+    assert len(next_jobs(study, **RACE)) == 4
+
+
 def test_head_start_values_are_the_race_s_and_are_not_recomputed(
     smoke_study_file, tmp_path, reference
 ) -> None:
-    """One worker idle while the other runs the last trial: the tail evaluates the race's first
-    jobs one at a time, in the race's order; the race then reads the running one and computes
-    only the rest; values, rounds and winner equal a race run without a head start."""
+    """One worker idle while the other runs the last trial: the tail evaluates the best
+    candidate's jobs (the only one the last trial cannot push out), one at a time, in the race's
+    order; the race then reads the running one and computes only the rest; values, rounds and
+    winner equal a race run without a head start."""
     expected_race, expected_values = reference
     study = _study(smoke_study_file, tmp_path / "tail.db")
+    best = top_trials(study, 1)[0].number
     order = [(n, m) for n, _, m in next_jobs(study, **RACE)]
-    assert len(order) == 4
+    sure = [(n, m) for n, _, m in next_jobs(study, **RACE, sure=1)]
+    assert len(order) == 4 and sure == [(n, m) for n, m in order if n == best]
+    assert sorted(sure) == [(best, 1), (best, 2)]
     computed: list = []
     with _tail(study) as tail:
         last = study.ask()  # the search's last trial, still running
         tail.poll()
-        assert list(tail.pending) == order[:1]  # one idle core: one evaluation at a time
+        assert list(tail.pending) == sure[:1]  # one idle core: one evaluation at a time
         _wait(tail, 1)
         tail.poll()
-        assert list(tail.pending) == order[1:2]
-        assert _values(study) == {order[0]: expected_values[order[0]]}
+        assert list(tail.pending) == sure[1:]
+        assert _values(study) == {sure[0]: expected_values[sure[0]]}
         study.tell(last, state=TrialState.FAIL)  # ends without entering the race
         race = run_robustness(
             study,
@@ -108,46 +126,48 @@ def test_head_start_values_are_the_race_s_and_are_not_recomputed(
         assert not tail.pending  # the race took over the running evaluation
     assert race == expected_race
     assert _values(study) == expected_values
-    assert sorted((v.trial, v.seed_set) for v in computed) == sorted(order[1:])
+    assert sorted((v.trial, v.seed_set) for v in computed) == sorted(set(order) - set(sure[:1]))
 
 
-def test_candidates_that_lose_their_place_change_nothing_but_wasted_work(
-    smoke_study_file, tmp_path
-) -> None:
-    """Two last trials complete with the best values: both trials the tail started on drop out of
-    the race. The race then equals one run without a head start on the same trials; the tail's
-    values stay stored, and no evaluation process is left when the block ends."""
+def test_a_last_trial_that_enters_the_race_wastes_nothing(smoke_study_file, tmp_path) -> None:
+    """The last trial completes with the best recorded value and takes the second candidate's
+    place: the head start's values (of the best candidate) are all used, the race computes only
+    the new candidate's, equals a race run without a head start on the same trials, and no
+    evaluation process is left when the block ends."""
     study = _study(smoke_study_file, tmp_path / "moved.db")
     plain = _study(smoke_study_file, tmp_path / "plain.db")
+    computed: list = []
     with _tail(study) as tail:
         last = study.ask()
         tail.poll()
-        _wait(tail, 1)
-        tail.poll()
-        early = {*_values(study), *tail.pending}
+        _wait(tail, 2)
+        early = set(_values(study))
         children = _evaluators()
         assert children, "no evaluation process started"
+        # The last trial ends with the best value (a copy of the second candidate's parameters).
         study.tell(last, state=TrialState.FAIL)
         plain.tell(plain.ask(), state=TrialState.FAIL)  # the same trial numbers in both
-        # Copies of a recorded trial, recorded best: the race's candidates are now these two.
-        model = study.get_trials(states=(TrialState.COMPLETE,))[0]
-        best = max(t.value for t in study.get_trials(states=(TrialState.COMPLETE,)))
+        first, second = top_trials(study, 2)
         for target in (study, plain):
-            for gain in (1.0, 2.0):
-                target.add_trial(
-                    create_trial(
-                        params=model.params,
-                        distributions=model.distributions,
-                        value=best + gain,
-                        user_attrs=model.user_attrs,
-                    )
+            target.add_trial(
+                create_trial(
+                    params=second.params,
+                    distributions=second.distributions,
+                    value=first.value + 1.0,
+                    user_attrs=second.user_attrs,
                 )
-        race = run_robustness(study, **RACE, evaluator=tail.evaluator, pending=tail.pending)
-        assert not {n for n, _ in early} & set(race.candidates)
+            )
+        race = run_robustness(
+            study, **RACE, evaluator=tail.evaluator, pending=tail.pending, on_value=computed.append
+        )
+    assert early == {(first.number, 1), (first.number, 2)}
+    assert first.number in race.candidates and second.number not in race.candidates
+    assert {(v.trial, v.seed_set) for v in computed}.isdisjoint(early)
+    assert len(computed) == 2
     _gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"evaluation processes left: {[p.pid for p in alive]}"
     assert race == run_robustness(plain, **RACE)
-    assert _values(plain).items() <= _values(study).items()
+    assert _values(plain) == _values(study)
 
 
 def test_leaving_the_block_stops_running_evaluations_at_once(smoke_study_file, tmp_path) -> None:
