@@ -270,7 +270,14 @@ def test_racing_finds_the_true_best_more_often_than_the_best_three() -> None:
     the best recorded trial by at least 25. Smaller budgets in the same model (same seeds): the
     best 4 raced with 9 evaluations 60 % vs best-3 x 3 59 %; the best 6 with 18, 59 % vs the best
     3 with the same 18 59 %; the best 10 with 20, 60 % vs 60 %: racing only pays once the budget
-    lets it look at more candidates than the best 3 several times each."""
+    lets it look at more candidates than the best 3 several times each.
+
+    Regret (true value of the truly best trial - that of the pick, in IQRs of the search's true
+    values; the truth is exact here), measured with this test's seeds: the race 0.056, best-3 x 10
+    0.101, best-3 x 3 0.151, the best recorded trial 0.347; the best 4 raced with 9 evaluations
+    (on the race's own fresh values) 0.126, 0.84 of best-3 x 3. Asserted: the race's regret is at
+    most 0.65 of best-3 x 3's and 0.85 of best-3 x 10's. Half of best-3 x 3's regret takes the
+    race about three times its evaluations."""
     rng = np.random.default_rng(7)
     hits = {"race": 0, "top3_same": 0, "top3x3": 0, "recorded": 0, "in3": 0, "in6": 0}
     regret: dict[str, list[float]] = {}
@@ -288,7 +295,9 @@ def test_racing_finds_the_true_best_more_often_than_the_best_three() -> None:
             budget=RACE_BUDGET,
             max_blocks=RACE_SETS,
         )
-        small = run_race(range(4), lambda r, b, f=fresh: float(f[r, b - 1]), budget=9)
+        small = run_race(
+            range(4), lambda r, b, f=fresh: float(f[r, b - 1]), budget=9, max_blocks=RACE_SETS
+        )
         evaluations.append(race.evaluations)
         three = _fresh(rng, true, sigma, order[:3], RACE_BUDGET // 3)
         picks = {
