@@ -228,21 +228,24 @@ def run_study(
     start = _launcher(request, config, space, cluster, threads, gpus, say)
     settings = config.study
     executor = cluster and cluster.executor()
-    tail = TailStart(
-        study,
-        config,
-        top=settings.robustness_top,
-        budget=settings.robustness_budget,
-        seed_sets=settings.robustness_seed_sets,
-        workers=workers,
-        target=target,
-        executor=executor,
+    # Local workers only: a cluster's worker loops hold their Dask workers until the search ends.
+    tail = (
+        TailStart(
+            study,
+            config,
+            top=settings.robustness_top,
+            budget=settings.robustness_budget,
+            seed_sets=settings.robustness_seed_sets,
+            workers=workers,
+            target=target,
+        )
+        if cluster is None
+        else None
     )
-    # The tail's evaluations that nobody reads (an interrupted run, a candidate that lost its
-    # place to a last trial) are stopped when this block ends.
-    with tail:
+    # The tail's evaluations that nobody reads (an interrupted run) are stopped when this ends.
+    with tail or contextlib.nullcontext():
         procs, interrupted = _supervise(
-            request.study_name, study, target, workers, start, watch, warn, tail.poll
+            request.study_name, study, target, workers, start, watch, warn, tail and tail.poll
         )
         if interrupted:
             return RunOutcome(study, interrupted, [])
@@ -420,7 +423,7 @@ def race(
 ) -> Race:
     """Run (or resume) the robustness step's race with a progress bar over its budget and a line
     per round; on ``executor`` (a cluster's) when given, else in ``workers`` local processes, or
-    on ``tail``'s, taking over the evaluations it started in the search's last trials.
+    in ``tail``'s, taking over the evaluations it started in the search's last trials.
 
     Raises:
         RobustnessInterrupted: an evaluation process died (the values computed so far are stored).

@@ -8,7 +8,8 @@ workers: whenever the study runs fewer trials than ``workers`` and none is left 
 the evaluations the race will start first (:func:`optimize.study.robustness.next_jobs`: the race's
 certain first rounds, longest trials first), one per idle core, and stores each value as the race
 stores it. The race that follows (:func:`optimize.study.robustness.run_robustness`) takes over the
-same evaluation processes and the evaluations still running.
+same evaluation processes and the evaluations still running. Local workers only: on a Dask
+cluster each worker loop holds its Dask worker until the search ends, so the race starts then.
 
 Nothing is guessed: it evaluates only candidates that stay in the race whatever the running
 trials record (while ``k`` trials run, the best ``top - k`` complete trials by recorded value;
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from typing import Any
 
 import optuna
@@ -49,7 +50,6 @@ class TailStart(contextlib.AbstractContextManager):
         workers: the search's worker processes (= evaluation processes, at most ``top``).
         target: the study's trial target: nothing starts before every trial still to finish is
             running (a worker that died early leaves its core to the search's retries).
-        executor: evaluate on it (a cluster's) instead of in local processes.
     """
 
     def __init__(
@@ -62,11 +62,10 @@ class TailStart(contextlib.AbstractContextManager):
         seed_sets: int,
         workers: int,
         target: int,
-        executor: Executor | None = None,
     ) -> None:
         self.study, self.config, self.target = study, config, target
         self.top, self.budget, self.seed_sets, self.workers = top, budget, seed_sets, workers
-        self.evaluator = Evaluator(config, max(1, min(workers, top)), executor)
+        self.evaluator = Evaluator(config, max(1, min(workers, top)))
         self.pending: dict[tuple[int, int], Future] = {}
         self.stored = 0
         self.failed = False
