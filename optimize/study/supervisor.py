@@ -228,20 +228,13 @@ def run_study(
     start = _launcher(request, config, space, cluster, threads, gpus, say)
     settings = config.study
     executor = cluster and cluster.executor()
+    racing = {
+        "top": settings.robustness_top,
+        "budget": settings.robustness_budget,
+        "seed_sets": settings.robustness_seed_sets,
+    }
     # Local workers only: a cluster's worker loops hold their Dask workers until the search ends.
-    tail = (
-        TailStart(
-            study,
-            config,
-            top=settings.robustness_top,
-            budget=settings.robustness_budget,
-            seed_sets=settings.robustness_seed_sets,
-            workers=workers,
-            target=target,
-        )
-        if cluster is None
-        else None
-    )
+    tail = None if cluster else TailStart(study, config, workers=workers, target=target, **racing)
     # The tail's evaluations that nobody reads (an interrupted run) are stopped when this ends.
     with tail or contextlib.nullcontext():
         procs, interrupted = _supervise(
@@ -255,15 +248,7 @@ def run_study(
             warn(line)
         if settings.robustness_top and has_complete(study):
             race(
-                study,
-                top=settings.robustness_top,
-                budget=settings.robustness_budget,
-                seed_sets=settings.robustness_seed_sets,
-                workers=workers,
-                watch=watch,
-                executor=executor,
-                say=say,
-                tail=tail,
+                study, workers=workers, watch=watch, executor=executor, say=say, tail=tail, **racing
             )
     return RunOutcome(study, None, failures)
 
