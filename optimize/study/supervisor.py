@@ -233,8 +233,11 @@ def run_study(
         "budget": settings.robustness_budget,
         "seed_sets": settings.robustness_seed_sets,
     }
-    # Local workers only: a cluster's worker loops hold their Dask workers until the search ends.
-    tail = None if cluster else TailStart(study, config, workers=workers, target=target, **racing)
+    # Local workers only (a cluster's worker loops hold their Dask workers until the search ends),
+    # and more than one (a single worker leaves no core idle; its race runs in this process).
+    tail = None
+    if cluster is None and workers > 1:
+        tail = TailStart(study, config, workers=workers, target=target, **racing)
     # The tail's evaluations that nobody reads (an interrupted run) are stopped when this ends.
     with tail or contextlib.nullcontext():
         procs, interrupted = _supervise(

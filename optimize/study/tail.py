@@ -8,8 +8,9 @@ workers: whenever the study runs fewer trials than ``workers`` and none is left 
 the evaluations the race will start first (:func:`optimize.study.robustness.next_jobs`: the race's
 certain first rounds, longest trials first), one per idle core, and stores each value as the race
 stores it. The race that follows (:func:`optimize.study.robustness.run_robustness`) takes over the
-same evaluation processes and the evaluations still running. Local workers only: on a Dask
-cluster each worker loop holds its Dask worker until the search ends, so the race starts then.
+same evaluation processes and the evaluations still running. ``run`` uses it with two or more
+local workers: on a Dask cluster each worker loop holds its Dask worker until the search ends, so
+the race starts then, and a single worker leaves no core idle.
 
 Nothing is guessed: it evaluates only candidates that stay in the race whatever the running
 trials record (while ``k`` trials run, the best ``top - k`` complete trials by recorded value;
