@@ -19,7 +19,8 @@ race on fresh seed sets and the selected trial. A parameter set's evaluation its
   holdout records one key per trial);
 * :mod:`~optimize.study.robustness` / :mod:`~optimize.study.seednoise` — the race of the best
   trials on fresh seed sets and what it says about seed noise; :mod:`~optimize.study.racing` — the
-  race's pure logic (ranking, tests, elimination);
+  race's pure logic (ranking, tests, elimination); :mod:`~optimize.study.tail` — the race's first
+  evaluations on the cores the search's last trials leave idle;
 * :mod:`~optimize.study.selection` — the trial report, holdout and export use by default;
 * :mod:`~optimize.study.holdout` — a trial's holdout, scored once and stored in the study.
 """
