@@ -41,8 +41,8 @@ class TailStart(contextlib.AbstractContextManager):
     """Starts the race's first evaluations on idle cores while the search's last trials run.
 
     Use as a context manager around the search and the race; :meth:`poll` while the workers run,
-    then hand :attr:`evaluator` and :attr:`pending` to the race. Leaving the block stops the
-    evaluations still running (an interrupted run, or evaluations the race did not need).
+    then hand :attr:`evaluator` and :attr:`pending` to the race. Leaving the block stores the
+    evaluations that finished and kills those still running (an interrupted run).
 
     Args:
         study: the study being searched.
@@ -70,7 +70,7 @@ class TailStart(contextlib.AbstractContextManager):
         self.pending: dict[tuple[int, int], Future] = {}
         self.stored = 0
         self.failed = False
-        self._seen: tuple[int, int] | None = None
+        self._seen: tuple[int, int, int] | None = None
         self._jobs: list[Job] = []
 
     def __enter__(self) -> TailStart:
