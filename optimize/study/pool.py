@@ -6,8 +6,7 @@ whose processes ignore SIGINT (a terminal's Ctrl-C reaches the whole process gro
 alone handles it, and the children print no traceback of their own). When the block ends by an
 exception (an interruption, a failed evaluation), the processes are killed at once instead of
 finishing their current evaluation first (:func:`kill`): they hold nothing the parent has not
-stored. The
-robustness step's processes also die with the parent (:func:`die_with_parent`).
+stored. The robustness step's processes also die with the parent (:func:`die_with_parent`).
 """
 
 from __future__ import annotations
