@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from base.errors import ProjectError, StorageError
@@ -45,6 +45,7 @@ from optimize.study.robustness import RobustnessPlan, run_robustness
 from optimize.study.runner import checked_study
 from optimize.study.seednoise import best_by_seed_mean, race_noise
 from optimize.study.storage import (
+    FINISHED,
     StorageWatch,
     finished_trials,
     recover_stale_trials,
@@ -316,10 +317,10 @@ def _supervise(
     start: Callable[[int], Any],
     watch: StorageWatch,
     warn: Say,
-    on_tick: Callable[[], None] | None = None,
+    on_tick: Callable[[list[FrozenTrial]], None] | None = None,
 ) -> tuple[list[Any], int | None]:
     """Start the workers (``start(k)`` starts worker ``k``), show the progress bar until they
-    end (calling ``on_tick`` at every look at the study); forward SIGINT/SIGTERM once.
+    end (calling ``on_tick`` with the study's trials at every look); forward SIGINT/SIGTERM once.
 
     Returns:
         The worker processes (ended) and the signal that stopped them (None: none).
@@ -378,18 +379,20 @@ def _progress(
     target: int,
     procs: list[Any],
     watch: StorageWatch,
-    on_tick: Callable[[], None] | None = None,
+    on_tick: Callable[[list[FrozenTrial]], None] | None = None,
 ) -> None:
-    """The progress bar while the workers run; raises when the study file vanished."""
+    """The progress bar while the workers run, the study's trials read once per look and
+    handed to ``on_tick``; raises when the study file vanished."""
     multi = len(study.directions) > 1
     with tqdm(total=target, desc=name, unit="trial", dynamic_ncols=True) as bar:
         bar.update(min(finished_trials(study), target))
         while any(p.poll() is None for p in procs):
             time.sleep(PROGRESS_POLL_S)
             watch.check()
+            trials = study.get_trials(deepcopy=False)
             if on_tick is not None:
-                on_tick()
-            done = min(finished_trials(study), target)
+                on_tick(trials)
+            done = min(sum(t.state in FINISHED for t in trials), target)
             bar.update(done - bar.n)
             if not multi:
                 with contextlib.suppress(ValueError):  # no complete trial yet

@@ -28,11 +28,12 @@ from concurrent.futures import Future
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from base.errors import StorageError
 from optimize.config import RunConfig
 from optimize.study.robustness import Evaluator, Job, next_jobs, store_value
+from optimize.study.storage import FINISHED
 
 logger = logging.getLogger(__name__)
 
@@ -82,26 +83,29 @@ class TailStart(contextlib.AbstractContextManager):
             self._collect()
         return self.evaluator.__exit__(*exc)
 
-    def poll(self) -> None:
+    def poll(self, trials: list[FrozenTrial] | None = None) -> None:
         """Store the evaluations that finished; start the race's next ones on the cores that
         the study's running trials leave idle (none while every worker runs a trial, or while
-        the study still has trials to start)."""
+        the study still has trials to start).
+
+        Args:
+            trials: the study's trials as just read (e.g. by the progress bar); None: read now.
+        """
         if self.failed or not self.top:
             return
         try:
-            self._poll()
+            self._poll(self.study.get_trials(deepcopy=False) if trials is None else trials)
         except StorageError:
             raise
         except Exception as exc:  # never let the head start stop the search
             logger.warning("tail: no more early evaluations (%r); the race computes them", exc)
             self.failed = True
 
-    def _poll(self) -> None:
+    def _poll(self, trials: list[FrozenTrial]) -> None:
         self._collect()
-        trials = self.study.get_trials(deepcopy=False)
         states = [t.state for t in trials]
         running = states.count(TrialState.RUNNING)
-        finished = states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED)
+        finished = sum(state in FINISHED for state in states)
         if TrialState.WAITING in states or finished + running < self.target:
             return  # trials still to start: a worker takes the core
         idle = self.workers - running - len(self.pending)

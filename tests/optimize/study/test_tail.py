@@ -74,7 +74,7 @@ def test_nothing_starts_while_every_worker_runs_a_trial_or_trials_are_still_to_s
         assert not tail.pending
         study.ask()  # both workers run the last two trials
         tail.poll()
-        assert not tail.pending and tail.evaluator._pool is None
+        assert not tail.pending and not _evaluators()
     assert _values(study) == {}
 
 
@@ -87,7 +87,7 @@ def test_only_candidates_no_running_trial_can_push_out_are_evaluated(
     with _tail(study, workers=3, extra=2) as tail:
         study.ask(), study.ask()
         tail.poll()
-        assert not tail.pending and tail.evaluator._pool is None
+        assert not tail.pending and not _evaluators()
     assert next_jobs(study, **RACE, sure=0) == []
     assert len(next_jobs(study, **RACE)) == 4
 
